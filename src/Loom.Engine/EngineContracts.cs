@@ -1,0 +1,55 @@
+using Loom.Core.Sampling;
+
+namespace Loom.Engine;
+
+/// <summary>What a front end (server, CLI, IChatClient) submits.</summary>
+public sealed record EngineRequest(string RequestId, IReadOnlyList<int> PromptTokenIds, SamplingParams Params)
+{
+    /// <summary>Lower runs first when priority scheduling is on; FCFS within a level.</summary>
+    public int Priority { get; init; }
+}
+
+/// <summary>One sampled token's log-probability and the top alternatives.</summary>
+public sealed record TokenLogprob(int TokenId, float Logprob, IReadOnlyList<(int TokenId, float Logprob)> Top);
+
+/// <summary>State of one of the n completions of a request, as a delta since the last output.</summary>
+public sealed record CompletionDelta(
+    int Index,
+    IReadOnlyList<int> NewTokenIds,
+    string NewText,
+    IReadOnlyList<TokenLogprob>? NewLogprobs,
+    /// <summary>"stop", "length", "abort", or null while running.</summary>
+    string? FinishReason,
+    /// <summary>The stop string or stop token id that ended it, if any.</summary>
+    object? StopReason = null);
+
+/// <summary>One engine step's news for one request.</summary>
+public sealed record RequestOutput(
+    string RequestId,
+    int PromptTokens,
+    /// <summary>Prompt tokens served from the prefix cache.</summary>
+    int CachedPromptTokens,
+    IReadOnlyList<CompletionDelta> Deltas,
+    bool Finished);
+
+/// <summary>Counters and gauges the server exports on /metrics.</summary>
+public sealed record EngineStats(
+    int NumRunning,
+    int NumWaiting,
+    int NumBlocksTotal,
+    int NumBlocksUsed,
+    long PrefixCacheQueries,
+    long PrefixCacheHits,
+    long PromptTokensTotal,
+    long GenerationTokensTotal);
+
+/// <summary>
+/// The asynchronous engine front: the loop runs on its own thread; each request streams its outputs.
+/// Cancelling the token aborts the request and frees its KV blocks at once.
+/// </summary>
+public interface IEngineClient
+{
+    IAsyncEnumerable<RequestOutput> GenerateAsync(EngineRequest request, CancellationToken cancellationToken = default);
+
+    EngineStats GetStats();
+}
