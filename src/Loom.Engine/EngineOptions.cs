@@ -1,0 +1,24 @@
+namespace Loom.Engine;
+
+/// <summary>Engine-wide settings (vLLM's names in comments). Validated by the engine at start.</summary>
+public sealed record EngineOptions
+{
+    /// <summary>--max-num-seqs: most sequences in one step.</summary>
+    public int MaxNumSeqs { get; init; } = 64;
+    /// <summary>--max-num-batched-tokens: token budget of one step (prefill chunks + decodes).</summary>
+    public int MaxNumBatchedTokens { get; init; } = 512;
+    /// <summary>--max-model-len: prompt + output limit; null = the model's max_position_embeddings.</summary>
+    public int? MaxModelLen { get; init; }
+    /// <summary>Tokens per KV block.</summary>
+    public int BlockSize { get; init; } = 16;
+    /// <summary>--kv-cache-memory: KV cache size in bytes; null = use KvCacheMemoryFraction.</summary>
+    public long? KvCacheBytes { get; init; }
+    /// <summary>Fraction of available memory for the KV cache when KvCacheBytes is null.</summary>
+    public double KvCacheMemoryFraction { get; init; } = 0.1;
+    public bool EnablePrefixCaching { get; init; } = true;
+    public bool EnableChunkedPrefill { get; init; } = true;
+    /// <summary>Schedule by EngineRequest.Priority (lower first), FCFS within a level.</summary>
+    public bool PriorityScheduling { get; init; }
+    /// <summary>Check block accounting whenever the engine goes idle; a violation throws (tests turn this on).</summary>
+    public bool IdleSelfCheck { get; init; }
+}
