@@ -1,0 +1,173 @@
+using System.Numerics;
+using System.Runtime.CompilerServices;
+using System.Runtime.Intrinsics;
+using System.Runtime.Intrinsics.X86;
+
+namespace Loom.Backends.Cpu.Kernels;
+
+/// <summary>
+/// y = x W^T (+ b) for a dense row-major weight W [out, in] in its stored precision, over a range of output rows.
+/// The caller splits output rows across threads; inside a range the tokens are taken four at a time, so each weight
+/// row is streamed from memory once per step and re-read only from cache for further token blocks.
+/// <para>
+/// Every (row, token) dot product runs the same operations in the same order whatever the batch shape (one 8-lane
+/// FMA accumulator, then a fixed horizontal sum, then the scalar tail), so a sequence's outputs are bit-identical
+/// whether it runs alone, chunked, or batched with others.
+/// </para>
+/// </summary>
+internal static unsafe class DenseGemm
+{
+    public static bool UseAvx2 { get; } = Avx2.IsSupported && Fma.IsSupported;
+
+    /// <param name="w">Weight rows, <paramref name="inFeatures"/> elements each; row o starts at w + o * rowBytes.</param>
+    /// <param name="x">[numTokens, xStride] inputs.</param>
+    /// <param name="y">[numTokens, yStride] outputs; columns [rowStart, rowEnd) are written.</param>
+    /// <param name="bias">[out] or null.</param>
+    public static void ComputeRows<TFormat>(byte* w, int inFeatures, float* x, int xStride, int numTokens,
+        float* y, int yStride, int rowStart, int rowEnd, float* bias) where TFormat : struct, IRowFormat
+    {
+        if (UseAvx2) ComputeRowsAvx2<TFormat>(w, inFeatures, x, xStride, numTokens, y, yStride, rowStart, rowEnd);
+        else ComputeRowsPortable<TFormat>(w, inFeatures, x, xStride, numTokens, y, yStride, rowStart, rowEnd);
+        if (bias != null)
+            for (int t = 0; t < numTokens; t++)
+                for (int o = rowStart; o < rowEnd; o++)
+                    y[(long)t * yStride + o] += bias[o];
+    }
+
+    private static void ComputeRowsAvx2<TFormat>(byte* w, int n, float* x, int xStride, int numTokens,
+        float* y, int yStride, int rowStart, int rowEnd) where TFormat : struct, IRowFormat
+    {
+        long rowBytes = (long)n * TFormat.BytesPerElement;
+        int t = 0;
+        for (; t + 4 <= numTokens; t += 4)
+        {
+            float* x0 = x + (long)t * xStride;
+            float* y0 = y + (long)t * yStride;
+            int o = rowStart;
+            for (; o + 2 <= rowEnd; o += 2)
+                Dot2Rows4Tokens<TFormat>(w + o * rowBytes, rowBytes, n, x0, xStride, y0 + o, yStride);
+            for (; o < rowEnd; o++)
+                for (int i = 0; i < 4; i++)
+                    y0[(long)i * yStride + o] = Dot1<TFormat>(w + o * rowBytes, x0 + (long)i * xStride, n);
+        }
+        for (; t < numTokens; t++)
+        {
+            float* xt = x + (long)t * xStride;
+            float* yt = y + (long)t * yStride;
+            int o = rowStart;
+            for (; o + 4 <= rowEnd; o += 4)
+                Dot4Rows1Token<TFormat>(w + o * rowBytes, rowBytes, n, xt, yt + o);
+            for (; o < rowEnd; o++)
+                yt[o] = Dot1<TFormat>(w + o * rowBytes, xt, n);
+        }
+    }
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static float Finish<TFormat>(Vector256<float> acc, byte* row, float* x, int k, int n) where TFormat : struct, IRowFormat
+    {
+        float s = Vector256.Sum(acc);
+        for (; k < n; k++) s += TFormat.Load1(row, k) * x[k];
+        return s;
+    }
+
+    private static float Dot1<TFormat>(byte* row, float* x, int n) where TFormat : struct, IRowFormat
+    {
+        var acc = Vector256<float>.Zero;
+        int k = 0;
+        for (; k + 8 <= n; k += 8)
+            acc = Fma.MultiplyAdd(TFormat.Load8(row, k), Vector256.Load(x + k), acc);
+        return Finish<TFormat>(acc, row, x, k, n);
+    }
+
+    /// <summary>Decode shape: four independent accumulator chains hide FMA latency while streaming four rows.</summary>
+    private static void Dot4Rows1Token<TFormat>(byte* w, long rowBytes, int n, float* x, float* y) where TFormat : struct, IRowFormat
+    {
+        byte* r0 = w, r1 = w + rowBytes, r2 = w + 2 * rowBytes, r3 = w + 3 * rowBytes;
+        Vector256<float> a0 = default, a1 = default, a2 = default, a3 = default;
+        int k = 0;
+        for (; k + 8 <= n; k += 8)
+        {
+            var xv = Vector256.Load(x + k);
+            a0 = Fma.MultiplyAdd(TFormat.Load8(r0, k), xv, a0);
+            a1 = Fma.MultiplyAdd(TFormat.Load8(r1, k), xv, a1);
+            a2 = Fma.MultiplyAdd(TFormat.Load8(r2, k), xv, a2);
+            a3 = Fma.MultiplyAdd(TFormat.Load8(r3, k), xv, a3);
+        }
+        y[0] = Finish<TFormat>(a0, r0, x, k, n);
+        y[1] = Finish<TFormat>(a1, r1, x, k, n);
+        y[2] = Finish<TFormat>(a2, r2, x, k, n);
+        y[3] = Finish<TFormat>(a3, r3, x, k, n);
+    }
+
+    /// <summary>Batched shape: each widened weight vector feeds four tokens (8 accumulators in registers).</summary>
+    private static void Dot2Rows4Tokens<TFormat>(byte* w, long rowBytes, int n, float* x, int xStride, float* y, int yStride)
+        where TFormat : struct, IRowFormat
+    {
+        byte* r0 = w, r1 = w + rowBytes;
+        float* x0 = x, x1 = x + xStride, x2 = x + 2L * xStride, x3 = x + 3L * xStride;
+        Vector256<float> a00 = default, a01 = default, a02 = default, a03 = default;
+        Vector256<float> a10 = default, a11 = default, a12 = default, a13 = default;
+        int k = 0;
+        for (; k + 8 <= n; k += 8)
+        {
+            var w0 = TFormat.Load8(r0, k);
+            var w1 = TFormat.Load8(r1, k);
+            var v = Vector256.Load(x0 + k);
+            a00 = Fma.MultiplyAdd(w0, v, a00);
+            a10 = Fma.MultiplyAdd(w1, v, a10);
+            v = Vector256.Load(x1 + k);
+            a01 = Fma.MultiplyAdd(w0, v, a01);
+            a11 = Fma.MultiplyAdd(w1, v, a11);
+            v = Vector256.Load(x2 + k);
+            a02 = Fma.MultiplyAdd(w0, v, a02);
+            a12 = Fma.MultiplyAdd(w1, v, a12);
+            v = Vector256.Load(x3 + k);
+            a03 = Fma.MultiplyAdd(w0, v, a03);
+            a13 = Fma.MultiplyAdd(w1, v, a13);
+        }
+        y[0] = Finish<TFormat>(a00, r0, x0, k, n);
+        y[1] = Finish<TFormat>(a10, r1, x0, k, n);
+        y[yStride] = Finish<TFormat>(a01, r0, x1, k, n);
+        y[yStride + 1] = Finish<TFormat>(a11, r1, x1, k, n);
+        y[2L * yStride] = Finish<TFormat>(a02, r0, x2, k, n);
+        y[2L * yStride + 1] = Finish<TFormat>(a12, r1, x2, k, n);
+        y[3L * yStride] = Finish<TFormat>(a03, r0, x3, k, n);
+        y[3L * yStride + 1] = Finish<TFormat>(a13, r1, x3, k, n);
+    }
+
+    /// <summary>
+    /// Without AVX2/FMA: widen a slice of one weight row into a stack buffer, then Vector&lt;float&gt; dot products
+    /// against every token, so the row is still read once per step.
+    /// </summary>
+    private static void ComputeRowsPortable<TFormat>(byte* w, int n, float* x, int xStride, int numTokens,
+        float* y, int yStride, int rowStart, int rowEnd) where TFormat : struct, IRowFormat
+    {
+        const int SliceLength = 512;
+        float* slice = stackalloc float[SliceLength];
+        long rowBytes = (long)n * TFormat.BytesPerElement;
+        for (int o = rowStart; o < rowEnd; o++)
+        {
+            byte* row = w + o * rowBytes;
+            for (int t = 0; t < numTokens; t++) y[(long)t * yStride + o] = 0f;
+            for (int k0 = 0; k0 < n; k0 += SliceLength)
+            {
+                int len = Math.Min(SliceLength, n - k0);
+                for (int k = 0; k < len; k++) slice[k] = TFormat.Load1(row, k0 + k);
+                var weights = new ReadOnlySpan<float>(slice, len);
+                for (int t = 0; t < numTokens; t++)
+                    y[(long)t * yStride + o] += DotPortable(weights, new ReadOnlySpan<float>(x + (long)t * xStride + k0, len));
+            }
+        }
+    }
+
+    private static float DotPortable(ReadOnlySpan<float> a, ReadOnlySpan<float> b)
+    {
+        var acc = Vector<float>.Zero;
+        int k = 0;
+        for (; k + Vector<float>.Count <= a.Length; k += Vector<float>.Count)
+            acc += new Vector<float>(a[k..]) * new Vector<float>(b[k..]);
+        float s = Vector.Sum(acc);
+        for (; k < a.Length; k++) s += a[k] * b[k];
+        return s;
+    }
+}
