@@ -1,4 +1,5 @@
 using Loom.Backends.Cpu.Kernels;
+using Loom.Models;
 using Loom.Models.Config;
 using Loom.Models.Weights;
 
@@ -143,6 +144,7 @@ internal sealed class CpuModelWeights
             catch (ArgumentException e) { throw LoadError($"Cannot use tensor {name}: {e.Message}", e); }
         }
 
-        private static Exception LoadError(string message, Exception? inner = null) => new InvalidDataException(message, inner);
+        private static ModelLoadException LoadError(string message, Exception? inner = null) =>
+            inner == null ? new ModelLoadException(message) : new ModelLoadException(message, inner);
     }
 }

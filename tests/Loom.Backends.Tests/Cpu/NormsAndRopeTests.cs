@@ -123,3 +123,34 @@ public class NormsAndRopeTests
         RopeTheta = theta,
     };
 }
+
+public class RopeCheckpointDtypeTests
+{
+    [Theory]
+    [InlineData("bfloat16")]
+    [InlineData("float16")]
+    public void InverseFrequencies_AreRoundedToTheCheckpointDtype_AsTransformersBuffersAre(string dtype)
+    {
+        var config = NormsAndRopeTests.Config(64, 1000000) with { TorchDtype = dtype };
+        var exact = RopeTable.InverseFrequencies(NormsAndRopeTests.Config(64, 1000000));
+        var rounded = RopeTable.InverseFrequencies(config);
+
+        for (int i = 0; i < exact.Length; i++)
+        {
+            float expected = dtype == "float16" ? (float)(Half)exact[i] : (float)(BFloat16Round(exact[i]));
+            Assert.Equal(expected, rounded[i]);
+        }
+        Assert.NotEqual(exact, rounded);
+    }
+
+    private static float BFloat16Round(float v)
+    {
+        // Nearest bf16 by comparing the two neighbours (independent of the bit trick under test).
+        uint bits = BitConverter.SingleToUInt32Bits(v);
+        float down = BitConverter.UInt32BitsToSingle(bits & 0xFFFF0000u);
+        float up = BitConverter.UInt32BitsToSingle((bits & 0xFFFF0000u) + 0x10000u);
+        double dd = v - (double)down, du = up - (double)v;
+        if (dd != du) return dd < du ? down : up;
+        return ((BitConverter.SingleToUInt32Bits(down) >> 16) & 1) == 0 ? down : up;
+    }
+}

@@ -23,7 +23,11 @@ internal sealed class RopeTable
     public int NumPositions { get; private set; }
     public ReadOnlySpan<float> InverseFrequenciesSpan => _inverseFrequencies;
 
-    /// <summary>inv_freq as transformers computes it for rope types default, linear and llama3.</summary>
+    /// <summary>
+    /// inv_freq as transformers computes it for rope types default, linear and llama3, including one quirk: a model
+    /// loaded in its checkpoint dtype casts the inv_freq buffer to that dtype, so a bf16/f16 checkpoint rotates with
+    /// inv_freq rounded to bf16/f16 (the golden fixtures show it: without the rounding, logits drift with position).
+    /// </summary>
     public static float[] InverseFrequencies(ModelConfig config)
     {
         int dim = config.HeadDim;
@@ -46,7 +50,22 @@ internal sealed class RopeTable
             default:
                 throw new NotSupportedException($"rope_scaling type '{scaling!.Type}' is not supported (default, linear, llama3 are).");
         }
-        return Array.ConvertAll(inv, v => (float)v);
+        return Array.ConvertAll(inv, v => RoundToCheckpointDtype((float)v, config.TorchDtype));
+    }
+
+    /// <summary>Round-to-nearest-even to bfloat16 or float16 when the checkpoint is stored that way, as torch's cast does.</summary>
+    internal static float RoundToCheckpointDtype(float value, string? torchDtype) => torchDtype switch
+    {
+        "bfloat16" => RoundToBFloat16(value),
+        "float16" => (float)(Half)value,
+        _ => value,
+    };
+
+    private static float RoundToBFloat16(float value)
+    {
+        uint bits = BitConverter.SingleToUInt32Bits(value);
+        uint roundingBias = 0x7FFF + ((bits >> 16) & 1);
+        return BitConverter.UInt32BitsToSingle((bits + roundingBias) & 0xFFFF0000u);
     }
 
     /// <summary>transformers' _compute_llama3_parameters: long wavelengths divided by factor, short ones kept, a smooth blend between.</summary>
