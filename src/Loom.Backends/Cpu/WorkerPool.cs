@@ -1,3 +1,5 @@
+using System.Diagnostics;
+
 namespace Loom.Backends.Cpu;
 
 /// <summary>A unit of parallel work: <see cref="Execute"/> runs once for each index in [0, count).</summary>
@@ -10,21 +12,24 @@ internal interface IParallelWork
 
 /// <summary>
 /// A fixed set of worker threads plus the calling thread, sharing items through one atomic counter.
-/// Unlike Parallel.For it allocates nothing per call (the work objects are reused by their owners), which matters
-/// because a decode step runs several hundred parallel regions. Not re-entrant: one <see cref="For"/> at a time.
+/// A decode step is several hundred short parallel regions (microseconds each), so the costs that matter are the
+/// hand-off latency and allocation: workers spin on a generation counter for a short while after each region and
+/// only then block, and nothing is allocated per call (work objects are reused by their owners).
+/// Not re-entrant: one <see cref="For"/> at a time.
 /// </summary>
 internal sealed class WorkerPool : IDisposable
 {
-    // Spinning briefly before blocking keeps wake-up latency low between the back-to-back regions of one step.
-    private const int SpinCount = 500;
+    /// <summary>How long an idle worker spins before blocking: covers the gaps between regions and between steps.</summary>
+    private static readonly long SpinTicks = Stopwatch.Frequency / 2000; // 0.5 ms
 
     private readonly Thread[] _threads;
-    private readonly ManualResetEventSlim[] _start;
-    private readonly ManualResetEventSlim _done = new(false, SpinCount);
+    private readonly object _gate = new();
     private IParallelWork? _work;
     private int _count;
     private int _next;
     private int _pending;
+    private long _generation;
+    private int _sleepers;
     private Exception? _error;
     private volatile bool _disposed;
 
@@ -32,10 +37,8 @@ internal sealed class WorkerPool : IDisposable
     {
         ArgumentOutOfRangeException.ThrowIfLessThan(numThreads, 1);
         _threads = new Thread[numThreads - 1];
-        _start = new ManualResetEventSlim[numThreads - 1];
         for (int i = 0; i < _threads.Length; i++)
         {
-            _start[i] = new ManualResetEventSlim(false, SpinCount);
             _threads[i] = new Thread(WorkerLoop) { IsBackground = true, Name = $"loom-cpu-{i + 1}" };
             _threads[i].Start(i + 1);
         }
@@ -47,8 +50,7 @@ internal sealed class WorkerPool : IDisposable
     {
         ObjectDisposedException.ThrowIf(_disposed, this);
         if (count <= 0) return;
-        int helpers = Math.Min(_threads.Length, count - 1);
-        if (helpers == 0)
+        if (_threads.Length == 0 || count == 1)
         {
             for (int i = 0; i < count; i++) work.Execute(i, 0);
             return;
@@ -58,11 +60,15 @@ internal sealed class WorkerPool : IDisposable
         _count = count;
         _next = 0;
         _error = null;
-        _pending = helpers;
-        _done.Reset();
-        for (int i = 0; i < helpers; i++) _start[i].Set();
+        // Every worker takes part in every region (finding no item is cheap), so each sees each generation exactly once.
+        _pending = _threads.Length;
+        Interlocked.Increment(ref _generation); // full fence: publishes the fields above, then read _sleepers
+        if (Volatile.Read(ref _sleepers) > 0)
+            lock (_gate) Monitor.PulseAll(_gate);
+
         Drain(0);
-        _done.Wait();
+        var spinner = new SpinWait();
+        while (Volatile.Read(ref _pending) > 0) spinner.SpinOnce(sleep1Threshold: -1);
         _work = null;
         if (_error is { } error)
             throw new AggregateException("A CPU kernel failed on a worker thread.", error);
@@ -88,24 +94,41 @@ internal sealed class WorkerPool : IDisposable
     private void WorkerLoop(object? state)
     {
         int worker = (int)state!;
-        var start = _start[worker - 1];
+        long seen = 0;
         while (true)
         {
-            start.Wait();
-            start.Reset();
+            seen = WaitForGeneration(seen);
             if (_disposed) return;
             Drain(worker);
-            if (Interlocked.Decrement(ref _pending) == 0) _done.Set();
+            Interlocked.Decrement(ref _pending);
         }
+    }
+
+    private long WaitForGeneration(long seen)
+    {
+        long start = Stopwatch.GetTimestamp();
+        while (Volatile.Read(ref _generation) == seen && !_disposed)
+        {
+            if (Stopwatch.GetTimestamp() - start < SpinTicks)
+            {
+                Thread.SpinWait(20);
+                continue;
+            }
+            lock (_gate)
+            {
+                Interlocked.Increment(ref _sleepers); // full fence before re-reading the generation
+                while (Volatile.Read(ref _generation) == seen && !_disposed) Monitor.Wait(_gate);
+                Interlocked.Decrement(ref _sleepers);
+            }
+        }
+        return Volatile.Read(ref _generation);
     }
 
     public void Dispose()
     {
         if (_disposed) return;
         _disposed = true;
-        foreach (var s in _start) s.Set();
+        lock (_gate) Monitor.PulseAll(_gate);
         foreach (var t in _threads) t.Join();
-        foreach (var s in _start) s.Dispose();
-        _done.Dispose();
     }
 }

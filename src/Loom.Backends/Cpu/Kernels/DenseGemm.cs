@@ -14,6 +14,7 @@ namespace Loom.Backends.Cpu.Kernels;
 /// FMA accumulator, then a fixed horizontal sum, then the scalar tail), so a sequence's outputs are bit-identical
 /// whether it runs alone, chunked, or batched with others.
 /// </para>
+/// The loops are marked AggressiveOptimization: they run hot from the first token, so tier-0 code is never worth it.
 /// </summary>
 internal static unsafe class DenseGemm
 {
@@ -34,6 +35,7 @@ internal static unsafe class DenseGemm
                     y[(long)t * yStride + o] += bias[o];
     }
 
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     private static void ComputeRowsAvx2<TFormat>(byte* w, int n, float* x, int xStride, int numTokens,
         float* y, int yStride, int rowStart, int rowEnd) where TFormat : struct, IRowFormat
     {
@@ -70,6 +72,7 @@ internal static unsafe class DenseGemm
         return s;
     }
 
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     private static float Dot1<TFormat>(byte* row, float* x, int n) where TFormat : struct, IRowFormat
     {
         var acc = Vector256<float>.Zero;
@@ -80,6 +83,7 @@ internal static unsafe class DenseGemm
     }
 
     /// <summary>Decode shape: four independent accumulator chains hide FMA latency while streaming four rows.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     private static void Dot4Rows1Token<TFormat>(byte* w, long rowBytes, int n, float* x, float* y) where TFormat : struct, IRowFormat
     {
         byte* r0 = w, r1 = w + rowBytes, r2 = w + 2 * rowBytes, r3 = w + 3 * rowBytes;
@@ -100,6 +104,7 @@ internal static unsafe class DenseGemm
     }
 
     /// <summary>Batched shape: each widened weight vector feeds four tokens (8 accumulators in registers).</summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     private static void Dot2Rows4Tokens<TFormat>(byte* w, long rowBytes, int n, float* x, int xStride, float* y, int yStride)
         where TFormat : struct, IRowFormat
     {
@@ -139,6 +144,7 @@ internal static unsafe class DenseGemm
     /// Without AVX2/FMA: widen a slice of one weight row into a stack buffer, then Vector&lt;float&gt; dot products
     /// against every token, so the row is still read once per step.
     /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     private static void ComputeRowsPortable<TFormat>(byte* w, int n, float* x, int xStride, int numTokens,
         float* y, int yStride, int rowStart, int rowEnd) where TFormat : struct, IRowFormat
     {
