@@ -20,6 +20,12 @@ internal static unsafe class DenseGemm
 {
     public static bool UseAvx2 { get; } = Avx2.IsSupported && Fma.IsSupported;
 
+    /// <summary>
+    /// Bytes ahead of each row pointer to prefetch. Decode streams weights from DRAM and one core keeps too few misses in
+    /// flight on its own; prefetching ~8 KB ahead (a few rows further into the matrix) took one core from ~13 to ~21 GB/s.
+    /// </summary>
+    private const int PrefetchDistance = 8192;
+
     /// <param name="w">Weight rows, <paramref name="inFeatures"/> elements each; row o starts at w + o * rowBytes.</param>
     /// <param name="x">[numTokens, xStride] inputs.</param>
     /// <param name="y">[numTokens, yStride] outputs; columns [rowStart, rowEnd) are written.</param>
@@ -89,8 +95,17 @@ internal static unsafe class DenseGemm
         byte* r0 = w, r1 = w + rowBytes, r2 = w + 2 * rowBytes, r3 = w + 3 * rowBytes;
         Vector256<float> a0 = default, a1 = default, a2 = default, a3 = default;
         int k = 0;
+        int distance = PrefetchDistance / TFormat.BytesPerElement;
         for (; k + 8 <= n; k += 8)
         {
+            if ((k & 15) == 0)
+            {
+                long ahead = (long)(k + distance) * TFormat.BytesPerElement;
+                Sse.Prefetch0(r0 + ahead);
+                Sse.Prefetch0(r1 + ahead);
+                Sse.Prefetch0(r2 + ahead);
+                Sse.Prefetch0(r3 + ahead);
+            }
             var xv = Vector256.Load(x + k);
             a0 = Fma.MultiplyAdd(TFormat.Load8(r0, k), xv, a0);
             a1 = Fma.MultiplyAdd(TFormat.Load8(r1, k), xv, a1);
@@ -113,8 +128,15 @@ internal static unsafe class DenseGemm
         Vector256<float> a00 = default, a01 = default, a02 = default, a03 = default;
         Vector256<float> a10 = default, a11 = default, a12 = default, a13 = default;
         int k = 0;
+        int distance = PrefetchDistance / TFormat.BytesPerElement;
         for (; k + 8 <= n; k += 8)
         {
+            if ((k & 15) == 0)
+            {
+                long ahead = (long)(k + distance) * TFormat.BytesPerElement;
+                Sse.Prefetch0(r0 + ahead);
+                Sse.Prefetch0(r1 + ahead);
+            }
             var w0 = TFormat.Load8(r0, k);
             var w1 = TFormat.Load8(r1, k);
             var v = Vector256.Load(x0 + k);

@@ -1,0 +1,125 @@
+using System.Diagnostics;
+using Loom.Backends;
+using Loom.Backends.Cpu;
+using Loom.Models.Config;
+using Loom.Models.Weights;
+
+namespace Loom.Benchmarks;
+
+/// <summary>
+/// Single-stream decode tokens/s of the CPU backend for the demo model and a dummy Qwen2.5-0.5B-shaped model (bf16),
+/// next to the bandwidth bound (weight bytes per token over the read bandwidth measured in the same run).
+/// Usage: dotnet run -c Release --project tests/Loom.Benchmarks -- decode [--tokens N] [--threads N]
+/// </summary>
+internal static class DecodeBenchmark
+{
+    private const int PromptLength = 16;
+
+    public static int Run(string[] args)
+    {
+        int tokens = IntOption(args, "--tokens", 64);
+        int threads = IntOption(args, "--threads", Environment.ProcessorCount);
+        string root = FindRoot();
+        Console.WriteLine($"CPU decode, {threads} threads, {Environment.ProcessorCount} logical cores, {tokens} decode tokens after a {PromptLength}-token prompt");
+
+        double bandwidth = DecodeBandwidth.MeasureReadGBps(threads);
+        Console.WriteLine($"Measured read bandwidth: {bandwidth:F1} GB/s ({threads} threads, 1 GiB streaming sum, best of 5)");
+        Console.WriteLine();
+        Console.WriteLine("| model | weights | weight MB/token | tokens/s | ms/token | bound tokens/s | fraction of bound |");
+        Console.WriteLine("| --- | --- | ---: | ---: | ---: | ---: | ---: |");
+
+        string demo = Path.Combine(root, "models", "demo");
+        var demoConfig = ModelConfigLoader.Load(demo);
+        using (var weights = SafetensorsWeightSource.Open(demo))
+            Report("demo (models/demo)", demoConfig, weights, threads, tokens, bandwidth);
+
+        var qwenConfig = ModelConfigLoader.Load(Path.Combine(root, "tests", "fixtures", "dummy-configs", "qwen2.5-0.5b"));
+        using (var weights = new DummyWeightSource(qwenConfig, DType.BF16, seed: 1))
+            Report("Qwen2.5-0.5B shape (dummy)", qwenConfig, weights, threads, tokens, bandwidth);
+        return 0;
+    }
+
+    private static void Report(string name, ModelConfig config, IWeightSource weights, int threads, int tokens, double bandwidth)
+    {
+        const int blockSize = 16;
+        int numBlocks = (PromptLength + tokens + blockSize) / blockSize + 1;
+        using var executor = (CpuModelExecutor)new CpuBackend(threads).LoadModel(config, weights, new KvCacheSpec(numBlocks, blockSize));
+        var seconds = DecodeSeconds(executor, tokens);
+        double tokensPerSecond = tokens / seconds;
+        double mbPerToken = executor.WeightBytesPerToken / 1e6;
+        double bound = bandwidth * 1e3 / mbPerToken;
+        string dtype = weights.Tensors.Values.First(t => t.Shape.Length == 2).DType.ToString();
+        Console.WriteLine($"| {name} | {dtype} | {mbPerToken:F1} | {tokensPerSecond:F1} | {1000 / tokensPerSecond:F2} | {bound:F1} | {tokensPerSecond / bound:P0} |");
+    }
+
+    /// <summary>
+    /// Prefills a prompt, warms up (passes of <paramref name="tokens"/> steps for at least a second, so tiered
+    /// compilation has promoted everything on the path), then times <paramref name="tokens"/> one-token greedy steps through the cache.
+    /// </summary>
+    private static double DecodeSeconds(CpuModelExecutor executor, int tokens)
+    {
+        int vocab = executor.Config.VocabSize;
+        var blockTable = Enumerable.Range(0, executor.KvCache.NumBlocks).ToArray();
+        var logits = new float[vocab];
+        var prompt = Enumerable.Range(0, PromptLength).Select(i => (i * 7919 + 13) % vocab).ToArray();
+        executor.Forward(Batch(prompt, 0, blockTable), logits);
+
+        int position = PromptLength;
+        var token = new int[1];
+        var positions = new int[1];
+        var logitsIndex = new int[] { 0 };
+        void Step()
+        {
+            token[0] = ArgMax(logits);
+            positions[0] = position;
+            executor.Forward(new ForwardBatch
+            {
+                TokenIds = token,
+                Positions = positions,
+                Seqs = [new SequenceSlice(0, 1, position + 1, blockTable)],
+                LogitsIndices = logitsIndex,
+            }, logits);
+            position++;
+        }
+
+        // Warm-up passes rewrite the same slots (positions restart after each pass), so the cache needs no extra room.
+        var warmup = Stopwatch.StartNew();
+        while (warmup.Elapsed.TotalSeconds < 1)
+        {
+            for (int i = 0; i < tokens; i++) Step();
+            position = PromptLength;
+        }
+        var watch = Stopwatch.StartNew();
+        for (int i = 0; i < tokens; i++) Step();
+        return watch.Elapsed.TotalSeconds;
+    }
+
+    private static ForwardBatch Batch(int[] tokens, int start, int[] blockTable) => new()
+    {
+        TokenIds = tokens,
+        Positions = Enumerable.Range(start, tokens.Length).ToArray(),
+        Seqs = [new SequenceSlice(0, tokens.Length, start + tokens.Length, blockTable)],
+        LogitsIndices = [tokens.Length - 1],
+    };
+
+    private static int ArgMax(ReadOnlySpan<float> row)
+    {
+        int best = 0;
+        for (int i = 1; i < row.Length; i++) if (row[i] > row[best]) best = i;
+        return best;
+    }
+
+    private static int IntOption(string[] args, string name, int fallback)
+    {
+        int i = Array.IndexOf(args, name);
+        return i >= 0 && i + 1 < args.Length && int.TryParse(args[i + 1], out int v) ? v : fallback;
+    }
+
+    private static string FindRoot()
+    {
+        foreach (var start in new[] { Directory.GetCurrentDirectory(), AppContext.BaseDirectory })
+            for (var dir = new DirectoryInfo(start); dir != null; dir = dir.Parent)
+                if (File.Exists(Path.Combine(dir.FullName, "Loom.slnx"))) return dir.FullName;
+        throw new DirectoryNotFoundException("Loom.slnx not found above the current directory.");
+    }
+}
