@@ -26,6 +26,9 @@ internal static unsafe class DenseGemm
     /// </summary>
     private const int PrefetchDistance = 8192;
 
+    /// <summary>Weight bytes per row tile in the batched path (half of a typical 1 MB L2).</summary>
+    private const long TileBytes = 64 * 1024;
+
     /// <param name="w">Weight rows, <paramref name="inFeatures"/> elements each; row o starts at w + o * rowBytes.</param>
     /// <param name="x">[numTokens, xStride] inputs.</param>
     /// <param name="y">[numTokens, yStride] outputs; columns [rowStart, rowEnd) are written.</param>
@@ -47,16 +50,27 @@ internal static unsafe class DenseGemm
     {
         long rowBytes = (long)n * TFormat.BytesPerElement;
         int t = 0;
-        for (; t + 4 <= numTokens; t += 4)
+        if (numTokens >= 4)
         {
-            float* x0 = x + (long)t * xStride;
-            float* y0 = y + (long)t * yStride;
-            int o = rowStart;
-            for (; o + 2 <= rowEnd; o += 2)
-                Dot2Rows4Tokens<TFormat>(w + o * rowBytes, rowBytes, n, x0, xStride, y0 + o, yStride);
-            for (; o < rowEnd; o++)
-                for (int i = 0; i < 4; i++)
-                    y0[(long)i * yStride + o] = Dot1<TFormat>(w + o * rowBytes, x0 + (long)i * xStride, n);
+            // Tiles of rows small enough to stay in L2 while every block of four tokens passes over them.
+            int tileRows = (int)Math.Clamp(TileBytes / rowBytes, 2, int.MaxValue) & ~1;
+            int fullBlocks = numTokens / 4 * 4;
+            for (int tile = rowStart; tile < rowEnd; tile += tileRows)
+            {
+                int tileEnd = Math.Min(rowEnd, tile + tileRows);
+                for (t = 0; t < fullBlocks; t += 4)
+                {
+                    float* x0 = x + (long)t * xStride;
+                    float* y0 = y + (long)t * yStride;
+                    int o = tile;
+                    for (; o + 2 <= tileEnd; o += 2)
+                        Dot2Rows4Tokens<TFormat>(w + o * rowBytes, rowBytes, n, x0, xStride, y0 + o, yStride);
+                    for (; o < tileEnd; o++)
+                        for (int i = 0; i < 4; i++)
+                            y0[(long)i * yStride + o] = Dot1<TFormat>(w + o * rowBytes, x0 + (long)i * xStride, n);
+                }
+            }
+            t = fullBlocks;
         }
         for (; t < numTokens; t++)
         {
@@ -98,7 +112,7 @@ internal static unsafe class DenseGemm
         int distance = PrefetchDistance / TFormat.BytesPerElement;
         for (; k + 8 <= n; k += 8)
         {
-            if ((k & 15) == 0)
+            if ((k & (64 / TFormat.BytesPerElement - 1)) == 0) // once per 64-byte line of each row
             {
                 long ahead = (long)(k + distance) * TFormat.BytesPerElement;
                 Sse.Prefetch0(r0 + ahead);
@@ -131,7 +145,7 @@ internal static unsafe class DenseGemm
         int distance = PrefetchDistance / TFormat.BytesPerElement;
         for (; k + 8 <= n; k += 8)
         {
-            if ((k & 15) == 0)
+            if ((k & (64 / TFormat.BytesPerElement - 1)) == 0) // once per 64-byte line of each row
             {
                 long ahead = (long)(k + distance) * TFormat.BytesPerElement;
                 Sse.Prefetch0(r0 + ahead);
