@@ -1,4 +1,5 @@
 using Loom.Backends.Cpu;
+using Loom.Backends.Cpu.Kernels;
 using Loom.Models.Weights;
 
 namespace Loom.Backends.Tests.Cpu;
@@ -96,6 +97,53 @@ public unsafe class DenseGemmTests
         var bad = new TensorInfo("lm_head.weight", DType.F32, [4, 8], good.Data, 64, "x.safetensors");
         var e = Assert.Throws<ArgumentException>(() => CpuLinear.Create(bad));
         Assert.Contains("lm_head.weight", e.Message);
+    }
+
+    [Theory]
+    [InlineData(DType.F32)]
+    [InlineData(DType.F16)]
+    [InlineData(DType.BF16)]
+    public void PortablePath_WithoutAvx2_MatchesNaiveProduct(DType dtype)
+    {
+        using var tensors = new TestTensors();
+        const int numTokens = 3, inFeatures = 600, outFeatures = 5; // longer than one widened slice
+        var w = tensors.Create("w", dtype, [outFeatures, inFeatures], TestTensors.Random(outFeatures * inFeatures, 8), out var stored);
+        var x = TestTensors.Random(numTokens * inFeatures, 9);
+        var y = new float[numTokens * outFeatures];
+        fixed (float* px = x)
+        fixed (float* py = y)
+        {
+            if (dtype == DType.F32) DenseGemm.ComputeRowsPortable<F32Format>(w.Data, inFeatures, px, inFeatures, numTokens, py, outFeatures, 0, outFeatures);
+            if (dtype == DType.F16) DenseGemm.ComputeRowsPortable<F16Format>(w.Data, inFeatures, px, inFeatures, numTokens, py, outFeatures, 0, outFeatures);
+            if (dtype == DType.BF16) DenseGemm.ComputeRowsPortable<Bf16Format>(w.Data, inFeatures, px, inFeatures, numTokens, py, outFeatures, 0, outFeatures);
+        }
+        for (int t = 0; t < numTokens; t++)
+            for (int o = 0; o < outFeatures; o++)
+            {
+                double expected = 0;
+                for (int k = 0; k < inFeatures; k++) expected += (double)stored[o * inFeatures + k] * x[t * inFeatures + k];
+                Assert.Equal(expected, y[t * outFeatures + o], 3);
+            }
+    }
+
+    [Fact]
+    public void F16Widening_IsExactForNormalSubnormalAndSignedValues()
+    {
+        if (!DenseGemm.UseAvx2) return; // the in-register path exists only with AVX2
+        ushort[] bits = [0x0000, 0x8000, 0x0001, 0x03FF, 0x0400, 0x3C00, 0xBC00, 0x7BFF, 0xFBFF, 0x3555, 0x8123, 0x1234];
+        var padded = new ushort[16];
+        bits.CopyTo(padded, 0);
+        fixed (ushort* p = padded)
+        {
+            var v0 = F16Format.Load8((byte*)p, 0);
+            var v1 = F16Format.Load8((byte*)p, 8);
+            for (int i = 0; i < bits.Length; i++)
+            {
+                float expected = (float)BitConverter.UInt16BitsToHalf(bits[i]);
+                float actual = i < 8 ? v0[i] : v1[i - 8];
+                Assert.Equal(BitConverter.SingleToInt32Bits(expected), BitConverter.SingleToInt32Bits(actual));
+            }
+        }
     }
 
     private static float[] Run(CpuLinear linear, float[] x, int numTokens)

@@ -6,13 +6,15 @@ namespace Loom.Backends.Tests.Cpu;
 public unsafe class PagedAttentionTests
 {
     [Theory]
-    [InlineData(1, 0, 20)]
-    [InlineData(4, 0, 37)]
-    [InlineData(16, 0, 37)]
-    [InlineData(4, 11, 37)] // sliding window: only keys [first, last]
-    public void Attend_OverShuffledBlocks_MatchesNaiveSoftmaxAttention(int blockSize, int first, int length)
+    [InlineData(1, 0, 20, 16)]
+    [InlineData(4, 0, 37, 16)]
+    [InlineData(16, 0, 37, 32)]
+    [InlineData(4, 11, 37, 16)] // sliding window: only keys [first, last]
+    [InlineData(4, 0, 23, 12)]  // head size not a multiple of 8: the portable path
+    [InlineData(2, 5, 23, 24)]  // a multiple of 8 but not of 16
+    public void Attend_OverShuffledBlocks_MatchesNaiveSoftmaxAttention(int blockSize, int first, int length, int headDim)
     {
-        const int headDim = 16, numKvHeads = 2, kvHead = 1;
+        const int numKvHeads = 2, kvHead = 1;
         int kvSize = numKvHeads * headDim;
         int numBlocks = (length + blockSize - 1) / blockSize + 3;
         using var cache = new PagedKvCache(numBlocks, blockSize, numLayers: 2, kvSize);

@@ -181,7 +181,7 @@ internal static unsafe class DenseGemm
     /// against every token, so the row is still read once per step.
     /// </summary>
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    private static void ComputeRowsPortable<TFormat>(byte* w, int n, float* x, int xStride, int numTokens,
+    internal static void ComputeRowsPortable<TFormat>(byte* w, int n, float* x, int xStride, int numTokens,
         float* y, int yStride, int rowStart, int rowEnd) where TFormat : struct, IRowFormat
     {
         const int SliceLength = 512;
