@@ -53,6 +53,7 @@ public sealed unsafe partial class CpuModelExecutor
     /// <summary>Final norm and lm_head for the requested rows only (prefill tokens skip the vocabulary GEMM).</summary>
     private void ComputeLogits(int[] rows, Span<float> logits)
     {
+        if (rows.Length == 0) return; // a prompt chunk that is not the prompt's end wants no logits
         var s = _scratch;
         int h = Config.HiddenSize;
         for (int i = 0; i < rows.Length; i++)

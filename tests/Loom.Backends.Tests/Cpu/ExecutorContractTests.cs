@@ -73,6 +73,37 @@ public class ExecutorContractTests
     }
 
     [Fact]
+    public void PromptChunkWantingNoLogits_ThenTheRest_EqualsTheWholePrompt()
+    {
+        using var m = GoldenModel.Load("llama-gqa");
+        var prompt = m.Cases[2].PromptIds;
+        using var whole = m.CreateExecutor(8, 8);
+        var expected = new float[m.Vocab];
+        whole.Forward(OneSequence(prompt, [0, 1, 2, 3]), expected);
+
+        using var chunked = m.CreateExecutor(8, 8);
+        int[] table = [5, 2, 7, 0];
+        chunked.Forward(new ForwardBatch
+        {
+            TokenIds = prompt[..10],
+            Positions = Enumerable.Range(0, 10).ToArray(),
+            Seqs = [new SequenceSlice(0, 10, 10, table)],
+            LogitsIndices = [],
+        }, Span<float>.Empty);
+        var actual = new float[m.Vocab];
+        int rest = prompt.Length - 10;
+        chunked.Forward(new ForwardBatch
+        {
+            TokenIds = prompt[10..],
+            Positions = Enumerable.Range(10, rest).ToArray(),
+            Seqs = [new SequenceSlice(0, rest, prompt.Length, table)],
+            LogitsIndices = [rest - 1],
+        }, actual);
+
+        Assert.Equal(expected, actual);
+    }
+
+    [Fact]
     public void CopyBlocks_ForkedSequenceContinuesLikeTheOriginal()
     {
         using var m = GoldenModel.Load("mistral-slidingwindow");
