@@ -15,6 +15,8 @@ internal static class DecodeBenchmark
 {
     private const int PromptLength = 16;
     private const int PrefillLength = 128;
+    private const int BatchedSequences = 32;
+    private const int BatchedSteps = 16;
 
     public static int Run(string[] args)
     {
@@ -26,8 +28,8 @@ internal static class DecodeBenchmark
         double bandwidth = DecodeBandwidth.MeasureReadGBps(threads);
         Console.WriteLine($"Measured read bandwidth: {bandwidth:F1} GB/s ({threads} threads, 1 GiB streaming sum, best of 5)");
         Console.WriteLine();
-        Console.WriteLine($"| model | weights | weight MB/token | decode tokens/s | ms/token | bound tokens/s | fraction of bound | prefill tokens/s ({PrefillLength}-token prompt) |");
-        Console.WriteLine("| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: |");
+        Console.WriteLine($"| model | weights | weight MB/token | decode tokens/s | ms/token | bound tokens/s | fraction of bound | prefill tokens/s ({PrefillLength}-token prompt) | batched decode tokens/s ({BatchedSequences} sequences) |");
+        Console.WriteLine("| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |");
 
         string demo = Path.Combine(root, "models", "demo");
         var demoConfig = ModelConfigLoader.Load(demo);
@@ -43,15 +45,17 @@ internal static class DecodeBenchmark
     private static void Report(string name, ModelConfig config, IWeightSource weights, int threads, int tokens, double bandwidth)
     {
         const int blockSize = 16;
-        int numBlocks = (Math.Max(PromptLength + tokens, PrefillLength) + blockSize) / blockSize + 1;
+        int numBlocks = Math.Max((Math.Max(PromptLength + tokens, PrefillLength) + blockSize) / blockSize + 1,
+            BatchedSequences * BlocksPerBatchedSequence(blockSize));
         using var executor = (CpuModelExecutor)new CpuBackend(threads).LoadModel(config, weights, new KvCacheSpec(numBlocks, blockSize));
         var seconds = DecodeSeconds(executor, tokens);
         double prefillTokensPerSecond = PrefillLength / PrefillSeconds(executor);
+        double batchedTokensPerSecond = BatchedSequences * BatchedSteps / BatchedDecodeSeconds(executor, blockSize);
         double tokensPerSecond = tokens / seconds;
         double mbPerToken = executor.WeightBytesPerToken / 1e6;
         double bound = bandwidth * 1e3 / mbPerToken;
         string dtype = weights.Tensors.Values.First(t => t.Shape.Length == 2).DType.ToString();
-        Console.WriteLine($"| {name} | {dtype} | {mbPerToken:F1} | {tokensPerSecond:F1} | {1000 / tokensPerSecond:F2} | {bound:F1} | {tokensPerSecond / bound:P0} | {prefillTokensPerSecond:F0} |");
+        Console.WriteLine($"| {name} | {dtype} | {mbPerToken:F1} | {tokensPerSecond:F1} | {1000 / tokensPerSecond:F2} | {bound:F1} | {tokensPerSecond / bound:P0} | {prefillTokensPerSecond:F0} | {batchedTokensPerSecond:F1} |");
     }
 
     /// <summary>
@@ -111,6 +115,44 @@ internal static class DecodeBenchmark
             if (i > 0) best = Math.Min(best, watch.Elapsed.TotalSeconds);
         }
         return best;
+    }
+
+    private static int BlocksPerBatchedSequence(int blockSize) => (PromptLength + 2 * BatchedSteps + blockSize - 1) / blockSize;
+
+    /// <summary>
+    /// <see cref="BatchedSequences"/> sequences decoding together, one token each per step (what continuous batching
+    /// runs): prompts prefilled in one batch, <see cref="BatchedSteps"/> warm-up steps, then as many timed steps.
+    /// </summary>
+    private static double BatchedDecodeSeconds(CpuModelExecutor executor, int blockSize)
+    {
+        int vocab = executor.Config.VocabSize;
+        int perSeq = BlocksPerBatchedSequence(blockSize);
+        var tables = Enumerable.Range(0, BatchedSequences).Select(i => Enumerable.Range(i * perSeq, perSeq).ToArray()).ToArray();
+        var logits = new float[BatchedSequences * vocab];
+        var prefill = new ForwardBatch
+        {
+            TokenIds = Enumerable.Range(0, BatchedSequences * PromptLength).Select(i => (i * 7919 + 13) % vocab).ToArray(),
+            Positions = Enumerable.Range(0, BatchedSequences * PromptLength).Select(i => i % PromptLength).ToArray(),
+            Seqs = tables.Select((t, i) => new SequenceSlice(i * PromptLength, PromptLength, PromptLength, t)).ToArray(),
+            LogitsIndices = Enumerable.Range(0, BatchedSequences).Select(i => i * PromptLength + PromptLength - 1).ToArray(),
+        };
+        executor.Forward(prefill, logits);
+
+        var watch = new Stopwatch();
+        for (int step = 0; step < 2 * BatchedSteps; step++)
+        {
+            if (step == BatchedSteps) watch.Start();
+            int position = PromptLength + step;
+            var batch = new ForwardBatch
+            {
+                TokenIds = Enumerable.Range(0, BatchedSequences).Select(i => ArgMax(logits.AsSpan(i * vocab, vocab))).ToArray(),
+                Positions = Enumerable.Repeat(position, BatchedSequences).ToArray(),
+                Seqs = tables.Select((t, i) => new SequenceSlice(i, 1, position + 1, t)).ToArray(),
+                LogitsIndices = Enumerable.Range(0, BatchedSequences).ToArray(),
+            };
+            executor.Forward(batch, logits);
+        }
+        return watch.Elapsed.TotalSeconds;
     }
 
     private static ForwardBatch Batch(int[] tokens, int start, int[] blockTable) => new()
