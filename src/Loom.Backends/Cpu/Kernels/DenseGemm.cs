@@ -26,8 +26,8 @@ internal static unsafe class DenseGemm
     /// </summary>
     private const int PrefetchDistance = 8192;
 
-    /// <summary>Weight bytes per row tile in the batched path (half of a typical 1 MB L2).</summary>
-    private const long TileBytes = 64 * 1024;
+    /// <summary>Input bytes per token tile in the batched path (a quarter of a typical 1 MB L2).</summary>
+    private const long InputTileBytes = 256 * 1024;
 
     /// <param name="w">Weight rows, <paramref name="inFeatures"/> elements each; row o starts at w + o * rowBytes.</param>
     /// <param name="x">[numTokens, xStride] inputs.</param>
@@ -52,23 +52,20 @@ internal static unsafe class DenseGemm
         int t = 0;
         if (numTokens >= 4)
         {
-            // Tiles of rows small enough to stay in L2 while every block of four tokens passes over them.
-            int tileRows = (int)Math.Clamp(TileBytes / rowBytes, 2, int.MaxValue) & ~1;
+            // Tiles of tokens whose inputs stay in L2 while the range's weight rows pass over them two at a time;
+            // each pair of rows stays in L1 for all the tile's blocks of four tokens.
+            int tileTokens = (int)Math.Clamp(InputTileBytes / ((long)n * sizeof(float)), 4, int.MaxValue) & ~3;
             int fullBlocks = numTokens / 4 * 4;
-            for (int tile = rowStart; tile < rowEnd; tile += tileRows)
+            for (int tile = 0; tile < fullBlocks; tile += tileTokens)
             {
-                int tileEnd = Math.Min(rowEnd, tile + tileRows);
-                for (t = 0; t < fullBlocks; t += 4)
-                {
-                    float* x0 = x + (long)t * xStride;
-                    float* y0 = y + (long)t * yStride;
-                    int o = tile;
-                    for (; o + 2 <= tileEnd; o += 2)
-                        Dot2Rows4Tokens<TFormat>(w + o * rowBytes, rowBytes, n, x0, xStride, y0 + o, yStride);
-                    for (; o < tileEnd; o++)
-                        for (int i = 0; i < 4; i++)
-                            y0[(long)i * yStride + o] = Dot1<TFormat>(w + o * rowBytes, x0 + (long)i * xStride, n);
-                }
+                int tileEnd = Math.Min(fullBlocks, tile + tileTokens);
+                int o = rowStart;
+                for (; o + 2 <= rowEnd; o += 2)
+                    for (t = tile; t < tileEnd; t += 4)
+                        Dot2Rows4Tokens<TFormat>(w + o * rowBytes, rowBytes, n, x + (long)t * xStride, xStride, y + (long)t * yStride + o, yStride);
+                for (; o < rowEnd; o++)
+                    for (t = tile; t < tileEnd; t++)
+                        y[(long)t * yStride + o] = Dot1<TFormat>(w + o * rowBytes, x + (long)t * xStride, n);
             }
             t = fullBlocks;
         }
