@@ -10,11 +10,12 @@ internal static partial class Filters
     /// <summary>Positional-or-keyword filter arguments (after the piped value).</summary>
     private readonly struct FilterArgs(string filter, IReadOnlyList<object?> args, IReadOnlyDictionary<string, object?> kwargs)
     {
+        /// <summary>Argument by position, else by name; a negative index means keyword-only.</summary>
         public object? Get(int index, string name, object? fallback = null) =>
-            index < args.Count ? args[index] : kwargs.TryGetValue(name, out object? value) ? value : fallback;
+            index >= 0 && index < args.Count ? args[index] : kwargs.TryGetValue(name, out object? value) ? value : fallback;
 
         public object? Required(int index, string name) =>
-            index < args.Count ? args[index] : kwargs.TryGetValue(name, out object? value) ? value
+            index >= 0 && index < args.Count ? args[index] : kwargs.TryGetValue(name, out object? value) ? value
             : throw new JinjaError($"filter '{filter}' needs argument '{name}'");
 
         public bool Flag(int index, string name) => Py.IsTruthy(Get(index, name, false));
@@ -46,7 +47,7 @@ internal static partial class Filters
             "list" => Py.ToList(value).ToList(),
             "int" => ToInt(value, a),
             "float" => ToFloat(value, a),
-            "abs" => value switch { long l => Math.Abs(l), double d => Math.Abs(d), bool b => b ? 1L : 0L, _ => throw new JinjaError($"bad operand type for abs(): '{Py.TypeName(value)}'") },
+            "abs" => value switch { long l => (object)Math.Abs(l), double d => Math.Abs(d), bool b => b ? 1L : 0L, _ => throw new JinjaError($"bad operand type for abs(): '{Py.TypeName(value)}'") },
             "round" => Round(value, a),
             "items" => Items(value),
             "dictsort" => DictSort(value, a),

@@ -218,7 +218,7 @@ internal static class Py
     public static object? Add(object? a, object? b)
     {
         if (IsNumber(a) && IsNumber(b))
-            return a is double || b is double ? ToDouble(a) + ToDouble(b) : checked(ToLong(a) + ToLong(b));
+            return a is double || b is double ? (object)(ToDouble(a) + ToDouble(b)) : checked(ToLong(a) + ToLong(b));
         if (a is string sa && b is string sb) return CheckLength(sa.Length + (long)sb.Length) ? sa + sb : null;
         if (a is IList<object?> la && b is IList<object?> lb && (a is object?[]) == (b is object?[]))
         {
@@ -232,13 +232,13 @@ internal static class Py
 
     public static object? Subtract(object? a, object? b) =>
         IsNumber(a) && IsNumber(b)
-            ? a is double || b is double ? ToDouble(a) - ToDouble(b) : checked(ToLong(a) - ToLong(b))
+            ? a is double || b is double ? (object)(ToDouble(a) - ToDouble(b)) : checked(ToLong(a) - ToLong(b))
             : throw BinaryTypeError("-", a, b);
 
     public static object? Multiply(object? a, object? b)
     {
         if (IsNumber(a) && IsNumber(b))
-            return a is double || b is double ? ToDouble(a) * ToDouble(b) : checked(ToLong(a) * ToLong(b));
+            return a is double || b is double ? (object)(ToDouble(a) * ToDouble(b)) : checked(ToLong(a) * ToLong(b));
         if (a is string s && b is long or bool) return Repeat(s, ToLong(b));
         if (b is string s2 && a is long or bool) return Repeat(s2, ToLong(a));
         if (a is List<object?> list && b is long or bool)
@@ -313,7 +313,8 @@ internal static class Py
 
     public static object? Negate(object? a) => a switch
     {
-        long l => checked(-l),
+        // Arms cast to object: a long/double switch would otherwise be typed double and turn ints into floats.
+        long l => (object)checked(-l),
         bool b => b ? -1L : 0L,
         double d => -d,
         _ => throw new JinjaError($"bad operand type for unary -: '{TypeName(a)}'"),
