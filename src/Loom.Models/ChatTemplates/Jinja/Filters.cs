@@ -60,7 +60,7 @@ internal static partial class Filters
             "reject" => SelectByTest(value, a, keep: false),
             "selectattr" => SelectByAttribute(value, a, keep: true),
             "rejectattr" => SelectByAttribute(value, a, keep: false),
-            "attr" => Members.GetAttribute(value, Py.Str(a.Required(0, "name"))),
+            "attr" => Attr(value, Py.Str(a.Required(0, "name"))),
             "sum" => Sum(value, a),
             "min" => Py.ToList(value).Aggregate((x, y) => Py.Compare(x, y) <= 0 ? x : y),
             "max" => Py.ToList(value).Aggregate((x, y) => Py.Compare(x, y) >= 0 ? x : y),
@@ -81,6 +81,11 @@ internal static partial class Filters
     private static string TitleWords(string s) =>
         string.Concat(WordBeginningRegex().Split(s).Where(item => item.Length > 0)
             .Select(item => char.ToUpperInvariant(item[0]) + item[1..].ToLowerInvariant()));
+
+    /// <summary>Jinja's attr filter is Python getattr only: a dict's keys are not attributes.</summary>
+    private static object? Attr(object? value, string name) =>
+        value is PyDict dict ? (object?)Methods.TryBind(dict, name) ?? new Undefined($"'dict object' has no attribute '{name}'")
+        : Members.GetAttribute(value, name);
 
     private static string Replace(object? value, FilterArgs a)
     {

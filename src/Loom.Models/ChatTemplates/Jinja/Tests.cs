@@ -41,8 +41,9 @@ internal static class Tests
         };
     }
 
+    /// <summary>Python identity: boxed scalars compare by value (as small ints, bools, None and literals behave), containers by reference.</summary>
     private static bool SameAs(object? a, object? b) =>
-        a is null || b is null || a is bool || b is bool ? Equals(a, b) : ReferenceEquals(a, b);
+        a is null or bool or long or double or string || b is null or bool or long or double or string ? Equals(a, b) : ReferenceEquals(a, b);
 
     public static bool Exists(string name) => name is "defined" or "undefined" or "none" or "string" or "number" or "integer" or "float"
         or "boolean" or "true" or "false" or "mapping" or "iterable" or "sequence" or "callable" or "even" or "odd" or "divisibleby"
