@@ -1,0 +1,119 @@
+namespace Loom.Models.Tokenization;
+
+/// <summary>What happens to the delimiters found by a pattern (tokenizers' SplitDelimiterBehavior).</summary>
+internal enum SplitBehavior { Removed, Isolated, MergedWithPrevious, MergedWithNext, Contiguous }
+
+/// <summary>Turns the matches of a pattern inside a piece into output pieces, exactly as NormalizedString::split.</summary>
+internal static class PieceSplitter
+{
+    [ThreadStatic] private static List<Segment>? t_segments;
+    [ThreadStatic] private static List<Segment>? t_ranges;
+
+    private record struct Segment(int Start, int End, bool IsMatch);
+
+    public static SplitBehavior ParseBehavior(TokenizerJson json) => json.String() switch
+    {
+        "Removed" => SplitBehavior.Removed,
+        "Isolated" => SplitBehavior.Isolated,
+        "MergedWithPrevious" => SplitBehavior.MergedWithPrevious,
+        "MergedWithNext" => SplitBehavior.MergedWithNext,
+        "Contiguous" => SplitBehavior.Contiguous,
+        var other => throw json.Error($"unknown split behavior \"{other}\""),
+    };
+
+    /// <summary>Split by a regex: each match is a delimiter (or, with invert, each gap is).</summary>
+    public static void SplitByRegex(in TextPiece piece, System.Text.RegularExpressions.Regex regex, SplitBehavior behavior, bool invert, List<TextPiece> output)
+    {
+        var segments = Begin();
+        int prev = 0;
+        foreach (var m in regex.EnumerateMatches(piece.Span))
+        {
+            if (prev != m.Index) segments.Add(new Segment(prev, m.Index, invert));
+            segments.Add(new Segment(m.Index, m.Index + m.Length, !invert));
+            prev = m.Index + m.Length;
+        }
+        if (prev != piece.Length) segments.Add(new Segment(prev, piece.Length, invert));
+        Emit(piece, behavior, output);
+    }
+
+    /// <summary>Split where single code points satisfy a predicate (each such code point is one delimiter).</summary>
+    public static void SplitByCodePoint(in TextPiece piece, Func<System.Text.Rune, bool> isDelimiter, SplitBehavior behavior, List<TextPiece> output)
+    {
+        var segments = Begin();
+        var span = piece.Span;
+        int prev = 0, i = 0;
+        while (i < span.Length)
+        {
+            System.Text.Rune.DecodeFromUtf16(span[i..], out var rune, out int used);
+            if (isDelimiter(rune))
+            {
+                if (prev != i) segments.Add(new Segment(prev, i, false));
+                segments.Add(new Segment(i, i + used, true));
+                prev = i + used;
+            }
+            i += used;
+        }
+        if (prev != span.Length) segments.Add(new Segment(prev, span.Length, false));
+        Emit(piece, behavior, output);
+    }
+
+    private static List<Segment> Begin()
+    {
+        var segments = t_segments ??= new List<Segment>();
+        segments.Clear();
+        return segments;
+    }
+
+    private static void Emit(in TextPiece piece, SplitBehavior behavior, List<TextPiece> output)
+    {
+        var segments = t_segments!;
+        var ranges = t_ranges ??= new List<Segment>();
+        ranges.Clear();
+        switch (behavior)
+        {
+            case SplitBehavior.Removed:
+                foreach (var s in segments) if (!s.IsMatch) ranges.Add(s);
+                break;
+            case SplitBehavior.Isolated:
+                ranges.AddRange(segments);
+                break;
+            case SplitBehavior.Contiguous:
+                MergeForward(segments, ranges, (isMatch, previousMatch) => isMatch == previousMatch);
+                break;
+            case SplitBehavior.MergedWithPrevious:
+                MergeForward(segments, ranges, (isMatch, previousMatch) => isMatch && !previousMatch);
+                break;
+            case SplitBehavior.MergedWithNext:
+                MergeWithNext(segments, ranges);
+                break;
+        }
+        foreach (var r in ranges)
+            if (r.End > r.Start) output.Add(piece.Slice(r.Start, r.End - r.Start));
+    }
+
+    /// <summary>The fold of tokenizers' split: extend the last range when the rule says so, else start a new one.</summary>
+    private static void MergeForward(List<Segment> segments, List<Segment> ranges, Func<bool, bool, bool> extendsLast)
+    {
+        bool previousMatch = false;
+        foreach (var s in segments)
+        {
+            if (extendsLast(s.IsMatch, previousMatch) && ranges.Count > 0) ranges[^1] = ranges[^1] with { End = s.End };
+            else ranges.Add(s);
+            previousMatch = s.IsMatch;
+        }
+    }
+
+    /// <summary>Same fold run from the end: a delimiter joins the piece that follows it.</summary>
+    private static void MergeWithNext(List<Segment> segments, List<Segment> ranges)
+    {
+        bool previousMatch = false;
+        for (int i = segments.Count - 1; i >= 0; i--)
+        {
+            var s = segments[i];
+            if (s.IsMatch && !previousMatch && ranges.Count > 0) ranges[^1] = ranges[^1] with { Start = s.Start };
+            else ranges.Add(s);
+            previousMatch = s.IsMatch;
+        }
+        ranges.Reverse();
+    }
+}
