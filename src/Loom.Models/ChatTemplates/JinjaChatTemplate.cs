@@ -41,6 +41,11 @@ public sealed class JinjaChatTemplate : IChatTemplate
         {
             throw new ChatTemplateException("Chat template error: template recursion is too deep", e);
         }
+        catch (Exception e) when (e is not ChatTemplateException and not OutOfMemoryException)
+        {
+            // A template construct this interpreter mishandles must still surface as a template error, not a server fault.
+            throw new ChatTemplateException($"Chat template error: {e.GetType().Name}: {e.Message}", e);
+        }
     }
 
     /// <summary>The variables transformers passes: messages, tools (None when absent), add_generation_prompt, special tokens, extras.</summary>
