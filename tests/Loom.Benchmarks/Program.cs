@@ -1,3 +1,9 @@
 using BenchmarkDotNet.Running;
+using Loom.Benchmarks;
+
+// `decode`: the single-stream CPU decode runner (docs/perf.md, "CPU decode"). Anything else: BenchmarkDotNet.
+if (args.Length > 0 && args[0] == "decode")
+    return DecodeBenchmark.Run(args[1..]);
 
 BenchmarkSwitcher.FromAssembly(typeof(Program).Assembly).Run(args);
+return 0;
