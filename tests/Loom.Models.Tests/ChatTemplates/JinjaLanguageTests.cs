@@ -66,6 +66,8 @@ public sealed class JinjaLanguageTests
     [InlineData("{% for c in 'ab' %}{{ c }}{% endfor %}{% for u in users %}{{ u.name[0] }}{% endfor %}", "ababc")]
     // assignment, scoping, namespace
     [InlineData("{% set a = 1 %}{% for x in items %}{% set a = x %}{% endfor %}{{ a }}|{% if true %}{% set b = 2 %}{% endif %}{{ b }}", "1|2")]
+    [InlineData("{% for i in range(3) %}{% if i == 1 %}{% set x = 5 %}{% endif %}[{{ x }}]{% endfor %}|{% set y = 1 %}{% for i in range(3) %}{{ y }}{% set y = y + 1 %}{% endfor %}|{{ y }}", "[][5][]|111|1")]
+    [InlineData("{% macro m() %}{{ z }}{% endmacro %}{% set z = 3 %}{{ m() }}|{% set w = 1 %}{% macro k() %}{% set w = 2 %}{{ w }}{% endmacro %}{{ k() }}{{ w }}", "3|21")]
     [InlineData("{% set ns = namespace(total=0, seen=false) %}{% for x in items %}{% set ns.total = ns.total + x %}{% set ns.seen = true %}{% endfor %}{{ ns.total }}{{ ns.seen }}", "6True")]
     [InlineData("{% set x %}a{{ n }}b{% endset %}[{{ x }}]|{% set p, q = 1, 2 %}{{ p }}{{ q }}", "[a7b]|12")]
     [InlineData("{% if n < 5 %}a{% elif n < 10 %}b{% else %}c{% endif %}{% if n > 100 %}a{% elif n > 50 %}b{% endif %}", "b")]
