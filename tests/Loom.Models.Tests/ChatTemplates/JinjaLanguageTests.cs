@@ -37,7 +37,7 @@ public sealed class JinjaLanguageTests
     [InlineData("{{ 'a' ~ 1 ~ none ~ true ~ 2.0 }}", "a1NoneTrue2.0")]
     // arithmetic: int vs float division, Python floor/modulo signs
     [InlineData("{{ 1 + 2 * 3 }}|{{ 7 / 2 }}|{{ 4 / 2 }}|{{ 7 // 2 }}|{{ -7 // 2 }}|{{ -7 % 3 }}|{{ 2 ** 10 }}|{{ n - 1 }}|{{ f * 2 }}", "7|3.5|2.0|3|-4|2|1024|6|5.0")]
-    [InlineData("{{ 3 * 'ab' }}|{{ [1] + [2] }}|{{ 'a' + 'b' }}|{{ \"%s-%d\" % ('a', 3) }}", "ababab|[1, 2]|ab|a-3")]
+    [InlineData("{{ 3 * 'ab' }}|{{ [1] + [2] }}|{{ 2 * [0] }}{{ (1,) * 2 }}{{ [1] * false }}|{{ 'a' + 'b' }}|{{ \"%s-%d\" % ('a', 3) }}", "ababab|[1, 2]|[0, 0](1, 1)[]|ab|a-3")]
     [InlineData("{{ 'a' + s | trim + 'b' }}|{{ -3 | abs }}", "aHello Worldb|3")]
     // comparisons, membership, logic
     [InlineData("{{ 1 == 1.0 }}{{ true == 1 }}{{ 'a' != 'b' }}{{ 1 < 2 < 3 }}{{ 3 < 2 < 5 }}", "TrueTrueTrueTrueFalse")]
@@ -55,6 +55,7 @@ public sealed class JinjaLanguageTests
     [InlineData("{{ true is boolean }}{{ n is odd }}{{ n is even }}{{ none is none }}{{ n is divisibleby 7 }}{{ true is true }}{{ false is false }}{{ n is not string }}",
         "TrueTrueFalseTrueTrueTrueTrueTrue")]
     [InlineData("{{ name is iterable }}{{ d is iterable }}{{ n is iterable }}{{ name is mapping }}{{ 1 is sameas 1 }}{{ 2 is eq 2 }}{{ 'a' is lower }}", "TrueTrueFalseFalseTrueTrueTrue")]
+    [InlineData("{{ 7 | round }}|{{ 0.5 is even }}|{{ 4.0 is even }}|{{ 1[1] }}|{{ false | map('string') | list }}|{{ 9 is divisibleby(3) }}", "7|False|True||[]|True")]
     // loops
     [InlineData("{% for x in items %}{{ loop.index }}{{ loop.index0 }}{{ loop.first }}{{ loop.last }}{{ loop.length }}{{ loop.revindex }}{{ loop.revindex0 }}|{% endfor %}",
         "10TrueFalse332|21FalseFalse321|32FalseTrue310|")]

@@ -176,6 +176,7 @@ internal static partial class Filters
         double scale = Math.Pow(10, precision);
         return method switch
         {
+            "common" when value is long or bool => (object)Py.ToLong(value), // Python: round(int, n) stays an int
             "common" => Math.Round(d, Math.Clamp(precision, 0, 15), MidpointRounding.ToEven),
             "floor" => Math.Floor(d * scale) / scale,
             "ceil" => Math.Ceiling(d * scale) / scale,
@@ -266,7 +267,7 @@ internal static partial class Filters
     /// <summary><c>map(attribute='x', default=...)</c> or <c>map('filter', args...)</c>.</summary>
     private static List<object?> Map(Renderer renderer, object? value, FilterArgs a, IReadOnlyList<object?> positional)
     {
-        var items = Py.ToList(value);
+        var items = ItemsOrEmpty(value);
         object? attribute = a.Get(-1, "attribute");
         if (attribute != null)
         {
@@ -284,7 +285,7 @@ internal static partial class Filters
 
     private static List<object?> SelectByTest(object? value, FilterArgs a, bool keep)
     {
-        var items = Py.ToList(value);
+        var items = ItemsOrEmpty(value);
         object? testName = a.Get(0, "test");
         var testArgs = a.From(1);
         return items.Where(item => (testName == null ? Py.IsTruthy(item) : Tests.Apply(Py.Str(testName), item, testArgs)) == keep).ToList();
@@ -292,7 +293,7 @@ internal static partial class Filters
 
     private static List<object?> SelectByAttribute(object? value, FilterArgs a, bool keep)
     {
-        var items = Py.ToList(value);
+        var items = ItemsOrEmpty(value);
         object? attribute = a.Required(0, "attribute");
         object? testName = a.Get(1, "test");
         var testArgs = a.From(2);
@@ -302,6 +303,9 @@ internal static partial class Filters
             return (testName == null ? Py.IsTruthy(v) : Tests.Apply(Py.Str(testName), v, testArgs)) == keep;
         }).ToList();
     }
+
+    /// <summary>Jinja's map/select family start with <c>if seq:</c>, so any falsy input (false, 0, none) yields nothing.</summary>
+    private static IReadOnlyList<object?> ItemsOrEmpty(object? value) => Py.IsTruthy(value) ? Py.ToList(value) : [];
 
     /// <summary>Jinja's attribute argument: "a.b.0" walks nested attributes/items; integers index lists.</summary>
     private static object? AttributePath(object? item, object? attribute)

@@ -241,15 +241,18 @@ internal static class Py
             return a is double || b is double ? (object)(ToDouble(a) * ToDouble(b)) : checked(ToLong(a) * ToLong(b));
         if (a is string s && b is long or bool) return Repeat(s, ToLong(b));
         if (b is string s2 && a is long or bool) return Repeat(s2, ToLong(a));
-        if (a is List<object?> list && b is long or bool)
-        {
-            long n = Math.Max(0, ToLong(b));
-            CheckLength(n * list.Count);
-            var result = new List<object?>();
-            for (long i = 0; i < n; i++) result.AddRange(list);
-            return result;
-        }
+        if (a is IList<object?> list && b is long or bool) return RepeatList(list, ToLong(b), a is object?[]);
+        if (b is IList<object?> list2 && a is long or bool) return RepeatList(list2, ToLong(a), b is object?[]);
         throw BinaryTypeError("*", a, b);
+    }
+
+    private static object RepeatList(IList<object?> list, long count, bool isTuple)
+    {
+        long n = Math.Max(0, count);
+        CheckLength(n * list.Count);
+        var result = new List<object?>();
+        for (long i = 0; i < n; i++) result.AddRange(list);
+        return isTuple ? result.ToArray() : result;
     }
 
     private static string Repeat(string s, long count)

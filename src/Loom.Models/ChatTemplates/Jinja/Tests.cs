@@ -23,9 +23,10 @@ internal static class Tests
             "iterable" => value is string or IList<object?> or PyDict or Undefined,
             "sequence" => value is string or IList<object?> or PyDict or Undefined,
             "callable" => value is Callable or Macro,
-            "even" => Py.ToLong(value) % 2 == 0,
-            "odd" => Py.ToLong(value) % 2 != 0,
-            "divisibleby" => Py.ToLong(value) % Py.ToLong(Arg(0)) == 0,
+            // Python's value % 2 == 0 / == 1, so 0.5 is neither even nor odd.
+            "even" => Py.Equal(Py.Modulo(value, 2L), 0L),
+            "odd" => Py.Equal(Py.Modulo(value, 2L), 1L),
+            "divisibleby" => Py.Equal(Py.Modulo(value, Arg(0)), 0L),
             "lower" => value is string s && s == s.ToLowerInvariant(),
             "upper" => value is string u && u == u.ToUpperInvariant(),
             "eq" or "equalto" or "==" => Py.Equal(value, Arg(0)),
