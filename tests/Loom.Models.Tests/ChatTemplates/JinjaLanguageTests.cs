@@ -37,7 +37,7 @@ public sealed class JinjaLanguageTests
     [InlineData("{{ 'a' ~ 1 ~ none ~ true ~ 2.0 }}", "a1NoneTrue2.0")]
     // arithmetic: int vs float division, Python floor/modulo signs
     [InlineData("{{ 1 + 2 * 3 }}|{{ 7 / 2 }}|{{ 4 / 2 }}|{{ 7 // 2 }}|{{ -7 // 2 }}|{{ -7 % 3 }}|{{ 2 ** 10 }}|{{ n - 1 }}|{{ f * 2 }}", "7|3.5|2.0|3|-4|2|1024|6|5.0")]
-    [InlineData("{{ 3 * 'ab' }}|{{ [1] + [2] }}|{{ 2 * [0] }}{{ (1,) * 2 }}{{ [1] * false }}|{{ 'a' + 'b' }}|{{ \"%s-%d\" % ('a', 3) }}", "ababab|[1, 2]|[0, 0](1, 1)[]|ab|a-3")]
+    [InlineData("{{ 3 * 'ab' }}|{{ [1] + [2] }}|{{ 2 * [0] }}{{ (1,) * 2 }}{{ [1] * false }}|{{ 'a' + 'b' }}|{{ \"%s-%d\" % ('a', 3) }}|{{ 'x' % {'k': 1} }}|{{ '%s!' % [1] }}", "ababab|[1, 2]|[0, 0](1, 1)[]|ab|a-3|x|[1]!")]
     [InlineData("{{ 'a' + s | trim + 'b' }}|{{ -3 | abs }}", "aHello Worldb|3")]
     // comparisons, membership, logic
     [InlineData("{{ 1 == 1.0 }}{{ true == 1 }}{{ 'a' != 'b' }}{{ 1 < 2 < 3 }}{{ 3 < 2 < 5 }}", "TrueTrueTrueTrueFalse")]

@@ -346,7 +346,9 @@ internal static class Py
                 _ => throw new JinjaError($"unsupported format character '{spec}'"),
             });
         }
-        if (next < values.Length) throw new JinjaError("not all arguments converted during string formatting");
+        // Python only complains about leftovers for tuple/scalar arguments; a list or dict argument may go unused.
+        if (next < values.Length && args is not (PyDict or List<object?>))
+            throw new JinjaError("not all arguments converted during string formatting");
         return sb.ToString();
     }
 
