@@ -95,6 +95,7 @@ public sealed class JinjaLanguageTests
     // tojson: Python json.dumps separators, ensure_ascii=False, indent
     [InlineData("{{ d | tojson }}|{{ [1, 'é', none, 2.5, true, 1e20] | tojson }}|{{ 'a\"b\\n\\u0001' | tojson }}|{{ {} | tojson }}{{ [] | tojson(indent=2) }}",
         "{\"b\": 2, \"a\": 1}|[1, \"é\", null, 2.5, true, 1e+20]|\"a\\\"b\\n\\u0001\"|{}[]")]
+    [InlineData("{{ 'é😀\\u007f' | tojson(ensure_ascii=true) }}|{{ 'é😀' | tojson }}", "\"\\u00e9\\ud83d\\ude00\\u007f\"|\"é😀\"")]
     [InlineData("{{ d | tojson(indent=2) }}|{{ d | tojson(sort_keys=true) }}|{{ d | tojson(separators=(',', ':')) }}", "{\n  \"b\": 2,\n  \"a\": 1\n}|{\"a\": 1, \"b\": 2}|{\"b\":2,\"a\":1}")]
     // str / dict methods
     [InlineData("{{ s.strip() }}|{{ '--a--'.strip('-') }}|{{ s.lstrip() }}|{{ s.rstrip() }}|{{ name.startswith('Wo') }}|{{ name.endswith(('x', 'ld')) }}", "Hello World|a|Hello World  |  Hello World|True|True")]

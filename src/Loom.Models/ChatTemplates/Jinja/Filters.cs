@@ -110,7 +110,8 @@ internal static partial class Filters
             itemSeparator = Py.Str(separators[0]);
             keySeparator = Py.Str(separators[1]);
         }
-        return JsonText.Serialize(value, indent, itemSeparator, keySeparator, Py.IsTruthy(a.Get(-1, "sort_keys", false)));
+        return JsonText.Serialize(value, indent, itemSeparator, keySeparator,
+            sortKeys: Py.IsTruthy(a.Get(-1, "sort_keys", false)), ensureAscii: Py.IsTruthy(a.Get(-1, "ensure_ascii", false)));
     }
 
     private static string HtmlEscape(string s) =>
