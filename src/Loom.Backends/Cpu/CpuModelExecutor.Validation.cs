@@ -47,8 +47,11 @@ public sealed partial class CpuModelExecutor
             throw new ArgumentException($"Seqs[{i}].ContextLength {seq.ContextLength} is shorter than its QueryLength {seq.QueryLength}.", nameof(batch));
         if (seq.BlockTable is null || (long)seq.BlockTable.Length * blockSize < seq.ContextLength)
             throw new ArgumentException($"Seqs[{i}].BlockTable has {seq.BlockTable?.Length ?? 0} blocks of {blockSize}; context {seq.ContextLength} needs more.", nameof(batch));
+        // Only blocks this step reads or writes must be real: with a sliding window, blocks wholly before the first
+        // visible key of the first new token are never touched (an engine may have freed them).
+        int firstBlock = seq.ContextLength == 0 ? 0 : _attention.FirstVisibleKey(seq.ContextLength - seq.QueryLength) / blockSize;
         int usedBlocks = (seq.ContextLength + blockSize - 1) / blockSize;
-        for (int b = 0; b < usedBlocks; b++)
+        for (int b = firstBlock; b < usedBlocks; b++)
             if ((uint)seq.BlockTable[b] >= (uint)_cache.NumBlocks)
                 throw new ArgumentException($"Seqs[{i}].BlockTable[{b}] = {seq.BlockTable[b]} is not a block of the cache (0..{_cache.NumBlocks - 1}).", nameof(batch));
 

@@ -104,6 +104,38 @@ public class ExecutorContractTests
     }
 
     [Fact]
+    public void SlidingWindow_BlocksBeforeTheWindowAreNeverRead()
+    {
+        using var m = GoldenModel.Load("mistral-slidingwindow"); // window 32
+        var c = m.Cases[^1]; // 200 tokens
+        const int blockSize = 4;
+        using var executor = m.CreateExecutor(numBlocks: 64, blockSize);
+        var table = Enumerable.Range(0, 50).ToArray();
+        var prompt = c.PromptIds;
+        executor.Forward(new ForwardBatch
+        {
+            TokenIds = prompt[..150],
+            Positions = Enumerable.Range(0, 150).ToArray(),
+            Seqs = [new SequenceSlice(0, 150, 150, table)],
+            LogitsIndices = [],
+        }, Span<float>.Empty);
+
+        // Position 150 sees keys 119..150: blocks 0..28 may be gone (marked -1 here, as an engine might free them).
+        var trimmed = table.Select((b, i) => i < 119 / blockSize ? -1 : b).ToArray();
+        var logits = new float[m.Vocab];
+        int rest = prompt.Length - 150;
+        executor.Forward(new ForwardBatch
+        {
+            TokenIds = prompt[150..],
+            Positions = Enumerable.Range(150, rest).ToArray(),
+            Seqs = [new SequenceSlice(0, rest, prompt.Length, trimmed)],
+            LogitsIndices = [rest - 1],
+        }, logits);
+
+        Assert.True(GoldenModel.RelativeError(logits, c.LastRow(m.Vocab)) <= 1e-4);
+    }
+
+    [Fact]
     public void CopyBlocks_ForkedSequenceContinuesLikeTheOriginal()
     {
         using var m = GoldenModel.Load("mistral-slidingwindow");

@@ -1,0 +1,173 @@
+using System.Diagnostics;
+using System.Net;
+using System.Net.Http.Headers;
+using System.Text;
+using System.Text.Json;
+using Loom.Bench.Datasets;
+using Loom.Bench.Metrics;
+
+namespace Loom.Bench.Client;
+
+public enum EndpointKind
+{
+    /// <summary>POST /v1/completions with "prompt" (text or token ids) and "max_tokens".</summary>
+    Completions,
+    /// <summary>POST /v1/chat/completions with one user message and "max_completion_tokens".</summary>
+    ChatCompletions,
+}
+
+/// <summary>Where and how requests go: the full URL of the endpoint and the model name the server knows.</summary>
+public sealed record EndpointTarget(Uri ApiUrl, string Model, EndpointKind Kind)
+{
+    /// <summary>base URL + endpoint path; the kind follows from the path (…/chat/completions is chat).</summary>
+    public static EndpointTarget Create(string baseUrl, string endpoint, string model)
+    {
+        if (!Uri.TryCreate(baseUrl.TrimEnd('/') + "/" + endpoint.TrimStart('/'), UriKind.Absolute, out var url) || (url.Scheme != "http" && url.Scheme != "https"))
+            throw new ArgumentException($"--base-url '{baseUrl}' with --endpoint '{endpoint}' is not an http(s) URL.", nameof(baseUrl));
+        var kind = endpoint.TrimEnd('/').EndsWith("chat/completions", StringComparison.Ordinal) ? EndpointKind.ChatCompletions
+            : endpoint.TrimEnd('/').EndsWith("completions", StringComparison.Ordinal) ? EndpointKind.Completions
+            : throw new ArgumentException($"--endpoint '{endpoint}' must end with /completions or /chat/completions.", nameof(endpoint));
+        return new EndpointTarget(url, model, kind);
+    }
+}
+
+/// <summary>
+/// Sends one benchmark request to an OpenAI-compatible server with streaming on, and times every chunk as vLLM's
+/// async_request_openai_completions / _chat_completions do: TTFT at the first chunk with a choice, an ITL entry per later
+/// chunk, latency at the last such chunk; the output length from usage.completion_tokens (stream_options.include_usage).
+/// </summary>
+public sealed class OpenAiStreamingClient(HttpClient http, EndpointTarget target, bool ignoreEos, string? apiKey = null)
+{
+    public EndpointTarget Target => target;
+
+    /// <summary>An HttpClient suited to many concurrent long streams (no connection limit; timeout per request).</summary>
+    public static HttpClient CreateHttpClient(TimeSpan requestTimeout) =>
+        new(new SocketsHttpHandler
+        {
+            MaxConnectionsPerServer = int.MaxValue,
+            PooledConnectionLifetime = TimeSpan.FromMinutes(10),
+            AutomaticDecompression = DecompressionMethods.None,
+            UseProxy = false,
+        })
+        { Timeout = requestTimeout };
+
+    /// <param name="clockOrigin">Stopwatch timestamp of the benchmark start; StartTime is measured from it.</param>
+    public async Task<RequestOutcome> SendAsync(SampleRequest request, long clockOrigin, CancellationToken cancellationToken)
+    {
+        using var message = new HttpRequestMessage(HttpMethod.Post, target.ApiUrl) { Content = BuildBody(request) };
+        if (!string.IsNullOrEmpty(apiKey)) message.Headers.Authorization = new AuthenticationHeaderValue("Bearer", apiKey);
+        long sent = Stopwatch.GetTimestamp();
+        double startTime = Stopwatch.GetElapsedTime(clockOrigin, sent).TotalSeconds;
+        try
+        {
+            using var response = await http.SendAsync(message, HttpCompletionOption.ResponseHeadersRead, cancellationToken).ConfigureAwait(false);
+            if (response.StatusCode != HttpStatusCode.OK)
+            {
+                string body = await response.Content.ReadAsStringAsync(cancellationToken).ConfigureAwait(false);
+                return RequestOutcome.Failed(request.PromptLen, startTime, $"HTTP {(int)response.StatusCode} {response.ReasonPhrase}: {Truncate(body, 500)}");
+            }
+            await using var stream = await response.Content.ReadAsStreamAsync(cancellationToken).ConfigureAwait(false);
+            return await ReadStreamAsync(new ServerSentEventReader(stream), request, sent, startTime, cancellationToken).ConfigureAwait(false);
+        }
+        catch (OperationCanceledException) when (cancellationToken.IsCancellationRequested)
+        {
+            throw;
+        }
+        catch (Exception e) when (e is HttpRequestException or IOException or JsonException or TaskCanceledException)
+        {
+            return RequestOutcome.Failed(request.PromptLen, startTime, e.GetType().Name + ": " + e.Message);
+        }
+    }
+
+    private async Task<RequestOutcome> ReadStreamAsync(ServerSentEventReader events, SampleRequest request, long sent, double startTime, CancellationToken cancellationToken)
+    {
+        bool chat = target.Kind == EndpointKind.ChatCompletions;
+        var text = new StringBuilder();
+        var itl = new List<double>(request.ExpectedOutputLen);
+        double ttft = 0;
+        bool first = true;
+        int outputTokens = 0;
+        long mostRecent = sent;
+        while (await events.ReadEventAsync(cancellationToken).ConfigureAwait(false) is { } data)
+        {
+            if (data == "[DONE]") break;
+            long now = Stopwatch.GetTimestamp();
+            var chunk = StreamChunk.Parse(data, chat);
+            if (chunk.Error is not null) return RequestOutcome.Failed(request.PromptLen, startTime, "server error in stream: " + chunk.Error);
+            if (chunk.CompletionTokens is { } n) outputTokens = n;
+            if (!chunk.CarriesToken) continue;
+            if (first)
+            {
+                ttft = Stopwatch.GetElapsedTime(sent, now).TotalSeconds;
+                first = false;
+            }
+            else itl.Add(Stopwatch.GetElapsedTime(mostRecent, now).TotalSeconds);
+            mostRecent = now;
+            text.Append(chunk.Text);
+        }
+        if (first) return RequestOutcome.Failed(request.PromptLen, startTime, "the stream ended without a chunk that carried a choice.");
+        return new RequestOutcome
+        {
+            Success = true,
+            PromptLen = request.PromptLen,
+            OutputTokens = outputTokens,
+            Ttft = ttft,
+            Itl = itl,
+            Latency = Stopwatch.GetElapsedTime(sent, mostRecent).TotalSeconds,
+            StartTime = startTime,
+            GeneratedText = text.ToString(),
+        };
+    }
+
+    /// <summary>The JSON body: greedy, streamed, with usage in the last chunk (vLLM's payload).</summary>
+    public ByteArrayContent BuildBody(SampleRequest request)
+    {
+        var buffer = new MemoryStream();
+        using (var json = new Utf8JsonWriter(buffer))
+        {
+            json.WriteStartObject();
+            json.WriteString("model", target.Model);
+            if (target.Kind == EndpointKind.Completions)
+            {
+                json.WritePropertyName("prompt");
+                WritePrompt(json, request.Prompt);
+                json.WriteNumber("max_tokens", request.ExpectedOutputLen);
+            }
+            else
+            {
+                string content = request.Prompt.Text ?? throw new InvalidOperationException("the chat endpoint needs text prompts; pass a tokenizer so prompts are decoded to text.");
+                json.WriteStartArray("messages");
+                json.WriteStartObject();
+                json.WriteString("role", "user");
+                json.WriteString("content", content);
+                json.WriteEndObject();
+                json.WriteEndArray();
+                json.WriteNumber("max_completion_tokens", request.ExpectedOutputLen);
+            }
+            json.WriteNumber("temperature", 0.0);
+            json.WriteBoolean("stream", true);
+            json.WriteStartObject("stream_options");
+            json.WriteBoolean("include_usage", true);
+            json.WriteEndObject();
+            if (ignoreEos) json.WriteBoolean("ignore_eos", true);
+            json.WriteEndObject();
+        }
+        var body = new ByteArrayContent(buffer.GetBuffer(), 0, (int)buffer.Length);
+        body.Headers.ContentType = new MediaTypeHeaderValue("application/json");
+        return body;
+    }
+
+    private static void WritePrompt(Utf8JsonWriter json, BenchPrompt prompt)
+    {
+        if (prompt.Text is not null)
+        {
+            json.WriteStringValue(prompt.Text);
+            return;
+        }
+        json.WriteStartArray();
+        foreach (int id in prompt.TokenIds!) json.WriteNumberValue(id);
+        json.WriteEndArray();
+    }
+
+    private static string Truncate(string s, int max) => s.Length <= max ? s : s[..max] + "…";
+}

@@ -1,0 +1,69 @@
+using System.Globalization;
+using Loom.Bench.Metrics;
+using Loom.Bench.Serving;
+using Spectre.Console;
+
+namespace Loom.Bench.Reporting;
+
+/// <summary>Terminal output of `loom bench serve`: vLLM's result block per run and a summary table of a sweep.</summary>
+public static class ConsoleReport
+{
+    public static void WriteRun(IAnsiConsole console, string label, ServeRunResult run)
+    {
+        var m = run.Metrics;
+        var o = run.Options;
+        var table = new Table().Border(TableBorder.Simple).Title($"[bold]Serving Benchmark Result[/] ({Markup.Escape(label)})");
+        table.AddColumn("metric").AddColumn(new TableColumn("value").RightAligned());
+        void Row(string name, string value) => table.AddRow(Markup.Escape(name), Markup.Escape(value));
+        Row("Successful requests", m.Completed.ToString(CultureInfo.InvariantCulture));
+        Row("Failed requests", m.Failed.ToString(CultureInfo.InvariantCulture));
+        if (o.MaxConcurrency is { } c) Row("Maximum request concurrency", c.ToString(CultureInfo.InvariantCulture));
+        Row("Request rate configured (RPS)", RateText(o.RequestRate));
+        Row("Burstiness factor", double.IsPositiveInfinity(o.Burstiness) ? "inf" : F(o.Burstiness) + (o.Burstiness == 1 ? " (Poisson)" : " (gamma)"));
+        Row("Benchmark duration (s)", F(run.DurationS));
+        Row("Total input tokens", m.TotalInput.ToString(CultureInfo.InvariantCulture));
+        Row("Total generated tokens", m.TotalOutput.ToString(CultureInfo.InvariantCulture));
+        Row("Request throughput (req/s)", F(m.RequestThroughput));
+        if (m.RequestGoodput is { } g) Row($"Request goodput (req/s) [{o.Goodput}]", F(g));
+        Row("Output token throughput (tok/s)", F(m.OutputThroughput));
+        Row("Peak output token throughput (tok/s)", F(m.MaxOutputTokensPerS));
+        Row("Peak concurrent requests", m.MaxConcurrentRequests.ToString(CultureInfo.InvariantCulture));
+        Row("Total token throughput (tok/s)", F(m.TotalTokenThroughput));
+        foreach (var (name, summary) in Summaries(m))
+        {
+            Row($"Mean {name} (ms)", F(summary.MeanMs));
+            Row($"Median {name} (ms)", F(summary.MedianMs));
+            foreach (var p in summary.Percentiles) Row($"P{p.Word} {name} (ms)", F(p.ValueMs));
+        }
+        console.Write(table);
+        var firstError = run.Outcomes.FirstOrDefault(x => !x.Success)?.Error;
+        if (firstError is not null) console.MarkupLine($"[red]first error:[/] {Markup.Escape(firstError)}");
+    }
+
+    /// <summary>One row per run of a sweep: the figures the plots show, side by side.</summary>
+    public static void WriteSweep(IAnsiConsole console, IReadOnlyList<(string Label, ServeRunResult Run)> runs, double percentile)
+    {
+        string p = "p" + new PercentileValue(percentile, 0).Word;
+        var table = new Table().Border(TableBorder.Rounded).Title("[bold]Sweep summary[/] (latencies in ms)");
+        foreach (var header in new[] { "config", "rate", "done", "req/s", "out tok/s", "goodput", "TTFT med", $"TTFT {p}", "TPOT med", $"TPOT {p}", "ITL med", $"E2EL {p}" })
+            table.AddColumn(new TableColumn(header).RightAligned());
+        foreach (var (label, run) in runs)
+        {
+            var m = run.Metrics;
+            table.AddRow(new[]
+            {
+                label, RateText(run.Options.RequestRate), $"{m.Completed}/{m.Completed + m.Failed}", F(m.RequestThroughput), F(m.OutputThroughput),
+                m.RequestGoodput is { } g ? F(g) : "-", F(m.Ttft.MedianMs), F(m.Ttft.At(percentile)), F(m.Tpot.MedianMs),
+                F(m.Tpot.At(percentile)), F(m.Itl.MedianMs), F(m.E2el.At(percentile)),
+            }.Select(Markup.Escape).ToArray());
+        }
+        console.Write(table);
+    }
+
+    private static IEnumerable<(string, MetricSummary)> Summaries(BenchmarkMetrics m) =>
+        [("TTFT", m.Ttft), ("TPOT", m.Tpot), ("ITL", m.Itl), ("E2EL", m.E2el)];
+
+    public static string RateText(double rate) => double.IsPositiveInfinity(rate) ? "inf" : F(rate);
+
+    private static string F(double v) => v.ToString("0.00", CultureInfo.InvariantCulture);
+}
