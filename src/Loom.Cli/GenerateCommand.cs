@@ -1,12 +1,9 @@
 using System.CommandLine;
 using System.Text.Json;
-using Loom.Backends;
 using Loom.Core.Sampling;
 using Loom.Engine.Loading;
-using Loom.Engine.Output;
-using Loom.Engine.Sampling;
+using Loom.Engine;
 using Loom.Models.Config;
-using Loom.Models.Tokenization;
 using Spectre.Console;
 
 namespace Loom.Cli;
@@ -14,7 +11,8 @@ namespace Loom.Cli;
 /// <summary>
 /// `loom generate`: one completion from a prompt (text or token ids), streamed to stdout as it is produced, or printed
 /// as one JSON object {"token_ids": [...], "text": "..."} with --json. Progress and logs go to stderr, so --json
-/// output stays clean. Sampling defaults come from the model's generation_config.json, as in vLLM.
+/// output stays clean. Sampling defaults come from the model's generation_config.json, as in vLLM. Runs through the
+/// engine (<see cref="AsyncLlm"/>), the same path the server uses.
 /// </summary>
 public sealed class GenerateCommand : ICliCommand
 {
@@ -43,11 +41,12 @@ public sealed class GenerateCommand : ICliCommand
         var command = new Command("generate", "Generate a completion for a prompt and stream it to stdout.");
         foreach (Option option in new Option[] { o.Model, o.Prompt, o.PromptIds, o.MaxTokens, o.Temperature, o.Seed, o.TopP, o.TopK, o.DummyWeights, o.Json })
             command.Options.Add(option);
-        command.SetAction(parseResult => CliErrors.Run(parseResult, () => Execute(parseResult, o)));
+        command.SetAction((parseResult, cancellationToken) =>
+            CliErrors.RunAsync(parseResult, () => ExecuteAsync(parseResult, o, cancellationToken)));
         return command;
     }
 
-    private static int Execute(ParseResult parse, Options o)
+    private static async Task<int> ExecuteAsync(ParseResult parse, Options o, CancellationToken cancellationToken)
     {
         var output = parse.InvocationConfiguration.Output;
         var error = parse.InvocationConfiguration.Error;
@@ -65,20 +64,27 @@ public sealed class GenerateCommand : ICliCommand
         using var model = LoadWithProgress(parse.GetValue(o.Model)!, loader, error);
         int[] prompt = promptIds ?? model.Tokenizer!.Encode(promptText!, addSpecialTokens: true);
         if (prompt.Length == 0) throw new CliUsageException("The prompt is empty: it encodes to no tokens.");
+        if (prompt.Length >= model.MaxModelLen)
+            throw new CliUsageException($"The prompt has {prompt.Length} tokens; the model's context holds {model.MaxModelLen}.");
         var sampling = BuildSamplingParams(parse, o, model.GenerationConfig);
+        // Like the tracker, stop at the context's end rather than refuse a long max_tokens.
+        sampling = sampling with { MaxTokens = Math.Min(sampling.MaxTokens, model.MaxModelLen - prompt.Length) };
 
+        var engine = new LlmEngine(model.Executor, model.Tokenizer, model.EosTokenIds, model.MaxModelLen, loader.Engine);
+        await using var llm = new AsyncLlm(engine);
         var tokenIds = new List<int>();
         var text = new System.Text.StringBuilder();
-        foreach (var (tokenId, update) in SingleSequenceLoop(model, prompt, sampling))
-        {
-            tokenIds.Add(tokenId);
-            text.Append(update.NewText);
-            if (!json && update.NewText.Length > 0)
+        await foreach (var step in llm.GenerateAsync(new EngineRequest("generate-0", prompt, sampling), cancellationToken))
+            foreach (var delta in step.Deltas)
             {
-                output.Write(update.NewText);
-                output.Flush();
+                tokenIds.AddRange(delta.NewTokenIds);
+                text.Append(delta.NewText);
+                if (!json && delta.NewText.Length > 0)
+                {
+                    output.Write(delta.NewText);
+                    output.Flush();
+                }
             }
-        }
         if (json) output.WriteLine(ToJson(tokenIds, text.ToString()));
         else output.WriteLine();
         return 0;
@@ -127,45 +133,6 @@ public sealed class GenerateCommand : ICliCommand
         return model!;
     }
 
-    /// <summary>
-    /// Prefill then decode one sequence straight through the executor.
-    /// TODO(engine): replace with the engine's async front once it is in main, so the CLI and server share one path.
-    /// </summary>
-    private static IEnumerable<(int TokenId, OutputUpdate Update)> SingleSequenceLoop(LoadedModel model, int[] prompt, SamplingParams sampling)
-    {
-        if (prompt.Length >= model.MaxModelLen)
-            throw new CliUsageException($"The prompt has {prompt.Length} tokens; the model's context holds {model.MaxModelLen}.");
-        var executor = model.Executor;
-        int vocab = model.Config.VocabSize, blockSize = executor.KvCache.BlockSize;
-        int maxLen = Math.Min(model.MaxModelLen, prompt.Length + sampling.MaxTokens);
-        int[] blockTable = [.. Enumerable.Range(0, (maxLen + blockSize - 1) / blockSize)];
-        var sampler = new Sampler(sampling, prompt, vocab, model.EosTokenIds);
-        var decoder = model.Tokenizer?.CreateIncrementalDecoder(sampling.SkipSpecialTokens) ?? new SilentDecoder();
-        var tracker = new SequenceOutputTracker(sampling, decoder, model.EosTokenIds, prompt.Length, model.MaxModelLen);
-        var scratch = new SamplerScratch();
-        var logits = new float[vocab];
-
-        int[] tokens = prompt;
-        int context = 0;
-        while (true)
-        {
-            context += tokens.Length;
-            var batch = new ForwardBatch
-            {
-                TokenIds = tokens,
-                Positions = [.. Enumerable.Range(context - tokens.Length, tokens.Length)],
-                Seqs = [new SequenceSlice(0, tokens.Length, context, blockTable)],
-                LogitsIndices = [tokens.Length - 1],
-            };
-            executor.Forward(batch, logits);
-            int next = sampler.Sample(logits, scratch).TokenId;
-            var update = tracker.Append(next);
-            yield return (next, update);
-            if (update.Finished) yield break;
-            tokens = [next];
-        }
-    }
-
     private static string ToJson(IReadOnlyList<int> tokenIds, string text)
     {
         using var buffer = new MemoryStream();
@@ -179,12 +146,5 @@ public sealed class GenerateCommand : ICliCommand
             writer.WriteEndObject();
         }
         return System.Text.Encoding.UTF8.GetString(buffer.ToArray());
-    }
-
-    /// <summary>Text for a model loaded without tokenizer files (token ids only): there is none.</summary>
-    private sealed class SilentDecoder : IIncrementalDecoder
-    {
-        public string Add(int tokenId) => "";
-        public string Flush() => "";
     }
 }
