@@ -11,7 +11,7 @@ namespace Loom.Server.Tests.Server;
 /// <summary>The official OpenAI .NET client against the live server on the demo model (real engine).</summary>
 public sealed class OpenAiClientTests(DemoServerFixture fixture) : IClassFixture<DemoServerFixture>
 {
-    private ChatClient Chat() => new OpenAIClient(new ApiKeyCredential(DemoServerFixture.ApiKey),
+    private OpenAI.Chat.ChatClient Chat() => new OpenAIClient(new ApiKeyCredential(DemoServerFixture.ApiKey),
         new OpenAIClientOptions { Endpoint = new Uri(fixture.Server.BaseUrl + "/v1") }).GetChatClient("demo");
 
     private static readonly ChatMessage[] Conversation =
