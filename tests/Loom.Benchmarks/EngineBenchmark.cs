@@ -12,7 +12,7 @@ namespace Loom.Benchmarks;
 /// Offline engine throughput (issue 3): output tokens/s of <see cref="LlmEngine"/> with 1, 8, 32 and 128 requests in
 /// flight (continuous batching) against one at a time; time to first token of a request sharing a 1,000-token prefix,
 /// prefix-cached versus not; KV bytes per token; peak process memory.
-/// Usage: dotnet run -c Release --project tests/Loom.Benchmarks -- engine [--threads N]
+/// Usage: dotnet run -c Release --project tests/Loom.Benchmarks -- engine [--threads N] [--skip-throughput] [--skip-qwen-throughput]
 /// </summary>
 internal static class EngineBenchmark
 {
@@ -20,17 +20,23 @@ internal static class EngineBenchmark
 
     public static int Run(string[] args)
     {
-        int threads = args.Length > 1 && args[0] == "--threads" ? int.Parse(args[1]) : Environment.ProcessorCount;
+        int threadsAt = Array.IndexOf(args, "--threads");
+        int threads = threadsAt >= 0 ? int.Parse(args[threadsAt + 1]) : Environment.ProcessorCount;
+        bool throughput = !args.Contains("--skip-throughput");
         string root = FindRoot();
         Console.WriteLine($"Engine offline benchmark, {threads} threads, {Environment.ProcessorCount} logical cores, greedy, block size 16");
 
         string demo = Path.Combine(root, "models", "demo");
         var demoConfig = ModelConfigLoader.Load(demo);
-        using (var weights = SafetensorsWeightSource.Open(demo))
-            Throughput("demo (models/demo)", demoConfig, weights, threads, promptRange: (16, 64), outputTokens: 64);
         var qwenConfig = ModelConfigLoader.Load(Path.Combine(root, "tests", "fixtures", "dummy-configs", "qwen2.5-0.5b"));
-        using (var weights = new DummyWeightSource(qwenConfig, DType.BF16, seed: 1))
-            Throughput("Qwen2.5-0.5B shape (dummy, bf16)", qwenConfig, weights, threads, promptRange: (8, 24), outputTokens: 16);
+        if (throughput)
+        {
+            using (var weights = SafetensorsWeightSource.Open(demo))
+                Throughput("demo (models/demo)", demoConfig, weights, threads, promptRange: (16, 64), outputTokens: 64);
+            if (!args.Contains("--skip-qwen-throughput"))
+                using (var weights = new DummyWeightSource(qwenConfig, DType.BF16, seed: 1))
+                    Throughput("Qwen2.5-0.5B shape (dummy, bf16)", qwenConfig, weights, threads, promptRange: (8, 24), outputTokens: 16);
+        }
 
         using (var weights = SafetensorsWeightSource.Open(demo))
             PrefixTtft("demo (models/demo)", demoConfig, weights, threads);
