@@ -1,0 +1,31 @@
+using Loom.Cli;
+
+namespace Loom.Server.Tests.Server;
+
+public sealed class ServeCommandTests
+{
+    [Theory]
+    [InlineData("536870912", 536870912L)]
+    [InlineData("512MiB", 512L << 20)]
+    [InlineData("2GiB", 2L << 30)]
+    [InlineData("1.5GB", 3L << 29)]
+    [InlineData("64k", 64L << 10)]
+    public void Kv_cache_memory_accepts_byte_suffixes(string text, long bytes) => Assert.Equal(bytes, ServeCommand.ParseBytes(text));
+
+    [Theory]
+    [InlineData("12XB")]
+    [InlineData("-1GiB")]
+    [InlineData("GiB")]
+    public void Kv_cache_memory_rejects_nonsense_with_the_option_named(string text) =>
+        Assert.Contains("--kv-cache-memory", Assert.Throws<CliUsageException>(() => ServeCommand.ParseBytes(text)).Message);
+
+    [Fact]
+    public void Serve_declares_every_option_of_the_issue()
+    {
+        var serve = ServeCommand.Create();
+        foreach (var name in new[] { "--model", "--host", "--port", "--served-model-name", "--max-model-len", "--max-num-seqs",
+                     "--max-num-batched-tokens", "--kv-cache-memory", "--enable-prefix-caching", "--no-enable-prefix-caching",
+                     "--api-key", "--max-waiting", "--shutdown-timeout", "--device" })
+            Assert.Contains(serve.Options, o => o.Name == name);
+    }
+}
