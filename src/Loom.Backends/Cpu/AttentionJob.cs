@@ -31,7 +31,9 @@ internal sealed unsafe class AttentionJob(WorkerPool pool, int numHeads, int num
     /// <summary>First key position visible from a query at <paramref name="position"/> (keys after p - window, per HF).</summary>
     public int FirstVisibleKey(int position) => slidingWindow is int w ? Math.Max(0, position - w + 1) : 0;
 
-    public void Run(PagedKvCache cache, int layer, float* q, float* output, int[] positions, int[] tokenSeq, SequenceSlice[] seqs, int numTokens)
+    /// <param name="maxKeys">The most keys any token attends to (sizes the work estimate).</param>
+    public void Run(PagedKvCache cache, int layer, float* q, float* output, int[] positions, int[] tokenSeq, SequenceSlice[] seqs,
+        int numTokens, int maxKeys)
     {
         _cache = cache;
         _layer = layer;
@@ -40,7 +42,7 @@ internal sealed unsafe class AttentionJob(WorkerPool pool, int numHeads, int num
         _positions = positions;
         _tokenSeq = tokenSeq;
         _seqs = seqs;
-        pool.For(numTokens * numHeads, this);
+        pool.For(numTokens * numHeads, this, 2L * numTokens * numHeads * maxKeys * headDim);
         _cache = null;
     }
 

@@ -60,7 +60,7 @@ public sealed unsafe partial class CpuModelExecutor : IModelExecutor
             if (w.KNorm != null) Norms.RmsNormRowsInPlace(s.K.Slice(0, n * Config.KvSize), w.KNorm, Config.RmsNormEps);
             ApplyRope(batch.Positions, n);
             WriteKv(layer, batch, n);
-            _attention.Run(_cache, layer, s.Q.Pointer, s.Attention.Pointer, batch.Positions, s.TokenSeq, batch.Seqs, n);
+            _attention.Run(_cache, layer, s.Q.Pointer, s.Attention.Pointer, batch.Positions, s.TokenSeq, batch.Seqs, n, maxKeys);
             _linear.Run(w.O, s.Attention.Pointer, n, s.Projected.Pointer);
             AddInPlace(s.Hidden, s.Projected, n * Config.HiddenSize);
             // out = h + mlp(norm(h))

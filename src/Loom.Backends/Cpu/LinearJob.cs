@@ -62,7 +62,9 @@ internal sealed unsafe class LinearJob(WorkerPool pool) : IParallelWork
 
     private void Launch()
     {
-        pool.For(_firstItem[_numTargets], this);
+        long work = 0;
+        for (int i = 0; i < _numTargets; i++) work += (long)_linears[i]!.OutFeatures * _linears[i]!.InFeatures * _numTokens;
+        pool.For(_firstItem[_numTargets], this, work);
         Array.Clear(_linears);
     }
 

@@ -46,11 +46,19 @@ internal sealed class WorkerPool : IDisposable
 
     public int NumThreads => _threads.Length + 1;
 
-    public void For(int count, IParallelWork work)
+    /// <summary>
+    /// Below this many multiply-adds a region runs on the caller alone: waking a worker costs microseconds, and on a
+    /// busy machine a descheduled worker can hold a region up for a whole time slice.
+    /// </summary>
+    public const long MinParallelWork = 32 * 1024;
+
+    /// <param name="work">Runs once per index.</param>
+    /// <param name="totalWork">Rough multiply-adds in the whole region, to decide whether threads are worth waking.</param>
+    public void For(int count, IParallelWork work, long totalWork = long.MaxValue)
     {
         ObjectDisposedException.ThrowIf(_disposed, this);
         if (count <= 0) return;
-        if (_threads.Length == 0 || count == 1)
+        if (_threads.Length == 0 || count == 1 || totalWork < MinParallelWork)
         {
             for (int i = 0; i < count; i++) work.Execute(i, 0);
             return;

@@ -21,7 +21,14 @@ public sealed class JinjaChatTemplate : IChatTemplate
     {
         ArgumentNullException.ThrowIfNull(source);
         _source = new TemplateSource(source);
-        _body = Parser.Parse(_source);
+        try
+        {
+            _body = Parser.Parse(_source);
+        }
+        catch (Exception e) when (e is not ChatTemplateException and not OutOfMemoryException)
+        {
+            throw new ChatTemplateException($"Chat template syntax error: {e.GetType().Name}: {e.Message}", e);
+        }
         _time = time ?? TimeProvider.System;
     }
 
@@ -40,6 +47,11 @@ public sealed class JinjaChatTemplate : IChatTemplate
         catch (InsufficientExecutionStackException e)
         {
             throw new ChatTemplateException("Chat template error: template recursion is too deep", e);
+        }
+        catch (Exception e) when (e is not ChatTemplateException and not OutOfMemoryException)
+        {
+            // A template construct this interpreter mishandles must still surface as a template error, not a server fault.
+            throw new ChatTemplateException($"Chat template error: {e.GetType().Name}: {e.Message}", e);
         }
     }
 

@@ -43,3 +43,21 @@ public class WorkerPoolTests
         Assert.All(ok.Hits, h => Assert.Equal(1, h));
     }
 }
+
+public class WorkerPoolInlineTests
+{
+    private sealed class WorkerRecorder : IParallelWork
+    {
+        public readonly HashSet<int> Workers = [];
+        public void Execute(int index, int worker) { lock (Workers) Workers.Add(worker); }
+    }
+
+    [Fact]
+    public void For_SmallRegion_RunsOnTheCallerOnly()
+    {
+        using var pool = new WorkerPool(3);
+        var work = new WorkerRecorder();
+        pool.For(100, work, totalWork: WorkerPool.MinParallelWork - 1);
+        Assert.Equal([0], work.Workers);
+    }
+}

@@ -10,11 +10,12 @@ internal static partial class Filters
     /// <summary>Positional-or-keyword filter arguments (after the piped value).</summary>
     private readonly struct FilterArgs(string filter, IReadOnlyList<object?> args, IReadOnlyDictionary<string, object?> kwargs)
     {
+        /// <summary>Argument by position, else by name; a negative index means keyword-only.</summary>
         public object? Get(int index, string name, object? fallback = null) =>
-            index < args.Count ? args[index] : kwargs.TryGetValue(name, out object? value) ? value : fallback;
+            index >= 0 && index < args.Count ? args[index] : kwargs.TryGetValue(name, out object? value) ? value : fallback;
 
         public object? Required(int index, string name) =>
-            index < args.Count ? args[index] : kwargs.TryGetValue(name, out object? value) ? value
+            index >= 0 && index < args.Count ? args[index] : kwargs.TryGetValue(name, out object? value) ? value
             : throw new JinjaError($"filter '{filter}' needs argument '{name}'");
 
         public bool Flag(int index, string name) => Py.IsTruthy(Get(index, name, false));
@@ -46,7 +47,7 @@ internal static partial class Filters
             "list" => Py.ToList(value).ToList(),
             "int" => ToInt(value, a),
             "float" => ToFloat(value, a),
-            "abs" => value switch { long l => Math.Abs(l), double d => Math.Abs(d), bool b => b ? 1L : 0L, _ => throw new JinjaError($"bad operand type for abs(): '{Py.TypeName(value)}'") },
+            "abs" => value switch { long l => (object)Math.Abs(l), double d => Math.Abs(d), bool b => b ? 1L : 0L, _ => throw new JinjaError($"bad operand type for abs(): '{Py.TypeName(value)}'") },
             "round" => Round(value, a),
             "items" => Items(value),
             "dictsort" => DictSort(value, a),
@@ -59,7 +60,7 @@ internal static partial class Filters
             "reject" => SelectByTest(value, a, keep: false),
             "selectattr" => SelectByAttribute(value, a, keep: true),
             "rejectattr" => SelectByAttribute(value, a, keep: false),
-            "attr" => Members.GetAttribute(value, Py.Str(a.Required(0, "name"))),
+            "attr" => Attr(value, Py.Str(a.Required(0, "name"))),
             "sum" => Sum(value, a),
             "min" => Py.ToList(value).Aggregate((x, y) => Py.Compare(x, y) <= 0 ? x : y),
             "max" => Py.ToList(value).Aggregate((x, y) => Py.Compare(x, y) >= 0 ? x : y),
@@ -80,6 +81,11 @@ internal static partial class Filters
     private static string TitleWords(string s) =>
         string.Concat(WordBeginningRegex().Split(s).Where(item => item.Length > 0)
             .Select(item => char.ToUpperInvariant(item[0]) + item[1..].ToLowerInvariant()));
+
+    /// <summary>Jinja's attr filter is Python getattr only: a dict's keys are not attributes.</summary>
+    private static object? Attr(object? value, string name) =>
+        value is PyDict dict ? (object?)Methods.TryBind(dict, name) ?? new Undefined($"'dict object' has no attribute '{name}'")
+        : Members.GetAttribute(value, name);
 
     private static string Replace(object? value, FilterArgs a)
     {
@@ -104,7 +110,8 @@ internal static partial class Filters
             itemSeparator = Py.Str(separators[0]);
             keySeparator = Py.Str(separators[1]);
         }
-        return JsonText.Serialize(value, indent, itemSeparator, keySeparator, Py.IsTruthy(a.Get(-1, "sort_keys", false)));
+        return JsonText.Serialize(value, indent, itemSeparator, keySeparator,
+            sortKeys: Py.IsTruthy(a.Get(-1, "sort_keys", false)), ensureAscii: Py.IsTruthy(a.Get(-1, "ensure_ascii", false)));
     }
 
     private static string HtmlEscape(string s) =>
@@ -170,6 +177,7 @@ internal static partial class Filters
         double scale = Math.Pow(10, precision);
         return method switch
         {
+            "common" when value is long or bool => (object)Py.ToLong(value), // Python: round(int, n) stays an int
             "common" => Math.Round(d, Math.Clamp(precision, 0, 15), MidpointRounding.ToEven),
             "floor" => Math.Floor(d * scale) / scale,
             "ceil" => Math.Ceiling(d * scale) / scale,
@@ -183,142 +191,6 @@ internal static partial class Filters
         Undefined => [],
         _ => throw new JinjaError($"items filter needs a mapping, got {Py.TypeName(value)}"),
     };
-
-    private static List<object?> DictSort(object? value, FilterArgs a)
-    {
-        if (value is not PyDict dict) throw new JinjaError($"dictsort needs a mapping, got {Py.TypeName(value)}");
-        bool caseSensitive = a.Flag(0, "case_sensitive");
-        string by = Py.Str(a.Get(1, "by", "key"));
-        int position = by switch { "key" => 0, "value" => 1, _ => throw new JinjaError("dictsort: 'by' must be 'key' or 'value'") };
-        var pairs = Items(dict).Cast<object?[]>().ToList();
-        var sorted = pairs.OrderBy(p => SortKey(p[position], caseSensitive), PyComparer.Instance).ToList();
-        if (a.Flag(2, "reverse")) sorted.Reverse();
-        return sorted.Cast<object?>().ToList();
-    }
-
-    private static object? SortKey(object? value, bool caseSensitive) =>
-        !caseSensitive && value is string s ? s.ToLowerInvariant() : value;
-
-    private sealed class PyComparer : IComparer<object?>
-    {
-        public static readonly PyComparer Instance = new();
-        public int Compare(object? x, object? y) => Py.Compare(x, y);
-    }
-
-    private static List<object?> Sort(object? value, FilterArgs a)
-    {
-        bool reverse = a.Flag(0, "reverse"), caseSensitive = a.Flag(1, "case_sensitive");
-        object? attribute = a.Get(2, "attribute");
-        var items = Py.ToList(value);
-        // Stable sort, as Python's: OrderBy is stable.
-        var sorted = items.OrderBy(item => SortKey(attribute == null ? item : AttributePath(item, attribute), caseSensitive), PyComparer.Instance).ToList();
-        if (reverse)
-        {
-            sorted = items.OrderByDescending(item => SortKey(attribute == null ? item : AttributePath(item, attribute), caseSensitive), PyComparer.Instance).ToList();
-        }
-        return sorted;
-    }
-
-    private static List<object?> Unique(object? value, FilterArgs a)
-    {
-        bool caseSensitive = a.Flag(0, "case_sensitive");
-        object? attribute = a.Get(1, "attribute");
-        var seen = new List<object?>();
-        var result = new List<object?>();
-        foreach (object? item in Py.ToList(value))
-        {
-            object? key = SortKey(attribute == null ? item : AttributePath(item, attribute), caseSensitive);
-            if (seen.Any(s => Py.Equal(s, key))) continue;
-            seen.Add(key);
-            result.Add(item);
-        }
-        return result;
-    }
-
-    private static List<object?> Batch(object? value, FilterArgs a)
-    {
-        long size = Py.ToLong(a.Required(0, "linecount"));
-        if (size <= 0) throw new JinjaError("batch size must be positive");
-        bool fill = a.Get(1, "fill_with") != null;
-        object? filler = a.Get(1, "fill_with");
-        var result = new List<object?>();
-        List<object?>? current = null;
-        foreach (object? item in Py.ToList(value))
-        {
-            current ??= [];
-            current.Add(item);
-            if (current.Count == size) { result.Add(current); current = null; }
-        }
-        if (current != null)
-        {
-            while (fill && current.Count < size) current.Add(filler);
-            result.Add(current);
-        }
-        return result;
-    }
-
-    /// <summary><c>map(attribute='x', default=...)</c> or <c>map('filter', args...)</c>.</summary>
-    private static List<object?> Map(Renderer renderer, object? value, FilterArgs a, IReadOnlyList<object?> positional)
-    {
-        var items = Py.ToList(value);
-        object? attribute = a.Get(-1, "attribute");
-        if (attribute != null)
-        {
-            object? fallback = a.Get(-1, "default", Undefined.Anonymous);
-            return items.Select(item =>
-            {
-                object? v = AttributePath(item, attribute);
-                return v is Undefined && fallback is not Undefined ? fallback : v;
-            }).ToList();
-        }
-        string filter = positional.Count > 0 ? Py.Str(positional[0]) : throw new JinjaError("map needs a filter name or attribute=");
-        var rest = positional.Skip(1).ToList();
-        return items.Select(item => renderer.CallFilter(filter, item, rest)).ToList();
-    }
-
-    private static List<object?> SelectByTest(object? value, FilterArgs a, bool keep)
-    {
-        var items = Py.ToList(value);
-        object? testName = a.Get(0, "test");
-        var testArgs = a.From(1);
-        return items.Where(item => (testName == null ? Py.IsTruthy(item) : Tests.Apply(Py.Str(testName), item, testArgs)) == keep).ToList();
-    }
-
-    private static List<object?> SelectByAttribute(object? value, FilterArgs a, bool keep)
-    {
-        var items = Py.ToList(value);
-        object? attribute = a.Required(0, "attribute");
-        object? testName = a.Get(1, "test");
-        var testArgs = a.From(2);
-        return items.Where(item =>
-        {
-            object? v = AttributePath(item, attribute);
-            return (testName == null ? Py.IsTruthy(v) : Tests.Apply(Py.Str(testName), v, testArgs)) == keep;
-        }).ToList();
-    }
-
-    /// <summary>Jinja's attribute argument: "a.b.0" walks nested attributes/items; integers index lists.</summary>
-    private static object? AttributePath(object? item, object? attribute)
-    {
-        if (attribute is long index) return Members.GetItem(item, index);
-        object? current = item;
-        foreach (string part in Py.Str(attribute).Split('.'))
-        {
-            if (current is Undefined) return current;
-            current = long.TryParse(part, NumberStyles.None, CultureInfo.InvariantCulture, out long i) && current is IList<object?>
-                ? Members.GetItem(current, i)
-                : Members.GetItem(current, part);
-        }
-        return current;
-    }
-
-    private static object? Sum(object? value, FilterArgs a)
-    {
-        object? attribute = a.Get(0, "attribute");
-        object? total = a.Get(1, "start", 0L);
-        foreach (object? item in Py.ToList(value)) total = Py.Add(total, attribute == null ? item : AttributePath(item, attribute));
-        return total;
-    }
 
     private static string Indent(string s, FilterArgs a)
     {

@@ -11,14 +11,14 @@ internal static class JsonText
 {
     private const int MaxDepth = 128;
 
-    public static string Serialize(object? value, string? indent, string? itemSeparator, string? keySeparator, bool sortKeys)
+    public static string Serialize(object? value, string? indent, string? itemSeparator, string? keySeparator, bool sortKeys, bool ensureAscii = false)
     {
-        var writer = new Writer(indent, itemSeparator ?? (indent == null ? ", " : ","), keySeparator ?? ": ", sortKeys);
+        var writer = new Writer(indent, itemSeparator ?? (indent == null ? ", " : ","), keySeparator ?? ": ", sortKeys, ensureAscii);
         writer.Write(value, 0);
         return writer.ToString();
     }
 
-    private sealed class Writer(string? indent, string itemSeparator, string keySeparator, bool sortKeys)
+    private sealed class Writer(string? indent, string itemSeparator, string keySeparator, bool sortKeys, bool ensureAscii)
     {
         private readonly StringBuilder _sb = new();
 
@@ -114,8 +114,9 @@ internal static class JsonText
                     case '\b': _sb.Append("\\b"); break;
                     case '\f': _sb.Append("\\f"); break;
                     default:
-                        if (c < 0x20) _sb.Append("\\u").Append(((int)c).ToString("x4", CultureInfo.InvariantCulture));
-                        else _sb.Append(c); // ensure_ascii=False: everything else verbatim
+                        // ensure_ascii escapes every non-ASCII UTF-16 unit (surrogate pairs as two escapes, as Python does).
+                        if (c < 0x20 || (ensureAscii && c > 0x7e)) _sb.Append("\\u").Append(((int)c).ToString("x4", CultureInfo.InvariantCulture));
+                        else _sb.Append(c);
                         break;
                 }
             }

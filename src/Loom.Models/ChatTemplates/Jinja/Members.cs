@@ -76,6 +76,7 @@ internal static class Members
             case Undefined u:
                 throw new JinjaError(u.Description);
             default:
+                // Jinja compiles slices to plain Python subscripts (bypassing its Undefined-on-failure getitem), so this raises.
                 throw new JinjaError($"'{Py.TypeName(target)}' object is not subscriptable");
         }
     }

@@ -297,7 +297,11 @@ internal sealed partial class Parser
         {
             if (SkipOperator("|")) node = ParseFilter(node);
             else if (Current.IsName("is")) node = ParseTest(node);
-            else if (Current.IsOperator("(")) node = new Call(node, ParseCallArguments(), Current.Position);
+            else if (Current.IsOperator("("))
+            {
+                int at = Current.Position;
+                node = new Call(node, ParseCallArguments(), at);
+            }
             else return node;
         }
     }

@@ -129,8 +129,16 @@ internal sealed partial class Parser
                 case "filter": return ParseFilterBlock(begin);
                 case "break": EndTag(); return new BreakNode(begin.Position);
                 case "continue": EndTag(); return new ContinueNode(begin.Position);
-                case "generation":
                 case "raw":
+                {
+                    // The lexer already turned everything up to {% endraw %} into one text token (or none, if empty).
+                    EndTag();
+                    Token text = Current;
+                    if (text.Kind != TokenKind.Text) return null;
+                    _index++;
+                    return new TextNode(text.Value, text.Position);
+                }
+                case "generation":
                 {
                     EndTag();
                     var body = ParseBody(["end" + keyword.Value], out _);

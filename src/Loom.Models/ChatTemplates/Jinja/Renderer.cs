@@ -111,15 +111,17 @@ internal sealed partial class Renderer
         IReadOnlyList<object?> items = Py.ToList(iterable);
 
         Scope outer = _scope;
-        _scope = new Scope(outer);
         try
         {
-            if (node.Filter != null) items = FilterLoopItems(node, items);
+            if (node.Filter != null) items = FilterLoopItems(node, items, outer);
             var loop = new LoopContext(items);
-            _scope.Set("loop", loop);
             for (int i = 0; i < items.Count; i++)
             {
                 CountIteration();
+                // Jinja gives every iteration a fresh scope: a {% set %} in the body neither leaks out of the loop
+                // nor survives into the next iteration (hence namespace()).
+                _scope = new Scope(outer);
+                _scope.Set("loop", loop);
                 loop.Index0 = i;
                 Assign(node.Target, items[i]);
                 if (ExecuteBody(node.Body) == Flow.Break) break;
@@ -133,12 +135,13 @@ internal sealed partial class Renderer
     }
 
     /// <summary><c>for x in xs if cond</c>: the condition filters before looping, so loop.index/length count kept items only.</summary>
-    private List<object?> FilterLoopItems(ForNode node, IReadOnlyList<object?> items)
+    private List<object?> FilterLoopItems(ForNode node, IReadOnlyList<object?> items, Scope outer)
     {
         var kept = new List<object?>();
         foreach (object? item in items)
         {
             CountIteration();
+            _scope = new Scope(outer);
             Assign(node.Target, item);
             if (Py.IsTruthy(Eval(node.Filter!))) kept.Add(item);
         }

@@ -23,9 +23,10 @@ internal static class Tests
             "iterable" => value is string or IList<object?> or PyDict or Undefined,
             "sequence" => value is string or IList<object?> or PyDict or Undefined,
             "callable" => value is Callable or Macro,
-            "even" => Py.ToLong(value) % 2 == 0,
-            "odd" => Py.ToLong(value) % 2 != 0,
-            "divisibleby" => Py.ToLong(value) % Py.ToLong(Arg(0)) == 0,
+            // Python's value % 2 == 0 / == 1, so 0.5 is neither even nor odd.
+            "even" => Py.Equal(Py.Modulo(value, 2L), 0L),
+            "odd" => Py.Equal(Py.Modulo(value, 2L), 1L),
+            "divisibleby" => Py.Equal(Py.Modulo(value, Arg(0)), 0L),
             "lower" => value is string s && s == s.ToLowerInvariant(),
             "upper" => value is string u && u == u.ToUpperInvariant(),
             "eq" or "equalto" or "==" => Py.Equal(value, Arg(0)),
@@ -41,8 +42,9 @@ internal static class Tests
         };
     }
 
+    /// <summary>Python identity: boxed scalars compare by value (as small ints, bools, None and literals behave), containers by reference.</summary>
     private static bool SameAs(object? a, object? b) =>
-        a is null || b is null || a is bool || b is bool ? Equals(a, b) : ReferenceEquals(a, b);
+        a is null or bool or long or double or string || b is null or bool or long or double or string ? Equals(a, b) : ReferenceEquals(a, b);
 
     public static bool Exists(string name) => name is "defined" or "undefined" or "none" or "string" or "number" or "integer" or "float"
         or "boolean" or "true" or "false" or "mapping" or "iterable" or "sequence" or "callable" or "even" or "odd" or "divisibleby"

@@ -81,7 +81,7 @@ internal static class ValueConverter
             case JsonValueKind.Null:
             case JsonValueKind.Undefined: return null;
             case JsonValueKind.Number:
-                return element.TryGetInt64(out long l) && !element.GetRawText().Contains('.') ? l : element.GetDouble();
+                return element.TryGetInt64(out long l) && !element.GetRawText().Contains('.') ? (object)l : element.GetDouble();
             case JsonValueKind.Array:
             {
                 var list = new List<object?>(element.GetArrayLength());
