@@ -7,9 +7,9 @@ namespace Loom.Benchmarks;
 
 /// <summary>
 /// Tokenizer throughput on ~400 KB of English text (the fixture abstracts repeated), one thread, warm word cache.
-/// MB/s = TextBytes / mean time. Run: dotnet run -c Release --project tests/Loom.Benchmarks -- --filter *TokenizerBenchmarks* -i --job short
+/// MB/s = TextBytes / time (report Min as well as Mean on a shared machine). Run: dotnet run -c Release --project tests/Loom.Benchmarks -- --filter *TokenizerBenchmarks* -i --job short
 /// </summary>
-[MemoryDiagnoser]
+[MemoryDiagnoser, MinColumn, MaxColumn]
 public class TokenizerBenchmarks
 {
     private const int TargetBytes = 400_000;

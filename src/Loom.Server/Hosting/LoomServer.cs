@@ -42,8 +42,12 @@ public sealed class LoomServer : IAsyncDisposable
     public ServedModel? Model => _state.Model;
 
     /// <summary>Start serving a model that is already loaded.</summary>
-    public static Task<LoomServer> StartAsync(ServerOptions options, ServedModel model, CancellationToken cancellationToken = default) =>
-        StartAsync(options, _ => Task.FromResult(model), cancellationToken);
+    public static async Task<LoomServer> StartAsync(ServerOptions options, ServedModel model, CancellationToken cancellationToken = default)
+    {
+        var server = await StartAsync(options, _ => Task.FromResult(model), cancellationToken);
+        await server.ModelReady; // already loaded: serve from the first request on
+        return server;
+    }
 
     /// <summary>
     /// Start listening at once and load the model in the background: until <paramref name="loadModel"/> completes,

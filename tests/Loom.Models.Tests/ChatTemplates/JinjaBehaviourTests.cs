@@ -119,6 +119,7 @@ public sealed class JinjaBehaviourTests
     [InlineData("{{ undefined_function() }}", "'undefined_function' is undefined")]
     [InlineData("{{ {'a': 1} | tojson(indent=2) ~ missing.attr }}", "'missing' is undefined")]
     [InlineData("{{ 9223372036854775807 + 1 }}", "integer overflow")]
+    [InlineData("{{ missing | int }}", "'missing' is undefined")]
     public void RuntimeErrorsNameTheProblemAndPosition(string template, string expectedFragment)
     {
         var error = RenderError(template);

@@ -45,8 +45,9 @@ internal static partial class Filters
             "first" => First(value),
             "last" => Last(value),
             "list" => Py.ToList(value).ToList(),
-            "int" => ToInt(value, a),
-            "float" => ToFloat(value, a),
+            // int()/float() of Undefined raise in Jinja rather than falling back to the default.
+            "int" => value is Undefined u ? throw new JinjaError(u.Description) : ToInt(value, a),
+            "float" => value is Undefined u ? throw new JinjaError(u.Description) : ToFloat(value, a),
             "abs" => value switch { long l => (object)Math.Abs(l), double d => Math.Abs(d), bool b => b ? 1L : 0L, _ => throw new JinjaError($"bad operand type for abs(): '{Py.TypeName(value)}'") },
             "round" => Round(value, a),
             "items" => Items(value),

@@ -34,7 +34,7 @@ internal sealed class ScriptedEngine : IEngineClient
         request.Params.Validate();
         Interlocked.Increment(ref _submitted);
         Interlocked.Increment(ref _waiting);
-        bool running = false;
+        bool running = false, finished = false;
         try
         {
             if (Gate is { } gate) await gate.WaitAsync(cancellationToken);
@@ -73,14 +73,16 @@ internal sealed class ScriptedEngine : IEngineClient
                         : null;
                     deltas.Add(new CompletionDelta(i, [c], newText, logprobs, finish, stopReason));
                 }
-                yield return new RequestOutput(request.RequestId, request.PromptTokenIds.Count, CachedTokens, deltas, !done.Contains(false));
+                finished = !done.Contains(false);
+                yield return new RequestOutput(request.RequestId, request.PromptTokenIds.Count, CachedTokens, deltas, finished);
             }
         }
         finally
         {
             if (running) Interlocked.Decrement(ref _running);
             else Interlocked.Decrement(ref _waiting);
-            if (cancellationToken.IsCancellationRequested) Interlocked.Increment(ref _aborted);
+            // Cancelled, or abandoned by the consumer before the end: both abort, as in the real engine.
+            if (!finished) Interlocked.Increment(ref _aborted);
         }
     }
 }

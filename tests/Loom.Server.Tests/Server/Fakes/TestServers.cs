@@ -26,6 +26,16 @@ internal static class TestServers
         return client;
     }
 
+    /// <summary>
+    /// A client whose disposed, half-read responses close the connection at once (no draining for reuse),
+    /// which is what a user closing a tab or killing a script looks like to the server.
+    /// </summary>
+    public static HttpClient HangUpClient(LoomServer server) =>
+        new(new SocketsHttpHandler { MaxResponseDrainSize = 0 })
+        {
+            BaseAddress = new Uri(server.BaseUrl), Timeout = TimeSpan.FromSeconds(60),
+        };
+
     public static StringContent Json(string json) => new(json, Encoding.UTF8, "application/json");
 
     public static async Task<(int Status, JsonElement Body)> PostAsync(HttpClient client, string path, string json)
