@@ -20,6 +20,8 @@ public static class GgufConfigReader
 
     /// <summary>Keys Loom writes so that llama3 rope scaling round-trips exactly (llama.cpp keeps only rope_freqs).</summary>
     public const string LoomRopePrefix = "loom.rope_scaling.";
+    /// <summary>The torch_dtype of the checkpoint a Loom-written GGUF came from.</summary>
+    public const string LoomTorchDtype = "loom.torch_dtype";
 
     public static ModelConfig Read(GgufFile file)
     {
@@ -65,7 +67,7 @@ public static class GgufConfigReader
             TieWordEmbeddings = !Has("output.weight"),
             BosTokenId = m.Int("tokenizer.ggml.bos_token_id"),
             EosTokenIds = EosIds(m),
-            TorchDtype = file.TensorsByName.TryGetValue("token_embd.weight", out var embd) ? TorchDtype(embd.Type) : null,
+            TorchDtype = m.String(LoomTorchDtype) ?? (file.TensorsByName.TryGetValue("token_embd.weight", out var embd) ? TorchDtype(embd.Type) : null),
         };
     }
 

@@ -22,7 +22,14 @@ public static class GgufExporter
         string arch = GgufArchitecture(config);
         var writer = new GgufWriter();
         AddHyperParameters(writer, config, arch, type);
-        foreach (var (key, value) in tokenizerMetadata ?? []) writer.Add(key, value);
+        var tokenizerKeys = new HashSet<string>();
+        foreach (var (key, value) in tokenizerMetadata ?? [])
+        {
+            writer.Add(key, value);
+            tokenizerKeys.Add(key);
+        }
+        if (config.BosTokenId is { } bos && tokenizerKeys.Add("tokenizer.ggml.bos_token_id")) writer.Add("tokenizer.ggml.bos_token_id", (uint)bos);
+        if (config.EosTokenIds.Count > 0 && tokenizerKeys.Add("tokenizer.ggml.eos_token_id")) writer.Add("tokenizer.ggml.eos_token_id", (uint)config.EosTokenIds[0]);
 
         if (config.RopeScaling is { Type: "llama3" } scaling)
         {
@@ -72,6 +79,8 @@ public static class GgufExporter
         w.Add($"{arch}.attention.layer_norm_rms_epsilon", c.RmsNormEps);
         w.Add($"{arch}.rope.freq_base", (float)c.RopeTheta);
         w.Add($"{arch}.rope.dimension_count", (uint)c.HeadDim);
+        // The checkpoint's own dtype: the CPU backend rounds RoPE frequencies to it, as transformers does.
+        if (c.TorchDtype is { } dtype) w.Add(GgufConfigReader.LoomTorchDtype, dtype);
         if (c.SlidingWindow is { } window) w.Add($"{arch}.attention.sliding_window", (uint)window);
         if (c.RopeScaling is { } s)
         {

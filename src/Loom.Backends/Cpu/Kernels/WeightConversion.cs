@@ -33,8 +33,21 @@ internal static unsafe class WeightConversion
             case DType.F16:
                 System.Numerics.Tensors.TensorPrimitives.ConvertToSingle(new ReadOnlySpan<Half>((Half*)data + offset, dst.Length), dst);
                 break;
+            case DType.Q8_0 or DType.Q4_0 or DType.Q4_K or DType.Q6_K:
+                ReadQuantizedRow(dtype, data, offset, dst, name);
+                break;
             default:
-                throw new NotSupportedException($"Tensor {name} has dtype {dtype}; the CPU backend reads F32, F16 and BF16 here.");
+                throw new NotSupportedException($"Tensor {name} has dtype {dtype}; the CPU backend reads F32, F16, BF16 and Q8_0/Q4_0/Q4_K/Q6_K here.");
         }
+    }
+
+    /// <summary>A whole-block span of a quantized tensor (an embedding row), decoded to fp32.</summary>
+    private static void ReadQuantizedRow(DType dtype, byte* data, long offset, Span<float> dst, string name)
+    {
+        int block = DTypes.BlockElements(dtype);
+        if (offset % block != 0 || dst.Length % block != 0)
+            throw new NotSupportedException($"Tensor {name} ({dtype}): elements [{offset}, {offset + dst.Length}) are not whole blocks.");
+        long bytes = (long)dst.Length / block * DTypes.BlockBytes(dtype);
+        Loom.Models.Gguf.GgmlQuants.Dequantize(dtype, new ReadOnlySpan<byte>(data + offset / block * DTypes.BlockBytes(dtype), checked((int)bytes)), dst);
     }
 }
