@@ -41,7 +41,11 @@ public sealed record EngineStats(
     long PrefixCacheQueries,
     long PrefixCacheHits,
     long PromptTokensTotal,
-    long GenerationTokensTotal);
+    long GenerationTokensTotal)
+{
+    /// <summary>Requests preempted (KV freed, recomputed later) since start.</summary>
+    public long NumPreemptions { get; init; }
+}
 
 /// <summary>
 /// The asynchronous engine front: the loop runs on its own thread; each request streams its outputs.

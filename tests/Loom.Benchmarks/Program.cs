@@ -1,3 +1,12 @@
 using BenchmarkDotNet.Running;
+using Loom.Benchmarks;
+
+// `decode`: the single-stream CPU decode runner (docs/perf.md, "CPU decode"). Anything else: BenchmarkDotNet.
+if (args.Length > 0 && args[0] == "decode")
+    return DecodeBenchmark.Run(args[1..]);
+// `engine`: offline engine throughput, prefix-cache TTFT and KV bytes per token (docs/perf.md, "Engine").
+if (args.Length > 0 && args[0] == "engine")
+    return EngineBenchmark.Run(args[1..]);
 
 BenchmarkSwitcher.FromAssembly(typeof(Program).Assembly).Run(args);
+return 0;

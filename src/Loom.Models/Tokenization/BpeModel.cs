@@ -23,6 +23,7 @@ internal sealed partial class BpeModel
     private readonly string? _continuingSubwordPrefix, _endOfWordSuffix;
     private readonly ConcurrentDictionary<string, int[]> _cache = new(StringComparer.Ordinal);
     private readonly ConcurrentDictionary<string, int[]>.AlternateLookup<ReadOnlySpan<char>> _cacheBySpan;
+    private int _cachedWords;   // ConcurrentDictionary.Count takes every lock, so the bound is counted here
 
     public BpeModel(Dictionary<string, int> vocab, IReadOnlyList<(string Left, string Right)> merges, string? unkToken,
         bool byteFallback, bool fuseUnk, bool ignoreMerges, string? continuingSubwordPrefix, string? endOfWordSuffix,
@@ -70,6 +71,15 @@ internal sealed partial class BpeModel
 
     public IReadOnlyDictionary<string, int> Vocab => _vocab;
 
+    /// <summary>
+    /// True when every vocab token is a run of `marker` followed by text without it (SentencePiece vocabularies with
+    /// marker ▁). Then no merge can join a non-marker character to a following marker, so a word may be cut before
+    /// each run of markers and tokenized piece by piece (and cached) with the same result.
+    /// </summary>
+    public bool MarkerOnlyLeads(char marker) =>
+        _continuingSubwordPrefix is null && _endOfWordSuffix is null && _vocab.ContainsKey(marker.ToString()) &&
+        _vocab.Keys.All(t => t.AsSpan().TrimStart(marker).IndexOf(marker) < 0);
+
     public string? IdToToken(int id) => (uint)id < (uint)_idToToken.Length ? _idToToken[id] : null;
 
     public int? TokenToId(string token) => _vocab.TryGetValue(token, out int id) ? id : null;
@@ -89,7 +99,8 @@ internal sealed partial class BpeModel
             return;
         }
         var ids = MergeWord(word);
-        if (word.Length < MaxCachedWordLength && _cache.Count < MaxCachedWords) _cacheBySpan.TryAdd(word, ids);
+        if (word.Length < MaxCachedWordLength && Volatile.Read(ref _cachedWords) < MaxCachedWords && _cacheBySpan.TryAdd(word, ids))
+            Interlocked.Increment(ref _cachedWords);
         output.AddRange(ids);
     }
 

@@ -50,6 +50,18 @@ public sealed partial class HfTokenizer
     /// <summary>Feeds one word to the model, first writing its UTF-8 bytes in the byte-level alphabet when needed.</summary>
     private void TokenizeWord(ReadOnlySpan<char> word, List<int> ids)
     {
+        if (_cutBeforeSpaceRuns)
+        {
+            int start = 0;
+            for (int i = 1; i < word.Length; i++)
+            {
+                if (word[i] != SentencePieceSpace || word[i - 1] == SentencePieceSpace) continue;
+                _model.Tokenize(word[start..i], ids);
+                start = i;
+            }
+            _model.Tokenize(word[start..], ids);
+            return;
+        }
         if (!_mapBytesBeforeModel)
         {
             _model.Tokenize(word, ids);

@@ -16,6 +16,10 @@ public sealed partial class HfTokenizer
         Config = config;
         _vocabSize = Math.Max(model.VocabSize, added.Tokens.Count == 0 ? 0 : added.Tokens.Max(t => t.Id) + 1);
 
+        // SentencePiece checkpoints without a splitting pre-tokenizer hand the model one word per text; cutting it at
+        // runs of ▁ is exact for their vocabularies (see MarkerOnlyLeads) and lets the word cache work.
+        if (preTokenizer is null or MetaspacePreTokenizer && model.MarkerOnlyLeads(SentencePieceSpace)) _cutBeforeSpaceRuns = true;
+
         var lastStage = preTokenizer is SequencePreTokenizer seq && seq.Stages.Count > 0 ? seq.Stages[^1] : preTokenizer;
         if (lastStage is ByteLevelPreTokenizer byteLevel)
         {

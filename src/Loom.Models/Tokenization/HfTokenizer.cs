@@ -15,6 +15,8 @@ public sealed partial class HfTokenizer : ITokenizer
     private readonly Decoder? _decoder;
     private readonly bool _mapBytesBeforeModel;   // the ByteLevel pre-tokenizer's byte mapping, done while feeding the model
     private readonly int _vocabSize;
+    private readonly bool _cutBeforeSpaceRuns;    // split model input before each run of ▁ (SentencePiece speed-up)
+    private const char SentencePieceSpace = '\u2581';
 
     public TokenizerConfig Config { get; }
     public int VocabSize => _vocabSize;

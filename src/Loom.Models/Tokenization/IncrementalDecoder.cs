@@ -11,25 +11,28 @@ internal sealed class IncrementalDecoder(HfTokenizer tokenizer, bool skipSpecial
     private readonly List<int> _ids = new();
     private int _prefixOffset;   // start of the decode window
     private int _readOffset;     // end of the already emitted part of the window
+    private string _prefixText = "";   // decode of [_prefixOffset, _readOffset), recomputed only when they move
 
     public string Add(int tokenId)
     {
         _ids.Add(tokenId);
         var ids = System.Runtime.InteropServices.CollectionsMarshal.AsSpan(_ids);
-        string prefixText = tokenizer.Decode(ids[_prefixOffset.._readOffset], skipSpecialTokens);
         string windowText = tokenizer.Decode(ids[_prefixOffset..], skipSpecialTokens);
-        if (windowText.Length <= prefixText.Length || windowText.EndsWith('\uFFFD')) return "";
+        if (windowText.Length <= _prefixText.Length || windowText.EndsWith('\uFFFD')) return "";
+        string emitted = windowText.Substring(_prefixText.Length);
         _prefixOffset = _readOffset;
         _readOffset = _ids.Count;
-        return windowText.Substring(prefixText.Length);
+        _prefixText = tokenizer.Decode(ids[_prefixOffset.._readOffset], skipSpecialTokens);
+        return emitted;
     }
 
     public string Flush()
     {
         var ids = System.Runtime.InteropServices.CollectionsMarshal.AsSpan(_ids);
-        string prefixText = tokenizer.Decode(ids[_prefixOffset.._readOffset], skipSpecialTokens);
         string windowText = tokenizer.Decode(ids[_prefixOffset..], skipSpecialTokens);
+        string rest = windowText.Length > _prefixText.Length ? windowText.Substring(_prefixText.Length) : "";
         _prefixOffset = _readOffset = _ids.Count;
-        return windowText.Length > prefixText.Length ? windowText.Substring(prefixText.Length) : "";
+        _prefixText = "";
+        return rest;
     }
 }

@@ -25,15 +25,30 @@ internal static class PieceSplitter
     public static void SplitByRegex(in TextPiece piece, System.Text.RegularExpressions.Regex regex, SplitBehavior behavior, bool invert, List<TextPiece> output)
     {
         var segments = Begin();
+        var span = piece.Span;
         int prev = 0;
-        foreach (var m in regex.EnumerateMatches(piece.Span))
+        if (span.IndexOfAnyInRange('\uD800', '\uDFFF') < 0)
         {
-            if (prev != m.Index) segments.Add(new Segment(prev, m.Index, invert));
-            segments.Add(new Segment(m.Index, m.Index + m.Length, !invert));
-            prev = m.Index + m.Length;
+            foreach (var m in regex.EnumerateMatches(span)) AddMatch(segments, ref prev, m.Index, m.Index + m.Length, invert);
+        }
+        else
+        {
+            // .NET regexes see UTF-16 code units, so \p{L} misses letters outside the BMP (𝐀, CJK Ext. B) and
+            // \p{N}{1,3} counts surrogates. Oniguruma sees code points: match on a stand-in string with one char of
+            // the same category per code point, then map offsets back.
+            var (shadow, starts) = CodePointShadow.Build(span);
+            foreach (var m in regex.EnumerateMatches(shadow))
+                AddMatch(segments, ref prev, starts[m.Index], starts[m.Index + m.Length], invert);
         }
         if (prev != piece.Length) segments.Add(new Segment(prev, piece.Length, invert));
         Emit(piece, behavior, output);
+    }
+
+    private static void AddMatch(List<Segment> segments, ref int prev, int start, int end, bool invert)
+    {
+        if (prev != start) segments.Add(new Segment(prev, start, invert));
+        segments.Add(new Segment(start, end, !invert));
+        prev = end;
     }
 
     /// <summary>Split where single code points satisfy a predicate (each such code point is one delimiter).</summary>

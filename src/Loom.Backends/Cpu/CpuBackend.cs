@@ -1,0 +1,34 @@
+using Loom.Models.Config;
+using Loom.Models.Weights;
+
+namespace Loom.Backends.Cpu;
+
+/// <summary>
+/// The CPU backend: weights are read in place from the weight source (memory-mapped, stored precision), the KV cache
+/// and activations live in native memory owned by the executor, and matrix products use SIMD on all cores.
+/// </summary>
+public sealed class CpuBackend(int? numThreads = null) : IBackend
+{
+    /// <summary>Threads for matrix products and attention (the caller's thread included).</summary>
+    public int NumThreads { get; } = numThreads is int n && n > 0 ? n : Environment.ProcessorCount;
+
+    public string Name => "cpu";
+
+    public long KvBytesPerBlock(ModelConfig config, int blockSize) =>
+        PagedKvCache.BytesPerBlock(config.NumHiddenLayers, blockSize, config.KvSize);
+
+    /// <summary>Memory the process may still use (respects container limits), less what it already holds.</summary>
+    public long AvailableMemoryBytes =>
+        Math.Max(0, GC.GetGCMemoryInfo().TotalAvailableMemoryBytes - Environment.WorkingSet);
+
+    public IModelExecutor LoadModel(ModelConfig config, IWeightSource weights, KvCacheSpec kvCache, IProgress<double>? progress = null)
+    {
+        ArgumentNullException.ThrowIfNull(config);
+        ArgumentNullException.ThrowIfNull(weights);
+        ArgumentNullException.ThrowIfNull(kvCache);
+        if (config.NumAttentionHeads % config.NumKeyValueHeads != 0)
+            throw new ArgumentException($"num_attention_heads {config.NumAttentionHeads} is not a multiple of num_key_value_heads {config.NumKeyValueHeads}.", nameof(config));
+        var bound = CpuModelWeights.Load(config, weights, progress);
+        return new CpuModelExecutor(config, bound, kvCache, NumThreads);
+    }
+}

@@ -1,0 +1,40 @@
+using Loom.Models.Config;
+
+namespace Loom.Backends.Cpu;
+
+/// <summary>Activation buffers of one step, sized for the largest batch seen so far and reused (grown, never per token).</summary>
+internal sealed class ForwardScratch : IDisposable
+{
+    public NativeBuffer Hidden { get; } = new();     // [numTokens, hidden] residual stream
+    public NativeBuffer Normed { get; } = new();     // [max(numTokens, numLogits), hidden]
+    public NativeBuffer Q { get; } = new();          // [numTokens, numHeads * headDim]
+    public NativeBuffer K { get; } = new();          // [numTokens, numKvHeads * headDim]
+    public NativeBuffer V { get; } = new();          // [numTokens, numKvHeads * headDim]
+    public NativeBuffer Attention { get; } = new();  // [numTokens, numHeads * headDim]
+    public NativeBuffer Projected { get; } = new();  // [numTokens, hidden] o_proj / down_proj output
+    public NativeBuffer Gate { get; } = new();       // [numTokens, intermediate]
+    public NativeBuffer Up { get; } = new();         // [numTokens, intermediate]
+    /// <summary>[numTokens] index into batch.Seqs of each token.</summary>
+    public int[] TokenSeq { get; private set; } = [];
+
+    public void EnsureCapacity(ModelConfig c, int numTokens, int numLogits)
+    {
+        long n = numTokens;
+        Hidden.EnsureCapacity(n * c.HiddenSize);
+        Normed.EnsureCapacity(Math.Max(n, numLogits) * c.HiddenSize);
+        Q.EnsureCapacity(n * c.QSize);
+        K.EnsureCapacity(n * c.KvSize);
+        V.EnsureCapacity(n * c.KvSize);
+        Attention.EnsureCapacity(n * c.QSize);
+        Projected.EnsureCapacity(n * c.HiddenSize);
+        Gate.EnsureCapacity(n * c.IntermediateSize);
+        Up.EnsureCapacity(n * c.IntermediateSize);
+        if (TokenSeq.Length < numTokens) TokenSeq = new int[Math.Max(numTokens, TokenSeq.Length * 2)];
+    }
+
+    public void Dispose()
+    {
+        Hidden.Dispose(); Normed.Dispose(); Q.Dispose(); K.Dispose(); V.Dispose();
+        Attention.Dispose(); Projected.Dispose(); Gate.Dispose(); Up.Dispose();
+    }
+}

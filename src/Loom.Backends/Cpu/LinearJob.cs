@@ -1,0 +1,80 @@
+namespace Loom.Backends.Cpu;
+
+/// <summary>
+/// Up to three linear layers that share one input (q/k/v, or gate/up), run as one parallel region whose work items
+/// are row ranges of each layer in turn. Reused across calls, so launching it allocates nothing.
+/// </summary>
+internal sealed unsafe class LinearJob(WorkerPool pool) : IParallelWork
+{
+    private const int MaxTargets = 3;
+    private readonly CpuLinear?[] _linears = new CpuLinear?[MaxTargets];
+    private readonly float*[] _outputs = new float*[MaxTargets];
+    private readonly int[] _rowsPerItem = new int[MaxTargets];
+    private readonly int[] _firstItem = new int[MaxTargets + 1];
+    private int _numTargets;
+    private float* _x;
+    private int _numTokens;
+
+    /// <summary>y = x W^T for one layer: x [numTokens, In], y [numTokens, Out].</summary>
+    public void Run(CpuLinear linear, float* x, int numTokens, float* y)
+    {
+        Begin(x, numTokens);
+        Add(linear, y);
+        Launch();
+    }
+
+    public void Run(CpuLinear a, float* ya, CpuLinear b, float* yb, float* x, int numTokens)
+    {
+        Begin(x, numTokens);
+        Add(a, ya);
+        Add(b, yb);
+        Launch();
+    }
+
+    public void Run(CpuLinear a, float* ya, CpuLinear b, float* yb, CpuLinear c, float* yc, float* x, int numTokens)
+    {
+        Begin(x, numTokens);
+        Add(a, ya);
+        Add(b, yb);
+        Add(c, yc);
+        Launch();
+    }
+
+    private void Begin(float* x, int numTokens)
+    {
+        _x = x;
+        _numTokens = numTokens;
+        _numTargets = 0;
+    }
+
+    private void Add(CpuLinear linear, float* y)
+    {
+        int i = _numTargets++;
+        _linears[i] = linear;
+        _outputs[i] = y;
+        // About four items per thread per layer balances load without making items too small to amortise.
+        int granularity = linear.RowGranularity;
+        int rows = (linear.OutFeatures + pool.NumThreads * 4 - 1) / (pool.NumThreads * 4);
+        rows = Math.Max(granularity, (rows + granularity - 1) / granularity * granularity);
+        _rowsPerItem[i] = rows;
+        _firstItem[i + 1] = _firstItem[i] + (linear.OutFeatures + rows - 1) / rows;
+    }
+
+    private void Launch()
+    {
+        long work = 0;
+        for (int i = 0; i < _numTargets; i++) work += (long)_linears[i]!.OutFeatures * _linears[i]!.InFeatures * _numTokens;
+        pool.For(_firstItem[_numTargets], this, work);
+        Array.Clear(_linears);
+    }
+
+    public void Execute(int index, int worker)
+    {
+        int t = 0;
+        while (index >= _firstItem[t + 1]) t++;
+        var linear = _linears[t]!;
+        int rowStart = (index - _firstItem[t]) * _rowsPerItem[t];
+        int rowEnd = Math.Min(rowStart + _rowsPerItem[t], linear.OutFeatures);
+        linear.ComputeRows(_x, linear.InFeatures, _numTokens, _outputs[t], linear.OutFeatures, rowStart, rowEnd);
+    }
+}

@@ -1,0 +1,76 @@
+using Loom.Core.KvCache;
+using Loom.Core.Sampling;
+
+namespace Loom.Core.Requests;
+
+/// <summary>
+/// Scheduler-side state of one sequence: its tokens (prompt then outputs, one buffer), how many of them already have
+/// KV in the cache, and its place in the queues. The scheduler and KV cache manager are the only writers.
+/// There is no prefill or decode phase: a request simply has <c>NumTokens - NumComputedTokens</c> tokens left to run.
+/// </summary>
+public sealed class Request
+{
+    private int[] _tokens; // [NumPromptTokens + outputs so far], capacity prompt + max_tokens
+
+    public Request(string requestId, ReadOnlySpan<int> promptTokenIds, SamplingParams samplingParams, int priority = 0)
+    {
+        ArgumentException.ThrowIfNullOrEmpty(requestId, nameof(requestId));
+        ArgumentNullException.ThrowIfNull(samplingParams, nameof(samplingParams));
+        if (promptTokenIds.IsEmpty) throw new ArgumentException($"Request '{requestId}': the prompt must hold at least one token.", "prompt");
+        RequestId = requestId;
+        Params = samplingParams;
+        Priority = priority;
+        NumPromptTokens = promptTokenIds.Length;
+        _tokens = new int[promptTokenIds.Length + Math.Max(samplingParams.MaxTokens, 1)];
+        promptTokenIds.CopyTo(_tokens);
+        NumTokens = promptTokenIds.Length;
+    }
+
+    public string RequestId { get; }
+    public SamplingParams Params { get; }
+    /// <summary>Lower runs first under priority scheduling.</summary>
+    public int Priority { get; }
+
+    /// <summary>Monotonic intake number, assigned by the scheduler; FCFS order and preemption victim choice.</summary>
+    public long ArrivalOrder { get; internal set; } = -1;
+
+    public RequestStatus Status { get; internal set; } = RequestStatus.Waiting;
+    public bool IsFinished => Status.IsFinished();
+
+    public int NumPromptTokens { get; }
+    /// <summary>Prompt plus output tokens so far.</summary>
+    public int NumTokens { get; private set; }
+    public int NumOutputTokens => NumTokens - NumPromptTokens;
+
+    /// <summary>Tokens whose KV is in the cache (or scheduled to be written in the step being run).</summary>
+    public int NumComputedTokens { get; internal set; }
+
+    /// <summary>Prompt tokens served from the prefix cache (or shared by a sibling sample) when first scheduled; -1 before.</summary>
+    public int NumCachedTokens { get; internal set; } = -1;
+
+    public int NumPreemptions { get; internal set; }
+
+    /// <summary>
+    /// For sample i &gt; 0 of a request with n &gt; 1: the sibling that prefills the shared prompt. This sample waits until
+    /// the source's prompt is computed, then shares its full prompt blocks by refcount and recomputes only the tail.
+    /// </summary>
+    public Request? ForkSource { get; init; }
+
+    /// <summary>Which of the n samples of its parent request this is (0 when n = 1).</summary>
+    public int SampleIndex { get; init; }
+
+    /// <summary>Prefix-cache hashes of this request's full blocks, computed incrementally by the KV cache manager.</summary>
+    internal List<BlockHash> BlockHashes { get; } = [];
+
+    public ReadOnlySpan<int> AllTokenIds => _tokens.AsSpan(0, NumTokens);
+    public ReadOnlySpan<int> PromptTokenIds => _tokens.AsSpan(0, NumPromptTokens);
+    public ReadOnlySpan<int> OutputTokenIds => _tokens.AsSpan(NumPromptTokens, NumOutputTokens);
+
+    internal void AppendOutputToken(int tokenId)
+    {
+        if (NumTokens == _tokens.Length) Array.Resize(ref _tokens, _tokens.Length * 2);
+        _tokens[NumTokens++] = tokenId;
+    }
+
+    public override string ToString() => $"{RequestId} [{Status}, {NumComputedTokens}/{NumTokens} computed]";
+}

@@ -1,0 +1,69 @@
+namespace Loom.Engine;
+
+public sealed partial class AsyncLlm
+{
+    private void RunLoop()
+    {
+        try
+        {
+            while (true)
+            {
+                ApplyCommands();
+                if (_stopping) break;
+                if (!_engine.HasWork)
+                {
+                    _stats = _engine.GetStats();
+                    _wake.Wait();
+                    continue;
+                }
+                Deliver(_engine.Step());
+                _stats = _engine.GetStats();
+            }
+            EndAllStreams(new ObjectDisposedException(nameof(AsyncLlm), "The engine was shut down before the request finished."));
+        }
+        catch (Exception e)
+        {
+            // An engine failure (a kernel error, a failed idle self-check) must not pass silently: every stream sees it.
+            _fault = e;
+            EndAllStreams(new InvalidOperationException("The engine loop failed: " + e.Message, e));
+        }
+    }
+
+    private void ApplyCommands()
+    {
+        while (_commands.TryDequeue(out var command))
+        {
+            if (command.Request is { } request)
+            {
+                try
+                {
+                    _engine.AddRequest(request);
+                }
+                catch (ArgumentException e)
+                {
+                    if (_streams.TryRemove(request.RequestId, out var rejected)) rejected.Writer.TryComplete(e);
+                }
+            }
+            else if (command.AbortId is { } id && !_engine.Abort(id) && _streams.TryRemove(id, out var orphan))
+            {
+                orphan.Writer.TryComplete(); // never admitted or already finished: nothing to report
+            }
+        }
+    }
+
+    private void Deliver(IReadOnlyList<RequestOutput> outputs)
+    {
+        foreach (var output in outputs)
+        {
+            if (!_streams.TryGetValue(output.RequestId, out var channel)) continue;
+            channel.Writer.TryWrite(output);
+            if (output.Finished && _streams.TryRemove(output.RequestId, out _)) channel.Writer.TryComplete();
+        }
+    }
+
+    private void EndAllStreams(Exception reason)
+    {
+        foreach (var id in _streams.Keys)
+            if (_streams.TryRemove(id, out var channel)) channel.Writer.TryComplete(reason);
+    }
+}

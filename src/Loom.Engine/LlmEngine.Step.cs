@@ -1,0 +1,69 @@
+using Loom.Core.Requests;
+using Loom.Engine.Output;
+using Loom.Engine.Requests;
+using Loom.Engine.Sampling;
+
+namespace Loom.Engine;
+
+public sealed partial class LlmEngine
+{
+    /// <summary>
+    /// One iteration: schedule (running requests first, then waiting ones, under the token budget), run the batch,
+    /// sample, and turn the new tokens into per-request outputs. Returns the requests that have news.
+    /// </summary>
+    public IReadOnlyList<RequestOutput> Step()
+    {
+        var outputs = new List<RequestOutput>(_abortOutputs);
+        _abortOutputs.Clear();
+
+        var scheduled = _scheduler.Schedule();
+        if (!scheduled.IsEmpty)
+        {
+            var sampled = _runner.Execute(scheduled, _stateOf);
+            if (_sampledIds.Length < sampled.Length) _sampledIds = new int[Math.Max(sampled.Length, _sampledIds.Length * 2)];
+            for (int i = 0; i < sampled.Length; i++) _sampledIds[i] = sampled[i].TokenId;
+            _scheduler.UpdateFromOutput(scheduled, _sampledIds.AsSpan(0, sampled.Length));
+
+            int row = 0;
+            foreach (var s in scheduled.Scheduled)
+                if (s.SamplesToken) Postprocess(_sequences[s.Request.RequestId], sampled[row++]);
+            CollectOutputs(outputs);
+        }
+
+        if (!_scheduler.HasUnfinishedRequests && Options.IdleSelfCheck) _scheduler.CheckIdle();
+        return outputs;
+    }
+
+    /// <summary>Feeds one sampled token to its sequence's output tracker and ends the sequence if it says so.</summary>
+    private void Postprocess(SequenceState seq, SampledToken sampled)
+    {
+        _generationTokensTotal++;
+        var update = seq.Tracker.Append(sampled.TokenId);
+        var request = seq.Request;
+        if (update.Finished && !request.IsFinished)
+            _scheduler.FinishRequest(request.RequestId,
+                update.FinishReason == FinishReasons.Length ? RequestStatus.FinishedLength : RequestStatus.FinishedStopped);
+        else if (!update.Finished && request.IsFinished)
+            throw new InvalidOperationException(
+                $"Sequence {request.RequestId}: the scheduler ended it ({request.Status}) but the output tracker did not.");
+
+        var parent = seq.Parent;
+        if (parent.PendingDeltas.Count == 0) _touched.Add(parent);
+        parent.PendingDeltas.Add(new CompletionDelta(seq.Index, [sampled.TokenId], update.NewText,
+            sampled.Logprobs is { } lp ? [lp] : null, update.FinishReason, update.StopReason));
+        if (update.Finished) _sequences.Remove(request.RequestId);
+    }
+
+    private void CollectOutputs(List<RequestOutput> outputs)
+    {
+        foreach (var state in _touched)
+        {
+            bool finished = state.Finished;
+            outputs.Add(new RequestOutput(state.Request.RequestId, state.Sequences[0].Request.NumPromptTokens, state.CachedPromptTokens,
+                [.. state.PendingDeltas], finished));
+            state.PendingDeltas.Clear();
+            if (finished) _requests.Remove(state.Request.RequestId);
+        }
+        _touched.Clear();
+    }
+}

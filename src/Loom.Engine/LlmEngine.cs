@@ -1,0 +1,164 @@
+using Loom.Backends;
+using Loom.Core.Requests;
+using Loom.Core.Scheduling;
+using Loom.Engine.Output;
+using Loom.Engine.Requests;
+using Loom.Engine.Sampling;
+using Loom.Models.Tokenization;
+
+namespace Loom.Engine;
+
+/// <summary>
+/// The synchronous engine (vLLM's LLMEngine / EngineCore): add and abort requests, and <see cref="Step"/> = schedule,
+/// run the model, postprocess. Not thread-safe: one thread owns it (see <see cref="AsyncLlm"/> for the threaded front).
+/// A request with n &gt; 1 becomes n sequences; samples 1..n-1 share the prompt KV blocks of sample 0.
+/// </summary>
+public sealed partial class LlmEngine
+{
+    private readonly Scheduler _scheduler;
+    private readonly ModelRunner _runner;
+    private readonly ITokenizer? _tokenizer;
+    private readonly IReadOnlyList<int> _eosTokenIds;
+    private readonly Dictionary<string, RequestState> _requests = new();
+    private readonly Dictionary<string, SequenceState> _sequences = new(); // by scheduler request id
+    private readonly List<RequestState> _touched = [];                     // requests with news this step
+    private readonly List<RequestOutput> _abortOutputs = [];                // aborts, reported by the next Step
+    private readonly Func<Request, SequenceState> _stateOf;
+    private int[] _sampledIds = new int[16];                                // [numSampled] token ids of this step
+    private long _promptTokensTotal, _generationTokensTotal;
+
+    /// <param name="executor">Holds the weights and the paged KV cache (its KvCache spec sizes the block pool).</param>
+    /// <param name="tokenizer">For incremental detokenization; null = token ids only (text stays empty).</param>
+    /// <param name="maxModelLen">Prompt + output limit per request.</param>
+    public LlmEngine(IModelExecutor executor, ITokenizer? tokenizer, IReadOnlyList<int> eosTokenIds, int maxModelLen, EngineOptions options)
+    {
+        ArgumentNullException.ThrowIfNull(executor);
+        ArgumentNullException.ThrowIfNull(eosTokenIds);
+        ArgumentNullException.ThrowIfNull(options);
+        Options = options;
+        MaxModelLen = maxModelLen;
+        _tokenizer = tokenizer;
+        _eosTokenIds = eosTokenIds;
+        VocabSize = executor.Config.VocabSize;
+        _scheduler = new Scheduler(new SchedulerConfig
+        {
+            MaxNumSeqs = options.MaxNumSeqs,
+            MaxNumBatchedTokens = options.MaxNumBatchedTokens,
+            MaxModelLen = maxModelLen,
+            BlockSize = executor.KvCache.BlockSize,
+            NumBlocks = executor.KvCache.NumBlocks,
+            EnablePrefixCaching = options.EnablePrefixCaching,
+            EnableChunkedPrefill = options.EnableChunkedPrefill,
+            PriorityScheduling = options.PriorityScheduling,
+        });
+        _runner = new ModelRunner(executor, _scheduler.KvCache);
+        _stateOf = r => _sequences[r.RequestId];
+    }
+
+    public EngineOptions Options { get; }
+    public int MaxModelLen { get; }
+    public int VocabSize { get; }
+
+    /// <summary>Requests not yet finished, or aborts not yet reported: call <see cref="Step"/>.</summary>
+    public bool HasWork => _scheduler.HasUnfinishedRequests || _abortOutputs.Count > 0;
+
+    public int NumUnfinishedRequests => _requests.Count;
+
+    /// <summary>Sees the raw logits of every sampled row (for tests and debugging).</summary>
+    public LogitsObserver? LogitsObserver
+    {
+        get => _runner.LogitsObserver;
+        set => _runner.LogitsObserver = value;
+    }
+
+    /// <summary>
+    /// Queues a request. Throws <see cref="ArgumentException"/> naming the field for bad sampling parameters, token ids
+    /// outside the vocabulary, a duplicate id, or a request that can never fit (max_model_len or the whole KV cache).
+    /// </summary>
+    public void AddRequest(EngineRequest request)
+    {
+        ArgumentNullException.ThrowIfNull(request);
+        if (string.IsNullOrEmpty(request.RequestId)) throw new ArgumentException("request_id must not be empty.", "request_id");
+        if (_requests.ContainsKey(request.RequestId))
+            throw new ArgumentException($"A request with id '{request.RequestId}' is already running.", "request_id");
+        var samplingParams = (request.Params ?? throw new ArgumentException("Sampling parameters are missing.", "params")).Validate();
+        int[] prompt = [.. request.PromptTokenIds];
+        for (int i = 0; i < prompt.Length; i++)
+            if ((uint)prompt[i] >= (uint)VocabSize)
+                throw new ArgumentException($"Prompt token {i} is {prompt[i]}, outside the vocabulary [0, {VocabSize}).", "prompt");
+
+        var state = new RequestState(request);
+        var sequences = new SequenceState[samplingParams.N];
+        for (int i = 0; i < sequences.Length; i++)
+        {
+            var scheduled = new Request(SequenceId(request.RequestId, i, sequences.Length), prompt, samplingParams, request.Priority)
+            {
+                ForkSource = i == 0 ? null : sequences[0].Request,
+                SampleIndex = i,
+            };
+            sequences[i] = new SequenceState(state, scheduled,
+                new Sampler(samplingParams, prompt, VocabSize, [.. _eosTokenIds], completionIndex: i),
+                new SequenceOutputTracker(samplingParams, CreateDecoder(samplingParams), _eosTokenIds, prompt.Length, MaxModelLen));
+        }
+        Admit(state, sequences);
+        _promptTokensTotal += prompt.Length;
+    }
+
+    private void Admit(RequestState state, SequenceState[] sequences)
+    {
+        int added = 0;
+        try
+        {
+            for (; added < sequences.Length; added++) _scheduler.AddRequest(sequences[added].Request);
+        }
+        catch
+        {
+            for (int i = 0; i < added; i++) _scheduler.FinishRequest(sequences[i].Request.RequestId, RequestStatus.FinishedAborted);
+            throw;
+        }
+        state.Sequences = sequences;
+        _requests.Add(state.Request.RequestId, state);
+        foreach (var seq in sequences) _sequences.Add(seq.Request.RequestId, seq);
+    }
+
+    /// <summary>Scheduler id of sample i: the request id itself when n = 1.</summary>
+    private static string SequenceId(string requestId, int index, int n) => n == 1 ? requestId : $"{requestId}#{index}";
+
+    private IIncrementalDecoder CreateDecoder(Core.Sampling.SamplingParams samplingParams) =>
+        _tokenizer?.CreateIncrementalDecoder(samplingParams.SkipSpecialTokens) ?? NoTextDecoder.Instance;
+
+    /// <summary>Aborts a request: its KV blocks are freed at once; the next <see cref="Step"/> reports it finished ("abort").</summary>
+    public bool Abort(string requestId)
+    {
+        if (!_requests.Remove(requestId, out var state)) return false;
+        var deltas = new List<CompletionDelta>();
+        foreach (var seq in state.Sequences)
+        {
+            if (seq.Finished) continue;
+            _scheduler.FinishRequest(seq.Request.RequestId, RequestStatus.FinishedAborted);
+            var update = seq.Tracker.Abort();
+            deltas.Add(new CompletionDelta(seq.Index, [], "", null, update.FinishReason, update.StopReason));
+            _sequences.Remove(seq.Request.RequestId);
+        }
+        _abortOutputs.Add(new RequestOutput(requestId, state.Sequences[0].Request.NumPromptTokens, state.CachedPromptTokens, deltas, Finished: true));
+        return true;
+    }
+
+    public EngineStats GetStats()
+    {
+        var kv = _scheduler.KvCache;
+        return new EngineStats(_scheduler.NumRunning, _scheduler.NumWaiting, kv.NumBlocks, kv.Pool.NumUsedBlocks,
+            kv.PrefixCacheQueries, kv.PrefixCacheHits, _promptTokensTotal, _generationTokensTotal)
+        {
+            NumPreemptions = _scheduler.NumPreemptions,
+        };
+    }
+
+    /// <summary>Decoder for an engine without a tokenizer: token ids only, no text.</summary>
+    private sealed class NoTextDecoder : IIncrementalDecoder
+    {
+        public static readonly NoTextDecoder Instance = new();
+        public string Add(int tokenId) => "";
+        public string Flush() => "";
+    }
+}

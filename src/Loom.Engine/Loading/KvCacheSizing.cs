@@ -1,0 +1,41 @@
+using Loom.Backends;
+using Loom.Models;
+using Loom.Models.Config;
+
+namespace Loom.Engine.Loading;
+
+/// <summary>Turns the KV cache budget (bytes, or a fraction of the backend's free memory) into a number of blocks.</summary>
+public static class KvCacheSizing
+{
+    /// <param name="maxModelLen">Lowered to the cache's capacity when the model's own limit would not fit and the user set none.</param>
+    /// <param name="tokens">When set, the cache holds this many tokens (at most maxModelLen) whatever the byte budget.</param>
+    public static KvCacheSpec Plan(ModelConfig config, IBackend backend, EngineOptions engine, int? tokens, ref int maxModelLen,
+        Action<string>? log)
+    {
+        if (engine.BlockSize < 1) throw new ModelLoadException($"block_size must be at least 1, got {engine.BlockSize}.");
+        if (tokens is < 1) throw new ModelLoadException($"The KV cache must hold at least one token, got {tokens}.");
+        long bytesPerBlock = backend.KvBytesPerBlock(config, engine.BlockSize);
+        long budget = tokens is int t
+            ? (Math.Min(t, maxModelLen) + engine.BlockSize - 1) / engine.BlockSize * bytesPerBlock
+            : engine.KvCacheBytes ?? (long)(backend.AvailableMemoryBytes * engine.KvCacheMemoryFraction);
+        if (engine.KvCacheBytes is < 1)
+            throw new ModelLoadException($"kv_cache_memory must be positive, got {engine.KvCacheBytes} bytes.");
+        long blocks = Math.Min(budget / bytesPerBlock, int.MaxValue);
+        if (blocks < 1)
+            throw new ModelLoadException(
+                $"The KV cache budget ({Mib(budget)}) is smaller than one block ({Mib(bytesPerBlock)}): raise --kv-cache-memory.");
+        long capacity = blocks * engine.BlockSize;
+        if (capacity < maxModelLen)
+        {
+            if (engine.MaxModelLen is not null && tokens is null)
+                throw new ModelLoadException(
+                    $"max_model_len {maxModelLen} needs more KV cache than the {capacity} tokens ({Mib(budget)}) given: raise --kv-cache-memory or lower --max-model-len.");
+            log?.Invoke($"KV cache holds {capacity} tokens, fewer than the model's {maxModelLen}: max model len lowered to {capacity}.");
+            maxModelLen = (int)capacity;
+        }
+        log?.Invoke($"KV cache: {blocks} blocks of {engine.BlockSize} tokens = {capacity} tokens ({Mib(blocks * bytesPerBlock)}, {bytesPerBlock / engine.BlockSize} bytes per token).");
+        return new KvCacheSpec((int)blocks, engine.BlockSize);
+    }
+
+    private static string Mib(long bytes) => $"{bytes / (1024.0 * 1024.0):F1} MiB";
+}

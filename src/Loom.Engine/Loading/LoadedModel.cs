@@ -1,0 +1,35 @@
+using Loom.Backends;
+using Loom.Models.ChatTemplates;
+using Loom.Models.Config;
+using Loom.Models.Tokenization;
+using Loom.Models.Weights;
+
+namespace Loom.Engine.Loading;
+
+/// <summary>
+/// A model ready to serve: config, tokenizer, chat template, generation defaults and an executor holding the weights
+/// and the paged KV cache. Dispose releases the executor and the weight files (in that order).
+/// </summary>
+public sealed record LoadedModel(
+    string Name,
+    string Directory,
+    ModelConfig Config,
+    /// <summary>Null only when loaded with <see cref="LoaderOptions.RequireTokenizer"/> off and no tokenizer files.</summary>
+    ITokenizer? Tokenizer,
+    IChatTemplate? ChatTemplate,
+    GenerationConfig GenerationConfig,
+    IModelExecutor Executor,
+    int MaxModelLen) : IDisposable
+{
+    /// <summary>Tokens that end generation: config.json's eos ∪ generation_config.json's eos ∪ the tokenizer's eos token.</summary>
+    public IReadOnlyList<int> EosTokenIds { get; init; } = [];
+    /// <summary>The backend that made <see cref="Executor"/> ("cpu", ...).</summary>
+    public string BackendName { get; init; } = "";
+    internal IWeightSource? Weights { get; init; }
+
+    public void Dispose()
+    {
+        Executor.Dispose();
+        Weights?.Dispose();
+    }
+}

@@ -1,0 +1,120 @@
+using Loom.Backends;
+using Loom.Backends.Cpu;
+using Loom.Models;
+using Loom.Models.ChatTemplates;
+using Loom.Models.Config;
+using Loom.Models.Tokenization;
+using Loom.Models.Weights;
+
+namespace Loom.Engine.Loading;
+
+/// <summary>
+/// Loads a Hugging Face model directory (config.json, generation_config.json, tokenizer files, safetensors) onto a
+/// backend and sizes its paged KV cache. Every failure surfaces as one <see cref="ModelLoadException"/> whose message
+/// names the directory, file or field.
+/// </summary>
+public static class ModelLoader
+{
+    public static LoadedModel Load(string modelDir, LoaderOptions options, IProgress<double>? progress = null)
+    {
+        ArgumentNullException.ThrowIfNull(modelDir);
+        ArgumentNullException.ThrowIfNull(options);
+        if (!Directory.Exists(modelDir)) throw new ModelLoadException($"Model directory not found: {modelDir}");
+        modelDir = Path.GetFullPath(modelDir);
+
+        var config = ModelConfigLoader.Load(modelDir);
+        var generation = GenerationConfigLoader.Load(modelDir);
+        var tokenizer = LoadTokenizer(modelDir, options.RequireTokenizer);
+        var chatTemplate = LoadChatTemplate(modelDir, tokenizer);
+        var backend = CreateBackend(options);
+        int maxModelLen = ResolveMaxModelLen(config, options.Engine);
+        var kvCache = KvCacheSizing.Plan(config, backend, options.Engine, options.KvCacheTokens, ref maxModelLen, options.Log);
+
+        var weights = options.DummyWeights
+            ? new DummyWeightSource(config, options.DummyWeightsDType ?? DummyDType(config), options.DummyWeightsSeed)
+            : (IWeightSource)SafetensorsWeightSource.Open(modelDir);
+        IModelExecutor executor;
+        try
+        {
+            executor = backend.LoadModel(config, weights, kvCache, progress);
+        }
+        catch (Exception e) when (e is ArgumentException or InvalidDataException or NotSupportedException)
+        {
+            weights.Dispose();
+            throw new ModelLoadException($"{modelDir}: {e.Message}", e);
+        }
+        catch
+        {
+            weights.Dispose();
+            throw;
+        }
+
+        return new LoadedModel(Path.GetFileName(modelDir.TrimEnd(Path.DirectorySeparatorChar)), modelDir, config, tokenizer,
+            chatTemplate, generation, executor, maxModelLen)
+        {
+            EosTokenIds = EosTokenIds(config, generation, tokenizer),
+            BackendName = backend.Name,
+            Weights = weights,
+        };
+    }
+
+    /// <summary>config.json eos ∪ generation_config.json eos ∪ the tokenizer's eos token, in that order, without repeats.</summary>
+    public static IReadOnlyList<int> EosTokenIds(ModelConfig config, GenerationConfig generation, ITokenizer? tokenizer)
+    {
+        IEnumerable<int> ids = config.EosTokenIds.Concat(generation.EosTokenIds);
+        if (tokenizer?.EosTokenId is int eos) ids = ids.Append(eos);
+        return [.. ids.Distinct()];
+    }
+
+    private static HfTokenizer? LoadTokenizer(string modelDir, bool required)
+    {
+        if (!File.Exists(Path.Combine(modelDir, "tokenizer.json")))
+        {
+            if (!required) return null;
+            throw new ModelLoadException($"No tokenizer.json in {modelDir} (token ids alone work with --prompt-ids).");
+        }
+        try
+        {
+            return HfTokenizer.FromDirectory(modelDir);
+        }
+        catch (TokenizerFormatException e)
+        {
+            throw new ModelLoadException($"Cannot read the tokenizer: {e.Message}", e);
+        }
+    }
+
+    private static IChatTemplate? LoadChatTemplate(string modelDir, HfTokenizer? tokenizer)
+    {
+        if (tokenizer?.Config.ChatTemplate is not string source) return null;
+        try
+        {
+            return new JinjaChatTemplate(source);
+        }
+        catch (ChatTemplateException e)
+        {
+            throw new ModelLoadException($"{Path.Combine(modelDir, "tokenizer_config.json")}: the chat_template does not parse: {e.Message}", e);
+        }
+    }
+
+    private static IBackend CreateBackend(LoaderOptions options) => options.Backend.ToLowerInvariant() switch
+    {
+        "auto" or "cpu" => new CpuBackend(options.NumThreads),
+        _ => throw new ModelLoadException($"Unknown backend '{options.Backend}': expected 'cpu' or 'auto'."),
+    };
+
+    private static int ResolveMaxModelLen(ModelConfig config, EngineOptions engine)
+    {
+        if (engine.MaxModelLen is not int requested) return config.MaxPositionEmbeddings;
+        if (requested < 1 || requested > config.MaxPositionEmbeddings)
+            throw new ModelLoadException(
+                $"max_model_len {requested} must be between 1 and the model's max_position_embeddings ({config.MaxPositionEmbeddings}).");
+        return requested;
+    }
+
+    private static DType DummyDType(ModelConfig config) => config.TorchDtype switch
+    {
+        "float32" => DType.F32,
+        "float16" => DType.F16,
+        _ => DType.BF16,
+    };
+}

@@ -1,0 +1,97 @@
+using Loom.Backends;
+using Loom.Core.KvCache;
+using Loom.Core.Requests;
+using Loom.Core.Scheduling;
+using Loom.Engine.Requests;
+using Loom.Engine.Sampling;
+
+namespace Loom.Engine;
+
+/// <summary>Receives each sampled row's raw logits before sampling (tests compare them across batch compositions).</summary>
+public delegate void LogitsObserver(Request request, ReadOnlySpan<float> logits);
+
+/// <summary>
+/// Runs one scheduled step: flattens the <see cref="SchedulerOutput"/> into a <see cref="ForwardBatch"/> (new tokens of
+/// every request back to back), calls the executor, and samples one token for each request that reached its last token.
+/// Its arrays are reused while the batch shape stays the same, so steady decoding allocates no buffers.
+/// </summary>
+internal sealed class ModelRunner
+{
+    private readonly IModelExecutor _executor;
+    private readonly KvCacheManager _kvCache;
+    private readonly BatchSampler _sampler = new();
+    private readonly int _vocabSize;
+    private int[] _tokenIds = [];            // [numTokens] ForwardBatch needs exact lengths: reallocated only on change
+    private int[] _positions = [];           // [numTokens]
+    private SequenceSlice[] _seqs = [];      // [numSeqs]
+    private int[] _logitsIndices = [];       // [numSampled]
+    private float[] _logits = [];            // [numSampled, vocab], grown as needed
+    private Sampler[] _samplers = [];        // [numSampled]
+    private SampledToken[] _sampled = [];    // [numSampled]
+
+    public ModelRunner(IModelExecutor executor, KvCacheManager kvCache)
+    {
+        _executor = executor;
+        _kvCache = kvCache;
+        _vocabSize = executor.Config.VocabSize;
+    }
+
+    public LogitsObserver? LogitsObserver { get; set; }
+
+    /// <summary>Forward + sample. Returns one token per scheduled request with SamplesToken, in schedule order.</summary>
+    public ReadOnlySpan<SampledToken> Execute(SchedulerOutput output, Func<Request, SequenceState> stateOf)
+    {
+        int numSampled = output.NumSampled;
+        var batch = BuildBatch(output, numSampled);
+        var logits = EnsureLogits(numSampled);
+        _executor.Forward(batch, logits);
+        if (numSampled == 0) return default;
+
+        EnsureLength(ref _samplers, numSampled, exact: false);
+        EnsureLength(ref _sampled, numSampled, exact: false);
+        int row = 0;
+        foreach (var s in output.Scheduled)
+        {
+            if (!s.SamplesToken) continue;
+            LogitsObserver?.Invoke(s.Request, logits.Slice(row * _vocabSize, _vocabSize));
+            _samplers[row++] = stateOf(s.Request).Sampler;
+        }
+        _sampler.Sample(_samplers.AsSpan(0, numSampled), logits, _sampled);
+        Array.Clear(_samplers, 0, numSampled); // do not keep finished sequences' samplers alive
+        return _sampled.AsSpan(0, numSampled);
+    }
+
+    private ForwardBatch BuildBatch(SchedulerOutput output, int numSampled)
+    {
+        int numTokens = output.TotalNumScheduledTokens;
+        EnsureLength(ref _tokenIds, numTokens, exact: true);
+        EnsureLength(ref _positions, numTokens, exact: true);
+        EnsureLength(ref _seqs, output.Scheduled.Count, exact: true);
+        EnsureLength(ref _logitsIndices, numSampled, exact: true);
+
+        int t = 0, sampled = 0;
+        for (int i = 0; i < output.Scheduled.Count; i++)
+        {
+            var s = output.Scheduled[i];
+            var tokens = s.Request.AllTokenIds.Slice(s.StartPosition, s.NumNewTokens);
+            tokens.CopyTo(_tokenIds.AsSpan(t));
+            for (int q = 0; q < s.NumNewTokens; q++) _positions[t + q] = s.StartPosition + q;
+            _seqs[i] = new SequenceSlice(t, s.NumNewTokens, s.ContextLength, _kvCache.GetBlockTableBuffer(s.Request));
+            t += s.NumNewTokens;
+            if (s.SamplesToken) _logitsIndices[sampled++] = t - 1;
+        }
+        return new ForwardBatch { TokenIds = _tokenIds, Positions = _positions, Seqs = _seqs, LogitsIndices = _logitsIndices };
+    }
+
+    private Span<float> EnsureLogits(int numSampled)
+    {
+        int needed = numSampled * _vocabSize;
+        if (_logits.Length < needed) _logits = new float[Math.Max(needed, _logits.Length * 2)];
+        return _logits.AsSpan(0, needed);
+    }
+
+    private static void EnsureLength<T>(ref T[] array, int length, bool exact)
+    {
+        if (exact ? array.Length != length : array.Length < length) array = new T[length];
+    }
+}

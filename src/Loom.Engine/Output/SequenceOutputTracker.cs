@@ -1,0 +1,130 @@
+using Loom.Core.Sampling;
+using Loom.Models.Tokenization;
+
+namespace Loom.Engine.Output;
+
+/// <summary>
+/// Output of one completion: token ids in, text and finish decisions out (vLLM's detokenizer + stop checker).
+/// Finishes with "length" at max_tokens or when prompt + output reach the model length; with "stop" on EOS (unless
+/// ignore_eos), a stop token id (its id is the stop reason) or a stop string (the string is the stop reason), the
+/// latter two only once min_tokens are out. A stop string may span tokens; the stop text and whatever follows it are
+/// not emitted unless include_stop_str_in_output. Text that could still turn out to start a stop string is held back
+/// until it cannot, and everything left is released when the sequence finishes.
+/// </summary>
+public sealed class SequenceOutputTracker
+{
+    private readonly SamplingParams _params;
+    private readonly IIncrementalDecoder _decoder;
+    private readonly HashSet<int> _eosTokenIds;
+    private readonly HashSet<int> _stopTokenIds;
+    private readonly int _promptTokenCount, _maxModelLen;
+    private readonly int _longestStop; // chars of the longest stop string (0 without stop strings)
+    private readonly List<int> _tokenIds = [];
+    private char[] _text = new char[64]; // [_length] decoded output kept so far (cut at a stop string)
+    private int _length;
+    private int _released;               // chars of _text already returned
+
+    public SequenceOutputTracker(SamplingParams samplingParams, IIncrementalDecoder decoder, IEnumerable<int> eosTokenIds,
+        int promptTokenCount, int maxModelLen)
+    {
+        ArgumentNullException.ThrowIfNull(samplingParams);
+        ArgumentNullException.ThrowIfNull(decoder);
+        ArgumentNullException.ThrowIfNull(eosTokenIds);
+        ArgumentOutOfRangeException.ThrowIfNegative(promptTokenCount);
+        ArgumentOutOfRangeException.ThrowIfLessThan(maxModelLen, 1);
+        _params = samplingParams;
+        _decoder = decoder;
+        _eosTokenIds = [.. eosTokenIds];
+        _stopTokenIds = [.. samplingParams.StopTokenIds];
+        _promptTokenCount = promptTokenCount;
+        _maxModelLen = maxModelLen;
+        _longestStop = samplingParams.Stop.Count == 0 ? 0 : samplingParams.Stop.Max(s => s.Length);
+    }
+
+    public IReadOnlyList<int> TokenIds => _tokenIds;
+    /// <summary>Everything released so far.</summary>
+    public string Text => new(_text, 0, _released);
+    public string? FinishReason { get; private set; }
+    /// <summary>The stop string (string) or stop token id (int) that ended the sequence, if any.</summary>
+    public object? StopReason { get; private set; }
+    public bool IsFinished => FinishReason is not null;
+
+    /// <summary>Takes the next sampled token. Throws once the sequence has finished.</summary>
+    public OutputUpdate Append(int tokenId)
+    {
+        if (IsFinished) throw new InvalidOperationException($"The sequence already finished ({FinishReason}); no token can follow.");
+        _tokenIds.Add(tokenId);
+        int produced = _tokenIds.Count;
+        bool pastMinTokens = produced >= _params.MinTokens;
+
+        // Same precedence as vLLM's check_stop: length first, then EOS, then stop token ids.
+        if (produced >= _params.MaxTokens || _promptTokenCount + produced >= _maxModelLen) FinishReason = FinishReasons.Length;
+        else if (pastMinTokens && !_params.IgnoreEos && _eosTokenIds.Contains(tokenId)) FinishReason = FinishReasons.Stop;
+        else if (pastMinTokens && _stopTokenIds.Contains(tokenId)) (FinishReason, StopReason) = (FinishReasons.Stop, tokenId);
+
+        int searchFrom = Math.Max(0, _length - _longestStop + 1);
+        bool stoppedByToken = FinishReason == FinishReasons.Stop;
+        if (!stoppedByToken || _params.IncludeStopStrInOutput) AppendText(_decoder.Add(tokenId));
+        if (IsFinished) AppendText(_decoder.Flush());
+        if (produced > _params.MinTokens && _longestStop > 0) CutAtStopString(searchFrom);
+
+        int end = IsFinished ? _length : _length - HeldBackLength();
+        return new OutputUpdate(Release(end), FinishReason, StopReason);
+    }
+
+    /// <summary>Ends the sequence with "abort"; text not yet released is dropped.</summary>
+    public OutputUpdate Abort()
+    {
+        if (!IsFinished) FinishReason = FinishReasons.Abort;
+        return new OutputUpdate("", FinishReason, StopReason);
+    }
+
+    /// <summary>Finds the earliest stop string starting at or after searchFrom; cuts the text there and finishes.</summary>
+    private void CutAtStopString(int searchFrom)
+    {
+        var window = _text.AsSpan(searchFrom, _length - searchFrom);
+        int bestStart = int.MaxValue;
+        string? best = null;
+        foreach (string stop in _params.Stop)
+        {
+            int at = window.IndexOf(stop.AsSpan(), StringComparison.Ordinal);
+            if (at >= 0 && at < bestStart) (bestStart, best) = (at, stop);
+        }
+        if (best is null) return;
+        int cut = searchFrom + bestStart + (_params.IncludeStopStrInOutput ? best.Length : 0);
+        _length = Math.Max(cut, _released);
+        FinishReason = FinishReasons.Stop;
+        StopReason = best;
+    }
+
+    /// <summary>Length of the longest unreleased suffix that is a proper prefix of a stop string.</summary>
+    private int HeldBackLength()
+    {
+        if (_longestStop == 0 || _params.IncludeStopStrInOutput) return 0; // included stop text is emitted either way
+        int max = Math.Min(_longestStop - 1, _length - _released);
+        var text = _text.AsSpan(0, _length);
+        for (int k = max; k > 0; k--)
+        {
+            var suffix = text[^k..];
+            foreach (string stop in _params.Stop)
+                if (stop.Length > k && stop.AsSpan().StartsWith(suffix, StringComparison.Ordinal)) return k;
+        }
+        return 0;
+    }
+
+    private void AppendText(string piece)
+    {
+        if (piece.Length == 0) return;
+        if (_length + piece.Length > _text.Length) Array.Resize(ref _text, Math.Max(_text.Length * 2, _length + piece.Length));
+        piece.CopyTo(_text.AsSpan(_length));
+        _length += piece.Length;
+    }
+
+    private string Release(int end)
+    {
+        if (end <= _released) return "";
+        string piece = new(_text, _released, end - _released);
+        _released = end;
+        return piece;
+    }
+}

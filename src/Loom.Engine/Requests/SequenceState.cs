@@ -1,0 +1,30 @@
+using Loom.Core.Requests;
+using Loom.Engine.Output;
+using Loom.Engine.Sampling;
+
+namespace Loom.Engine.Requests;
+
+/// <summary>Engine-side state of one completion (one of the n samples of a request): how it samples and what it emitted.</summary>
+internal sealed class SequenceState(RequestState parent, Request request, Sampler sampler, SequenceOutputTracker tracker)
+{
+    public RequestState Parent { get; } = parent;
+    /// <summary>The scheduler's view (tokens, computed count, status).</summary>
+    public Request Request { get; } = request;
+    public Sampler Sampler { get; } = sampler;
+    public SequenceOutputTracker Tracker { get; } = tracker;
+    public int Index => Request.SampleIndex;
+    public bool Finished => Tracker.IsFinished;
+}
+
+/// <summary>Engine-side state of one submitted request and its n completions.</summary>
+internal sealed class RequestState(EngineRequest request)
+{
+    public EngineRequest Request { get; } = request;
+    public SequenceState[] Sequences { get; set; } = [];
+    /// <summary>Deltas gathered during the current step, flushed into one <see cref="RequestOutput"/>.</summary>
+    public List<CompletionDelta> PendingDeltas { get; } = [];
+    public bool Finished => Sequences.All(s => s.Finished);
+
+    /// <summary>Prompt tokens served from the prefix cache (or shared with a sibling), as seen by the first sample.</summary>
+    public int CachedPromptTokens => Math.Max(0, Sequences[0].Request.NumCachedTokens);
+}

@@ -1,0 +1,32 @@
+using System.Text.Json.Serialization;
+
+namespace Loom.Server.Api;
+
+public sealed record ModelList(string Object, IReadOnlyList<ModelCard> Data);
+
+public sealed record ModelCard(string Id, string Object, long Created, string OwnedBy, string Root, int MaxModelLen);
+
+/// <summary>vLLM's /tokenize: either a prompt, or messages rendered with the chat template.</summary>
+public sealed class TokenizeRequest
+{
+    public string? Model { get; set; }
+    public string? Prompt { get; set; }
+    public List<ChatMessageDto>? Messages { get; set; }
+    public bool? AddSpecialTokens { get; set; }
+    public bool? AddGenerationPrompt { get; set; }
+    public bool? ContinueFinalMessage { get; set; }
+    public bool? ReturnTokenStrs { get; set; }
+}
+
+public sealed record TokenizeResponse(int Count, int MaxModelLen, IReadOnlyList<int> Tokens)
+{
+    [JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)] public IReadOnlyList<string?>? TokenStrs { get; init; }
+}
+
+public sealed class DetokenizeRequest
+{
+    public string? Model { get; set; }
+    public List<int>? Tokens { get; set; }
+}
+
+public sealed record DetokenizeResponse(string Prompt);

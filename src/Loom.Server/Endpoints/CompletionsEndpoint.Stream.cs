@@ -1,0 +1,86 @@
+using Loom.Engine;
+using Loom.Server.Api;
+using Loom.Server.Hosting;
+using Microsoft.AspNetCore.Http;
+
+namespace Loom.Server.Endpoints;
+
+internal static partial class CompletionsEndpoint
+{
+    /// <summary>
+    /// SSE text_completion chunks, one per choice delta (echoed prompts first), an optional usage chunk, then [DONE].
+    /// The first engine output is awaited before the status line goes out, so intake errors keep their status code.
+    /// </summary>
+    private static async Task StreamAsync(HttpContext context, ServerState state, CompletionCall call,
+        IAsyncEnumerable<PromptOutput> outputs, bool includeUsage, CancellationToken cancellationToken)
+    {
+        await using var e = outputs.GetAsyncEnumerator(cancellationToken);
+        bool more = await e.MoveNextAsync();
+        var sse = new SseWriter(context.Response);
+        await sse.StartAsync(cancellationToken);
+        var usage = new UsageTally(call.Prompts.Count);
+        var textOffsets = new int[call.Choices];
+        var sentPromptIds = new bool[call.Choices];
+        try
+        {
+            if (call.Echo)
+                for (int c = 0; c < call.Choices; c++)
+                {
+                    textOffsets[c] = call.PromptOf(c).Text.Length;
+                    await sse.WriteAsync(Chunk(call, new CompletionChoice(c, call.PromptOf(c).Text, null, null)),
+                        LoomJsonContext.Default.CompletionResponse, cancellationToken);
+                }
+            for (; more; more = await e.MoveNextAsync())
+            {
+                var (promptIndex, output) = e.Current;
+                usage.Record(promptIndex, output);
+                foreach (var delta in output.Deltas)
+                {
+                    int c = call.ChoiceIndex(promptIndex, delta.Index);
+                    if (ToChoice(call, c, delta, ref textOffsets[c], ref sentPromptIds[c]) is { } choice)
+                        await sse.WriteAsync(Chunk(call, choice), LoomJsonContext.Default.CompletionResponse, cancellationToken);
+                }
+            }
+            if (includeUsage)
+                await sse.WriteAsync(new CompletionResponse(call.Id, "text_completion", call.Created, call.Model, [])
+                {
+                    Usage = usage.ToUsage(),
+                }, LoomJsonContext.Default.CompletionResponse, cancellationToken);
+        }
+        catch (Exception ex) when (ErrorMiddleware.ToApiException(ex, state) is { } error)
+        {
+            await sse.WriteAsync(new ErrorResponse(new ErrorBody(error.Message, error.Type, error.Param, error.Code)),
+                LoomJsonContext.Default.ErrorResponse, context.RequestAborted);
+        }
+        await sse.WriteDoneAsync(context.RequestAborted);
+    }
+
+    private static CompletionChoice? ToChoice(CompletionCall call, int choice, CompletionDelta delta, ref int textOffset,
+        ref bool sentPromptIds)
+    {
+        CompletionLogprobs? logprobs = null;
+        if (call.WantLogprobs && delta.NewLogprobs is { Count: > 0 } lp)
+        {
+            var builder = new CompletionLogprobBuilder();
+            call.Logprobs.AppendCompletion(lp, builder, ref textOffset);
+            logprobs = builder.Build();
+        }
+        else
+        {
+            textOffset += delta.NewText.Length;
+        }
+        bool carriesIds = call.ReturnTokenIds && delta.NewTokenIds.Count > 0;
+        if (delta.NewText.Length == 0 && delta.FinishReason is null && logprobs is null && !carriesIds) return null;
+        bool firstWithIds = call.ReturnTokenIds && !sentPromptIds;
+        sentPromptIds |= firstWithIds;
+        return new CompletionChoice(choice, delta.NewText, logprobs, delta.FinishReason)
+        {
+            StopReason = delta.StopReason,
+            PromptTokenIds = firstWithIds ? call.PromptOf(choice).Ids : null,
+            TokenIds = call.ReturnTokenIds ? delta.NewTokenIds : null,
+        };
+    }
+
+    private static CompletionResponse Chunk(CompletionCall call, CompletionChoice choice) =>
+        new(call.Id, "text_completion", call.Created, call.Model, [choice]);
+}

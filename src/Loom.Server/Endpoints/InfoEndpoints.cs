@@ -1,0 +1,80 @@
+using Loom.Engine.ChatClient;
+using Loom.Server.Api;
+using Loom.Server.Hosting;
+using Loom.Server.Metrics;
+using Microsoft.AspNetCore.Http;
+using Prometheus;
+
+namespace Loom.Server.Endpoints;
+
+/// <summary>GET /v1/models, POST /tokenize and /detokenize (vLLM's shapes), GET /health, GET /metrics.</summary>
+internal static class InfoEndpoints
+{
+    public static Task ModelsAsync(HttpContext context, ServerState state)
+    {
+        var model = state.RequireModel();
+        var created = model.Created.ToUnixTimeSeconds();
+        var cards = RequestFields.ServedNames(state, model)
+            .Select(name => new ModelCard(name, "model", created, "loom", model.Name, model.MaxModelLen))
+            .ToArray();
+        return JsonBody.WriteAsync(context, new ModelList("list", cards), LoomJsonContext.Default.ModelList);
+    }
+
+    public static async Task TokenizeAsync(HttpContext context, ServerState state)
+    {
+        var model = state.RequireModel();
+        var request = await JsonBody.ReadAsync(context, LoomJsonContext.Default.TokenizeRequest);
+        RequestFields.CheckModel(state, model, request.Model);
+        int[] ids;
+        if (request.Messages is not null)
+        {
+            if (request.Prompt is not null)
+                throw ApiException.BadRequest("Give either prompt or messages, not both.", "prompt");
+            var messages = ChatMessages.From(request.Messages);
+            try
+            {
+                var text = model.ChatPrompt.Render(messages, request.AddGenerationPrompt ?? true, request.ContinueFinalMessage ?? false);
+                ids = model.Tokenizer.Encode(text, request.AddSpecialTokens ?? false);
+            }
+            catch (ChatPromptException e)
+            {
+                throw ApiException.BadRequest(e.Message, e.Param);
+            }
+        }
+        else
+        {
+            var prompt = request.Prompt ?? throw ApiException.BadRequest("prompt or messages is required.", "prompt");
+            ids = model.Tokenizer.Encode(prompt, request.AddSpecialTokens ?? true);
+        }
+        var strs = request.ReturnTokenStrs == true ? ids.Select(model.Tokenizer.IdToToken).ToArray() : null;
+        await JsonBody.WriteAsync(context, new TokenizeResponse(ids.Length, model.MaxModelLen, ids) { TokenStrs = strs },
+            LoomJsonContext.Default.TokenizeResponse);
+    }
+
+    public static async Task DetokenizeAsync(HttpContext context, ServerState state)
+    {
+        var model = state.RequireModel();
+        var request = await JsonBody.ReadAsync(context, LoomJsonContext.Default.DetokenizeRequest);
+        RequestFields.CheckModel(state, model, request.Model);
+        var tokens = request.Tokens ?? throw ApiException.BadRequest("tokens is required.", "tokens");
+        RequestFields.CheckTokenIds(tokens, model.Tokenizer.VocabSize, "tokens");
+        await JsonBody.WriteAsync(context, new DetokenizeResponse(model.Tokenizer.Decode(tokens.ToArray())),
+            LoomJsonContext.Default.DetokenizeResponse);
+    }
+
+    /// <summary>200 while serving; 503 while loading or draining (load balancers stop sending).</summary>
+    public static Task HealthAsync(HttpContext context, ServerState state)
+    {
+        if (state.Model is null) throw ApiException.Unavailable("The model is still loading.", "model_loading", state.Options.RetryAfterSeconds);
+        if (state.IsDraining) throw ApiException.Unavailable("The server is shutting down.", "server_draining", state.Options.RetryAfterSeconds);
+        context.Response.StatusCode = 200;
+        return Task.CompletedTask;
+    }
+
+    public static async Task MetricsAsync(HttpContext context, ServerMetrics metrics)
+    {
+        context.Response.StatusCode = 200;
+        context.Response.ContentType = "text/plain; version=0.0.4; charset=utf-8";
+        await metrics.Registry.CollectAndExportAsTextAsync(context.Response.Body, context.RequestAborted);
+    }
+}

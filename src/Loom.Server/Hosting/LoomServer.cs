@@ -1,0 +1,143 @@
+using System.Net;
+using System.Net.Sockets;
+using Loom.Server.Endpoints;
+using Loom.Server.Metrics;
+using Microsoft.AspNetCore.Builder;
+using Microsoft.AspNetCore.Hosting;
+using Microsoft.AspNetCore.Http;
+using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.Hosting;
+using Microsoft.Extensions.Logging;
+
+namespace Loom.Server.Hosting;
+
+/// <summary>
+/// The OpenAI-compatible HTTP server, started in-process: <c>await using var server = await LoomServer.StartAsync(options, model)</c>.
+/// Port 0 picks a free port (<see cref="BaseUrl"/> tells which). Signals are not hooked here: the owner calls
+/// <see cref="DrainAsync"/> (the serve command does on SIGTERM / Ctrl-C), then disposes.
+/// </summary>
+public sealed class LoomServer : IAsyncDisposable
+{
+    private readonly WebApplication _app;
+    private readonly ServerState _state;
+    private int _disposed;
+
+    private LoomServer(WebApplication app, ServerState state, ServerMetrics metrics, Task modelReady)
+    {
+        _app = app;
+        _state = state;
+        Metrics = metrics;
+        ModelReady = modelReady;
+        BaseUrl = app.Urls.First().TrimEnd('/');
+    }
+
+    /// <summary>e.g. http://127.0.0.1:41234 (no trailing slash).</summary>
+    public string BaseUrl { get; }
+
+    /// <summary>Completes when the model is loaded and requests are served; faults if loading failed.</summary>
+    public Task ModelReady { get; }
+
+    public ServerMetrics Metrics { get; }
+
+    public ServedModel? Model => _state.Model;
+
+    /// <summary>Start serving a model that is already loaded.</summary>
+    public static async Task<LoomServer> StartAsync(ServerOptions options, ServedModel model, CancellationToken cancellationToken = default)
+    {
+        var server = await StartAsync(options, _ => Task.FromResult(model), cancellationToken);
+        await server.ModelReady; // already loaded: serve from the first request on
+        return server;
+    }
+
+    /// <summary>
+    /// Start listening at once and load the model in the background: until <paramref name="loadModel"/> completes,
+    /// /health and the API answer 503 with Retry-After.
+    /// </summary>
+    public static async Task<LoomServer> StartAsync(ServerOptions options, Func<CancellationToken, Task<ServedModel>> loadModel,
+        CancellationToken cancellationToken = default)
+    {
+        ArgumentNullException.ThrowIfNull(options);
+        ArgumentNullException.ThrowIfNull(loadModel);
+        options.Validate();
+        var state = new ServerState(options);
+        var metrics = new ServerMetrics(() => state.Model?.Engine.GetStats());
+        var app = Build(options, state, metrics);
+        await app.StartAsync(cancellationToken);
+        var ready = Task.Run(async () => state.SetModel(await loadModel(cancellationToken)), cancellationToken);
+        return new LoomServer(app, state, metrics, ready);
+    }
+
+    /// <summary>
+    /// Stop accepting (new requests get 503), let running requests finish within <paramref name="timeout"/>
+    /// (default: ServerOptions.ShutdownTimeout), then abort the rest.
+    /// </summary>
+    public Task DrainAsync(TimeSpan? timeout = null) => _state.DrainAsync(timeout ?? _state.Options.ShutdownTimeout);
+
+    /// <summary>Aborts whatever still runs, stops Kestrel, and disposes the model if the server owns it.</summary>
+    public async ValueTask DisposeAsync()
+    {
+        if (Interlocked.Exchange(ref _disposed, 1) != 0) return;
+        await _state.DrainAsync(TimeSpan.Zero);
+        await _app.StopAsync();
+        await _app.DisposeAsync();
+        try { await ModelReady; } catch { /* a failed load has nothing to dispose */ }
+        if (_state.Model?.Owner is { } owner) await owner.DisposeAsync();
+    }
+
+    private static WebApplication Build(ServerOptions options, ServerState state, ServerMetrics metrics)
+    {
+        // The empty builder reads no appsettings/environment and watches no files: the server is configured only by ServerOptions.
+        var builder = WebApplication.CreateEmptyBuilder(new WebApplicationOptions());
+        builder.Logging.AddSimpleConsole(o => o.SingleLine = true).SetMinimumLevel(options.LogLevel);
+        builder.Services.AddSingleton<IHostLifetime, OwnerControlledLifetime>();
+        builder.Services.Configure<HostOptions>(o => o.ShutdownTimeout = TimeSpan.FromSeconds(5));
+        builder.Services.AddRoutingCore();
+        builder.WebHost.UseKestrelCore().ConfigureKestrel(k =>
+        {
+            k.AddServerHeader = false;
+            k.Limits.MaxRequestBodySize = options.MaxRequestBodyBytes;
+        });
+        builder.WebHost.UseUrls(ListenUrl(options.Host, options.Port));
+
+        var app = builder.Build();
+        var logger = app.Logger;
+        app.Use((context, next) => ErrorMiddleware.InvokeAsync(context, () => next(context), state, logger));
+        if (!string.IsNullOrEmpty(options.ApiKey))
+        {
+            var check = new ApiKeyCheck(options.ApiKey);
+            app.Use((context, next) =>
+            {
+                if (context.Request.Path.StartsWithSegments("/v1")) check.Require(context);
+                return next(context);
+            });
+        }
+        app.UseRouting();
+        MapEndpoints(app, state, metrics);
+        return app;
+    }
+
+    private static void MapEndpoints(WebApplication app, ServerState state, ServerMetrics metrics)
+    {
+        app.MapPost("/v1/chat/completions", (HttpContext c) => ChatCompletionsEndpoint.HandleAsync(c, state, metrics));
+        app.MapPost("/v1/completions", (HttpContext c) => CompletionsEndpoint.HandleAsync(c, state, metrics));
+        app.MapGet("/v1/models", (HttpContext c) => InfoEndpoints.ModelsAsync(c, state));
+        app.MapPost("/tokenize", (HttpContext c) => InfoEndpoints.TokenizeAsync(c, state));
+        app.MapPost("/detokenize", (HttpContext c) => InfoEndpoints.DetokenizeAsync(c, state));
+        app.MapGet("/health", (HttpContext c) => InfoEndpoints.HealthAsync(c, state));
+        app.MapGet("/metrics", (HttpContext c) => InfoEndpoints.MetricsAsync(c, metrics));
+    }
+
+    private static string ListenUrl(string host, int port)
+    {
+        if (host is "*" or "0.0.0.0" or "::" or "[::]") return $"http://{(host == "0.0.0.0" ? "0.0.0.0" : "[::]")}:{port}";
+        bool ipv6 = IPAddress.TryParse(host.Trim('[', ']'), out var ip) && ip.AddressFamily == AddressFamily.InterNetworkV6;
+        return ipv6 ? $"http://[{host.Trim('[', ']')}]:{port}" : $"http://{host}:{port}";
+    }
+
+    /// <summary>The host stops only when the owner says so; Ctrl-C and SIGTERM are the serve command's business (drain first).</summary>
+    private sealed class OwnerControlledLifetime : IHostLifetime
+    {
+        public Task WaitForStartAsync(CancellationToken cancellationToken) => Task.CompletedTask;
+        public Task StopAsync(CancellationToken cancellationToken) => Task.CompletedTask;
+    }
+}

@@ -1,0 +1,35 @@
+namespace Loom.Server.Hosting;
+
+/// <summary>How the HTTP front end listens and admits requests (the engine's own settings are EngineOptions).</summary>
+public sealed record ServerOptions
+{
+    public string Host { get; init; } = "127.0.0.1";
+    /// <summary>0 picks a free port; <see cref="LoomServer.BaseUrl"/> tells which.</summary>
+    public int Port { get; init; } = 8000;
+    /// <summary>Names the model answers to in the "model" field; empty = the model's own name.</summary>
+    public IReadOnlyList<string> ServedModelNames { get; init; } = [];
+    /// <summary>When set, every /v1 call needs "Authorization: Bearer &lt;key&gt;".</summary>
+    public string? ApiKey { get; init; }
+    /// <summary>Sequences the engine runs at once (EngineOptions.MaxNumSeqs): in-flight work beyond it is waiting.</summary>
+    public int MaxNumSeqs { get; init; } = 64;
+    /// <summary>--max-waiting: waiting sequences beyond this get 503 + Retry-After.</summary>
+    public int MaxWaiting { get; init; } = 1024;
+    /// <summary>--shutdown-timeout: how long a drain lets running requests finish before aborting them.</summary>
+    public TimeSpan ShutdownTimeout { get; init; } = TimeSpan.FromSeconds(30);
+    /// <summary>Request bodies over this get 413.</summary>
+    public long MaxRequestBodyBytes { get; init; } = 16 * 1024 * 1024;
+    /// <summary>Retry-After seconds sent with 503.</summary>
+    public int RetryAfterSeconds { get; init; } = 1;
+    /// <summary>ASP.NET Core's own log output (requests are not logged per token).</summary>
+    public Microsoft.Extensions.Logging.LogLevel LogLevel { get; init; } = Microsoft.Extensions.Logging.LogLevel.Warning;
+
+    public void Validate()
+    {
+        if (Port is < 0 or > 65535) throw new ArgumentOutOfRangeException(nameof(Port), Port, "port must be in [0, 65535].");
+        if (MaxNumSeqs < 1) throw new ArgumentOutOfRangeException(nameof(MaxNumSeqs), MaxNumSeqs, "max-num-seqs must be at least 1.");
+        if (MaxWaiting < 0) throw new ArgumentOutOfRangeException(nameof(MaxWaiting), MaxWaiting, "max-waiting must be >= 0.");
+        if (ShutdownTimeout < TimeSpan.Zero) throw new ArgumentOutOfRangeException(nameof(ShutdownTimeout), "shutdown-timeout must be >= 0.");
+        if (MaxRequestBodyBytes < 1024) throw new ArgumentOutOfRangeException(nameof(MaxRequestBodyBytes), "the body limit must be at least 1 KiB.");
+        if (string.IsNullOrWhiteSpace(Host)) throw new ArgumentException("host must not be empty.", nameof(Host));
+    }
+}

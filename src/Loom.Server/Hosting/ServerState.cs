@@ -1,0 +1,88 @@
+using Loom.Server.Api;
+
+namespace Loom.Server.Hosting;
+
+/// <summary>
+/// The server's lifecycle (loading, serving, draining) and admission control. In-flight sequences beyond
+/// MaxNumSeqs are the waiting queue; past MaxWaiting a request is refused with 503 before it reaches the engine,
+/// so refusals never disturb requests already running.
+/// </summary>
+internal sealed class ServerState(ServerOptions options)
+{
+    private readonly Lock _gate = new();
+    private readonly CancellationTokenSource _abortAll = new();
+    private ServedModel? _model;
+    private int _inFlightSeqs;
+    private int _inFlightRequests;
+    private bool _draining;
+
+    public ServerOptions Options { get; } = options;
+
+    /// <summary>Cancelled when a drain runs out of time: every request still running is aborted.</summary>
+    public CancellationToken AbortAll => _abortAll.Token;
+
+    public ServedModel? Model => Volatile.Read(ref _model);
+    public bool IsDraining { get { lock (_gate) return _draining; } }
+    public int InFlightRequests { get { lock (_gate) return _inFlightRequests; } }
+
+    public void SetModel(ServedModel model) => Volatile.Write(ref _model, model);
+
+    /// <summary>The served model, or 503 while it is still loading.</summary>
+    public ServedModel RequireModel() => Model ?? throw ApiException.Unavailable(
+        "The model is still loading; retry shortly.", "model_loading", Options.RetryAfterSeconds);
+
+    /// <summary>Admits a request of <paramref name="seqs"/> sequences, or throws 503 (draining, queue full).</summary>
+    public Admission Admit(int seqs)
+    {
+        lock (_gate)
+        {
+            if (_draining)
+                throw ApiException.Unavailable("The server is shutting down.", "server_draining", Options.RetryAfterSeconds);
+            int waitingAfter = _inFlightSeqs + seqs - Options.MaxNumSeqs;
+            if (waitingAfter > Options.MaxWaiting)
+                throw ApiException.Unavailable(
+                    $"The waiting queue is full ({Options.MaxWaiting} sequences); retry shortly.", "queue_full", Options.RetryAfterSeconds);
+            _inFlightSeqs += seqs;
+            _inFlightRequests++;
+        }
+        return new Admission(this, seqs);
+    }
+
+    private void Release(int seqs)
+    {
+        lock (_gate)
+        {
+            _inFlightSeqs -= seqs;
+            _inFlightRequests--;
+        }
+    }
+
+    /// <summary>
+    /// Stop admitting (new requests get 503), let running requests finish within <paramref name="timeout"/>,
+    /// then abort the rest and wait briefly for them to unwind.
+    /// </summary>
+    public async Task DrainAsync(TimeSpan timeout)
+    {
+        lock (_gate) _draining = true;
+        if (!await WaitIdleAsync(timeout)) await _abortAll.CancelAsync();
+        await WaitIdleAsync(TimeSpan.FromSeconds(5));
+    }
+
+    private async Task<bool> WaitIdleAsync(TimeSpan timeout)
+    {
+        // Polling is fine here: a drain happens once per process and the poll period bounds its extra latency.
+        var deadline = DateTime.UtcNow + timeout;
+        while (InFlightRequests > 0)
+        {
+            if (DateTime.UtcNow >= deadline) return false;
+            await Task.Delay(20);
+        }
+        return true;
+    }
+
+    /// <summary>Held for the life of one admitted request; disposing gives its slots back.</summary>
+    public readonly struct Admission(ServerState state, int seqs) : IDisposable
+    {
+        public void Dispose() => state.Release(seqs);
+    }
+}

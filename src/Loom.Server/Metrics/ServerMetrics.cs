@@ -1,0 +1,65 @@
+using Loom.Engine;
+using Prometheus;
+
+namespace Loom.Server.Metrics;
+
+/// <summary>
+/// Prometheus metrics under vLLM's names with the "loom_" prefix (vllm:num_requests_running -> loom_num_requests_running:
+/// Prometheus reserves colons for recording rules and prometheus-net rejects them).
+/// Each server has its own registry, so several servers in one process (tests) never share counters.
+/// Engine gauges and counters are read from <see cref="IEngineClient.GetStats"/> at scrape time;
+/// latency histograms are observed by the endpoints as requests finish.
+/// </summary>
+public sealed class ServerMetrics
+{
+    private static readonly double[] LatencyBuckets =
+        [0.001, 0.005, 0.01, 0.02, 0.04, 0.06, 0.08, 0.1, 0.25, 0.5, 0.75, 1, 2.5, 5, 7.5, 10, 20, 40, 80, 160];
+
+    private readonly Gauge _running, _waiting, _kvUsage, _prefixHitRate;
+    private readonly Counter _prefixQueries, _prefixHits, _promptTokens, _generationTokens;
+    private readonly Counter _requestSuccess;
+    private readonly Histogram _ttft, _tpot, _e2e;
+
+    public CollectorRegistry Registry { get; } = Prometheus.Metrics.NewCustomRegistry();
+
+    public ServerMetrics(Func<EngineStats?> readStats)
+    {
+        var f = Prometheus.Metrics.WithCustomRegistry(Registry);
+        _running = f.CreateGauge("loom_num_requests_running", "Requests in the engine's running batch.");
+        _waiting = f.CreateGauge("loom_num_requests_waiting", "Requests waiting to be scheduled.");
+        _kvUsage = f.CreateGauge("loom_kv_cache_usage_perc", "Fraction of KV cache blocks in use (1 = full).");
+        _prefixHitRate = f.CreateGauge("loom_prefix_cache_hit_rate", "Prefix cache hits / queries since start (tokens).");
+        _prefixQueries = f.CreateCounter("loom_prefix_cache_queries_total", "Prompt tokens looked up in the prefix cache.");
+        _prefixHits = f.CreateCounter("loom_prefix_cache_hits_total", "Prompt tokens found in the prefix cache.");
+        _promptTokens = f.CreateCounter("loom_prompt_tokens_total", "Prompt tokens processed.");
+        _generationTokens = f.CreateCounter("loom_generation_tokens_total", "Tokens generated.");
+        _requestSuccess = f.CreateCounter("loom_request_success_total", "Requests finished, by finish reason.", "finished_reason");
+        var buckets = new HistogramConfiguration { Buckets = LatencyBuckets };
+        _ttft = f.CreateHistogram("loom_time_to_first_token_seconds", "Time from arrival to the first generated token.", buckets);
+        _tpot = f.CreateHistogram("loom_time_per_output_token_seconds", "Mean time between output tokens of a request.", buckets);
+        _e2e = f.CreateHistogram("loom_e2e_request_latency_seconds", "Time from arrival to the last token.", buckets);
+        Registry.AddBeforeCollectCallback(() => Refresh(readStats()));
+    }
+
+    /// <summary>Records one finished engine request (one prompt; all its n samples).</summary>
+    public void ObserveRequest(RequestTiming timing, string finishReason)
+    {
+        _requestSuccess.WithLabels(finishReason).Inc();
+        if (timing.FirstTokenSeconds is { } ttft) _ttft.Observe(ttft);
+        if (timing.TimePerOutputTokenSeconds is { } tpot) _tpot.Observe(tpot);
+        _e2e.Observe(timing.ElapsedSeconds);
+    }
+
+    private void Refresh(EngineStats? stats)
+    {
+        if (stats is null) return;
+        _running.Set(stats.NumRunning);
+        _waiting.Set(stats.NumWaiting);
+        _kvUsage.Set(stats.NumBlocksTotal == 0 ? 0 : (double)stats.NumBlocksUsed / stats.NumBlocksTotal);
+        _prefixHitRate.Set(stats.PrefixCacheQueries == 0 ? 0 : (double)stats.PrefixCacheHits / stats.PrefixCacheQueries);
+        _prefixQueries.IncTo(stats.PrefixCacheQueries);
+        _prefixHits.IncTo(stats.PrefixCacheHits);
+        _promptTokens.IncTo(stats.PromptTokensTotal);
+        _generationTokens.IncTo(stats.GenerationTokensTotal);
+    }
+}

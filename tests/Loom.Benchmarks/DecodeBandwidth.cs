@@ -1,0 +1,55 @@
+using System.Diagnostics;
+using System.Runtime.InteropServices;
+using System.Runtime.Intrinsics;
+
+namespace Loom.Benchmarks;
+
+/// <summary>
+/// Memory read bandwidth as the decode loop sees it: every thread streams its share of a buffer far larger than the
+/// caches and sums it with SIMD (reads only, like streaming weights). Best of several passes.
+/// </summary>
+internal static unsafe class DecodeBandwidth
+{
+    public static double MeasureReadGBps(int threads, long bytes = 1L << 30, int passes = 5)
+    {
+        byte* buffer = (byte*)NativeMemory.AlignedAlloc((nuint)bytes, 64);
+        try
+        {
+            for (long offset = 0; offset < bytes; offset += 1 << 24)
+                new Span<byte>(buffer + offset, (int)Math.Min(1 << 24, bytes - offset)).Fill(1);
+            double best = 0;
+            for (int pass = 0; pass < passes; pass++)
+            {
+                var watch = Stopwatch.StartNew();
+                float total = 0;
+                var sums = new float[threads];
+                long share = bytes / threads / 64 * 64;
+                Parallel.For(0, threads, new ParallelOptions { MaxDegreeOfParallelism = threads },
+                    t => sums[t] = Sum((float*)(buffer + t * share), share / sizeof(float)));
+                foreach (var s in sums) total += s;
+                double seconds = watch.Elapsed.TotalSeconds;
+                if (total == 42f) Console.Write(""); // keep the sums alive
+                best = Math.Max(best, share * threads / seconds / 1e9);
+            }
+            return best;
+        }
+        finally
+        {
+            NativeMemory.AlignedFree(buffer);
+        }
+    }
+
+    private static float Sum(float* p, long count)
+    {
+        Vector256<float> a0 = default, a1 = default, a2 = default, a3 = default;
+        long i = 0;
+        for (; i + 32 <= count; i += 32)
+        {
+            a0 += Vector256.Load(p + i);
+            a1 += Vector256.Load(p + i + 8);
+            a2 += Vector256.Load(p + i + 16);
+            a3 += Vector256.Load(p + i + 24);
+        }
+        return Vector256.Sum(a0 + a1 + a2 + a3);
+    }
+}

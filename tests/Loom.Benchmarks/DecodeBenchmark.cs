@@ -1,0 +1,186 @@
+using System.Diagnostics;
+using Loom.Backends;
+using Loom.Backends.Cpu;
+using Loom.Models.Config;
+using Loom.Models.Weights;
+
+namespace Loom.Benchmarks;
+
+/// <summary>
+/// Single-stream decode tokens/s of the CPU backend for the demo model and a dummy Qwen2.5-0.5B-shaped model (bf16),
+/// next to the bandwidth bound (weight bytes per token over the read bandwidth measured in the same run).
+/// Usage: dotnet run -c Release --project tests/Loom.Benchmarks -- decode [--tokens N] [--threads N]
+/// </summary>
+internal static class DecodeBenchmark
+{
+    private const int PromptLength = 16;
+    private const int PrefillLength = 128;
+    private const int BatchedSequences = 32;
+    private const int BatchedSteps = 16;
+
+    public static int Run(string[] args)
+    {
+        int tokens = IntOption(args, "--tokens", 64);
+        int threads = IntOption(args, "--threads", Environment.ProcessorCount);
+        string root = FindRoot();
+        Console.WriteLine($"CPU decode, {threads} threads, {Environment.ProcessorCount} logical cores, {tokens} decode tokens after a {PromptLength}-token prompt");
+
+        double bandwidth = DecodeBandwidth.MeasureReadGBps(threads);
+        Console.WriteLine($"Measured read bandwidth: {bandwidth:F1} GB/s ({threads} threads, 1 GiB streaming sum, best of 5)");
+        Console.WriteLine();
+        Console.WriteLine($"| model | weights | weight MB/token | decode tokens/s | ms/token | bound tokens/s | fraction of bound | prefill tokens/s ({PrefillLength}-token prompt) | batched decode tokens/s ({BatchedSequences} sequences) |");
+        Console.WriteLine("| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |");
+
+        string demo = Path.Combine(root, "models", "demo");
+        var demoConfig = ModelConfigLoader.Load(demo);
+        using (var weights = SafetensorsWeightSource.Open(demo))
+            Report("demo (models/demo)", demoConfig, weights, threads, tokens, bandwidth);
+
+        var qwenConfig = ModelConfigLoader.Load(Path.Combine(root, "tests", "fixtures", "dummy-configs", "qwen2.5-0.5b"));
+        using (var weights = new DummyWeightSource(qwenConfig, DType.BF16, seed: 1))
+            Report("Qwen2.5-0.5B shape (dummy)", qwenConfig, weights, threads, tokens, bandwidth);
+        return 0;
+    }
+
+    private static void Report(string name, ModelConfig config, IWeightSource weights, int threads, int tokens, double bandwidth)
+    {
+        const int blockSize = 16;
+        int numBlocks = Math.Max((Math.Max(PromptLength + tokens, PrefillLength) + blockSize) / blockSize + 1,
+            BatchedSequences * BlocksPerBatchedSequence(blockSize));
+        using var executor = (CpuModelExecutor)new CpuBackend(threads).LoadModel(config, weights, new KvCacheSpec(numBlocks, blockSize));
+        var seconds = DecodeSeconds(executor, tokens);
+        double prefillTokensPerSecond = PrefillLength / PrefillSeconds(executor);
+        double batchedTokensPerSecond = BatchedSequences * BatchedSteps / BatchedDecodeSeconds(executor, blockSize);
+        double tokensPerSecond = tokens / seconds;
+        double mbPerToken = executor.WeightBytesPerToken / 1e6;
+        double bound = bandwidth * 1e3 / mbPerToken;
+        string dtype = weights.Tensors.Values.First(t => t.Shape.Length == 2).DType.ToString();
+        Console.WriteLine($"| {name} | {dtype} | {mbPerToken:F1} | {tokensPerSecond:F1} | {1000 / tokensPerSecond:F2} | {bound:F1} | {tokensPerSecond / bound:P0} | {prefillTokensPerSecond:F0} | {batchedTokensPerSecond:F1} |");
+    }
+
+    /// <summary>
+    /// Prefills a prompt, warms up (passes of <paramref name="tokens"/> steps for at least a second, so tiered
+    /// compilation has promoted everything on the path), then times <paramref name="tokens"/> one-token greedy steps through the cache.
+    /// </summary>
+    private static double DecodeSeconds(CpuModelExecutor executor, int tokens)
+    {
+        int vocab = executor.Config.VocabSize;
+        var blockTable = Enumerable.Range(0, executor.KvCache.NumBlocks).ToArray();
+        var logits = new float[vocab];
+        var prompt = Enumerable.Range(0, PromptLength).Select(i => (i * 7919 + 13) % vocab).ToArray();
+        executor.Forward(Batch(prompt, 0, blockTable), logits);
+
+        int position = PromptLength;
+        var token = new int[1];
+        var positions = new int[1];
+        var logitsIndex = new int[] { 0 };
+        void Step()
+        {
+            token[0] = ArgMax(logits);
+            positions[0] = position;
+            executor.Forward(new ForwardBatch
+            {
+                TokenIds = token,
+                Positions = positions,
+                Seqs = [new SequenceSlice(0, 1, position + 1, blockTable)],
+                LogitsIndices = logitsIndex,
+            }, logits);
+            position++;
+        }
+
+        // Warm-up passes rewrite the same slots (positions restart after each pass), so the cache needs no extra room.
+        var warmup = Stopwatch.StartNew();
+        while (warmup.Elapsed.TotalSeconds < 1)
+        {
+            for (int i = 0; i < tokens; i++) Step();
+            position = PromptLength;
+        }
+        var watch = Stopwatch.StartNew();
+        for (int i = 0; i < tokens; i++) Step();
+        return watch.Elapsed.TotalSeconds;
+    }
+
+    /// <summary>Best of three forwards of a whole prompt in one batch (one logits row), after one warm-up.</summary>
+    private static double PrefillSeconds(CpuModelExecutor executor)
+    {
+        int vocab = executor.Config.VocabSize;
+        var blockTable = Enumerable.Range(0, executor.KvCache.NumBlocks).ToArray();
+        var prompt = Enumerable.Range(0, PrefillLength).Select(i => (i * 104729 + 7) % vocab).ToArray();
+        var logits = new float[vocab];
+        double best = double.MaxValue;
+        for (int i = 0; i < 4; i++)
+        {
+            var watch = Stopwatch.StartNew();
+            executor.Forward(Batch(prompt, 0, blockTable), logits);
+            if (i > 0) best = Math.Min(best, watch.Elapsed.TotalSeconds);
+        }
+        return best;
+    }
+
+    private static int BlocksPerBatchedSequence(int blockSize) => (PromptLength + 2 * BatchedSteps + blockSize - 1) / blockSize;
+
+    /// <summary>
+    /// <see cref="BatchedSequences"/> sequences decoding together, one token each per step (what continuous batching
+    /// runs): prompts prefilled in one batch, <see cref="BatchedSteps"/> warm-up steps, then as many timed steps.
+    /// </summary>
+    private static double BatchedDecodeSeconds(CpuModelExecutor executor, int blockSize)
+    {
+        int vocab = executor.Config.VocabSize;
+        int perSeq = BlocksPerBatchedSequence(blockSize);
+        var tables = Enumerable.Range(0, BatchedSequences).Select(i => Enumerable.Range(i * perSeq, perSeq).ToArray()).ToArray();
+        var logits = new float[BatchedSequences * vocab];
+        var prefill = new ForwardBatch
+        {
+            TokenIds = Enumerable.Range(0, BatchedSequences * PromptLength).Select(i => (i * 7919 + 13) % vocab).ToArray(),
+            Positions = Enumerable.Range(0, BatchedSequences * PromptLength).Select(i => i % PromptLength).ToArray(),
+            Seqs = tables.Select((t, i) => new SequenceSlice(i * PromptLength, PromptLength, PromptLength, t)).ToArray(),
+            LogitsIndices = Enumerable.Range(0, BatchedSequences).Select(i => i * PromptLength + PromptLength - 1).ToArray(),
+        };
+        executor.Forward(prefill, logits);
+
+        var watch = new Stopwatch();
+        for (int step = 0; step < 2 * BatchedSteps; step++)
+        {
+            if (step == BatchedSteps) watch.Start();
+            int position = PromptLength + step;
+            var batch = new ForwardBatch
+            {
+                TokenIds = Enumerable.Range(0, BatchedSequences).Select(i => ArgMax(logits.AsSpan(i * vocab, vocab))).ToArray(),
+                Positions = Enumerable.Repeat(position, BatchedSequences).ToArray(),
+                Seqs = tables.Select((t, i) => new SequenceSlice(i, 1, position + 1, t)).ToArray(),
+                LogitsIndices = Enumerable.Range(0, BatchedSequences).ToArray(),
+            };
+            executor.Forward(batch, logits);
+        }
+        return watch.Elapsed.TotalSeconds;
+    }
+
+    private static ForwardBatch Batch(int[] tokens, int start, int[] blockTable) => new()
+    {
+        TokenIds = tokens,
+        Positions = Enumerable.Range(start, tokens.Length).ToArray(),
+        Seqs = [new SequenceSlice(0, tokens.Length, start + tokens.Length, blockTable)],
+        LogitsIndices = [tokens.Length - 1],
+    };
+
+    private static int ArgMax(ReadOnlySpan<float> row)
+    {
+        int best = 0;
+        for (int i = 1; i < row.Length; i++) if (row[i] > row[best]) best = i;
+        return best;
+    }
+
+    private static int IntOption(string[] args, string name, int fallback)
+    {
+        int i = Array.IndexOf(args, name);
+        return i >= 0 && i + 1 < args.Length && int.TryParse(args[i + 1], out int v) ? v : fallback;
+    }
+
+    private static string FindRoot()
+    {
+        foreach (var start in new[] { Directory.GetCurrentDirectory(), AppContext.BaseDirectory })
+            for (var dir = new DirectoryInfo(start); dir != null; dir = dir.Parent)
+                if (File.Exists(Path.Combine(dir.FullName, "Loom.slnx"))) return dir.FullName;
+        throw new DirectoryNotFoundException("Loom.slnx not found above the current directory.");
+    }
+}

@@ -1,0 +1,112 @@
+using Loom.Backends;
+using Loom.Backends.Cpu;
+using Loom.Core.Sampling;
+using Loom.Models.Config;
+using Loom.Models.Tokenization;
+using Loom.Models.Weights;
+using Loom.Tests;
+
+namespace Loom.Engine.Tests.Engine;
+
+/// <summary>A fixture model loaded once per test process; engines over it with any cache shape and options.</summary>
+internal sealed class FixtureModel
+{
+    private static readonly Dictionary<string, FixtureModel> Loaded = new();
+
+    private FixtureModel(string name)
+    {
+        string dir = RepoPaths.FixtureModel(name);
+        Config = ModelConfigLoader.Load(dir);
+        Weights = SafetensorsWeightSource.Open(dir); // kept for the process lifetime, shared by every test
+        Tokenizer = HfTokenizer.FromDirectory(dir);
+        EosTokenIds = [.. Config.EosTokenIds];
+    }
+
+    public ModelConfig Config { get; }
+    public IWeightSource Weights { get; }
+    public ITokenizer Tokenizer { get; }
+    public IReadOnlyList<int> EosTokenIds { get; }
+
+    public static FixtureModel Get(string name)
+    {
+        lock (Loaded)
+        {
+            if (!Loaded.TryGetValue(name, out var model)) Loaded[name] = model = new FixtureModel(name);
+            return model;
+        }
+    }
+
+    /// <summary>An engine over a fresh executor; the idle self-check is always on in tests.</summary>
+    public TestEngine CreateEngine(EngineOptions options, int numBlocks, int maxModelLen = 1024)
+    {
+        var executor = new CpuBackend(2).LoadModel(Config, Weights, new KvCacheSpec(numBlocks, options.BlockSize));
+        return new TestEngine(executor, new LlmEngine(executor, Tokenizer, EosTokenIds, maxModelLen, options with { IdleSelfCheck = true }));
+    }
+
+    /// <summary>Deterministic pseudo-random prompt over the vocabulary (ids 3.. to avoid specials).</summary>
+    public int[] Prompt(int length, int seed)
+    {
+        var random = new Random(seed);
+        return [.. Enumerable.Range(0, length).Select(_ => random.Next(3, Config.VocabSize))];
+    }
+}
+
+/// <summary>An engine and the executor it runs on; records every step's outputs and sampled logits rows.</summary>
+internal sealed class TestEngine : IDisposable
+{
+    private readonly IModelExecutor _executor;
+
+    public TestEngine(IModelExecutor executor, LlmEngine engine)
+    {
+        _executor = executor;
+        Engine = engine;
+        Engine.LogitsObserver = (request, logits) =>
+        {
+            string id = request.RequestId;
+            if (!Logits.TryGetValue(id, out var rows)) Logits[id] = rows = [];
+            rows.Add(logits.ToArray());
+        };
+    }
+
+    public LlmEngine Engine { get; }
+    /// <summary>Sequence id → one raw logits row per sampled token, in order.</summary>
+    public Dictionary<string, List<float[]>> Logits { get; } = new();
+    public Dictionary<string, List<int>> Tokens { get; } = new();
+    public Dictionary<string, RequestOutput> Last { get; } = new();
+    public Dictionary<string, string> Text { get; } = new();
+    public Dictionary<string, int> CachedPromptTokens { get; } = new();
+    public int Steps { get; private set; }
+
+    public void Add(string id, int[] prompt, SamplingParams samplingParams, int priority = 0) =>
+        Engine.AddRequest(new EngineRequest(id, prompt, samplingParams) { Priority = priority });
+
+    public IReadOnlyList<RequestOutput> Step()
+    {
+        var outputs = Engine.Step();
+        Steps++;
+        foreach (var output in outputs)
+        {
+            CachedPromptTokens[output.RequestId] = output.CachedPromptTokens;
+            Last[output.RequestId] = output;
+            foreach (var delta in output.Deltas)
+            {
+                string key = delta.Index == 0 ? output.RequestId : $"{output.RequestId}#{delta.Index}";
+                if (!Tokens.TryGetValue(key, out var list)) Tokens[key] = list = [];
+                list.AddRange(delta.NewTokenIds);
+                Text[key] = Text.GetValueOrDefault(key, "") + delta.NewText;
+            }
+        }
+        return outputs;
+    }
+
+    public void RunToCompletion(int maxSteps = 10_000)
+    {
+        while (Engine.HasWork)
+        {
+            Assert.True(Steps < maxSteps, "engine made no progress");
+            Step();
+        }
+    }
+
+    public void Dispose() => _executor.Dispose();
+}
