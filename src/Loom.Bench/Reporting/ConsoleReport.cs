@@ -44,17 +44,17 @@ public static class ConsoleReport
     public static void WriteSweep(IAnsiConsole console, IReadOnlyList<(string Label, ServeRunResult Run)> runs, double percentile)
     {
         string p = "p" + new PercentileValue(percentile, 0).Word;
-        var table = new Table().Border(TableBorder.Rounded).Title("[bold]Sweep summary[/] (latencies in ms)");
-        foreach (var header in new[] { "config", "rate", "done", "req/s", "out tok/s", "goodput", "TTFT med", $"TTFT {p}", "TPOT med", $"TPOT {p}", "ITL med", $"E2EL {p}" })
+        var table = new Table().Border(TableBorder.Simple).Title("[bold]Sweep summary[/] (latencies in ms)");
+        foreach (var header in new[] { "config", "rate", "ok", "req/s", "tok/s", "good/s", "TTFT50", $"TTFT{p[1..]}", "TPOT50", $"TPOT{p[1..]}", "ITL50", $"E2E{p[1..]}" })
             table.AddColumn(new TableColumn(header).RightAligned());
         foreach (var (label, run) in runs)
         {
             var m = run.Metrics;
             table.AddRow(new[]
             {
-                label, RateText(run.Options.RequestRate), $"{m.Completed}/{m.Completed + m.Failed}", F(m.RequestThroughput), F(m.OutputThroughput),
-                m.RequestGoodput is { } g ? F(g) : "-", F(m.Ttft.MedianMs), F(m.Ttft.At(percentile)), F(m.Tpot.MedianMs),
-                F(m.Tpot.At(percentile)), F(m.Itl.MedianMs), F(m.E2el.At(percentile)),
+                label, RateText(run.Options.RequestRate), $"{m.Completed}/{m.Completed + m.Failed}", F1(m.RequestThroughput), F1(m.OutputThroughput),
+                m.RequestGoodput is { } g ? F1(g) : "-", F1(m.Ttft.MedianMs), F1(m.Ttft.At(percentile)), F1(m.Tpot.MedianMs),
+                F1(m.Tpot.At(percentile)), F1(m.Itl.MedianMs), F1(m.E2el.At(percentile)),
             }.Select(Markup.Escape).ToArray());
         }
         console.Write(table);
@@ -63,7 +63,9 @@ public static class ConsoleReport
     private static IEnumerable<(string, MetricSummary)> Summaries(BenchmarkMetrics m) =>
         [("TTFT", m.Ttft), ("TPOT", m.Tpot), ("ITL", m.Itl), ("E2EL", m.E2el)];
 
-    public static string RateText(double rate) => double.IsPositiveInfinity(rate) ? "inf" : F(rate);
+    public static string RateText(double rate) => double.IsPositiveInfinity(rate) ? "inf" : rate.ToString("0.###", CultureInfo.InvariantCulture);
+
+    private static string F1(double v) => v.ToString("0.#", CultureInfo.InvariantCulture);
 
     private static string F(double v) => v.ToString("0.00", CultureInfo.InvariantCulture);
 }

@@ -23,20 +23,29 @@ public static class SweepPlots
         var axis = RateAxis.For(series.SelectMany(s => s.Points.Select(p => p.RequestRate)));
         string p = new PercentileValue(percentile, 0).Word;
 
-        var latency = new Multiplot();
-        latency.AddPlot(LatencyPlot(series, axis, "Time to first token", m => m.Ttft, percentile, p));
-        latency.AddPlot(LatencyPlot(series, axis, "Time per output token (excl. 1st)", m => m.Tpot, percentile, p));
-        latency.AddPlot(LatencyPlot(series, axis, "Inter-token latency", m => m.Itl, percentile, p));
-        latency.AddPlot(LatencyPlot(series, axis, "End-to-end latency", m => m.E2el, percentile, p));
+        var latency = Stack(
+            LatencyPlot(series, axis, "Time to first token", m => m.Ttft, percentile, p),
+            LatencyPlot(series, axis, "Time per output token (excl. 1st)", m => m.Tpot, percentile, p),
+            LatencyPlot(series, axis, "Inter-token latency", m => m.Itl, percentile, p),
+            LatencyPlot(series, axis, "End-to-end latency", m => m.E2el, percentile, p));
         string latencyPath = Path.Combine(directory, filePrefix + "latency_vs_rate.png");
         latency.SavePng(latencyPath, 900, 1500);
 
-        var throughput = new Multiplot();
-        throughput.AddPlot(ValuePlot(series, axis, "Output token throughput", "tokens/s", m => m.OutputThroughput));
-        throughput.AddPlot(ValuePlot(series, axis, "Request throughput", "requests/s", m => m.RequestThroughput));
+        var throughput = Stack(
+            ValuePlot(series, axis, "Output token throughput", "tokens/s", m => m.OutputThroughput),
+            ValuePlot(series, axis, "Request throughput", "requests/s", m => m.RequestThroughput));
         string throughputPath = Path.Combine(directory, filePrefix + "throughput_vs_rate.png");
         throughput.SavePng(throughputPath, 900, 800);
         return [latencyPath, throughputPath];
+    }
+
+    /// <summary>Plots stacked top to bottom (a new Multiplot holds one empty plot, which Reset replaces).</summary>
+    private static Multiplot Stack(Plot first, params Plot[] rest)
+    {
+        var multiplot = new Multiplot();
+        multiplot.Reset(first);
+        foreach (var plot in rest) multiplot.AddPlot(plot);
+        return multiplot;
     }
 
     private static Plot LatencyPlot(IReadOnlyList<SweepSeries> series, RateAxis axis, string title, Func<BenchmarkMetrics, MetricSummary> metric, double percentile, string p)
