@@ -28,13 +28,14 @@ public sealed class ServeCommand : ICliCommand
         var kvMemory = new Option<string?>("--kv-cache-memory") { Description = "KV cache size in bytes; accepts KiB/MiB/GiB suffixes (e.g. 512MiB)." };
         var prefix = new Option<bool>("--enable-prefix-caching") { Description = "Reuse KV blocks of shared prompt prefixes (default on).", DefaultValueFactory = _ => true };
         var noPrefix = new Option<bool>("--no-enable-prefix-caching") { Description = "Turn prefix caching off." };
+        var noChunked = new Option<bool>("--no-enable-chunked-prefill") { Description = "Schedule each prompt whole in one step (prompts over --max-num-batched-tokens are then rejected)." };
         var apiKey = new Option<string?>("--api-key") { Description = "Require 'Authorization: Bearer <key>' on /v1 (default: $LOOM_API_KEY)." };
         var maxWaiting = new Option<int>("--max-waiting") { Description = "Waiting sequences beyond this get 503.", DefaultValueFactory = _ => 1024 };
         var shutdown = new Option<double>("--shutdown-timeout") { Description = "Seconds running requests get to finish on SIGTERM.", DefaultValueFactory = _ => 30 };
         var device = new Option<string>("--device") { Description = "Backend: auto, cpu, cuda.", DefaultValueFactory = _ => "auto" };
         var command = new Command("serve", "Serve a model over an OpenAI-compatible HTTP API.")
         {
-            model, host, port, servedName, maxModelLen, maxNumSeqs, maxBatched, kvMemory, prefix, noPrefix, apiKey, maxWaiting, shutdown, device,
+            model, host, port, servedName, maxModelLen, maxNumSeqs, maxBatched, kvMemory, prefix, noPrefix, noChunked, apiKey, maxWaiting, shutdown, device,
         };
         command.SetAction((parse, ct) => CliErrors.RunAsync(parse, async () =>
         {
@@ -45,6 +46,7 @@ public sealed class ServeCommand : ICliCommand
                 MaxModelLen = parse.GetValue(maxModelLen),
                 KvCacheBytes = parse.GetValue(kvMemory) is { } kv ? ParseBytes(kv) : null,
                 EnablePrefixCaching = parse.GetValue(prefix) && !parse.GetValue(noPrefix),
+                EnableChunkedPrefill = !parse.GetValue(noChunked),
             };
             var serverOptions = new ServerOptions
             {

@@ -24,7 +24,7 @@ public sealed class ServeCommandTests
     {
         var serve = ServeCommand.Create();
         foreach (var name in new[] { "--model", "--host", "--port", "--served-model-name", "--max-model-len", "--max-num-seqs",
-                     "--max-num-batched-tokens", "--kv-cache-memory", "--enable-prefix-caching", "--no-enable-prefix-caching",
+                     "--max-num-batched-tokens", "--kv-cache-memory", "--enable-prefix-caching", "--no-enable-prefix-caching", "--no-enable-chunked-prefill",
                      "--api-key", "--max-waiting", "--shutdown-timeout", "--device" })
             Assert.Contains(serve.Options, o => o.Name == name);
     }
