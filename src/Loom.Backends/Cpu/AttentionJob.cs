@@ -6,7 +6,7 @@ namespace Loom.Backends.Cpu;
 internal sealed unsafe class AttentionJob(WorkerPool pool, int numHeads, int numKvHeads, int headDim, int? slidingWindow) : IParallelWork
 {
     private readonly float _scale = 1f / MathF.Sqrt(headDim);
-    private readonly NativeBuffer[] _scores = CreateScores(pool.NumThreads); // per worker: [maxKeys]
+    private readonly ScratchBuffer[] _scores = CreateScores(pool.NumThreads); // per worker: [maxKeys]
     private PagedKvCache? _cache;
     private int _layer;
     private float* _q;      // [numTokens, numHeads * headDim]
@@ -15,10 +15,10 @@ internal sealed unsafe class AttentionJob(WorkerPool pool, int numHeads, int num
     private int[] _tokenSeq = [];
     private SequenceSlice[] _seqs = [];
 
-    private static NativeBuffer[] CreateScores(int n)
+    private static ScratchBuffer[] CreateScores(int n)
     {
-        var buffers = new NativeBuffer[n];
-        for (int i = 0; i < n; i++) buffers[i] = new NativeBuffer(256);
+        var buffers = new ScratchBuffer[n];
+        for (int i = 0; i < n; i++) buffers[i] = new ScratchBuffer(256);
         return buffers;
     }
 

@@ -6,7 +6,7 @@ namespace Loom.Backends.Cpu;
 /// <summary>The per-step operations the forward calls, each over all tokens of the batch.</summary>
 public sealed unsafe partial class CpuModelExecutor
 {
-    private void Embed(int[] tokenIds, NativeBuffer hidden)
+    private void Embed(int[] tokenIds, ScratchBuffer hidden)
     {
         var embedding = _weights.Embedding;
         int h = Config.HiddenSize;
@@ -14,7 +14,7 @@ public sealed unsafe partial class CpuModelExecutor
             WeightConversion.ReadRow(embedding.DType, embedding.Data, (long)tokenIds[t] * h, hidden.Slice((long)t * h, h), embedding.Name);
     }
 
-    private void RmsNormRows(NativeBuffer x, float[] weight, NativeBuffer y, int numTokens)
+    private void RmsNormRows(ScratchBuffer x, float[] weight, ScratchBuffer y, int numTokens)
     {
         int h = Config.HiddenSize;
         for (int t = 0; t < numTokens; t++)
@@ -47,7 +47,7 @@ public sealed unsafe partial class CpuModelExecutor
         }
     }
 
-    private static void AddInPlace(NativeBuffer x, NativeBuffer y, int count) =>
+    private static void AddInPlace(ScratchBuffer x, ScratchBuffer y, int count) =>
         TensorPrimitives.Add(x.Slice(0, count), y.Slice(0, count), x.Slice(0, count));
 
     /// <summary>Final norm and lm_head for the requested rows only (prefill tokens skip the vocabulary GEMM).</summary>

@@ -5,15 +5,15 @@ namespace Loom.Backends.Cpu;
 /// <summary>Activation buffers of one step, sized for the largest batch seen so far and reused (grown, never per token).</summary>
 internal sealed class ForwardScratch : IDisposable
 {
-    public NativeBuffer Hidden { get; } = new();     // [numTokens, hidden] residual stream
-    public NativeBuffer Normed { get; } = new();     // [max(numTokens, numLogits), hidden]
-    public NativeBuffer Q { get; } = new();          // [numTokens, numHeads * headDim]
-    public NativeBuffer K { get; } = new();          // [numTokens, numKvHeads * headDim]
-    public NativeBuffer V { get; } = new();          // [numTokens, numKvHeads * headDim]
-    public NativeBuffer Attention { get; } = new();  // [numTokens, numHeads * headDim]
-    public NativeBuffer Projected { get; } = new();  // [numTokens, hidden] o_proj / down_proj output
-    public NativeBuffer Gate { get; } = new();       // [numTokens, intermediate]
-    public NativeBuffer Up { get; } = new();         // [numTokens, intermediate]
+    public ScratchBuffer Hidden { get; } = new();     // [numTokens, hidden] residual stream
+    public ScratchBuffer Normed { get; } = new();     // [max(numTokens, numLogits), hidden]
+    public ScratchBuffer Q { get; } = new();          // [numTokens, numHeads * headDim]
+    public ScratchBuffer K { get; } = new();          // [numTokens, numKvHeads * headDim]
+    public ScratchBuffer V { get; } = new();          // [numTokens, numKvHeads * headDim]
+    public ScratchBuffer Attention { get; } = new();  // [numTokens, numHeads * headDim]
+    public ScratchBuffer Projected { get; } = new();  // [numTokens, hidden] o_proj / down_proj output
+    public ScratchBuffer Gate { get; } = new();       // [numTokens, intermediate]
+    public ScratchBuffer Up { get; } = new();         // [numTokens, intermediate]
     /// <summary>[numTokens] index into batch.Seqs of each token.</summary>
     public int[] TokenSeq { get; private set; } = [];
 

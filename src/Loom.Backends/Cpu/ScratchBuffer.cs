@@ -6,14 +6,14 @@ namespace Loom.Backends.Cpu;
 /// A 64-byte aligned native float buffer that can grow (outside the hot path) and is freed deterministically.
 /// Used for activations and scratch so kernels work on stable pointers without pinning.
 /// </summary>
-internal sealed unsafe class NativeBuffer : IDisposable
+internal sealed unsafe class ScratchBuffer : IDisposable
 {
     private const nuint Alignment = 64;
 
     public float* Pointer { get; private set; }
     public long Length { get; private set; }
 
-    public NativeBuffer(long length = 0) => EnsureCapacity(length);
+    public ScratchBuffer(long length = 0) => EnsureCapacity(length);
 
     public Span<float> Span => new(Pointer, checked((int)Length));
 
@@ -46,5 +46,5 @@ internal sealed unsafe class NativeBuffer : IDisposable
         GC.SuppressFinalize(this);
     }
 
-    ~NativeBuffer() => Free();
+    ~ScratchBuffer() => Free();
 }
