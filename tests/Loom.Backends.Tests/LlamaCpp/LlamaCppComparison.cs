@@ -42,6 +42,10 @@ public sealed class LlamaCppComparisonFixture : IDisposable
         "Once upon a time",
     ];
 
+    // general.name for the exports. llama.cpp tunes Phi-3 vocabularies when the name contains "phi3" or "phi-3", looking
+    // up <|endoftext|>, which the tiny phi3-fused fixture tokenizer lacks (real Phi-3 vocabularies have it).
+    private const string NeutralModelName = "loom fixture";
+
     private readonly string _directory = Directory.CreateTempSubdirectory("loom-llamacpp-").FullName;
     private readonly Lazy<Dictionary<(string, GgmlType), ModelComparison>> _comparisons;
 
@@ -63,7 +67,8 @@ public sealed class LlamaCppComparisonFixture : IDisposable
             foreach (var type in Types)
             {
                 string path = Path.Combine(_directory, $"{model}-{type}.gguf");
-                GgufExporter.Export(source.Weights, source.Config, path, type, LlamaCppTokenizerMetadata.For(source.Directory, source.Config));
+                GgufExporter.Export(source.Weights, source.Config, path, type, GgufTokenizerWriter.FromModelDirectory(source.Directory),
+                    modelName: NeutralModelName);
                 files.Add((model, type, path, source.Prompts));
             }
         }

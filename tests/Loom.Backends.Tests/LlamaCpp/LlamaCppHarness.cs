@@ -83,8 +83,9 @@ internal static class LlamaCppHarness
         var result = Run("npm", ["install", "--no-save", "--prefix", ToolDirectory], RepoPaths.Root, InstallTimeout);
         if (result.ExitCode == 0) return null;
         string output = result.Stdout + result.Stderr;
-        if (NetworkErrors.Any(e => output.Contains(e, StringComparison.OrdinalIgnoreCase)))
-            return "npm registry unreachable: " + output.Trim().Split('\n').LastOrDefault(l => l.Contains("error", StringComparison.Ordinal));
+        string? networkError = output.Split('\n')
+            .FirstOrDefault(line => NetworkErrors.Any(e => line.Contains(e, StringComparison.OrdinalIgnoreCase)));
+        if (networkError != null) return "npm registry unreachable: " + networkError.Trim();
         throw new InvalidOperationException($"npm install --prefix {ToolDirectory} failed (exit {result.ExitCode}):\n{output}");
     }
 
