@@ -32,10 +32,11 @@ public sealed class ServeCommand : ICliCommand
         var apiKey = new Option<string?>("--api-key") { Description = "Require 'Authorization: Bearer <key>' on /v1 (default: $LOOM_API_KEY)." };
         var maxWaiting = new Option<int>("--max-waiting") { Description = "Waiting sequences beyond this get 503.", DefaultValueFactory = _ => 1024 };
         var shutdown = new Option<double>("--shutdown-timeout") { Description = "Seconds running requests get to finish on SIGTERM.", DefaultValueFactory = _ => 30 };
+        var quantization = QuantizationOption.Create();
         var device = new Option<string>("--device") { Description = "Backend: auto, cpu, cuda.", DefaultValueFactory = _ => "auto" };
         var command = new Command("serve", "Serve a model over an OpenAI-compatible HTTP API.")
         {
-            model, host, port, servedName, maxModelLen, maxNumSeqs, maxBatched, kvMemory, prefix, noPrefix, noChunked, apiKey, maxWaiting, shutdown, device,
+            model, host, port, servedName, maxModelLen, maxNumSeqs, maxBatched, kvMemory, prefix, noPrefix, noChunked, apiKey, maxWaiting, shutdown, quantization, device,
         };
         command.SetAction((parse, ct) => CliErrors.RunAsync(parse, async () =>
         {
@@ -58,7 +59,12 @@ public sealed class ServeCommand : ICliCommand
                 MaxWaiting = parse.GetValue(maxWaiting),
                 ShutdownTimeout = TimeSpan.FromSeconds(parse.GetValue(shutdown)),
             };
-            var loader = new LoaderOptions { Backend = parse.GetValue(device)!, Engine = engineOptions };
+            var loader = new LoaderOptions
+            {
+                Backend = parse.GetValue(device)!,
+                Engine = engineOptions,
+                Quantization = QuantizationOption.Parse(parse.GetValue(quantization)),
+            };
             return await RunAsync(parse.GetValue(model)!, serverOptions, loader, parse.GetValue(servedName), ct);
         }));
         return command;
