@@ -30,7 +30,13 @@ public sealed record RequestOutput(
     /// <summary>Prompt tokens served from the prefix cache.</summary>
     int CachedPromptTokens,
     IReadOnlyList<CompletionDelta> Deltas,
-    bool Finished);
+    bool Finished)
+{
+    /// <summary>
+    /// With prompt_logprobs: one entry per prompt token (the first is null), in the request's first output only.
+    /// </summary>
+    public IReadOnlyList<TokenLogprob?>? PromptLogprobs { get; init; }
+}
 
 /// <summary>Counters and gauges the server exports on /metrics.</summary>
 public sealed record EngineStats(

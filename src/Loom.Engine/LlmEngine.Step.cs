@@ -54,13 +54,25 @@ public sealed partial class LlmEngine
         if (update.Finished) _sequences.Remove(request.RequestId);
     }
 
+    /// <summary>The prompt log-probabilities, once, in the first output after the whole prompt was scored.</summary>
+    private static IReadOnlyList<TokenLogprob?>? TakePromptLogprobs(RequestState state)
+    {
+        if (state.PromptLogprobs is not { } scored || state.PromptLogprobsSent || scored.Count < state.Sequences[0].Request.NumPromptTokens)
+            return null;
+        state.PromptLogprobsSent = true;
+        return scored;
+    }
+
     private void CollectOutputs(List<RequestOutput> outputs)
     {
         foreach (var state in _touched)
         {
             bool finished = state.Finished;
             outputs.Add(new RequestOutput(state.Request.RequestId, state.Sequences[0].Request.NumPromptTokens, state.CachedPromptTokens,
-                [.. state.PendingDeltas], finished));
+                [.. state.PendingDeltas], finished)
+            {
+                PromptLogprobs = TakePromptLogprobs(state),
+            });
             state.PendingDeltas.Clear();
             if (finished) _requests.Remove(state.Request.RequestId);
         }

@@ -20,14 +20,16 @@ internal sealed class ModelRunner
     private readonly IModelExecutor _executor;
     private readonly KvCacheManager _kvCache;
     private readonly BatchSampler _sampler = new();
+    private readonly PromptLogprobScorer _promptScorer = new();
     private readonly int _vocabSize;
     private int[] _tokenIds = [];            // [numTokens] ForwardBatch needs exact lengths: reallocated only on change
     private int[] _positions = [];           // [numTokens]
     private SequenceSlice[] _seqs = [];      // [numSeqs]
-    private int[] _logitsIndices = [];       // [numSampled]
-    private float[] _logits = [];            // [numSampled, vocab], grown as needed
+    private int[] _logitsIndices = [];       // [numSampled + prompt logprob rows]
+    private float[] _logits = [];            // [rows, vocab], grown as needed: sampled rows first, then prompt rows
     private Sampler[] _samplers = [];        // [numSampled]
     private SampledToken[] _sampled = [];    // [numSampled]
+    private (int First, int Count)[] _promptRows = []; // [numSeqs] prompt logprob rows per scheduled request
 
     public ModelRunner(IModelExecutor executor, KvCacheManager kvCache)
     {
@@ -38,14 +40,19 @@ internal sealed class ModelRunner
 
     public LogitsObserver? LogitsObserver { get; set; }
 
-    /// <summary>Forward + sample. Returns one token per scheduled request with SamplesToken, in schedule order.</summary>
+    /// <summary>
+    /// Forward + sample. Returns one token per scheduled request with SamplesToken, in schedule order. Prompt
+    /// log-probabilities, where asked for, are appended to their requests' lists on the way.
+    /// </summary>
     public ReadOnlySpan<SampledToken> Execute(SchedulerOutput output, Func<Request, SequenceState> stateOf)
     {
         int numSampled = output.NumSampled;
-        var batch = BuildBatch(output, numSampled);
-        var logits = EnsureLogits(numSampled);
-        _executor.Forward(batch, logits);
+        var batch = BuildBatch(output, numSampled, stateOf);
+        var allLogits = EnsureLogits(batch.LogitsIndices.Length);
+        _executor.Forward(batch, allLogits);
+        if (_promptScorer.NumRows > 0) _promptScorer.Score(allLogits[(numSampled * _vocabSize)..], _vocabSize);
         if (numSampled == 0) return default;
+        var logits = allLogits[..(numSampled * _vocabSize)];
 
         EnsureLength(ref _samplers, numSampled, exact: false);
         EnsureLength(ref _sampled, numSampled, exact: false);
@@ -61,15 +68,16 @@ internal sealed class ModelRunner
         return _sampled.AsSpan(0, numSampled);
     }
 
-    private ForwardBatch BuildBatch(SchedulerOutput output, int numSampled)
+    private ForwardBatch BuildBatch(SchedulerOutput output, int numSampled, Func<Request, SequenceState> stateOf)
     {
         int numTokens = output.TotalNumScheduledTokens;
         EnsureLength(ref _tokenIds, numTokens, exact: true);
         EnsureLength(ref _positions, numTokens, exact: true);
         EnsureLength(ref _seqs, output.Scheduled.Count, exact: true);
-        EnsureLength(ref _logitsIndices, numSampled, exact: true);
+        int numPromptRows = PlanPromptLogprobs(output, stateOf);
+        EnsureLength(ref _logitsIndices, numSampled + numPromptRows, exact: true);
 
-        int t = 0, sampled = 0;
+        int t = 0, sampled = 0, promptRow = numSampled;
         for (int i = 0; i < output.Scheduled.Count; i++)
         {
             var s = output.Scheduled[i];
@@ -77,10 +85,29 @@ internal sealed class ModelRunner
             tokens.CopyTo(_tokenIds.AsSpan(t));
             for (int q = 0; q < s.NumNewTokens; q++) _positions[t + q] = s.StartPosition + q;
             _seqs[i] = new SequenceSlice(t, s.NumNewTokens, s.ContextLength, _kvCache.GetBlockTableBuffer(s.Request));
+            if (numPromptRows > 0 && s.Request.Params.PromptLogprobs is not null)
+            {
+                var (first, count) = _promptRows[i];
+                for (int r = 0; r < count; r++) _logitsIndices[promptRow++] = t + first - s.StartPosition + r;
+            }
             t += s.NumNewTokens;
             if (s.SamplesToken) _logitsIndices[sampled++] = t - 1;
         }
         return new ForwardBatch { TokenIds = _tokenIds, Positions = _positions, Seqs = _seqs, LogitsIndices = _logitsIndices };
+    }
+
+    /// <summary>Plans the prompt log-probability rows of this step; returns their count (0 on the usual path).</summary>
+    private int PlanPromptLogprobs(SchedulerOutput output, Func<Request, SequenceState> stateOf)
+    {
+        _promptScorer.Clear();
+        for (int i = 0; i < output.Scheduled.Count; i++)
+        {
+            var s = output.Scheduled[i];
+            if (s.Request.Params.PromptLogprobs is null) continue;
+            EnsureLength(ref _promptRows, output.Scheduled.Count, exact: false);
+            _promptRows[i] = _promptScorer.Plan(s, stateOf(s.Request));
+        }
+        return _promptScorer.NumRows;
     }
 
     private Span<float> EnsureLogits(int numSampled)

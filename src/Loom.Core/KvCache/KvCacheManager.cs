@@ -50,7 +50,8 @@ public sealed class KvCacheManager
         Debug.Assert(!_sequences.ContainsKey(request.RequestId), "only requests without blocks look up computed blocks");
         int maxBlocks = (request.NumTokens - 1) / BlockSize;
         var shared = SharedBlocksOfForkSource(request, maxBlocks);
-        if (!EnablePrefixCaching) return shared;
+        // A request that scores its prompt (prompt_logprobs) needs the logits of every prompt position: no cache hits.
+        if (!EnablePrefixCaching || request.Params.PromptLogprobs is not null) return shared;
 
         EnsureHashes(request, maxBlocks);
         var hits = new List<KvBlock>();

@@ -25,6 +25,14 @@ internal sealed class RequestState(EngineRequest request)
     public List<CompletionDelta> PendingDeltas { get; } = [];
     public bool Finished => Sequences.All(s => s.Finished);
 
+    /// <summary>
+    /// Log-probabilities of the prompt tokens when prompt_logprobs was asked for (entry 0, the first token, is null:
+    /// nothing precedes it); null otherwise. Complete once it holds one entry per prompt token.
+    /// </summary>
+    public List<TokenLogprob?>? PromptLogprobs { get; } = request.Params.PromptLogprobs is null ? null : [null];
+    /// <summary>Whether <see cref="PromptLogprobs"/> went out in a <see cref="RequestOutput"/>.</summary>
+    public bool PromptLogprobsSent { get; set; }
+
     /// <summary>Prompt tokens served from the prefix cache (or shared with a sibling), as seen by the first sample.</summary>
     public int CachedPromptTokens => Math.Max(0, Sequences[0].Request.NumCachedTokens);
 }

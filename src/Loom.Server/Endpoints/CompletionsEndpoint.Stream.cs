@@ -27,13 +27,16 @@ internal static partial class CompletionsEndpoint
                 for (int c = 0; c < call.Choices; c++)
                 {
                     textOffsets[c] = call.PromptOf(c).Text.Length;
-                    await sse.WriteAsync(Chunk(call, new CompletionChoice(c, call.PromptOf(c).Text, null, null)),
-                        LoomJsonContext.Default.CompletionResponse, cancellationToken);
+                    if (!call.EchoLogprobs) await sse.WriteAsync(EchoChunk(call, c, null), LoomJsonContext.Default.CompletionResponse, cancellationToken);
                 }
             for (; more; more = await e.MoveNextAsync())
             {
                 var (promptIndex, output) = e.Current;
                 usage.Record(promptIndex, output);
+                if (call.EchoLogprobs && output.PromptLogprobs is { } promptLogprobs)
+                    for (int k = 0; k < call.N; k++) // the echo waits for the prompt's logprobs, which come in its first output
+                        await sse.WriteAsync(EchoChunk(call, call.ChoiceIndex(promptIndex, k), promptLogprobs),
+                            LoomJsonContext.Default.CompletionResponse, cancellationToken);
                 foreach (var delta in output.Deltas)
                 {
                     int c = call.ChoiceIndex(promptIndex, delta.Index);
@@ -79,6 +82,18 @@ internal static partial class CompletionsEndpoint
             PromptTokenIds = firstWithIds ? call.PromptOf(choice).Ids : null,
             TokenIds = call.ReturnTokenIds ? delta.NewTokenIds : null,
         };
+    }
+
+    private static CompletionResponse EchoChunk(CompletionCall call, int choice, IReadOnlyList<TokenLogprob?>? promptLogprobs)
+    {
+        CompletionLogprobs? logprobs = null;
+        if (promptLogprobs is not null)
+        {
+            var builder = new CompletionLogprobBuilder();
+            call.Logprobs.AppendPrompt(promptLogprobs, call.PromptOf(choice).Ids, builder);
+            logprobs = builder.Build();
+        }
+        return Chunk(call, new CompletionChoice(choice, call.PromptOf(choice).Text, logprobs, null));
     }
 
     private static CompletionResponse Chunk(CompletionCall call, CompletionChoice choice) =>

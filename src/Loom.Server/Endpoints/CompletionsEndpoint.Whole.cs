@@ -15,6 +15,10 @@ internal static partial class CompletionsEndpoint
         await foreach (var (promptIndex, output) in outputs.WithCancellation(cancellationToken))
         {
             usage.Record(promptIndex, output);
+            if (call.EchoLogprobs && output.PromptLogprobs is { } promptLogprobs)
+                for (int k = 0; k < call.N; k++)
+                    call.Logprobs.AppendPrompt(promptLogprobs, call.PromptOf(call.ChoiceIndex(promptIndex, k)).Ids,
+                        choices[call.ChoiceIndex(promptIndex, k)].Logprobs!);
             foreach (var delta in output.Deltas)
             {
                 var choice = choices[call.ChoiceIndex(promptIndex, delta.Index)];

@@ -27,6 +27,8 @@ internal static partial class CompletionsEndpoint
             var sampling = RequestFields.BuildSampling(request, model, prompts[i].Ids.Length,
                 new MaxTokensField(request.MaxTokens, "max_tokens"), fallbackMaxTokens: 16, request.Logprobs,
                 promptParam: "prompt");
+            // echo with logprobs scores the prompt too (OpenAI's legacy shape: the first token's logprob is null).
+            if (request.Echo == true && request.Logprobs is not null) sampling = sampling with { PromptLogprobs = request.Logprobs };
             engineRequests[i] = new EngineRequest(prompts.Count == 1 ? id : $"{id}-{i}", prompts[i].Ids, sampling);
         }
         int n = engineRequests[0].Params.N;
@@ -49,8 +51,6 @@ internal static partial class CompletionsEndpoint
             throw ApiException.BadRequest("suffix is not supported.", "suffix");
         if (request.BestOf is { } bestOf && bestOf != (request.N ?? 1))
             throw ApiException.BadRequest("best_of other than n is not supported.", "best_of");
-        if (request.Echo == true && request.Logprobs is not null)
-            throw ApiException.BadRequest("echo together with logprobs (prompt logprobs) is not supported.", "echo");
     }
 
     private static List<Prompt> ParsePrompts(CompletionRequest request, ServedModel model)
@@ -104,5 +104,7 @@ internal static partial class CompletionsEndpoint
         public int Choices => N * Prompts.Count;
         public int ChoiceIndex(int promptIndex, int sampleIndex) => promptIndex * N + sampleIndex;
         public Prompt PromptOf(int choice) => Prompts[choice / N];
+        /// <summary>Whether the prompt's own logprobs lead each choice's logprobs (echo with logprobs).</summary>
+        public bool EchoLogprobs => Echo && WantLogprobs;
     }
 }

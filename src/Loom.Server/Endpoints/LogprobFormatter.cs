@@ -41,14 +41,38 @@ internal sealed class LogprobFormatter(ITokenizer tokenizer)
         foreach (var lp in logprobs)
         {
             var token = TokenText(lp.TokenId);
-            var top = new Dictionary<string, float>(lp.Top.Count);
-            foreach (var (id, value) in lp.Top) top.TryAdd(TokenText(id), Clamp(value));
             into.Tokens.Add(token);
             into.TokenLogprobs.Add(Clamp(lp.Logprob));
-            into.TopLogprobs.Add(top);
+            into.TopLogprobs.Add(TopOf(lp));
             into.TextOffset.Add(textOffset);
             textOffset += token.Length;
         }
+    }
+
+    /// <summary>
+    /// Appends a prompt's logprobs (echo): one entry per prompt token, the first with null logprob and null top
+    /// alternatives; text offsets count from the start of the echoed prompt.
+    /// </summary>
+    public void AppendPrompt(IReadOnlyList<TokenLogprob?> logprobs, IReadOnlyList<int> promptIds, CompletionLogprobBuilder into)
+    {
+        int textOffset = 0;
+        for (int i = 0; i < promptIds.Count; i++)
+        {
+            var lp = i < logprobs.Count ? logprobs[i] : null;
+            var token = TokenText(promptIds[i]);
+            into.Tokens.Add(token);
+            into.TokenLogprobs.Add(lp is null ? null : Clamp(lp.Logprob));
+            into.TopLogprobs.Add(lp is null ? null : TopOf(lp));
+            into.TextOffset.Add(textOffset);
+            textOffset += token.Length;
+        }
+    }
+
+    private Dictionary<string, float> TopOf(TokenLogprob lp)
+    {
+        var top = new Dictionary<string, float>(lp.Top.Count);
+        foreach (var (id, value) in lp.Top) top.TryAdd(TokenText(id), Clamp(value));
+        return top;
     }
 
     private static int[] Utf8(string text) => System.Text.Encoding.UTF8.GetBytes(text).Select(b => (int)b).ToArray();

@@ -58,7 +58,6 @@ public sealed class ErrorResponseTests : IAsyncLifetime
     [InlineData("/v1/completions", "{\"prompt\": [1, 99999]}", "prompt")]
     [InlineData("/v1/completions", "{\"prompt\": \"hello\", \"max_tokens\": 100}", "max_tokens")]
     [InlineData("/v1/completions", "{\"prompt\": \"hello\", \"logprobs\": 21}", "logprobs")]
-    [InlineData("/v1/completions", "{\"prompt\": \"hello\", \"echo\": true, \"logprobs\": 1}", "echo")]
     [InlineData("/v1/completions", "{\"prompt\": \"hello\", \"suffix\": \"x\"}", "suffix")]
     [InlineData("/detokenize", "{\"tokens\": [-1]}", "tokens")]
     [InlineData("/tokenize", "{}", "prompt")]
