@@ -23,11 +23,12 @@ public sealed class EngineOptionSet
     public Option<string> Device { get; } = new("--device") { Description = "Backend: auto, cpu, cuda.", DefaultValueFactory = _ => "auto" };
     public Option<int?> Threads { get; } = new("--threads") { Description = "CPU backend threads (default: all cores)." };
     public Option<bool> DummyWeights { get; } = new("--dummy-weights") { Description = "Random seeded weights of the config's shapes: config.json alone suffices." };
+    public Option<string?> Quantization { get; } = QuantizationOption.Create();
 
     public IEnumerable<Option> All =>
     [
         Model, MaxModelLen, MaxNumSeqs, MaxNumBatchedTokens, BlockSize, KvCacheMemory, EnablePrefixCaching, NoEnablePrefixCaching,
-        NoEnableChunkedPrefill, Device, Threads, DummyWeights,
+        NoEnableChunkedPrefill, Device, Threads, DummyWeights, Quantization,
     ];
 
     public void AddTo(Command command)
@@ -53,6 +54,7 @@ public sealed class EngineOptionSet
     {
         Backend = parse.GetValue(Device)!,
         DummyWeights = parse.GetValue(DummyWeights),
+        Quantization = QuantizationOption.Parse(parse.GetValue(Quantization)),
         NumThreads = parse.GetValue(Threads) is int t ? AtLeastOne(t, "--threads") : null,
         Engine = Engine(parse),
     };

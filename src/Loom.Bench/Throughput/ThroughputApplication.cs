@@ -118,9 +118,13 @@ public sealed class ThroughputApplication(ThroughputSettings settings, IAnsiCons
         yield return KeyValuePair.Create("num_warmups", settings.NumWarmups.ToString(c));
     }
 
-    private string WeightDType(LoadedModel model) =>
-        settings.Loader.DummyWeights && settings.Loader.DummyWeightsDType is { } d ? d.ToString().ToLowerInvariant()
+    /// <summary>The matrices' type as computed with: the quantization when one was asked for, else the stored type.</summary>
+    private string WeightDType(LoadedModel model)
+    {
+        string stored = settings.Loader.DummyWeights && settings.Loader.DummyWeightsDType is { } d ? d.ToString().ToLowerInvariant()
             : model.Config.TorchDtype ?? "bfloat16";
+        return settings.Loader.Quantization is { } q ? $"{q.ToString().ToLowerInvariant()} (quantized from {stored} while loading)" : stored;
+    }
 
     private string DescribeDataset(IBenchDataset dataset)
     {

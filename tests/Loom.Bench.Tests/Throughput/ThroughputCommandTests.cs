@@ -40,11 +40,11 @@ public class ThroughputCommandTests
     }
 
     [Fact]
-    public async Task The_prefix_workload_with_dummy_weights_reports_prefix_cache_hits()
+    public async Task The_prefix_workload_with_quantized_dummy_weights_reports_prefix_cache_hits()
     {
         using var dir = new CliRunner.TempDir();
         string json = Path.Combine(dir.Path, "prefix.json");
-        var result = await CliRunner.RunAsync("bench", "throughput", "--model", RepoPaths.DemoModel, "--dummy-weights", "--dataset-name", "prefix",
+        var result = await CliRunner.RunAsync("bench", "throughput", "--model", RepoPaths.DemoModel, "--dummy-weights", "--quantization", "q8_0", "--dataset-name", "prefix",
             "--prefix-repetition-prefix-len", "32", "--prefix-repetition-suffix-len", "4", "--prefix-repetition-num-prefixes", "1",
             "--output-len", "3", "--num-prompts", "4", "--max-num-seqs", "1", "--kv-cache-memory", "8MiB", "--threads", "1",
             "--num-warmups", "0", "--output-json", json, "--disable-tqdm");
@@ -57,6 +57,7 @@ public class ThroughputCommandTests
         // One sequence at a time: requests 2..4 find the first's two full 16-token prefix blocks in the cache.
         Assert.Equal(3 * 32, root.GetProperty("cached_prompt_tokens").GetInt64());
         Assert.Equal("dummy (seeded random)", root.GetProperty("conditions").GetProperty("weights").GetString());
+        Assert.StartsWith("q8_0", root.GetProperty("conditions").GetProperty("dtype").GetString());
     }
 
     [Fact]
@@ -84,7 +85,7 @@ public class ThroughputCommandTests
             Assert.Contains(throughput.Options, o => o.Name == option.Name);
             Assert.Contains(serve.Options, o => o.Name == option.Name);
         }
-        foreach (var name in new[] { "--input-len", "--output-len", "--num-prompts", "--dataset-name", "--output-json" })
+        foreach (var name in new[] { "--input-len", "--output-len", "--num-prompts", "--dataset-name", "--output-json", "--quantization" })
             Assert.Contains(throughput.Options, o => o.Name == name);
     }
 }
