@@ -9,7 +9,8 @@ namespace Loom.Cli;
 
 /// <summary>
 /// `loom convert --model DIR --to gguf --type f32|f16|bf16|q8_0|q4_0 --out FILE`: exports a safetensors checkpoint to a
-/// GGUF file in llama.cpp's conventions (<see cref="GgufExporter"/>), with a progress bar on stderr. The file is
+/// GGUF file in llama.cpp's conventions (<see cref="GgufExporter"/>) with the tokenizer embedded
+/// (<see cref="GgufTokenizerWriter"/>), and a progress bar on stderr. The file is
 /// written next to FILE first and renamed when complete, so a failed conversion leaves no half-written FILE.
 /// </summary>
 public sealed class ConvertCommand : ICliCommand
@@ -53,7 +54,7 @@ public sealed class ConvertCommand : ICliCommand
 
         var config = ModelConfigLoader.Load(request.ModelDir);
         using var weights = SafetensorsWeightSource.Open(request.ModelDir);
-        var tokenizerMetadata = TokenizerMetadata(request.ModelDir);
+        var tokenizerMetadata = TokenizerMetadata(request.ModelDir, error);
         var console = AnsiConsole.Create(new AnsiConsoleSettings { Out = new AnsiConsoleOutput(error) });
         try
         {
@@ -78,8 +79,16 @@ public sealed class ConvertCommand : ICliCommand
         }
     }
 
-    /// <summary>tokenizer.ggml.* metadata from the model's tokenizer files (none yet: the GGUF vocabulary writer lands separately).</summary>
-    private static IReadOnlyList<(string Key, object Value)>? TokenizerMetadata(string modelDir) => null;
+    /// <summary>
+    /// tokenizer.ggml.* metadata (vocabulary, merges, special tokens, chat template) from the model's tokenizer files;
+    /// without tokenizer.json the file is still written, with a warning, since llama.cpp then cannot use it alone.
+    /// </summary>
+    private static IReadOnlyList<(string Key, object Value)>? TokenizerMetadata(string modelDir, TextWriter error)
+    {
+        if (File.Exists(Path.Combine(modelDir, "tokenizer.json"))) return GgufTokenizerWriter.FromModelDirectory(modelDir);
+        error.WriteLine($"warning: no tokenizer.json in {modelDir}: the GGUF file will have no tokenizer.ggml.* vocabulary.");
+        return null;
+    }
 
     /// <summary>Fails before any work when FILE cannot be created: a directory, or in a folder that does not exist.</summary>
     private static void CheckWritable(string outPath)

@@ -46,6 +46,7 @@ public sealed class ConvertCommandTests : IDisposable
         var config = ModelConfigLoader.Load(RepoPaths.DemoModel);
         Assert.Equal(config with { EosTokenIds = [] }, gguf.Config with { EosTokenIds = [] });
         WeightNames.Validate(gguf, config);
+        Assert.Equal(config.VocabSize, ((Array)file.Metadata.Values["tokenizer.ggml.tokens"]).Length); // the tokenizer is embedded
     }
 
     [Theory]
@@ -61,7 +62,7 @@ public sealed class ConvertCommandTests : IDisposable
 
         string reference = Path.Combine(_dir, $"{model}-reference.gguf");
         using (var weights = SafetensorsWeightSource.Open(dir))
-            GgufExporter.Export(weights, ModelConfigLoader.Load(dir), reference, type);
+            GgufExporter.Export(weights, ModelConfigLoader.Load(dir), reference, type, GgufTokenizerWriter.FromModelDirectory(dir));
         Assert.Equal(File.ReadAllBytes(reference), File.ReadAllBytes(outPath));
         using var file = GgufFile.Open(outPath);
         Assert.Contains(file.Tensors, t => t.Type == type);
