@@ -23,7 +23,7 @@ public sealed class GenerateCommand : ICliCommand
 
     private sealed record Options(
         Option<string> Model, Option<string?> Prompt, Option<string?> PromptIds, Option<int?> MaxTokens, Option<float?> Temperature,
-        Option<long?> Seed, Option<float?> TopP, Option<int?> TopK, Option<bool> DummyWeights, Option<bool> Json);
+        Option<long?> Seed, Option<float?> TopP, Option<int?> TopK, Option<bool> DummyWeights, Option<string?> Quantization, Option<bool> Json);
 
     public static Command Create()
     {
@@ -37,9 +37,10 @@ public sealed class GenerateCommand : ICliCommand
             new("--top-p") { Description = "Nucleus sampling mass in (0, 1] (default: generation_config, else 1)." },
             new("--top-k") { Description = "Keep the k most likely tokens; 0 or -1 = all (default: generation_config, else all)." },
             new("--dummy-weights") { Description = "Random seeded weights of the config's shapes: config.json alone suffices." },
+            QuantizationOption.Create(),
             new("--json") { Description = "Print one JSON object {\"token_ids\": [...], \"text\": \"...\"} instead of streaming text." });
         var command = new Command("generate", "Generate a completion for a prompt and stream it to stdout.");
-        foreach (Option option in new Option[] { o.Model, o.Prompt, o.PromptIds, o.MaxTokens, o.Temperature, o.Seed, o.TopP, o.TopK, o.DummyWeights, o.Json })
+        foreach (Option option in new Option[] { o.Model, o.Prompt, o.PromptIds, o.MaxTokens, o.Temperature, o.Seed, o.TopP, o.TopK, o.DummyWeights, o.Quantization, o.Json })
             command.Options.Add(option);
         command.SetAction((parseResult, cancellationToken) =>
             CliErrors.RunAsync(parseResult, () => ExecuteAsync(parseResult, o, cancellationToken)));
@@ -58,6 +59,7 @@ public sealed class GenerateCommand : ICliCommand
         var loader = new LoaderOptions
         {
             DummyWeights = parse.GetValue(o.DummyWeights),
+            Quantization = QuantizationOption.Parse(parse.GetValue(o.Quantization)),
             RequireTokenizer = promptIds is null,
             KvCacheTokens = SingleRequestKvTokens,
         };

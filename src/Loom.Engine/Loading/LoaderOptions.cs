@@ -13,6 +13,11 @@ public sealed record LoaderOptions
     public DType? DummyWeightsDType { get; init; }
     public int DummyWeightsSeed { get; init; }
     /// <summary>
+    /// Q8_0 or Q4_0: quantize the checkpoint's matrices while loading (<see cref="QuantizedWeightSource"/>, the rule and
+    /// rounding of a GGUF export); null = compute with the stored types.
+    /// </summary>
+    public DType? Quantization { get; init; }
+    /// <summary>
     /// Whether tokenizer.json must be present. Callers that feed token ids only (--prompt-ids, benchmarks) may turn this
     /// off; a directory without tokenizer files then loads with <see cref="LoadedModel.Tokenizer"/> null.
     /// </summary>

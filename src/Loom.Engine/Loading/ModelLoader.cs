@@ -33,6 +33,7 @@ public static class ModelLoader
         var weights = options.DummyWeights
             ? new DummyWeightSource(config, options.DummyWeightsDType ?? DummyDType(config), options.DummyWeightsSeed)
             : (IWeightSource)SafetensorsWeightSource.Open(modelDir);
+        weights = Quantize(weights, options, ref progress);
         IModelExecutor executor;
         try
         {
@@ -94,6 +95,32 @@ public static class ModelLoader
         {
             throw new ModelLoadException($"{Path.Combine(modelDir, "tokenizer_config.json")}: the chat_template does not parse: {e.Message}", e);
         }
+    }
+
+    /// <summary>
+    /// With <see cref="LoaderOptions.Quantization"/> set, quantizes the matrices (the first 80% of the progress bar) and
+    /// leaves <paramref name="progress"/> covering the rest; otherwise returns the weights as they are.
+    /// </summary>
+    private static IWeightSource Quantize(IWeightSource weights, LoaderOptions options, ref IProgress<double>? progress)
+    {
+        if (options.Quantization is not DType type) return weights;
+        if (type is not (DType.Q8_0 or DType.Q4_0))
+        {
+            weights.Dispose();
+            throw new ModelLoadException($"Unknown quantization {type}: expected Q8_0 or Q4_0.");
+        }
+        const double QuantizeShare = 0.8;
+        var outer = progress;
+        var quantized = QuantizedWeightSource.Quantize(weights, type, outer == null ? null : new ScaledProgress(outer, 0, QuantizeShare));
+        options.Log?.Invoke($"Quantized the checkpoint's matrices to {type} while loading.");
+        progress = outer == null ? null : new ScaledProgress(outer, QuantizeShare, 1 - QuantizeShare);
+        return quantized;
+    }
+
+    /// <summary>Maps a stage's 0..1 onto [start, start + share) of the whole load, synchronously (no reordering).</summary>
+    private sealed class ScaledProgress(IProgress<double> outer, double start, double share) : IProgress<double>
+    {
+        public void Report(double value) => outer.Report(start + value * share);
     }
 
     private static IBackend CreateBackend(LoaderOptions options) => options.Backend.ToLowerInvariant() switch
