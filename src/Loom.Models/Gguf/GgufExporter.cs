@@ -14,15 +14,18 @@ public static class GgufExporter
     private const int RowsPerChunk = 64;
 
     /// <param name="progress">Receives the fraction (0..1) of tensor bytes written, as the file is written.</param>
+    /// <param name="modelName">general.name; the architecture class name when null. llama.cpp matches this name against
+    /// model families (a name containing "phi3" makes it look up Phi-3's special tokens, and refuse a vocabulary without them).</param>
     public static void Export(IWeightSource weights, ModelConfig config, string outPath, GgmlType type,
-        IReadOnlyList<(string Key, object Value)>? tokenizerMetadata = null, IProgress<double>? progress = null)
+        IReadOnlyList<(string Key, object Value)>? tokenizerMetadata = null, IProgress<double>? progress = null,
+        string? modelName = null)
     {
         if (type is not (GgmlType.F32 or GgmlType.F16 or GgmlType.BF16 or GgmlType.Q8_0 or GgmlType.Q4_0))
             throw new ArgumentException($"Export to {type} is not supported (F32, F16, BF16, Q8_0, Q4_0).", nameof(type));
         WeightNames.Validate(weights, config);
         string arch = GgufArchitecture(config);
         var writer = new GgufWriter();
-        AddHyperParameters(writer, config, arch, type);
+        AddHyperParameters(writer, config, arch, type, modelName ?? config.Architecture);
         var tokenizerKeys = new HashSet<string>();
         foreach (var (key, value) in tokenizerMetadata ?? [])
         {
@@ -64,10 +67,10 @@ public static class GgufExporter
         _ => throw new ArgumentException($"No GGUF architecture for model type '{config.ModelType}'."),
     };
 
-    private static void AddHyperParameters(GgufWriter w, ModelConfig c, string arch, GgmlType type)
+    private static void AddHyperParameters(GgufWriter w, ModelConfig c, string arch, GgmlType type, string name)
     {
         w.Add("general.architecture", arch);
-        w.Add("general.name", c.Architecture);
+        w.Add("general.name", name);
         w.Add("general.file_type", FileType(type));
         if (type is GgmlType.Q8_0 or GgmlType.Q4_0) w.Add("general.quantization_version", 2u);
         w.Add($"{arch}.vocab_size", (uint)c.VocabSize);
