@@ -18,7 +18,7 @@ public sealed class ServeCommand : ICliCommand
 
     public static Command Create()
     {
-        var model = new Option<string>("--model") { Description = "Model directory (Hugging Face layout).", DefaultValueFactory = _ => "models/demo" };
+        var model = new Option<string>("--model") { Description = "Model directory (Hugging Face layout) or .gguf file.", DefaultValueFactory = _ => "models/demo" };
         var host = new Option<string>("--host") { Description = "Address to listen on.", DefaultValueFactory = _ => "127.0.0.1" };
         var port = new Option<int>("--port") { Description = "Port (0 = any free port).", DefaultValueFactory = _ => 8000 };
         var servedName = new Option<string?>("--served-model-name") { Description = "Name clients use in \"model\" (default: the directory name)." };
