@@ -8,16 +8,21 @@ using Spectre.Console;
 namespace Loom.Cli;
 
 /// <summary>
-/// `loom bench serve`: drive any OpenAI-compatible server with vLLM's `bench serve` flags and result keys.
+/// `loom bench`: `serve` drives any OpenAI-compatible server with vLLM's `bench serve` flags and result keys;
+/// `throughput` runs a model offline in this process, as `vllm bench throughput` does.
 /// </summary>
-public sealed class BenchCommand : ICliCommand
+public sealed partial class BenchCommand : ICliCommand
 {
     public static int Order => 90;
 
     public static Command Create()
     {
-        var command = new Command("bench", "Benchmark serving latency and throughput (serve).");
+        var command = new Command("bench",
+            "Benchmark Loom the way the field does. 'serve': latency and throughput of a running OpenAI-compatible server "
+            + "under a request-rate sweep (TTFT, TPOT, ITL, E2EL, goodput; JSON and PNG plots). 'throughput': offline, in "
+            + "process, N requests of given lengths through the engine at once (requests/s, tokens/s).");
         command.Subcommands.Add(CreateServe());
+        command.Subcommands.Add(CreateThroughput());
         return command;
     }
 
@@ -39,18 +44,16 @@ public sealed class BenchCommand : ICliCommand
         promptFormat.AcceptOnlyFromAmong("auto", "ids", "text");
         var datasetName = new Option<string>("--dataset-name") { Description = "random | sharegpt | prefix | burstgpt.", DefaultValueFactory = _ => "random" };
         datasetName.AcceptOnlyFromAmong("random", "sharegpt", "prefix", "prefix_repetition", "burstgpt");
-        var datasetPath = new Option<string?>("--dataset-path") { Description = "ShareGPT JSON or BurstGPT CSV (default: synthetic)." };
-        var numPrompts = new Option<int>("--num-prompts") { Description = "Requests per run.", DefaultValueFactory = _ => 1000 };
+        var datasetPath = BenchWorkloadOptions.DatasetPath("ShareGPT JSON or BurstGPT CSV (default: synthetic).");
+        var numPrompts = BenchWorkloadOptions.NumPrompts(1000);
         var inputLen = new Option<int>("--random-input-len") { DefaultValueFactory = _ => 1024 };
         var outputLen = new Option<int>("--random-output-len") { DefaultValueFactory = _ => 128 };
-        var rangeRatio = new Option<double>("--random-range-ratio") { Description = "Lengths uniform in [len*(1-r), len*(1+r)].", DefaultValueFactory = _ => 0.0 };
+        var rangeRatio = BenchWorkloadOptions.RangeRatio();
         var prefixLen = new Option<int>("--random-prefix-len") { Description = "Random tokens shared by every prompt.", DefaultValueFactory = _ => 0 };
-        var repPrefixLen = new Option<int>("--prefix-repetition-prefix-len") { DefaultValueFactory = _ => 256 };
-        var repSuffixLen = new Option<int>("--prefix-repetition-suffix-len") { DefaultValueFactory = _ => 256 };
-        var repNumPrefixes = new Option<int>("--prefix-repetition-num-prefixes") { DefaultValueFactory = _ => 10 };
+        var (repPrefixLen, repSuffixLen, repNumPrefixes) = BenchWorkloadOptions.PrefixRepetition();
         var repOutputLen = new Option<int>("--prefix-repetition-output-len") { DefaultValueFactory = _ => 128 };
         var sharegptOutputLen = new Option<int?>("--sharegpt-output-len") { Description = "Override every ShareGPT output length." };
-        var sharegptMaxTotal = new Option<int>("--sharegpt-max-total-len") { Description = "Drop ShareGPT samples longer than this (prompt + output).", DefaultValueFactory = _ => 2048 };
+        var sharegptMaxTotal = BenchWorkloadOptions.ShareGptMaxTotalLen();
         var burstReplay = new Option<bool>("--burstgpt-replay") { Description = "Send at the BurstGPT trace's own timestamps instead of --request-rate." };
         var traceScale = new Option<double>("--trace-time-scale") { Description = "Replay the trace this many times faster.", DefaultValueFactory = _ => 1.0 };
         var requestRate = new Option<string>("--request-rate") { Description = "Requests/s, or a sweep such as 1,2,4,inf (inf: all at once).", DefaultValueFactory = _ => "inf" };
@@ -59,7 +62,7 @@ public sealed class BenchCommand : ICliCommand
         var goodput = new Option<string[]>("--goodput") { Description = "SLOs in ms: ttft:500 tpot:50 e2el:2000 (or ttft_ms=500).", AllowMultipleArgumentsPerToken = true };
         var percentiles = new Option<string>("--metric-percentiles") { Description = "Comma-separated percentiles to report.", DefaultValueFactory = _ => "50,90,99" };
         var ignoreEos = new Option<bool>("--ignore-eos") { Description = "Ask the server to ignore EOS so outputs have exactly the requested length." };
-        var seed = new Option<int>("--seed") { DefaultValueFactory = _ => 0 };
+        var seed = BenchWorkloadOptions.Seed();
         var warmups = new Option<int>("--num-warmups") { Description = "Extra unmeasured requests per server before the runs.", DefaultValueFactory = _ => 0 };
         var readyTimeout = new Option<int>("--ready-check-timeout-sec") { DefaultValueFactory = _ => 600 };
         var requestTimeout = new Option<int>("--request-timeout-sec") { DefaultValueFactory = _ => 6 * 60 * 60 };
@@ -67,8 +70,8 @@ public sealed class BenchCommand : ICliCommand
         var resultDir = new Option<string?>("--result-dir");
         var resultFilename = new Option<string?>("--result-filename");
         var plot = new Option<bool?>("--plot") { Description = "Write PNG plots (default: with --save-result)." };
-        var metadata = new Option<string[]>("--metadata") { Description = "KEY=VALUE conditions recorded with results (dtype=bf16 backend=cpu flags=...).", AllowMultipleArgumentsPerToken = true };
-        var noProgress = new Option<bool>("--disable-tqdm") { Description = "No progress bar." };
+        var metadata = BenchWorkloadOptions.Metadata();
+        var noProgress = BenchWorkloadOptions.DisableProgress();
 
         var command = new Command("serve", "Drive an OpenAI-compatible server with a workload; report TTFT, TPOT, ITL, E2EL, throughput and goodput.")
         {

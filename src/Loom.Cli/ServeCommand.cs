@@ -1,5 +1,4 @@
 using System.CommandLine;
-using System.Globalization;
 using System.Runtime.InteropServices;
 using Loom.Engine;
 using Loom.Engine.Loading;
@@ -18,54 +17,30 @@ public sealed class ServeCommand : ICliCommand
 
     public static Command Create()
     {
-        var model = new Option<string>("--model") { Description = "Model directory (Hugging Face layout) or .gguf file.", DefaultValueFactory = _ => "models/demo" };
+        var engine = new EngineOptionSet();
         var host = new Option<string>("--host") { Description = "Address to listen on.", DefaultValueFactory = _ => "127.0.0.1" };
         var port = new Option<int>("--port") { Description = "Port (0 = any free port).", DefaultValueFactory = _ => 8000 };
         var servedName = new Option<string?>("--served-model-name") { Description = "Name clients use in \"model\" (default: the directory name)." };
-        var maxModelLen = new Option<int?>("--max-model-len") { Description = "Prompt + output limit (default: the model's)." };
-        var maxNumSeqs = new Option<int>("--max-num-seqs") { Description = "Most sequences in one step.", DefaultValueFactory = _ => 64 };
-        var maxBatched = new Option<int>("--max-num-batched-tokens") { Description = "Token budget of one step.", DefaultValueFactory = _ => 512 };
-        var kvMemory = new Option<string?>("--kv-cache-memory") { Description = "KV cache size in bytes; accepts KiB/MiB/GiB suffixes (e.g. 512MiB)." };
-        var prefix = new Option<bool>("--enable-prefix-caching") { Description = "Reuse KV blocks of shared prompt prefixes (default on).", DefaultValueFactory = _ => true };
-        var noPrefix = new Option<bool>("--no-enable-prefix-caching") { Description = "Turn prefix caching off." };
-        var noChunked = new Option<bool>("--no-enable-chunked-prefill") { Description = "Schedule each prompt whole in one step (prompts over --max-num-batched-tokens are then rejected)." };
         var apiKey = new Option<string?>("--api-key") { Description = "Require 'Authorization: Bearer <key>' on /v1 (default: $LOOM_API_KEY)." };
         var maxWaiting = new Option<int>("--max-waiting") { Description = "Waiting sequences beyond this get 503.", DefaultValueFactory = _ => 1024 };
         var shutdown = new Option<double>("--shutdown-timeout") { Description = "Seconds running requests get to finish on SIGTERM.", DefaultValueFactory = _ => 30 };
-        var quantization = QuantizationOption.Create();
-        var device = new Option<string>("--device") { Description = "Backend: auto, cpu, cuda.", DefaultValueFactory = _ => "auto" };
-        var command = new Command("serve", "Serve a model over an OpenAI-compatible HTTP API.")
-        {
-            model, host, port, servedName, maxModelLen, maxNumSeqs, maxBatched, kvMemory, prefix, noPrefix, noChunked, apiKey, maxWaiting, shutdown, quantization, device,
-        };
+        var command = new Command("serve", "Serve a model over an OpenAI-compatible HTTP API.") { host, port, servedName };
+        engine.AddTo(command);
+        foreach (var option in new Option[] { apiKey, maxWaiting, shutdown }) command.Options.Add(option);
         command.SetAction((parse, ct) => CliErrors.RunAsync(parse, async () =>
         {
-            var engineOptions = new EngineOptions
-            {
-                MaxNumSeqs = parse.GetValue(maxNumSeqs),
-                MaxNumBatchedTokens = parse.GetValue(maxBatched),
-                MaxModelLen = parse.GetValue(maxModelLen),
-                KvCacheBytes = parse.GetValue(kvMemory) is { } kv ? ParseBytes(kv) : null,
-                EnablePrefixCaching = parse.GetValue(prefix) && !parse.GetValue(noPrefix),
-                EnableChunkedPrefill = !parse.GetValue(noChunked),
-            };
+            var loader = engine.Loader(parse);
             var serverOptions = new ServerOptions
             {
                 Host = parse.GetValue(host)!,
                 Port = parse.GetValue(port),
                 ServedModelNames = parse.GetValue(servedName) is { } name ? [name] : [],
                 ApiKey = parse.GetValue(apiKey) ?? Environment.GetEnvironmentVariable("LOOM_API_KEY"),
-                MaxNumSeqs = engineOptions.MaxNumSeqs,
+                MaxNumSeqs = loader.Engine.MaxNumSeqs,
                 MaxWaiting = parse.GetValue(maxWaiting),
                 ShutdownTimeout = TimeSpan.FromSeconds(parse.GetValue(shutdown)),
             };
-            var loader = new LoaderOptions
-            {
-                Backend = parse.GetValue(device)!,
-                Engine = engineOptions,
-                Quantization = QuantizationOption.Parse(parse.GetValue(quantization)),
-            };
-            return await RunAsync(parse.GetValue(model)!, serverOptions, loader, parse.GetValue(servedName), ct);
+            return await RunAsync(engine.ModelDir(parse), serverOptions, loader, parse.GetValue(servedName), ct);
         }));
         return command;
     }
@@ -103,23 +78,6 @@ public sealed class ServeCommand : ICliCommand
         return 0;
     }
 
-    /// <summary>"536870912", "512MiB", "2GiB", "1.5GB" -> bytes (binary multiples for both spellings).</summary>
-    public static long ParseBytes(string text)
-    {
-        var t = text.Trim();
-        int split = t.Length;
-        while (split > 0 && char.IsLetter(t[split - 1])) split--;
-        long unit = t[split..].ToUpperInvariant() switch
-        {
-            "" or "B" => 1L,
-            "K" or "KB" or "KIB" => 1L << 10,
-            "M" or "MB" or "MIB" => 1L << 20,
-            "G" or "GB" or "GIB" => 1L << 30,
-            "T" or "TB" or "TIB" => 1L << 40,
-            _ => throw new CliUsageException($"--kv-cache-memory: unknown unit in '{text}' (use B, KiB, MiB, GiB)."),
-        };
-        if (!double.TryParse(t[..split], NumberStyles.Float, CultureInfo.InvariantCulture, out var value) || value <= 0)
-            throw new CliUsageException($"--kv-cache-memory: '{text}' is not a positive size.");
-        return (long)(value * unit);
-    }
+    /// <summary>"536870912", "512MiB", "2GiB", "1.5GB" -> bytes (see <see cref="EngineOptionSet.ParseBytes"/>).</summary>
+    public static long ParseBytes(string text) => EngineOptionSet.ParseBytes(text);
 }

@@ -1,0 +1,84 @@
+using System.CommandLine;
+using System.Globalization;
+using Loom.Engine;
+using Loom.Engine.Loading;
+
+namespace Loom.Cli;
+
+/// <summary>
+/// The model, engine and loader flags that every command running the engine shares (vLLM's EngineArgs): defined once
+/// here so `loom serve` and `loom bench throughput` spell, default and describe them alike.
+/// </summary>
+public sealed class EngineOptionSet
+{
+    public Option<string> Model { get; } = new("--model") { Description = "Model directory (Hugging Face layout) or .gguf file.", DefaultValueFactory = _ => "models/demo" };
+    public Option<int?> MaxModelLen { get; } = new("--max-model-len") { Description = "Prompt + output limit (default: the model's)." };
+    public Option<int> MaxNumSeqs { get; } = new("--max-num-seqs") { Description = "Most sequences in one step.", DefaultValueFactory = _ => 64 };
+    public Option<int> MaxNumBatchedTokens { get; } = new("--max-num-batched-tokens") { Description = "Token budget of one step.", DefaultValueFactory = _ => 512 };
+    public Option<int> BlockSize { get; } = new("--block-size") { Description = "Tokens per KV cache block.", DefaultValueFactory = _ => 16 };
+    public Option<string?> KvCacheMemory { get; } = new("--kv-cache-memory") { Description = "KV cache size in bytes; accepts KiB/MiB/GiB suffixes (e.g. 512MiB)." };
+    public Option<bool> EnablePrefixCaching { get; } = new("--enable-prefix-caching") { Description = "Reuse KV blocks of shared prompt prefixes (default on).", DefaultValueFactory = _ => true };
+    public Option<bool> NoEnablePrefixCaching { get; } = new("--no-enable-prefix-caching") { Description = "Turn prefix caching off." };
+    public Option<bool> NoEnableChunkedPrefill { get; } = new("--no-enable-chunked-prefill") { Description = "Schedule each prompt whole in one step (prompts over --max-num-batched-tokens are then rejected)." };
+    public Option<string> Device { get; } = new("--device") { Description = "Backend: auto, cpu, cuda.", DefaultValueFactory = _ => "auto" };
+    public Option<int?> Threads { get; } = new("--threads") { Description = "CPU backend threads (default: all cores)." };
+    public Option<bool> DummyWeights { get; } = new("--dummy-weights") { Description = "Random seeded weights of the config's shapes: config.json alone suffices." };
+    public Option<string?> Quantization { get; } = QuantizationOption.Create();
+
+    public IEnumerable<Option> All =>
+    [
+        Model, MaxModelLen, MaxNumSeqs, MaxNumBatchedTokens, BlockSize, KvCacheMemory, EnablePrefixCaching, NoEnablePrefixCaching,
+        NoEnableChunkedPrefill, Device, Threads, DummyWeights, Quantization,
+    ];
+
+    public void AddTo(Command command)
+    {
+        foreach (var option in All) command.Options.Add(option);
+    }
+
+    public string ModelDir(ParseResult parse) => parse.GetValue(Model)!;
+
+    public EngineOptions Engine(ParseResult parse) => new()
+    {
+        MaxNumSeqs = AtLeastOne(parse.GetValue(MaxNumSeqs), "--max-num-seqs"),
+        MaxNumBatchedTokens = AtLeastOne(parse.GetValue(MaxNumBatchedTokens), "--max-num-batched-tokens"),
+        MaxModelLen = parse.GetValue(MaxModelLen),
+        BlockSize = AtLeastOne(parse.GetValue(BlockSize), "--block-size"),
+        KvCacheBytes = parse.GetValue(KvCacheMemory) is { } kv ? ParseBytes(kv) : null,
+        EnablePrefixCaching = parse.GetValue(EnablePrefixCaching) && !parse.GetValue(NoEnablePrefixCaching),
+        EnableChunkedPrefill = !parse.GetValue(NoEnableChunkedPrefill),
+    };
+
+    /// <summary>Loader options carrying <see cref="Engine"/>; callers add what is theirs (Log, RequireTokenizer).</summary>
+    public LoaderOptions Loader(ParseResult parse) => new()
+    {
+        Backend = parse.GetValue(Device)!,
+        DummyWeights = parse.GetValue(DummyWeights),
+        Quantization = QuantizationOption.Parse(parse.GetValue(Quantization)),
+        NumThreads = parse.GetValue(Threads) is int t ? AtLeastOne(t, "--threads") : null,
+        Engine = Engine(parse),
+    };
+
+    /// <summary>"536870912", "512MiB", "2GiB", "1.5GB" -> bytes (binary multiples for both spellings).</summary>
+    public static long ParseBytes(string text)
+    {
+        var t = text.Trim();
+        int split = t.Length;
+        while (split > 0 && char.IsLetter(t[split - 1])) split--;
+        long unit = t[split..].ToUpperInvariant() switch
+        {
+            "" or "B" => 1L,
+            "K" or "KB" or "KIB" => 1L << 10,
+            "M" or "MB" or "MIB" => 1L << 20,
+            "G" or "GB" or "GIB" => 1L << 30,
+            "T" or "TB" or "TIB" => 1L << 40,
+            _ => throw new CliUsageException($"--kv-cache-memory: unknown unit in '{text}' (use B, KiB, MiB, GiB)."),
+        };
+        if (!double.TryParse(t[..split], NumberStyles.Float, CultureInfo.InvariantCulture, out var value) || value <= 0)
+            throw new CliUsageException($"--kv-cache-memory: '{text}' is not a positive size.");
+        return (long)(value * unit);
+    }
+
+    private static int AtLeastOne(int value, string option) =>
+        value >= 1 ? value : throw new CliUsageException($"{option} must be at least 1, got {value}.");
+}

@@ -1,0 +1,73 @@
+using System.Buffers.Binary;
+using System.Text.Json;
+using Loom.Engine;
+using Loom.Engine.Loading;
+using Loom.Server.Hosting;
+using Loom.Tests;
+
+namespace Loom.Bench.Tests.EndToEnd;
+
+/// <summary>
+/// `loom bench serve` from the command line against a live Loom server (real engine, demo model) on loopback: the
+/// whole path the proof names, down to the result files and plots.
+/// </summary>
+public class LiveServerSweepTests
+{
+    private const int NumPrompts = 4, InputLen = 16, OutputLen = 6;
+
+    [Fact]
+    public async Task A_two_rate_sweep_against_a_live_loom_server_saves_vllm_json_and_png_plots()
+    {
+        var engine = new EngineOptions { IdleSelfCheck = true, MaxNumSeqs = 8, KvCacheBytes = 16 << 20 };
+        var model = ModelLoader.Load(RepoPaths.DemoModel, new LoaderOptions { Backend = "cpu", NumThreads = 1, Engine = engine });
+        await using var server = await LoomServer.StartAsync(new ServerOptions { Host = "127.0.0.1", Port = 0, MaxNumSeqs = 8 },
+            EngineHost.Start(model, engine));
+        await server.ModelReady;
+        using var dir = new CliRunner.TempDir();
+
+        var result = await CliRunner.RunAsync("bench", "serve", "--base-url", server.BaseUrl, "--model", RepoPaths.DemoModel,
+            "--dataset-name", "random", "--random-input-len", $"{InputLen}", "--random-output-len", $"{OutputLen}",
+            "--num-prompts", $"{NumPrompts}", "--request-rate", "20,inf", "--ignore-eos", "--goodput", "ttft:60000",
+            "--save-result", "--result-dir", dir.Path, "--disable-tqdm", "--metadata", "server=loom-in-process");
+
+        Assert.True(result.ExitCode == 0, result.Stderr + result.Stdout);
+        var files = Directory.GetFiles(dir.Path, "*.json").Order().ToArray();
+        Assert.Equal(2, files.Length);
+        Assert.Contains(files, f => Path.GetFileName(f).StartsWith("openai-20qps-demo-", StringComparison.Ordinal));
+        Assert.Contains(files, f => Path.GetFileName(f).StartsWith("openai-infqps-demo-", StringComparison.Ordinal));
+        foreach (var file in files)
+        {
+            using var doc = JsonDocument.Parse(File.ReadAllText(file));
+            var root = doc.RootElement;
+            Assert.Equal(NumPrompts, root.GetProperty("completed").GetInt32());
+            Assert.Equal(0, root.GetProperty("failed").GetInt32());
+            Assert.Equal(NumPrompts, root.GetProperty("num_prompts").GetInt32());
+            // Token-id prompts and ignore_eos: every length is exactly what was asked for.
+            Assert.All(root.GetProperty("output_lens").EnumerateArray(), n => Assert.Equal(OutputLen, n.GetInt32()));
+            Assert.All(root.GetProperty("input_lens").EnumerateArray(), n => Assert.Equal(InputLen, n.GetInt32()));
+            Assert.Equal(NumPrompts * OutputLen, root.GetProperty("total_output_tokens").GetInt32());
+            Assert.Equal(NumPrompts * InputLen, root.GetProperty("total_input_tokens").GetInt32());
+            Assert.All(root.GetProperty("itls").EnumerateArray(), itl => Assert.Equal(OutputLen - 1, itl.GetArrayLength()));
+            Assert.All(root.GetProperty("errors").EnumerateArray(), e => Assert.True(e.ValueKind == JsonValueKind.Null || e.GetString() == ""));
+            foreach (var key in new[] { "duration", "request_throughput", "output_throughput", "total_token_throughput", "request_goodput",
+                         "mean_ttft_ms", "median_ttft_ms", "p99_ttft_ms", "mean_tpot_ms", "mean_itl_ms", "mean_e2el_ms", "p99_e2el_ms" })
+                Assert.True(root.GetProperty(key).GetDouble() > 0, key);
+            Assert.Equal("loom-in-process", root.GetProperty("conditions").GetProperty("server").GetString());
+            Assert.Equal("true", root.GetProperty("conditions").GetProperty("ignore_eos").GetString());
+        }
+        foreach (var png in new[] { "latency_vs_rate.png", "throughput_vs_rate.png" })
+            AssertValidPng(Path.Combine(dir.Path, png));
+    }
+
+    /// <summary>The PNG signature, an IHDR chunk first with a non-empty image, and an IEND chunk last.</summary>
+    private static void AssertValidPng(string path)
+    {
+        Assert.True(File.Exists(path), path);
+        byte[] bytes = File.ReadAllBytes(path);
+        Assert.Equal(new byte[] { 0x89, 0x50, 0x4E, 0x47, 0x0D, 0x0A, 0x1A, 0x0A }, bytes[..8]);
+        Assert.Equal("IHDR", System.Text.Encoding.ASCII.GetString(bytes, 12, 4));
+        Assert.True(BinaryPrimitives.ReadInt32BigEndian(bytes.AsSpan(16)) > 0, "width");
+        Assert.True(BinaryPrimitives.ReadInt32BigEndian(bytes.AsSpan(20)) > 0, "height");
+        Assert.Equal("IEND", System.Text.Encoding.ASCII.GetString(bytes, bytes.Length - 8, 4));
+    }
+}
