@@ -47,6 +47,23 @@ public sealed class GenerateGgufTests : IDisposable
     }
 
     [Fact]
+    public void TokenizeAndDetokenizeReadTheTokenizerInsideAGguf()
+    {
+        string gguf = ExportF32(RepoPaths.FixtureModel("llama-gqa"));
+        const string text = "Paged attention, 42 blocks!";
+        var (fromDir, fromGguf, back) = (new StringWriter(), new StringWriter(), new StringWriter());
+        Assert.Equal(0, TokenizeCommand.Run(RepoPaths.FixtureModel("llama-gqa"), true, false, new StringReader(text), fromDir, TextWriter.Null));
+        Assert.Equal(0, TokenizeCommand.Run(gguf, true, false, new StringReader(text), fromGguf, TextWriter.Null));
+        Assert.Equal(fromDir.ToString(), fromGguf.ToString());
+        Assert.Equal(0, DetokenizeCommand.Run(gguf, true, false, new StringReader(fromGguf.ToString()), back, TextWriter.Null));
+        Assert.Contains(text, back.ToString());
+
+        var error = new StringWriter();
+        Assert.Equal(1, TokenizeCommand.Run(Path.Combine(_temp, "missing.gguf"), false, false, new StringReader(text), TextWriter.Null, error));
+        Assert.StartsWith("error: ", error.ToString());
+    }
+
+    [Fact]
     public void AFileThatIsNotGgufIsAClearError()
     {
         var result = Run("--model", Path.Combine(RepoPaths.DemoModel, "config.json"), "--prompt", "hi");
