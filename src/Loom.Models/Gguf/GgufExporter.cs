@@ -13,18 +13,25 @@ public static class GgufExporter
 {
     private const int RowsPerChunk = 64;
 
+    /// <param name="progress">Receives the fraction (0..1) of tensor bytes written, as the file is written.</param>
+    /// <param name="modelName">general.name; the architecture class name when null. llama.cpp matches this name against
+    /// model families (a name containing "phi3" makes it look up Phi-3's special tokens, and refuse a vocabulary without them).</param>
     public static void Export(IWeightSource weights, ModelConfig config, string outPath, GgmlType type,
-        IReadOnlyList<(string Key, object Value)>? tokenizerMetadata = null)
+        IReadOnlyList<(string Key, object Value)>? tokenizerMetadata = null, IProgress<double>? progress = null,
+        string? modelName = null)
     {
         if (type is not (GgmlType.F32 or GgmlType.F16 or GgmlType.BF16 or GgmlType.Q8_0 or GgmlType.Q4_0))
             throw new ArgumentException($"Export to {type} is not supported (F32, F16, BF16, Q8_0, Q4_0).", nameof(type));
         WeightNames.Validate(weights, config);
         string arch = GgufArchitecture(config);
         var writer = new GgufWriter();
-        AddHyperParameters(writer, config, arch, type);
+        AddHyperParameters(writer, config, arch, type, modelName ?? config.Architecture);
         var tokenizerKeys = new HashSet<string>();
         foreach (var (key, value) in tokenizerMetadata ?? [])
         {
+            // llama.cpp refuses a file whose token list and embedding rows disagree; say so at export time instead.
+            if (key == GgufTokenizerKeys.Tokens && value is string[] tokens && tokens.Length != config.VocabSize)
+                throw new ArgumentException($"The tokenizer has {tokens.Length} tokens but the model's vocab_size is {config.VocabSize}.", nameof(tokenizerMetadata));
             writer.Add(key, value);
             tokenizerKeys.Add(key);
         }
@@ -36,7 +43,9 @@ public static class GgufExporter
             var freqs = GgufConfigReader.Llama3RopeFreqs(scaling, config.RopeTheta, config.HeadDim);
             writer.AddTensor(GgufTensorNames.RopeFreqs, GgmlType.F32, [freqs.Length], s => s.Write(MemoryMarshal.AsBytes(freqs.AsSpan())));
         }
-        foreach (var expected in WeightNames.Expected(config))
+        var expectedTensors = WeightNames.Expected(config);
+        var written = new WrittenBytes(progress, expectedTensors.Sum(e => weights.Get(e.Name).ByteLength));
+        foreach (var expected in expectedTensors)
         {
             var tensor = weights.Get(expected.Name);
             string name = GgufTensorNames.ToGguf(expected.Name, config.FusedGateUp)
@@ -48,7 +57,7 @@ public static class GgufExporter
             int permuteHeads = GgufTensorNames.IsRopePermuted(expected.Name, arch)
                 ? (expected.Name.Contains(WeightNames.KProj, StringComparison.Ordinal) ? config.NumKeyValueHeads : config.NumAttentionHeads)
                 : 0;
-            writer.AddTensor(name, storeAs, dims, s => WriteTensor(s, tensor, storeAs, permuteHeads));
+            writer.AddTensor(name, storeAs, dims, s => WriteTensor(s, tensor, storeAs, permuteHeads, written));
         }
         writer.Write(outPath);
     }
@@ -61,10 +70,10 @@ public static class GgufExporter
         _ => throw new ArgumentException($"No GGUF architecture for model type '{config.ModelType}'."),
     };
 
-    private static void AddHyperParameters(GgufWriter w, ModelConfig c, string arch, GgmlType type)
+    private static void AddHyperParameters(GgufWriter w, ModelConfig c, string arch, GgmlType type, string name)
     {
         w.Add("general.architecture", arch);
-        w.Add("general.name", c.Architecture);
+        w.Add("general.name", name);
         w.Add("general.file_type", FileType(type));
         if (type is GgmlType.Q8_0 or GgmlType.Q4_0) w.Add("general.quantization_version", 2u);
         w.Add($"{arch}.vocab_size", (uint)c.VocabSize);
@@ -106,7 +115,7 @@ public static class GgufExporter
     };
 
     /// <summary>Streams a tensor as <paramref name="storeAs"/>, a chunk of rows at a time (rows permuted first when asked).</summary>
-    private static unsafe void WriteTensor(Stream stream, TensorInfo tensor, GgmlType storeAs, int permuteHeads)
+    private static unsafe void WriteTensor(Stream stream, TensorInfo tensor, GgmlType storeAs, int permuteHeads, WrittenBytes written)
     {
         long rowLength = tensor.Shape[^1];
         long rows = tensor.ElementCount / Math.Max(1, rowLength);
@@ -139,6 +148,19 @@ public static class GgufExporter
                 case GgmlType.Q4_0: GgmlQuants.QuantizeQ4_0(values, dst); break;
             }
             stream.Write(dst);
+            written.Add(n * sourceRowBytes);
+        }
+    }
+
+    /// <summary>Source bytes converted so far, reported as a fraction of all of them.</summary>
+    private sealed class WrittenBytes(IProgress<double>? progress, long total)
+    {
+        private long _done;
+
+        public void Add(long bytes)
+        {
+            _done += bytes;
+            progress?.Report(Math.Min(1.0, _done / (double)Math.Max(1, total)));
         }
     }
 }

@@ -13,7 +13,9 @@ public static class GgufTokenizerPre
     public const string Qwen2Regex =
         @"(?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\r\n\p{L}\p{N}]?\p{L}+|\p{N}| ?[^\s\p{L}\p{N}]+[\r\n]*|\s*[\r\n]+|\s+(?!\S)|\s+";
 
-    public const string Gpt2Regex = @"'s|'t|'re|'ve|'m|'ll|'d| ?\p{L}+| ?\p{N}+| ?[^\s\p{L}\p{N}]+|\s+(?!\S)";
+    /// <summary>GPT-2's regex as the ByteLevel pre-tokenizer runs it; llama.cpp drops the final |\s+, which changes
+    /// nothing when unmatched text is kept as its own piece.</summary>
+    public const string Gpt2Regex = @"'s|'t|'re|'ve|'m|'ll|'d| ?\p{L}+| ?\p{N}+| ?[^\s\p{L}\p{N}]+|\s+(?!\S)|\s+";
 
     /// <summary>llama.cpp's fallback for "default" and unrecognised names: four splits applied one after another.</summary>
     public static readonly IReadOnlyList<string> DefaultRegexes =

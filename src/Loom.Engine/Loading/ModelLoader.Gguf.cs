@@ -1,0 +1,69 @@
+using Loom.Models;
+using Loom.Models.Config;
+using Loom.Models.Gguf;
+using Loom.Models.Tokenization;
+
+namespace Loom.Engine.Loading;
+
+public static partial class ModelLoader
+{
+    /// <summary>
+    /// The GGUF file a model path names: the path itself when it is a .gguf file, or the single .gguf inside a
+    /// directory that holds no safetensors; null for a Hugging Face directory (or a path that does not exist).
+    /// </summary>
+    public static string? GgufCheckpoint(string modelPath)
+    {
+        if (File.Exists(modelPath))
+        {
+            if (modelPath.EndsWith(".gguf", StringComparison.OrdinalIgnoreCase)) return Path.GetFullPath(modelPath);
+            throw new ModelLoadException($"{modelPath} is a file but not a .gguf checkpoint: give a model directory or a .gguf file.");
+        }
+        if (!Directory.Exists(modelPath) || Directory.EnumerateFiles(modelPath, "*.safetensors").Any()) return null;
+        var ggufs = Directory.GetFiles(modelPath, "*.gguf");
+        return ggufs.Length switch
+        {
+            0 => null,
+            1 => Path.GetFullPath(ggufs[0]),
+            _ => throw new ModelLoadException($"{modelPath} holds {ggufs.Length} .gguf files " +
+                $"({string.Join(", ", ggufs.Select(Path.GetFileName).Order(StringComparer.Ordinal))}): give one of them as the model."),
+        };
+    }
+
+    /// <summary>
+    /// A GGUF checkpoint: config from the {arch}.* keys, weights memory-mapped from the file, tokenizer and chat
+    /// template from tokenizer.ggml.* and tokenizer.chat_template. GGUF has no generation_config, so sampling
+    /// defaults are the engine's.
+    /// </summary>
+    private static LoadedModel LoadGguf(string path, LoaderOptions options, IProgress<double>? progress)
+    {
+        var source = GgufWeightSource.Open(path);
+        bool handedOver = false; // once true, the source is no longer this method's to dispose
+        try
+        {
+            var metadata = source.File.Metadata;
+            var tokenizer = LoadGgufTokenizer(metadata, options.RequireTokenizer);
+            var chatTemplate = LoadChatTemplate($"{path}: {GgufTokenizerKeys.ChatTemplate}", tokenizer);
+            var config = source.Config;
+            if (options.DummyWeights)
+            {
+                source.Dispose(); // the config and the tokenizer were all it was needed for
+                handedOver = true;
+            }
+            return LoadOnBackend(Path.GetFileNameWithoutExtension(path), path, config, GenerationConfig.Empty, tokenizer,
+                chatTemplate, () => { handedOver = true; return source; }, options, progress);
+        }
+        catch
+        {
+            if (!handedOver) source.Dispose();
+            throw;
+        }
+    }
+
+    private static HfTokenizer? LoadGgufTokenizer(GgufMetadata metadata, bool required)
+    {
+        if (GgufTokenizerReader.HasTokenizer(metadata)) return GgufTokenizerReader.Load(metadata);
+        if (!required) return null;
+        throw new ModelLoadException(
+            $"{metadata.File}: no tokenizer.ggml.* metadata, so no tokenizer (token ids alone work with --prompt-ids).");
+    }
+}
