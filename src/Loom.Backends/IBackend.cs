@@ -13,7 +13,7 @@ public interface IBackend
     string Name { get; }
 
     /// <summary>Bytes one KV block takes across all layers (K and V), so the engine can size the cache.</summary>
-    long KvBytesPerBlock(ModelConfig config, int blockSize);
+    long KvBytesPerBlock(ModelConfig config, int blockSize, KvCacheDType dtype = KvCacheDType.Float32);
 
     /// <summary>Bytes the backend can give to the KV cache after weights (for fraction-of-memory sizing).</summary>
     long AvailableMemoryBytes { get; }
@@ -23,4 +23,8 @@ public interface IBackend
 }
 
 /// <summary>Shape of the paged KV cache: numBlocks blocks, each holding blockSize tokens for every layer.</summary>
-public sealed record KvCacheSpec(int NumBlocks, int BlockSize);
+public sealed record KvCacheSpec(int NumBlocks, int BlockSize)
+{
+    /// <summary>Element type of the cached keys and values.</summary>
+    public KvCacheDType DType { get; init; } = KvCacheDType.Float32;
+}

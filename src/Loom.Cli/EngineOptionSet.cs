@@ -11,7 +11,7 @@ namespace Loom.Cli;
 /// </summary>
 public sealed class EngineOptionSet
 {
-    public Option<string> Model { get; } = new("--model") { Description = "Model directory (Hugging Face layout).", DefaultValueFactory = _ => "models/demo" };
+    public Option<string> Model { get; } = new("--model") { Description = "Model directory (Hugging Face layout) or .gguf file.", DefaultValueFactory = _ => "models/demo" };
     public Option<int?> MaxModelLen { get; } = new("--max-model-len") { Description = "Prompt + output limit (default: the model's)." };
     public Option<int> MaxNumSeqs { get; } = new("--max-num-seqs") { Description = "Most sequences in one step.", DefaultValueFactory = _ => 64 };
     public Option<int> MaxNumBatchedTokens { get; } = new("--max-num-batched-tokens") { Description = "Token budget of one step.", DefaultValueFactory = _ => 512 };

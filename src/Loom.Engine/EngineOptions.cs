@@ -1,3 +1,5 @@
+using Loom.Backends;
+
 namespace Loom.Engine;
 
 /// <summary>Engine-wide settings (vLLM's names in comments). Validated by the engine at start.</summary>
@@ -13,6 +15,8 @@ public sealed record EngineOptions
     public int BlockSize { get; init; } = 16;
     /// <summary>--kv-cache-memory: KV cache size in bytes; null = use KvCacheMemoryFraction.</summary>
     public long? KvCacheBytes { get; init; }
+    /// <summary>--kv-cache-dtype: element type of cached keys and values (bf16 fits twice the tokens in the same bytes).</summary>
+    public KvCacheDType KvCacheDType { get; init; } = KvCacheDType.Float32;
     /// <summary>Fraction of available memory for the KV cache when KvCacheBytes is null.</summary>
     public double KvCacheMemoryFraction { get; init; } = 0.1;
     public bool EnablePrefixCaching { get; init; } = true;

@@ -14,8 +14,8 @@ public sealed class CpuBackend(int? numThreads = null) : IBackend
 
     public string Name => "cpu";
 
-    public long KvBytesPerBlock(ModelConfig config, int blockSize) =>
-        PagedKvCache.BytesPerBlock(config.NumHiddenLayers, blockSize, config.KvSize);
+    public long KvBytesPerBlock(ModelConfig config, int blockSize, KvCacheDType dtype = KvCacheDType.Float32) =>
+        PagedKvCache.BytesPerBlock(config.NumHiddenLayers, blockSize, config.KvSize, dtype);
 
     /// <summary>Memory the process may still use (respects container limits), less what it already holds.</summary>
     public long AvailableMemoryBytes =>

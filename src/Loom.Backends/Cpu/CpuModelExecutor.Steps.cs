@@ -41,9 +41,7 @@ public sealed unsafe partial class CpuModelExecutor
         {
             int p = batch.Positions[t];
             int block = batch.Seqs[s.TokenSeq[t]].BlockTable[p / blockSize];
-            long slot = (long)(p % blockSize) * kvSize;
-            s.K.Slice((long)t * kvSize, kvSize).CopyTo(new Span<float>(_cache.Keys(block, layer) + slot, kvSize));
-            s.V.Slice((long)t * kvSize, kvSize).CopyTo(new Span<float>(_cache.Values(block, layer) + slot, kvSize));
+            _cache.Write(block, layer, p % blockSize, s.K.Slice((long)t * kvSize, kvSize), s.V.Slice((long)t * kvSize, kvSize));
         }
     }
 

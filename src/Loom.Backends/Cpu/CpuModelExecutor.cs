@@ -24,7 +24,7 @@ public sealed unsafe partial class CpuModelExecutor : IModelExecutor
         Config = config;
         KvCache = kvCache;
         _weights = weights;
-        _cache = new PagedKvCache(kvCache.NumBlocks, kvCache.BlockSize, config.NumHiddenLayers, config.KvSize);
+        _cache = new PagedKvCache(kvCache.NumBlocks, kvCache.BlockSize, config.NumHiddenLayers, config.KvSize, kvCache.DType);
         _rope = new RopeTable(config, Math.Min(config.MaxPositionEmbeddings, 4096));
         _pool = new WorkerPool(numThreads);
         _linear = new LinearJob(_pool);

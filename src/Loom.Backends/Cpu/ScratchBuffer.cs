@@ -1,14 +1,15 @@
-using System.Runtime.InteropServices;
+using Loom.Models.Weights;
 
 namespace Loom.Backends.Cpu;
 
 /// <summary>
-/// A 64-byte aligned native float buffer that can grow (outside the hot path) and is freed deterministically.
+/// A 64-byte aligned native float buffer that can grow (outside the hot path) and is freed deterministically; the
+/// memory is held by a SafeHandle (<see cref="NativeBuffer"/>), so a forgotten Dispose still frees it.
 /// Used for activations and scratch so kernels work on stable pointers without pinning.
 /// </summary>
 internal sealed unsafe class ScratchBuffer : IDisposable
 {
-    private const nuint Alignment = 64;
+    private NativeBuffer? _memory;
 
     public float* Pointer { get; private set; }
     public long Length { get; private set; }
@@ -28,23 +29,17 @@ internal sealed unsafe class ScratchBuffer : IDisposable
     public void EnsureCapacity(long length)
     {
         if (length <= Length) return;
-        Free();
-        Pointer = (float*)NativeMemory.AlignedAlloc((nuint)length * sizeof(float), Alignment);
+        Dispose();
+        _memory = new NativeBuffer(length * sizeof(float));
+        Pointer = (float*)_memory.Pointer;
         Length = length;
-    }
-
-    private void Free()
-    {
-        if (Pointer != null) NativeMemory.AlignedFree(Pointer);
-        Pointer = null;
-        Length = 0;
     }
 
     public void Dispose()
     {
-        Free();
-        GC.SuppressFinalize(this);
+        _memory?.Dispose();
+        _memory = null;
+        Pointer = null;
+        Length = 0;
     }
-
-    ~ScratchBuffer() => Free();
 }

@@ -14,7 +14,7 @@ public static class KvCacheSizing
     {
         if (engine.BlockSize < 1) throw new ModelLoadException($"block_size must be at least 1, got {engine.BlockSize}.");
         if (tokens is < 1) throw new ModelLoadException($"The KV cache must hold at least one token, got {tokens}.");
-        long bytesPerBlock = backend.KvBytesPerBlock(config, engine.BlockSize);
+        long bytesPerBlock = backend.KvBytesPerBlock(config, engine.BlockSize, engine.KvCacheDType);
         long budget = tokens is int t
             ? (Math.Min(t, maxModelLen) + engine.BlockSize - 1) / engine.BlockSize * bytesPerBlock
             : engine.KvCacheBytes ?? (long)(backend.AvailableMemoryBytes * engine.KvCacheMemoryFraction);
@@ -33,8 +33,9 @@ public static class KvCacheSizing
             log?.Invoke($"KV cache holds {capacity} tokens, fewer than the model's {maxModelLen}: max model len lowered to {capacity}.");
             maxModelLen = (int)capacity;
         }
-        log?.Invoke($"KV cache: {blocks} blocks of {engine.BlockSize} tokens = {capacity} tokens ({Mib(blocks * bytesPerBlock)}, {bytesPerBlock / engine.BlockSize} bytes per token).");
-        return new KvCacheSpec((int)blocks, engine.BlockSize);
+        log?.Invoke($"KV cache: {blocks} blocks of {engine.BlockSize} tokens = {capacity} tokens ({Mib(blocks * bytesPerBlock)}, " +
+            $"{bytesPerBlock / engine.BlockSize} bytes per token, {engine.KvCacheDType.DisplayName()}).");
+        return new KvCacheSpec((int)blocks, engine.BlockSize) { DType = engine.KvCacheDType };
     }
 
     private static string Mib(long bytes) => $"{bytes / (1024.0 * 1024.0):F1} MiB";

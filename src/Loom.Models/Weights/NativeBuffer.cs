@@ -3,7 +3,7 @@ using System.Runtime.InteropServices;
 namespace Loom.Models.Weights;
 
 /// <summary>A 64-byte-aligned native allocation owned by a SafeHandle (freed on Dispose, or by the finalizer if forgotten).</summary>
-internal sealed unsafe class NativeBuffer : SafeHandle
+public sealed unsafe class NativeBuffer : SafeHandle
 {
     public long Length { get; }
 

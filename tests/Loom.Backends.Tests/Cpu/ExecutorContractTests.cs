@@ -195,6 +195,7 @@ public class ExecutorContractTests
         using var m = GoldenModel.Load("llama-gqa");
         long expected = (long)m.Config.NumHiddenLayers * 2 * 16 * m.Config.NumKeyValueHeads * m.Config.HeadDim * sizeof(float);
         Assert.Equal(expected, new CpuBackend().KvBytesPerBlock(m.Config, 16));
+        Assert.Equal(expected / 2, new CpuBackend().KvBytesPerBlock(m.Config, 16, KvCacheDType.BFloat16));
     }
 }
 

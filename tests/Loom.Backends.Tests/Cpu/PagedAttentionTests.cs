@@ -14,10 +14,17 @@ public unsafe class PagedAttentionTests
     [InlineData(2, 5, 23, 24)]  // a multiple of 8 but not of 16
     public void Attend_OverShuffledBlocks_MatchesNaiveSoftmaxAttention(int blockSize, int first, int length, int headDim)
     {
+        foreach (var dtype in new[] { KvCacheDType.Float32, KvCacheDType.BFloat16 })
+            AttendMatchesNaive(blockSize, first, length, headDim, dtype);
+    }
+
+    /// <summary>The naive reference reads the cache back (bf16-rounded), so both types must agree to float rounding.</summary>
+    private static void AttendMatchesNaive(int blockSize, int first, int length, int headDim, KvCacheDType dtype)
+    {
         const int numKvHeads = 2, kvHead = 1;
         int kvSize = numKvHeads * headDim;
         int numBlocks = (length + blockSize - 1) / blockSize + 3;
-        using var cache = new PagedKvCache(numBlocks, blockSize, numLayers: 2, kvSize);
+        using var cache = new PagedKvCache(numBlocks, blockSize, numLayers: 2, kvSize, dtype);
         // A non-contiguous, reversed block table that skips block 0.
         var blockTable = Enumerable.Range(0, (length + blockSize - 1) / blockSize).Select(b => numBlocks - 1 - b).ToArray();
         var keys = TestTensors.Random(length * kvSize, 1);
@@ -25,9 +32,8 @@ public unsafe class PagedAttentionTests
         for (int p = 0; p < length; p++)
         {
             int block = blockTable[p / blockSize];
-            long slot = (long)(p % blockSize) * kvSize;
-            keys.AsSpan(p * kvSize, kvSize).CopyTo(new Span<float>(cache.Keys(block, 1) + slot, kvSize));
-            values.AsSpan(p * kvSize, kvSize).CopyTo(new Span<float>(cache.Values(block, 1) + slot, kvSize));
+            cache.Write(block, 1, p % blockSize, keys.AsSpan(p * kvSize, kvSize), values.AsSpan(p * kvSize, kvSize));
+            cache.Read(block, 1, p % blockSize, keys.AsSpan(p * kvSize, kvSize), values.AsSpan(p * kvSize, kvSize));
         }
         var query = TestTensors.Random(headDim, 3, 2f);
         var output = new float[headDim];
@@ -37,7 +43,7 @@ public unsafe class PagedAttentionTests
         PagedAttention.Attend(query, cache, layer: 1, blockTable, kvHead * headDim, first, last, scale, new float[length], output);
 
         var expected = NaiveAttention(query, keys, values, kvSize, kvHead * headDim, first, last, scale);
-        for (int d = 0; d < headDim; d++) Assert.Equal(expected[d], output[d], 5);
+        for (int d = 0; d < headDim; d++) Assert.Equal(expected[d], output[d], 1e-5); // a tolerance, not decimal places: rounding boundaries
     }
 
     private static double[] NaiveAttention(float[] q, float[] keys, float[] values, int kvSize, int offset, int first, int last, double scale)
@@ -61,21 +67,27 @@ public unsafe class PagedAttentionTests
     [Fact]
     public void CopyBlock_CopiesEveryLayer()
     {
-        using var cache = new PagedKvCache(numBlocks: 3, blockSize: 2, numLayers: 2, kvSize: 4);
-        for (int layer = 0; layer < 2; layer++)
-            for (int i = 0; i < 8; i++)
-            {
-                cache.Keys(0, layer)[i] = layer * 100 + i;
-                cache.Values(0, layer)[i] = -(layer * 100 + i);
-            }
+        foreach (var dtype in new[] { KvCacheDType.Float32, KvCacheDType.BFloat16 })
+        {
+            using var cache = new PagedKvCache(numBlocks: 3, blockSize: 2, numLayers: 2, kvSize: 4, dtype);
+            for (int layer = 0; layer < 2; layer++)
+                for (int slot = 0; slot < 2; slot++)
+                {
+                    float[] key = [.. Enumerable.Range(0, 4).Select(i => (float)(layer * 100 + slot * 4 + i))];
+                    cache.Write(0, layer, slot, key, key.Select(k => -k).ToArray());
+                }
 
-        cache.CopyBlock(0, 2);
+            cache.CopyBlock(0, 2);
 
-        for (int layer = 0; layer < 2; layer++)
-            for (int i = 0; i < 8; i++)
-            {
-                Assert.Equal(layer * 100 + i, cache.Keys(2, layer)[i]);
-                Assert.Equal(-(layer * 100 + i), cache.Values(2, layer)[i]);
-            }
+            var k = new float[4];
+            var v = new float[4];
+            for (int layer = 0; layer < 2; layer++)
+                for (int slot = 0; slot < 2; slot++)
+                {
+                    cache.Read(2, layer, slot, k, v);
+                    Assert.Equal(Enumerable.Range(0, 4).Select(i => (float)(layer * 100 + slot * 4 + i)), k); // small integers: exact in bf16
+                    Assert.Equal(k.Select(x => -x), v);
+                }
+        }
     }
 }

@@ -2,6 +2,7 @@ using System.CommandLine;
 using Loom.Cli;
 using Loom.Models.Config;
 using Loom.Models.Gguf;
+using Loom.Models.Tokenization;
 using Loom.Models.Weights;
 using Loom.Tests;
 
@@ -46,7 +47,11 @@ public sealed class ConvertCommandTests : IDisposable
         var config = ModelConfigLoader.Load(RepoPaths.DemoModel);
         Assert.Equal(config with { EosTokenIds = [] }, gguf.Config with { EosTokenIds = [] });
         WeightNames.Validate(gguf, config);
-        Assert.Equal(config.VocabSize, ((Array)file.Metadata.Values["tokenizer.ggml.tokens"]).Length); // the tokenizer is embedded
+        // The tokenizer is embedded: read back from the file, it encodes like the model's tokenizer.json.
+        var embedded = GgufTokenizerReader.Load(file.Metadata);
+        var original = HfTokenizer.FromDirectory(RepoPaths.DemoModel);
+        const string Text = "The KV cache holds keys and values, 42 of them.";
+        Assert.Equal(original.Encode(Text, addSpecialTokens: false), embedded.Encode(Text, addSpecialTokens: false));
     }
 
     [Theory]
