@@ -88,7 +88,7 @@ internal static class LlamaCppBenchmark
             BlockSize = BlockSize, MaxNumSeqs = s.Parallel, MaxNumBatchedTokens = Math.Max(512, s.Parallel * s.ParallelPrompt),
             EnablePrefixCaching = false,
         });
-        LoomConcurrent(engine, config.VocabSize, s, "warm");
+        LoomConcurrent(engine, config.VocabSize, s with { Tg = Math.Min(s.Tg, 8) }, "warm"); // JIT and buffers, a few steps
 
         var loom = new List<Speed>();
         var llama = new List<Speed>();
