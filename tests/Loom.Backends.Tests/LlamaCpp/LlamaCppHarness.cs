@@ -73,9 +73,7 @@ internal static class LlamaCppHarness
         if (!(OperatingSystem.IsLinux() && RuntimeInformation.OSArchitecture == Architecture.X64))
             return $"llama.cpp harness pins the linux-x64 prebuilt binaries; this is {RuntimeInformation.RuntimeIdentifier}";
         if (FindOnPath("node") == null) return "node is not on PATH";
-        if (File.Exists(Path.Combine(ToolDirectory, "node_modules", "@node-llama-cpp", "linux-x64", "package.json"))
-            && File.Exists(Path.Combine(ToolDirectory, "node_modules", "node-llama-cpp", "package.json")))
-            return null;
+        if (InstalledMatchesPins()) return null;
         if (FindOnPath("npm") == null) return "npm is not on PATH (needed once to install tools/llamacpp)";
         // npm install, not npm ci: the lock pins every version, but npm ci insists that the optional binaries of every
         // other platform (mac, windows, riscv) be in the lock, and registries that mirror only what Linux needs lack them.
@@ -87,6 +85,20 @@ internal static class LlamaCppHarness
             .FirstOrDefault(line => NetworkErrors.Any(e => line.Contains(e, StringComparison.OrdinalIgnoreCase)));
         if (networkError != null) return "npm registry unreachable: " + networkError.Trim();
         throw new InvalidOperationException($"npm install --prefix {ToolDirectory} failed (exit {result.ExitCode}):\n{output}");
+    }
+
+    /// <summary>Both pinned packages are in node_modules at the versions package.json pins (a stale install is redone).</summary>
+    private static bool InstalledMatchesPins()
+    {
+        using var manifest = JsonDocument.Parse(File.ReadAllText(Path.Combine(ToolDirectory, "package.json")));
+        foreach (var pin in manifest.RootElement.GetProperty("dependencies").EnumerateObject())
+        {
+            string installed = Path.Combine(ToolDirectory, "node_modules", pin.Name, "package.json");
+            if (!File.Exists(installed)) return false;
+            using var package = JsonDocument.Parse(File.ReadAllText(installed));
+            if (package.RootElement.GetProperty("version").GetString() != pin.Value.GetString()) return false;
+        }
+        return true;
     }
 
     private static string? FindOnPath(string program) =>
