@@ -17,7 +17,7 @@ public sealed class ChatCommand : ICliCommand
 
     public static Command Create()
     {
-        var model = new Option<string>("--model") { Description = "Model directory.", DefaultValueFactory = _ => "models/demo" };
+        var model = new Option<string>("--model") { Description = "Model directory or .gguf file.", DefaultValueFactory = _ => "models/demo" };
         var system = new Option<string?>("--system") { Description = "System prompt." };
         var maxTokens = new Option<int?>("--max-tokens") { Description = "Longest reply in tokens." };
         var temperature = new Option<float?>("--temperature") { Description = "Sampling temperature (default: the model's)." };

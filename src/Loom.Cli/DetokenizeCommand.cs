@@ -26,7 +26,7 @@ public sealed class DetokenizeCommand : ICliCommand
     public static int Run(string modelDir, bool skipSpecialTokens, bool jsonl, TextReader input, TextWriter output, TextWriter error) =>
         TokenizerCli.Guard(error, () =>
         {
-            var tokenizer = HfTokenizer.FromDirectory(modelDir);
+            var tokenizer = TokenizerCli.Load(modelDir);
             if (!jsonl)
             {
                 var request = TokenizerCli.ParseObject(input.ReadToEnd(), "stdin");

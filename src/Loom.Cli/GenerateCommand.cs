@@ -28,7 +28,7 @@ public sealed class GenerateCommand : ICliCommand
     public static Command Create()
     {
         var o = new Options(
-            new("--model") { Description = "Model directory (Hugging Face layout).", DefaultValueFactory = _ => "models/demo" },
+            new("--model") { Description = "Model directory (Hugging Face layout) or .gguf file.", DefaultValueFactory = _ => "models/demo" },
             new("--prompt") { Description = "Prompt text (encoded with the model's special tokens, e.g. BOS)." },
             new("--prompt-ids") { Description = "Prompt as comma-separated token ids, e.g. 1,2,3 (no tokenizer needed)." },
             new("--max-tokens") { Description = "Most tokens to generate (default: generation_config max_new_tokens, else 128)." },

@@ -1,6 +1,8 @@
 using System.CommandLine;
 using System.Text.Encodings.Web;
 using System.Text.Json;
+using Loom.Models;
+using Loom.Models.Gguf;
 using Loom.Models.Tokenization;
 
 namespace Loom.Cli;
@@ -28,7 +30,7 @@ public sealed class TokenizeCommand : ICliCommand
     public static int Run(string modelDir, bool addSpecialTokens, bool jsonl, TextReader input, TextWriter output, TextWriter error) =>
         TokenizerCli.Guard(error, () =>
         {
-            var tokenizer = HfTokenizer.FromDirectory(modelDir);
+            var tokenizer = TokenizerCli.Load(modelDir);
             if (!jsonl)
             {
                 WriteIds(output, tokenizer.Encode(input.ReadToEnd(), addSpecialTokens));
@@ -53,15 +55,21 @@ internal static class TokenizerCli
 
     public static Option<string> ModelOption() => new("--model")
     {
-        Description = "Model directory holding tokenizer.json (and tokenizer_config.json).",
+        Description = "Model directory holding tokenizer.json (and tokenizer_config.json), or a .gguf file.",
         DefaultValueFactory = _ => "models/demo",
     };
+
+    /// <summary>The tokenizer of a model directory, or the one embedded in a .gguf file.</summary>
+    public static HfTokenizer Load(string modelPath) =>
+        File.Exists(modelPath) && modelPath.EndsWith(".gguf", StringComparison.OrdinalIgnoreCase)
+            ? GgufTokenizerReader.LoadFromFile(modelPath)
+            : HfTokenizer.FromDirectory(modelPath);
 
     /// <summary>Bad input or a missing tokenizer: one line on stderr and exit code 1, never a stack trace.</summary>
     public static int Guard(TextWriter error, Func<int> body)
     {
         try { return body(); }
-        catch (Exception e) when (e is TokenizerFormatException or InvalidInputException or IOException or UnauthorizedAccessException)
+        catch (Exception e) when (e is TokenizerFormatException or ModelLoadException or InvalidInputException or IOException or UnauthorizedAccessException)
         {
             error.WriteLine("error: " + e.Message);
             return 1;

@@ -11,5 +11,9 @@ if (args.Length > 0 && args[0] == "kernels")
 if (args.Length > 0 && args[0] == "engine")
     return EngineBenchmark.Run(args[1..]);
 
+// `llamacpp`: Loom vs llama.cpp on the same GGUF files (docs/perf.md, "llama.cpp comparison").
+if (args.Length > 0 && args[0] == "llamacpp")
+    return LlamaCppBenchmark.Run(args[1..]);
+
 BenchmarkSwitcher.FromAssembly(typeof(Program).Assembly).Run(args);
 return 0;

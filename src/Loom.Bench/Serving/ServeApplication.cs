@@ -21,7 +21,8 @@ public sealed class ServeApplication(ServeSettings settings, IAnsiConsole consol
         var targets = new List<ServeTarget>();
         for (int i = 0; i < settings.BaseUrls.Count; i++)
         {
-            string model = settings.ServedModelName ?? await QueryModelIdAsync(http, settings.BaseUrls[i], cancellationToken)
+            string model = settings.ServedModelName
+                ?? await QueryModelIdAsync(http, settings.BaseUrls[i], TimeSpan.FromSeconds(settings.ReadyCheckTimeoutSec), cancellationToken)
                 ?? settings.Model ?? throw new ArgumentException($"no model name: pass --model or --served-model-name ({settings.BaseUrls[i]}/v1/models did not answer).");
             var endpoint = EndpointTarget.Create(settings.BaseUrls[i], settings.Endpoint, model);
             targets.Add(new ServeTarget(labels[i], new OpenAiStreamingClient(http, endpoint, settings.IgnoreEos, apiKey)));
@@ -57,7 +58,7 @@ public sealed class ServeApplication(ServeSettings settings, IAnsiConsole consol
 
         foreach (var (label, run) in runs) ConsoleReport.WriteRun(console, label, run);
         if (runs.Count > 1) ConsoleReport.WriteSweep(console, runs, settings.MetricPercentiles.Max());
-        Save(runs, dataset, conditions, targets.ToDictionary(t => t.Label, t => t.Client.Target.Model));
+        Save(runs, dataset, conditions, targets.ToDictionary(t => t.Label));
         return runs.All(r => r.Run.Metrics.Completed > 0) ? 0 : 1;
     }
 
@@ -159,15 +160,21 @@ public sealed class ServeApplication(ServeSettings settings, IAnsiConsole consol
     }
 
     private void Save(IReadOnlyList<(string Label, ServeRunResult Run)> runs, IBenchDataset dataset, Dictionary<string, string> conditions,
-        IReadOnlyDictionary<string, string> servedModels)
+        IReadOnlyDictionary<string, ServeTarget> targets)
     {
         if (!settings.SaveResult && settings.Plot != true) return;
         string dir = settings.ResultDir ?? ".";
         if (settings.SaveResult)
             foreach (var (label, run) in runs)
             {
+                var target = targets[label].Client.Target;
+                var runConditions = new Dictionary<string, string>(conditions)
+                {
+                    ["api_url"] = target.ApiUrl.ToString(),
+                    ["served_model_name"] = target.Model,
+                };
                 var description = new RunDescription(label, "openai" + (settings.Endpoint.Contains("chat", StringComparison.Ordinal) ? "-chat" : ""),
-                    settings.Model ?? servedModels[label], settings.Tokenizer ?? settings.Model, dataset.Name, conditions);
+                    settings.Model ?? target.Model, settings.Tokenizer ?? settings.Model, dataset.Name, runConditions);
                 string name = settings.ResultFilename is { } f
                     ? (runs.Count == 1 ? f : $"{Path.GetFileNameWithoutExtension(f)}-{label}-{ConsoleReport.RateText(run.Options.RequestRate)}qps{Path.GetExtension(f)}")
                     : ResultJson.DefaultFileName(description, run);
@@ -183,22 +190,42 @@ public sealed class ServeApplication(ServeSettings settings, IAnsiConsole consol
         }
     }
 
-    /// <summary>The first model id the server lists, or null when it does not answer GET /v1/models.</summary>
-    private static async Task<string?> QueryModelIdAsync(HttpClient http, string baseUrl, CancellationToken cancellationToken)
+    /// <summary>
+    /// The first model id the server lists, or null when it does not list models. A server still starting (connection
+    /// refused, or 503 while Loom loads the model) is asked again until the ready-check timeout, so that a bench started
+    /// beside its servers does not fall back to --model and send a name the server does not know.
+    /// </summary>
+    private static async Task<string?> QueryModelIdAsync(HttpClient http, string baseUrl, TimeSpan timeout, CancellationToken cancellationToken)
+    {
+        var deadline = DateTime.UtcNow + timeout;
+        while (true)
+        {
+            var (id, retry) = await TryQueryModelIdAsync(http, baseUrl, cancellationToken);
+            if (!retry || DateTime.UtcNow >= deadline) return id;
+            await Task.Delay(TimeSpan.FromMilliseconds(500), cancellationToken);
+        }
+    }
+
+    private static async Task<(string? Id, bool Retry)> TryQueryModelIdAsync(HttpClient http, string baseUrl, CancellationToken cancellationToken)
     {
         try
         {
             using var timeout = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
             timeout.CancelAfter(TimeSpan.FromSeconds(10));
             using var response = await http.GetAsync(baseUrl.TrimEnd('/') + "/v1/models", timeout.Token);
-            if (!response.IsSuccessStatusCode) return null;
+            if (response.StatusCode == System.Net.HttpStatusCode.ServiceUnavailable) return (null, true);
+            if (!response.IsSuccessStatusCode) return (null, false);
             using var doc = JsonDocument.Parse(await response.Content.ReadAsStringAsync(timeout.Token));
-            return doc.RootElement.TryGetProperty("data", out var data) && data.ValueKind == JsonValueKind.Array && data.GetArrayLength() > 0
-                && data[0].TryGetProperty("id", out var id) ? id.GetString() : null;
+            return (doc.RootElement.TryGetProperty("data", out var data) && data.ValueKind == JsonValueKind.Array && data.GetArrayLength() > 0
+                && data[0].TryGetProperty("id", out var id) ? id.GetString() : null, false);
         }
-        catch (Exception e) when (e is HttpRequestException or OperationCanceledException or JsonException)
+        catch (HttpRequestException)
         {
-            return null;
+            return (null, true); // not listening yet
+        }
+        catch (Exception e) when (e is OperationCanceledException or JsonException && !cancellationToken.IsCancellationRequested)
+        {
+            return (null, false);
         }
     }
 }

@@ -42,13 +42,16 @@ public sealed class ThroughputApplication(ThroughputSettings settings, IAnsiCons
         return result;
     }
 
+    /// <summary>A bar needs a terminal: piped output (logs, CI) gets the result lines alone.</summary>
+    private bool ShowProgress => !settings.DisableProgress && console.Profile.Capabilities.Interactive;
+
     private LoadedModel Load()
     {
         var notes = new List<string>();
         var options = settings.Loader with { Log = notes.Add, RequireTokenizer = settings.DatasetPath is not null };
         LoadedModel? model = null;
         string name = Path.GetFileName(Path.GetFullPath(settings.ModelDir).TrimEnd('/'));
-        if (settings.DisableProgress) model = ModelLoader.Load(settings.ModelDir, options);
+        if (!ShowProgress) model = ModelLoader.Load(settings.ModelDir, options);
         else
             console.Progress()
                 .Columns(new TaskDescriptionColumn(), new ProgressBarColumn(), new PercentageColumn(), new ElapsedTimeColumn())
@@ -64,7 +67,7 @@ public sealed class ThroughputApplication(ThroughputSettings settings, IAnsiCons
 
     private ThroughputResult RunWithProgress(OfflineThroughput runner, IReadOnlyList<OfflineRequest> requests, CancellationToken cancellationToken)
     {
-        if (settings.DisableProgress) return runner.Run(requests, settings.Seed, cancellationToken: cancellationToken);
+        if (!ShowProgress) return runner.Run(requests, settings.Seed, cancellationToken: cancellationToken);
         ThroughputResult? result = null;
         console.Progress()
             .Columns(new TaskDescriptionColumn(), new ProgressBarColumn(), new PercentageColumn(), new ElapsedTimeColumn(), new RemainingTimeColumn())

@@ -9,30 +9,43 @@ using Loom.Models.Weights;
 namespace Loom.Engine.Loading;
 
 /// <summary>
-/// Loads a Hugging Face model directory (config.json, generation_config.json, tokenizer files, safetensors) onto a
-/// backend and sizes its paged KV cache. Every failure surfaces as one <see cref="ModelLoadException"/> whose message
-/// names the directory, file or field.
+/// Loads a Hugging Face model directory (config.json, generation_config.json, tokenizer files, safetensors) or a GGUF
+/// checkpoint (see <see cref="GgufCheckpoint"/>) onto a backend and sizes its paged KV cache. Every failure surfaces
+/// as one <see cref="ModelLoadException"/> whose message names the directory, file or field.
 /// </summary>
-public static class ModelLoader
+public static partial class ModelLoader
 {
     public static LoadedModel Load(string modelDir, LoaderOptions options, IProgress<double>? progress = null)
     {
         ArgumentNullException.ThrowIfNull(modelDir);
         ArgumentNullException.ThrowIfNull(options);
+        if (GgufCheckpoint(modelDir) is { } ggufPath) return LoadGguf(ggufPath, options, progress);
         if (!Directory.Exists(modelDir)) throw new ModelLoadException($"Model directory not found: {modelDir}");
         modelDir = Path.GetFullPath(modelDir);
 
         var config = ModelConfigLoader.Load(modelDir);
         var generation = GenerationConfigLoader.Load(modelDir);
         var tokenizer = LoadTokenizer(modelDir, options.RequireTokenizer);
-        var chatTemplate = LoadChatTemplate(modelDir, tokenizer);
+        var chatTemplate = LoadChatTemplate(Path.Combine(modelDir, "tokenizer_config.json"), tokenizer);
+        return LoadOnBackend(Path.GetFileName(modelDir.TrimEnd(Path.DirectorySeparatorChar)), modelDir, config, generation,
+            tokenizer, chatTemplate, () => SafetensorsWeightSource.Open(modelDir), options, progress);
+    }
+
+    /// <summary>
+    /// What both checkpoint formats share: the backend, the KV cache plan, the weights (the real ones from
+    /// <paramref name="openWeights"/>, or dummy ones), optional quantization, and the executor.
+    /// </summary>
+    private static LoadedModel LoadOnBackend(string name, string location, ModelConfig config, GenerationConfig generation,
+        ITokenizer? tokenizer, IChatTemplate? chatTemplate, Func<IWeightSource> openWeights, LoaderOptions options,
+        IProgress<double>? progress)
+    {
         var backend = CreateBackend(options);
         int maxModelLen = ResolveMaxModelLen(config, options.Engine);
         var kvCache = KvCacheSizing.Plan(config, backend, options.Engine, options.KvCacheTokens, ref maxModelLen, options.Log);
 
         var weights = options.DummyWeights
             ? new DummyWeightSource(config, options.DummyWeightsDType ?? DummyDType(config), options.DummyWeightsSeed)
-            : (IWeightSource)SafetensorsWeightSource.Open(modelDir);
+            : openWeights();
         weights = Quantize(weights, options, ref progress);
         IModelExecutor executor;
         try
@@ -42,7 +55,7 @@ public static class ModelLoader
         catch (Exception e) when (e is ArgumentException or InvalidDataException or NotSupportedException)
         {
             weights.Dispose();
-            throw new ModelLoadException($"{modelDir}: {e.Message}", e);
+            throw new ModelLoadException($"{location}: {e.Message}", e);
         }
         catch
         {
@@ -50,8 +63,7 @@ public static class ModelLoader
             throw;
         }
 
-        return new LoadedModel(Path.GetFileName(modelDir.TrimEnd(Path.DirectorySeparatorChar)), modelDir, config, tokenizer,
-            chatTemplate, generation, executor, maxModelLen)
+        return new LoadedModel(name, location, config, tokenizer, chatTemplate, generation, executor, maxModelLen)
         {
             EosTokenIds = EosTokenIds(config, generation, tokenizer),
             BackendName = backend.Name,
@@ -84,7 +96,8 @@ public static class ModelLoader
         }
     }
 
-    private static IChatTemplate? LoadChatTemplate(string modelDir, HfTokenizer? tokenizer)
+    /// <param name="origin">Where the template came from, for the error message.</param>
+    private static IChatTemplate? LoadChatTemplate(string origin, HfTokenizer? tokenizer)
     {
         if (tokenizer?.Config.ChatTemplate is not string source) return null;
         try
@@ -93,7 +106,7 @@ public static class ModelLoader
         }
         catch (ChatTemplateException e)
         {
-            throw new ModelLoadException($"{Path.Combine(modelDir, "tokenizer_config.json")}: the chat_template does not parse: {e.Message}", e);
+            throw new ModelLoadException($"{origin}: the chat_template does not parse: {e.Message}", e);
         }
     }
 

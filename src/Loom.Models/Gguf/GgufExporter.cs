@@ -29,6 +29,9 @@ public static class GgufExporter
         var tokenizerKeys = new HashSet<string>();
         foreach (var (key, value) in tokenizerMetadata ?? [])
         {
+            // llama.cpp refuses a file whose token list and embedding rows disagree; say so at export time instead.
+            if (key == GgufTokenizerKeys.Tokens && value is string[] tokens && tokens.Length != config.VocabSize)
+                throw new ArgumentException($"The tokenizer has {tokens.Length} tokens but the model's vocab_size is {config.VocabSize}.", nameof(tokenizerMetadata));
             writer.Add(key, value);
             tokenizerKeys.Add(key);
         }

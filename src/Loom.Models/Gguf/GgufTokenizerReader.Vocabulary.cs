@@ -27,6 +27,7 @@ public static partial class GgufTokenizerReader
             bool spm = model == "llama";
             var tokens = m.Array<string>(GgufTokenizerKeys.Tokens) ?? throw Bad(m, GgufTokenizerKeys.Tokens, "is missing");
             if (tokens.Length == 0) throw Bad(m, GgufTokenizerKeys.Tokens, "is empty");
+            tokens = [.. tokens.Select((t, id) => t.Length == 0 ? $"[EMPTY_{id}]" : t)]; // llama.cpp's name for an empty token
             CheckUnique(m, tokens);
             var types = ReadTypes(m, tokens.Length);
             var scores = m.Array<float>(GgufTokenizerKeys.Scores);

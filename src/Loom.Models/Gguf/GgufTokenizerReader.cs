@@ -21,6 +21,14 @@ public static partial class GgufTokenizerReader
     public static bool HasTokenizer(GgufMetadata metadata) =>
         metadata.Contains(GgufTokenizerKeys.Model) && metadata.Contains(GgufTokenizerKeys.Tokens);
 
+    /// <summary>The tokenizer embedded in a .gguf file (the file is closed again before this returns).</summary>
+    public static HfTokenizer LoadFromFile(string ggufPath)
+    {
+        using var file = GgufFile.Open(ggufPath);
+        if (!HasTokenizer(file.Metadata)) throw new ModelLoadException($"{ggufPath}: no tokenizer.ggml.* metadata, so no tokenizer.");
+        return Load(file.Metadata);
+    }
+
     public static HfTokenizer Load(GgufMetadata metadata)
     {
         var json = ToHfJson(metadata);

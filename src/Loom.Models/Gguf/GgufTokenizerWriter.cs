@@ -102,16 +102,20 @@ public static partial class GgufTokenizerWriter
         }
     }
 
-    /// <summary>SpecialVocab: token ids (tokenizer_config.json first, then config.json) and the add_bos/add_eos/add_sep flags.</summary>
+    /// <summary>
+    /// SpecialVocab: token ids (tokenizer_config.json first, then config.json) and the add_bos/add_eos/add_sep flags.
+    /// Unlike SpecialVocab, add_bos_token and add_eos_token are always written (false when Hugging Face adds nothing):
+    /// llama.cpp's defaults for a missing flag (BOS for "llama" and for "llama-bpe") would otherwise add a BOS the
+    /// original tokenizer never adds.
+    /// </summary>
     private static void AddSpecialTokens(List<(string, object)> metadata, HfVocabulary hf)
     {
         foreach (var (kind, key) in GgufTokenizerKeys.SpecialIds)
             if (hf.SpecialIds.TryGetValue(kind, out int id)) metadata.Add((key, (uint)id));
-        foreach (var (kind, add) in hf.AddSpecial)
-        {
-            string? key = kind switch { "bos" => GgufTokenizerKeys.AddBos, "eos" => GgufTokenizerKeys.AddEos, "sep" => GgufTokenizerKeys.AddSep, _ => null };
-            if (key != null) metadata.Add((key, add));
-        }
+        var add = hf.AddSpecial.ToDictionary(a => a.Kind, a => a.Add);
+        metadata.Add((GgufTokenizerKeys.AddBos, add.GetValueOrDefault("bos") && hf.SpecialIds.ContainsKey("bos")));
+        metadata.Add((GgufTokenizerKeys.AddEos, add.GetValueOrDefault("eos") && hf.SpecialIds.ContainsKey("eos")));
+        if (add.TryGetValue("sep", out bool sep)) metadata.Add((GgufTokenizerKeys.AddSep, sep));
     }
 
     /// <summary>gguf-py add_chat_template: a string, or a list of named templates ("default" plus tokenizer.chat_template.NAME).</summary>

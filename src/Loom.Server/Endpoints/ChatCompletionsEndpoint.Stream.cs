@@ -9,25 +9,18 @@ internal static partial class ChatCompletionsEndpoint
 {
     /// <summary>
     /// SSE as OpenAI sends it: per choice a first chunk carrying the role, then content deltas, finish_reason on the
-    /// choice's last chunk, an optional usage chunk with no choices, then [DONE]. The first engine output is awaited
-    /// before the status line goes out, so intake errors still get a proper status code.
+    /// choice's last chunk, an optional usage chunk with no choices, then [DONE] (framing in <see cref="SseResponse"/>).
     /// </summary>
-    private static async Task StreamAsync(HttpContext context, ServerState state, ChatCall call,
-        IAsyncEnumerable<PromptOutput> outputs, bool includeUsage, CancellationToken cancellationToken)
-    {
-        await using var e = outputs.GetAsyncEnumerator(cancellationToken);
-        bool more = await e.MoveNextAsync();
-        var sse = new SseWriter(context.Response);
-        await sse.StartAsync(cancellationToken);
-        int promptTokens = 0, cachedTokens = 0, completionTokens = 0;
-        try
+    private static Task StreamAsync(HttpContext context, ServerState state, ChatCall call,
+        IAsyncEnumerable<PromptOutput> outputs, bool includeUsage, CancellationToken cancellationToken) =>
+        SseResponse.RunAsync(context, state, outputs, async (sse, stream) =>
         {
+            int promptTokens = 0, cachedTokens = 0, completionTokens = 0;
             for (int i = 0; i < call.N; i++)
                 await sse.WriteAsync(Chunk(call, new ChatChunkChoice(i, new ChatDelta { Role = "assistant", Content = "" }, null, null)),
                     LoomJsonContext.Default.ChatCompletionChunk, cancellationToken);
-            for (; more; more = await e.MoveNextAsync())
+            await foreach (var (_, output) in stream)
             {
-                var output = e.Current.Output;
                 promptTokens = output.PromptTokens;
                 cachedTokens = output.CachedPromptTokens;
                 foreach (var delta in output.Deltas)
@@ -42,15 +35,7 @@ internal static partial class ChatCompletionsEndpoint
                 {
                     Usage = new Usage(promptTokens, completionTokens, promptTokens + completionTokens, new PromptTokensDetails(cachedTokens)),
                 }, LoomJsonContext.Default.ChatCompletionChunk, cancellationToken);
-        }
-        catch (Exception ex) when (ErrorMiddleware.ToApiException(ex, state) is { } error)
-        {
-            // The status line is gone; tell the client in-band, as vLLM does, then end the stream normally.
-            await sse.WriteAsync(new ErrorResponse(new ErrorBody(error.Message, error.Type, error.Param, error.Code)),
-                LoomJsonContext.Default.ErrorResponse, context.RequestAborted);
-        }
-        await sse.WriteDoneAsync(context.RequestAborted);
-    }
+        }, cancellationToken);
 
     /// <summary>A delta as a choice chunk, or null when it carries nothing a client would see.</summary>
     private static ChatChunkChoice? ToChoice(ChatCall call, CompletionDelta delta)

@@ -8,30 +8,24 @@ namespace Loom.Server.Endpoints;
 internal static partial class CompletionsEndpoint
 {
     /// <summary>
-    /// SSE text_completion chunks, one per choice delta (echoed prompts first), an optional usage chunk, then [DONE].
-    /// The first engine output is awaited before the status line goes out, so intake errors keep their status code.
+    /// SSE text_completion chunks, one per choice delta (echoed prompts first), an optional usage chunk, then [DONE]
+    /// (framing in <see cref="SseResponse"/>).
     /// </summary>
-    private static async Task StreamAsync(HttpContext context, ServerState state, CompletionCall call,
-        IAsyncEnumerable<PromptOutput> outputs, bool includeUsage, CancellationToken cancellationToken)
-    {
-        await using var e = outputs.GetAsyncEnumerator(cancellationToken);
-        bool more = await e.MoveNextAsync();
-        var sse = new SseWriter(context.Response);
-        await sse.StartAsync(cancellationToken);
-        var usage = new UsageTally(call.Prompts.Count);
-        var textOffsets = new int[call.Choices];
-        var sentPromptIds = new bool[call.Choices];
-        try
+    private static Task StreamAsync(HttpContext context, ServerState state, CompletionCall call,
+        IAsyncEnumerable<PromptOutput> outputs, bool includeUsage, CancellationToken cancellationToken) =>
+        SseResponse.RunAsync(context, state, outputs, async (sse, stream) =>
         {
+            var usage = new UsageTally(call.Prompts.Count);
+            var textOffsets = new int[call.Choices];
+            var sentPromptIds = new bool[call.Choices];
             if (call.Echo)
                 for (int c = 0; c < call.Choices; c++)
                 {
                     textOffsets[c] = call.PromptOf(c).Text.Length;
                     if (!call.EchoLogprobs) await sse.WriteAsync(EchoChunk(call, c, null), LoomJsonContext.Default.CompletionResponse, cancellationToken);
                 }
-            for (; more; more = await e.MoveNextAsync())
+            await foreach (var (promptIndex, output) in stream)
             {
-                var (promptIndex, output) = e.Current;
                 usage.Record(promptIndex, output);
                 if (call.EchoLogprobs && output.PromptLogprobs is { } promptLogprobs)
                     for (int k = 0; k < call.N; k++) // the echo waits for the prompt's logprobs, which come in its first output
@@ -49,14 +43,7 @@ internal static partial class CompletionsEndpoint
                 {
                     Usage = usage.ToUsage(),
                 }, LoomJsonContext.Default.CompletionResponse, cancellationToken);
-        }
-        catch (Exception ex) when (ErrorMiddleware.ToApiException(ex, state) is { } error)
-        {
-            await sse.WriteAsync(new ErrorResponse(new ErrorBody(error.Message, error.Type, error.Param, error.Code)),
-                LoomJsonContext.Default.ErrorResponse, context.RequestAborted);
-        }
-        await sse.WriteDoneAsync(context.RequestAborted);
-    }
+        }, cancellationToken);
 
     private static CompletionChoice? ToChoice(CompletionCall call, int choice, CompletionDelta delta, ref int textOffset,
         ref bool sentPromptIds)

@@ -19,16 +19,21 @@ public class LiveServerSweepTests
     public async Task A_two_rate_sweep_against_a_live_loom_server_saves_vllm_json_and_png_plots()
     {
         var engine = new EngineOptions { IdleSelfCheck = true, MaxNumSeqs = 8, KvCacheBytes = 16 << 20 };
-        var model = ModelLoader.Load(RepoPaths.DemoModel, new LoaderOptions { Backend = "cpu", NumThreads = 1, Engine = engine });
+        // The server listens at once and answers 503 while the model loads (held back a moment here), as `loom serve`
+        // does: the bench, started beside it, must wait for GET /v1/models rather than guess the model's name.
         await using var server = await LoomServer.StartAsync(new ServerOptions { Host = "127.0.0.1", Port = 0, MaxNumSeqs = 8 },
-            EngineHost.Start(model, engine));
-        await server.ModelReady;
+            async ct =>
+            {
+                await Task.Delay(TimeSpan.FromSeconds(1), ct);
+                var model = ModelLoader.Load(RepoPaths.DemoModel, new LoaderOptions { Backend = "cpu", NumThreads = 1, Engine = engine });
+                return EngineHost.Start(model, engine, servedName: "demo-served");
+            });
         using var dir = new CliRunner.TempDir();
 
         var result = await CliRunner.RunAsync("bench", "serve", "--base-url", server.BaseUrl, "--model", RepoPaths.DemoModel,
             "--dataset-name", "random", "--random-input-len", $"{InputLen}", "--random-output-len", $"{OutputLen}",
             "--num-prompts", $"{NumPrompts}", "--request-rate", "20,inf", "--ignore-eos", "--goodput", "ttft:60000",
-            "--save-result", "--result-dir", dir.Path, "--disable-tqdm", "--metadata", "server=loom-in-process");
+            "--save-result", "--result-dir", dir.Path, "--disable-tqdm", "--metadata", "server=loom-in-process", "--ready-check-timeout-sec", "120");
 
         Assert.True(result.ExitCode == 0, result.Stderr + result.Stdout);
         var files = Directory.GetFiles(dir.Path, "*.json").Order().ToArray();
@@ -54,6 +59,8 @@ public class LiveServerSweepTests
                 Assert.True(root.GetProperty(key).GetDouble() > 0, key);
             Assert.Equal("loom-in-process", root.GetProperty("conditions").GetProperty("server").GetString());
             Assert.Equal("true", root.GetProperty("conditions").GetProperty("ignore_eos").GetString());
+            Assert.Equal(server.BaseUrl + "/v1/completions", root.GetProperty("conditions").GetProperty("api_url").GetString());
+            Assert.Equal("demo-served", root.GetProperty("conditions").GetProperty("served_model_name").GetString());
         }
         foreach (var png in new[] { "latency_vs_rate.png", "throughput_vs_rate.png" })
             AssertValidPng(Path.Combine(dir.Path, png));

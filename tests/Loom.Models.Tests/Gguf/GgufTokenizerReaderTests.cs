@@ -169,6 +169,8 @@ public class GgufTokenizerReaderTests
         tokens[5] = tokens[6];
         e = Assert.Throws<ModelLoadException>(() => GgufTokenizerReader.Load(With(GgufTokenizerKeys.Tokens, tokens)));
         Assert.Contains("twice", e.Message);
+        tokens[5] = "";
+        Assert.Equal("[EMPTY_5]", GgufTokenizerReader.Load(With(GgufTokenizerKeys.Tokens, tokens)).IdToToken(5)); // as llama.cpp names it
         e = Assert.Throws<ModelLoadException>(() => GgufTokenizerReader.Load(With(GgufTokenizerKeys.TokenType, new[] { 1, 1 })));
         Assert.Contains(GgufTokenizerKeys.TokenType, e.Message);
         e = Assert.Throws<ModelLoadException>(() => GgufTokenizerReader.Load(WriteAndRead(good.Where(kv => kv.Key != GgufTokenizerKeys.Merges))));

@@ -69,7 +69,7 @@ public class GgufTokenizerWriterTests
         Assert.Equal(0, m.Int(GgufTokenizerKeys.BosId));
         Assert.Equal(4, m.Int(GgufTokenizerKeys.EosId)); // <|eot_id|>
         Assert.True(m.Bool(GgufTokenizerKeys.AddBos));   // from the TemplateProcessing post-processor
-        Assert.False(m.Contains(GgufTokenizerKeys.AddEos));
+        Assert.False(m.Bool(GgufTokenizerKeys.AddEos));
     }
 
     [Theory]
@@ -124,6 +124,7 @@ public class GgufTokenizerWriterTests
     {
         var m = RoundTrip(GgufTokenizerWriter.FromModelDirectory(RepoPaths.DemoModel));
         Assert.Equal("llama-bpe", m.String(GgufTokenizerKeys.Pre));
+        Assert.False(m.Bool(GgufTokenizerKeys.AddBos)); // written although false: llama.cpp would add BOS for llama-bpe by default
         Assert.Equal(4096, m.Array<string>(GgufTokenizerKeys.Tokens)!.Length);
         var llama = RoundTrip(GgufTokenizerWriter.FromModelDirectory(RepoPaths.FixtureModel("llama-gqa")));
         Assert.Equal("llama", llama.String(GgufTokenizerKeys.Model));
@@ -139,5 +140,18 @@ public class GgufTokenizerWriterTests
         e = Assert.Throws<TokenizerFormatException>(() => GgufTokenizerWriter.FromJson(plainBpe, source: "x"));
         Assert.Contains("byte", e.Message);
         Assert.Throws<TokenizerFormatException>(() => GgufTokenizerWriter.FromModelDirectory(Path.GetTempPath()));
+    }
+
+    [Fact]
+    public void ExportRefusesATokenizerWhoseSizeDiffersFromTheModel()
+    {
+        string dir = RepoPaths.FixtureModel("qwen2-bias-tied");
+        var config = Loom.Models.Config.ModelConfigLoader.Load(dir);
+        var metadata = GgufTokenizerWriter.FromJson(File.ReadAllText(Path.Combine(dir, "tokenizer.json")),
+            configJson: JsonSerializer.Serialize(new { vocab_size = config.VocabSize + 8 }));
+        using var weights = Loom.Models.Weights.SafetensorsWeightSource.Open(dir);
+        using var temp = new TestSafetensors.TempDir();
+        var e = Assert.Throws<ArgumentException>(() => GgufExporter.Export(weights, config, temp.File("m.gguf"), GgmlType.F32, metadata));
+        Assert.Contains("vocab_size", e.Message);
     }
 }
