@@ -109,7 +109,8 @@ public static partial class GgufTokenizerWriter
             var list = new List<(string, string)>();
             foreach (var m in merges as JsonArray ?? [])
             {
-                if (m is JsonArray pair && pair.Count == 2) list.Add((pair[0]!.GetValue<string>(), pair[1]!.GetValue<string>()));
+                if (m is JsonArray { Count: 2 } pair && pair[0]?.GetValue<string>() is { } left && pair[1]?.GetValue<string>() is { } right)
+                    list.Add((left, right));
                 else if (m is JsonValue line && line.TryGetValue(out string? text) && text.Split(' ') is [var l, var r]) list.Add((l, r));
                 else throw Error(source, $"merge {m?.ToJsonString()} is neither \"a b\" nor [\"a\", \"b\"]");
             }

@@ -150,6 +150,7 @@ public class GgufTokenizerWriterTests
     [InlineData("""{"added_tokens": [{"id": 1}], "model": {"type": "BPE", "byte_fallback": true, "vocab": {"a": 0}, "merges": []}}""", "added token 1 has no content")]
     [InlineData("""{"added_tokens": [null], "model": {"type": "BPE", "byte_fallback": true, "vocab": {"a": 0}, "merges": []}}""", "added_tokens entry null")]
     [InlineData("""{"model": {"type": 7, "vocab": {"a": 0}, "merges": []}}""", "unexpected JSON type")]
+    [InlineData("""{"model": {"type": "BPE", "byte_fallback": true, "vocab": {"a": 0}, "merges": [["a", null]]}}""", "merge [\"a\",null]")]
     public void MalformedTokenizerJsonFailsNamingTheField(string json, string expected)
     {
         var e = Assert.Throws<TokenizerFormatException>(() => GgufTokenizerWriter.FromJson(json, source: "x"));
