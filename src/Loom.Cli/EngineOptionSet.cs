@@ -1,5 +1,6 @@
 using System.CommandLine;
 using System.Globalization;
+using Loom.Backends;
 using Loom.Engine;
 using Loom.Engine.Loading;
 
@@ -17,6 +18,7 @@ public sealed class EngineOptionSet
     public Option<int> MaxNumBatchedTokens { get; } = new("--max-num-batched-tokens") { Description = "Token budget of one step.", DefaultValueFactory = _ => 512 };
     public Option<int> BlockSize { get; } = new("--block-size") { Description = "Tokens per KV cache block.", DefaultValueFactory = _ => 16 };
     public Option<string?> KvCacheMemory { get; } = new("--kv-cache-memory") { Description = "KV cache size in bytes; accepts KiB/MiB/GiB suffixes (e.g. 512MiB)." };
+    public Option<string> KvCacheDType { get; } = CreateKvCacheDType();
     public Option<bool> EnablePrefixCaching { get; } = new("--enable-prefix-caching") { Description = "Reuse KV blocks of shared prompt prefixes (default on).", DefaultValueFactory = _ => true };
     public Option<bool> NoEnablePrefixCaching { get; } = new("--no-enable-prefix-caching") { Description = "Turn prefix caching off." };
     public Option<bool> NoEnableChunkedPrefill { get; } = new("--no-enable-chunked-prefill") { Description = "Schedule each prompt whole in one step (prompts over --max-num-batched-tokens are then rejected)." };
@@ -27,7 +29,7 @@ public sealed class EngineOptionSet
 
     public IEnumerable<Option> All =>
     [
-        Model, MaxModelLen, MaxNumSeqs, MaxNumBatchedTokens, BlockSize, KvCacheMemory, EnablePrefixCaching, NoEnablePrefixCaching,
+        Model, MaxModelLen, MaxNumSeqs, MaxNumBatchedTokens, BlockSize, KvCacheMemory, KvCacheDType, EnablePrefixCaching, NoEnablePrefixCaching,
         NoEnableChunkedPrefill, Device, Threads, DummyWeights, Quantization,
     ];
 
@@ -45,6 +47,7 @@ public sealed class EngineOptionSet
         MaxModelLen = parse.GetValue(MaxModelLen),
         BlockSize = AtLeastOne(parse.GetValue(BlockSize), "--block-size"),
         KvCacheBytes = parse.GetValue(KvCacheMemory) is { } kv ? ParseBytes(kv) : null,
+        KvCacheDType = KvCacheDTypes.Parse(parse.GetValue(KvCacheDType)!),
         EnablePrefixCaching = parse.GetValue(EnablePrefixCaching) && !parse.GetValue(NoEnablePrefixCaching),
         EnableChunkedPrefill = !parse.GetValue(NoEnableChunkedPrefill),
     };
@@ -58,6 +61,17 @@ public sealed class EngineOptionSet
         NumThreads = parse.GetValue(Threads) is int t ? AtLeastOne(t, "--threads") : null,
         Engine = Engine(parse),
     };
+
+    private static Option<string> CreateKvCacheDType()
+    {
+        var option = new Option<string>("--kv-cache-dtype")
+        {
+            Description = "Element type of the KV cache: auto (float32 on the CPU), fp32, or bf16 (half the memory per token).",
+            DefaultValueFactory = _ => "auto",
+        };
+        option.AcceptOnlyFromAmong(KvCacheDTypes.Names);
+        return option;
+    }
 
     /// <summary>"536870912", "512MiB", "2GiB", "1.5GB" -> bytes (binary multiples for both spellings).</summary>
     public static long ParseBytes(string text)

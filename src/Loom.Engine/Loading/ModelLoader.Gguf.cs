@@ -31,8 +31,8 @@ public static partial class ModelLoader
 
     /// <summary>
     /// A GGUF checkpoint: config from the {arch}.* keys, weights memory-mapped from the file, tokenizer and chat
-    /// template from tokenizer.ggml.* and tokenizer.chat_template. GGUF has no generation_config, so sampling
-    /// defaults are the engine's.
+    /// template from tokenizer.ggml.* and tokenizer.chat_template, EOS ids from the eos/eot/eom keys, the tokenizer and
+    /// llama.cpp's end-of-generation tokens. GGUF has no generation_config, so sampling defaults are the engine's.
     /// </summary>
     private static LoadedModel LoadGguf(string path, LoaderOptions options, IProgress<double>? progress)
     {
@@ -44,19 +44,46 @@ public static partial class ModelLoader
             var tokenizer = LoadGgufTokenizer(metadata, options.RequireTokenizer);
             var chatTemplate = LoadChatTemplate($"{path}: {GgufTokenizerKeys.ChatTemplate}", tokenizer);
             var config = source.Config;
+            CheckTokenizerFitsModel(path, tokenizer, config);
             if (options.DummyWeights)
             {
                 source.Dispose(); // the config and the tokenizer were all it was needed for
                 handedOver = true;
             }
-            return LoadOnBackend(Path.GetFileNameWithoutExtension(path), path, config, GenerationConfig.Empty, tokenizer,
+            var model = LoadOnBackend(Path.GetFileNameWithoutExtension(path), path, config, GenerationConfig.Empty, tokenizer,
                 chatTemplate, () => { handedOver = true; return source; }, options, progress);
+            return model with { EosTokenIds = [.. model.EosTokenIds.Union(EndOfGenerationIds(tokenizer))] };
         }
         catch
         {
             if (!handedOver) source.Dispose();
             throw;
         }
+    }
+
+    /// <summary>
+    /// The tokens llama.cpp ends generation on by their text alone (llama_vocab::impl::load, special_eog_ids), so that a
+    /// GGUF file stops where llama.cpp stops on it: chat models whose eos_token_id is a generic end of text (Phi-3's
+    /// &lt;|endoftext|&gt; with turns ending in &lt;|end|&gt;) would otherwise run past the end of their turn.
+    /// </summary>
+    private static readonly string[] EndOfGenerationTexts =
+    [
+        "<|eot_id|>", "<|im_end|>", "<|end|>", "<end_of_turn>", "<|endoftext|>", "<|eom_id|>", "<EOT>", "_<EOT>",
+        "<|end_of_text|>", "<end_of_utterance>",
+    ];
+
+    private static IEnumerable<int> EndOfGenerationIds(HfTokenizer? tokenizer) =>
+        tokenizer is null ? [] : EndOfGenerationTexts.Select(tokenizer.TokenToId).OfType<int>();
+
+    /// <summary>
+    /// A tokenizer with more tokens than the model has embedding rows would encode prompts the model cannot read
+    /// (llama.cpp refuses such a file too); fewer tokens is fine (ids past the list decode to nothing).
+    /// </summary>
+    private static void CheckTokenizerFitsModel(string path, HfTokenizer? tokenizer, ModelConfig config)
+    {
+        if (tokenizer is not null && tokenizer.VocabSize > config.VocabSize)
+            throw new ModelLoadException($"{path}: {GgufTokenizerKeys.Tokens} holds {tokenizer.VocabSize} tokens but the model's " +
+                $"vocabulary (token_embd.weight, vocab_size) has {config.VocabSize}.");
     }
 
     private static HfTokenizer? LoadGgufTokenizer(GgufMetadata metadata, bool required)

@@ -64,7 +64,7 @@ public sealed class GgufModelLoaderTests : IDisposable
         Assert.Equal(Greedy(fromSafetensors, prompt, 16), Greedy(fromGguf, prompt, 16));
 
         Assert.Contains(fromGguf.Tokenizer.EosTokenId!.Value, fromGguf.EosTokenIds);
-        Assert.Subset(fromSafetensors.EosTokenIds.ToHashSet(), fromGguf.EosTokenIds.ToHashSet());
+        Assert.Subset(fromGguf.EosTokenIds.ToHashSet(), fromSafetensors.EosTokenIds.ToHashSet());
         var chat = new ChatTemplateInput([new ChatMessage("user", "Hello!")])
         {
             AddGenerationPrompt = true, BosToken = fromGguf.Tokenizer.BosToken, EosToken = fromGguf.Tokenizer.EosToken,
@@ -81,7 +81,7 @@ public sealed class GgufModelLoaderTests : IDisposable
         Assert.Equal(Path.Combine(folder, "demo-f32.gguf"), ModelLoader.GgufCheckpoint(folder));
         using var model = ModelLoader.Load(folder, Small());
         Assert.Equal("demo-f32", model.Name);
-        Assert.Equal([0], model.EosTokenIds);
+        Assert.Equal([0, 2], model.EosTokenIds); // <|endoftext|>, and <|im_end|> which llama.cpp also stops on
         Assert.NotNull(model.ChatTemplate);
 
         Assert.Null(ModelLoader.GgufCheckpoint(RepoPaths.DemoModel)); // safetensors: the Hugging Face layout wins
@@ -90,6 +90,15 @@ public sealed class GgufModelLoaderTests : IDisposable
         Assert.Contains("2 .gguf files", e.Message);
         e = Assert.Throws<ModelLoadException>(() => ModelLoader.Load(Path.Combine(folder, "config.json"), Small()));
         Assert.Contains("not a .gguf", e.Message);
+    }
+
+    [Fact]
+    public void EndOfGenerationTokensAreLlamaCppsToo()
+    {
+        // Qwen2's eos is <|im_end|> (2); llama.cpp also ends generation on <|endoftext|> (0) by its text.
+        string gguf = Export(RepoPaths.FixtureModel("qwen2-bias-tied"), Path.Combine(_temp, "qwen2.gguf"));
+        using var model = ModelLoader.Load(gguf, Small());
+        Assert.Equal([0, 2], model.EosTokenIds.Order());
     }
 
     [Fact]
@@ -103,6 +112,32 @@ public sealed class GgufModelLoaderTests : IDisposable
         Assert.Null(model.ChatTemplate);
         Assert.Equal([0], model.EosTokenIds); // the exporter writes config.json's eos_token_id
         Assert.Equal(16, Greedy(model, [1, 2, 3], 16).Length);
+    }
+
+    /// <summary>More tokens than embedding rows: prompts could hold ids the model cannot read, so the load fails.</summary>
+    [Fact]
+    public void ATokenizerLargerThanTheModelsVocabularyIsRejected()
+    {
+        string exported = Export(RepoPaths.DemoModel, Path.Combine(_temp, "demo.gguf"));
+        var writer = new GgufWriter(); // the exporter refuses the mismatch, so copy its metadata (no tensors: dummy weights)
+        int vocabSize;
+        using (var file = GgufFile.Open(exported))
+        {
+            vocabSize = ((string[])file.Metadata.Values[GgufTokenizerKeys.Tokens]).Length;
+            foreach (var (key, value) in file.Metadata.Values)
+                writer.Add(key, key switch
+                {
+                    GgufTokenizerKeys.Tokens => ((string[])value).Append("<extra>").ToArray(),
+                    GgufTokenizerKeys.TokenType => ((int[])value).Append((int)GgufTokenType.UserDefined).ToArray(),
+                    _ => value,
+                });
+        }
+        string gguf = Path.Combine(_temp, "extra-token.gguf");
+        writer.Write(gguf);
+
+        var e = Assert.Throws<ModelLoadException>(() => ModelLoader.Load(gguf, Small() with { DummyWeights = true }));
+        Assert.Contains(GgufTokenizerKeys.Tokens, e.Message);
+        Assert.Contains($"{vocabSize + 1} tokens", e.Message);
     }
 
     [Fact]

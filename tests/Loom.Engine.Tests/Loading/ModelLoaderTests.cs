@@ -37,6 +37,40 @@ public sealed class ModelLoaderTests : IDisposable
     }
 
     [Fact]
+    public void ABf16KvCacheHoldsTwiceTheTokensInTheSameBytesAndGeneratesTheSameGreedyText()
+    {
+        var bf16Options = Small() with { Engine = new EngineOptions { KvCacheBytes = 1 << 20, KvCacheDType = KvCacheDType.BFloat16 } };
+        using var fp32 = ModelLoader.Load(RepoPaths.DemoModel, Small());
+        using var bf16 = ModelLoader.Load(RepoPaths.DemoModel, bf16Options);
+        Assert.Equal(KvCacheDType.BFloat16, bf16.Executor.KvCache.DType);
+        Assert.Equal(2 * fp32.Executor.KvCache.NumBlocks, bf16.Executor.KvCache.NumBlocks);
+
+        int[] prompt = fp32.Tokenizer!.Encode("Once upon a time", addSpecialTokens: true);
+        Assert.Equal(Greedy(fp32, prompt, 12), Greedy(bf16, prompt, 12)); // the demo model's margins are wide
+    }
+
+    /// <summary>Greedy tokens through the executor's cache, one decode step at a time.</summary>
+    private static List<int> Greedy(LoadedModel model, int[] prompt, int count)
+    {
+        var logits = new float[model.Config.VocabSize];
+        model.Executor.Forward(OneSequence(prompt), logits);
+        var tokens = new List<int>();
+        for (int i = 0; i < count; i++)
+        {
+            int next = Array.IndexOf(logits, logits.Max());
+            tokens.Add(next);
+            int position = prompt.Length + i;
+            var blockTable = Enumerable.Range(0, position / 16 + 1).ToArray();
+            model.Executor.Forward(new ForwardBatch
+            {
+                TokenIds = [next], Positions = [position], LogitsIndices = [0],
+                Seqs = [new SequenceSlice(0, 1, position + 1, blockTable)],
+            }, logits);
+        }
+        return tokens;
+    }
+
+    [Fact]
     public void TheDemoModelRunsAForwardPass()
     {
         using var model = ModelLoader.Load(RepoPaths.DemoModel, Small());

@@ -28,4 +28,28 @@ public sealed class ServeCommandTests
                      "--api-key", "--max-waiting", "--shutdown-timeout", "--device" })
             Assert.Contains(serve.Options, o => o.Name == name);
     }
+
+    [Theory]
+    [InlineData("bf16", Loom.Backends.KvCacheDType.BFloat16)]
+    [InlineData("bfloat16", Loom.Backends.KvCacheDType.BFloat16)]
+    [InlineData("auto", Loom.Backends.KvCacheDType.Float32)]
+    [InlineData("fp32", Loom.Backends.KvCacheDType.Float32)]
+    public void Kv_cache_dtype_reaches_the_engine_options(string value, Loom.Backends.KvCacheDType expected)
+    {
+        var options = new EngineOptionSet();
+        var command = new System.CommandLine.Command("test");
+        options.AddTo(command);
+        var parse = command.Parse(["--kv-cache-dtype", value]);
+        Assert.Empty(parse.Errors);
+        Assert.Equal(expected, options.Engine(parse).KvCacheDType);
+    }
+
+    [Fact]
+    public void Kv_cache_dtype_rejects_an_unknown_type()
+    {
+        var options = new EngineOptionSet();
+        var command = new System.CommandLine.Command("test");
+        options.AddTo(command);
+        Assert.NotEmpty(command.Parse(["--kv-cache-dtype", "fp8"]).Errors);
+    }
 }
