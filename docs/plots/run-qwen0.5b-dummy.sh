@@ -5,8 +5,28 @@
 # Usage: docs/plots/run-qwen0.5b-dummy.sh [chunked|prefix|all]   (MODEL=dir OUT=dir to override)
 set -euo pipefail
 cd "$(dirname "$0")/../.."
-model="${MODEL:-tests/fixtures/dummy-configs/qwen2.5-0.5b}"
 out="${OUT:-docs/plots}"
+
+# `loom serve` needs a tokenizer, and no real Qwen tokenizer ships with the repository: the model folder gets the
+# dummy config and the fixture Qwen2 tokenizer (3,000 tokens), its vocabulary padded with plain tokens " w<id>" up
+# to the config's 151,936 so that every id the random weights generate decodes. Prompts are sent as token ids.
+make_model_dir() {
+  local dir="${TMPDIR:-/tmp}/qwen2.5-0.5b-dummy"
+  mkdir -p "$dir"
+  cp tests/fixtures/dummy-configs/qwen2.5-0.5b/config.json tests/fixtures/tokenizers/bytebpe-qwen/tokenizer_config.json "$dir/"
+  python3 - "$dir" <<'PY'
+import json, sys
+d = sys.argv[1]
+config = json.load(open(d + "/config.json"))
+tok = json.load(open("tests/fixtures/tokenizers/bytebpe-qwen/tokenizer.json"))
+vocab = tok["model"]["vocab"]
+for i in range(len(vocab), config["vocab_size"]):
+    vocab["\u0120w%d" % i] = i
+json.dump(tok, open(d + "/tokenizer.json", "w"), ensure_ascii=False)
+PY
+  echo "$dir"
+}
+model="${MODEL:-$(make_model_dir)}"
 common=(--model "$model" --dummy-weights --kv-cache-memory 256MiB)
 pids=()
 

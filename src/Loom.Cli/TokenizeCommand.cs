@@ -1,6 +1,7 @@
 using System.CommandLine;
 using System.Text.Encodings.Web;
 using System.Text.Json;
+using Loom.Engine.Loading;
 using Loom.Models;
 using Loom.Models.Gguf;
 using Loom.Models.Tokenization;
@@ -59,10 +60,14 @@ internal static class TokenizerCli
         DefaultValueFactory = _ => "models/demo",
     };
 
-    /// <summary>The tokenizer of a model directory, or the one embedded in a .gguf file.</summary>
+    /// <summary>
+    /// The tokenizer the model at <paramref name="modelPath"/> loads with: the one embedded in a .gguf file (or in the
+    /// single .gguf of a folder without safetensors, as <see cref="ModelLoader.GgufCheckpoint"/> decides), else the
+    /// directory's tokenizer.json.
+    /// </summary>
     public static HfTokenizer Load(string modelPath) =>
-        File.Exists(modelPath) && modelPath.EndsWith(".gguf", StringComparison.OrdinalIgnoreCase)
-            ? GgufTokenizerReader.LoadFromFile(modelPath)
+        ModelLoader.GgufCheckpoint(modelPath) is { } gguf
+            ? GgufTokenizerReader.LoadFromFile(gguf)
             : HfTokenizer.FromDirectory(modelPath);
 
     /// <summary>Bad input or a missing tokenizer: one line on stderr and exit code 1, never a stack trace.</summary>

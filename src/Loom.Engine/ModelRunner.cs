@@ -110,9 +110,9 @@ internal sealed class ModelRunner
         return _promptScorer.NumRows;
     }
 
-    private Span<float> EnsureLogits(int numSampled)
+    private Span<float> EnsureLogits(int numRows)
     {
-        int needed = numSampled * _vocabSize;
+        int needed = numRows * _vocabSize;
         if (_logits.Length < needed) _logits = new float[Math.Max(needed, _logits.Length * 2)];
         return _logits.AsSpan(0, needed);
     }

@@ -10,6 +10,7 @@ namespace Loom.Benchmarks;
 /// Single-stream decode tokens/s of the CPU backend for the demo model and a dummy Qwen2.5-0.5B-shaped model (bf16),
 /// next to the bandwidth bound (weight bytes per token over the read bandwidth measured in the same run).
 /// Usage: dotnet run -c Release --project tests/Loom.Benchmarks -- decode [--tokens N] [--threads N]
+///   [--quantization q8_0|q4_0] (matrices quantized while loading, as `--quantization` does) [--models demo|qwen|all]
 /// </summary>
 internal static class DecodeBenchmark
 {
@@ -22,6 +23,14 @@ internal static class DecodeBenchmark
     {
         int tokens = IntOption(args, "--tokens", 64);
         int threads = IntOption(args, "--threads", Environment.ProcessorCount);
+        DType? quantization = StringOption(args, "--quantization")?.ToLowerInvariant() switch
+        {
+            null => null,
+            "q8_0" => DType.Q8_0,
+            "q4_0" => DType.Q4_0,
+            var other => throw new ArgumentException($"--quantization: unknown type '{other}' (q8_0 or q4_0)."),
+        };
+        string models = StringOption(args, "--models") ?? "all";
         string root = FindRoot();
         Console.WriteLine($"CPU decode, {threads} threads, {Environment.ProcessorCount} logical cores, {tokens} decode tokens after a {PromptLength}-token prompt");
 
@@ -31,15 +40,29 @@ internal static class DecodeBenchmark
         Console.WriteLine($"| model | weights | weight MB/token | decode tokens/s | ms/token | bound tokens/s | fraction of bound | prefill tokens/s ({PrefillLength}-token prompt) | batched decode tokens/s ({BatchedSequences} sequences) |");
         Console.WriteLine("| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |");
 
-        string demo = Path.Combine(root, "models", "demo");
-        var demoConfig = ModelConfigLoader.Load(demo);
-        using (var weights = SafetensorsWeightSource.Open(demo))
+        if (models is "all" or "demo")
+        {
+            string demo = Path.Combine(root, "models", "demo");
+            var demoConfig = ModelConfigLoader.Load(demo);
+            using var weights = Quantize(SafetensorsWeightSource.Open(demo), quantization);
             Report("demo (models/demo)", demoConfig, weights, threads, tokens, bandwidth);
-
-        var qwenConfig = ModelConfigLoader.Load(Path.Combine(root, "tests", "fixtures", "dummy-configs", "qwen2.5-0.5b"));
-        using (var weights = new DummyWeightSource(qwenConfig, DType.BF16, seed: 1))
+        }
+        if (models is "all" or "qwen")
+        {
+            var qwenConfig = ModelConfigLoader.Load(Path.Combine(root, "tests", "fixtures", "dummy-configs", "qwen2.5-0.5b"));
+            using var weights = Quantize(new DummyWeightSource(qwenConfig, DType.BF16, seed: 1), quantization);
             Report("Qwen2.5-0.5B shape (dummy)", qwenConfig, weights, threads, tokens, bandwidth);
+        }
         return 0;
+    }
+
+    private static IWeightSource Quantize(IWeightSource weights, DType? type) =>
+        type is DType t ? QuantizedWeightSource.Quantize(weights, t) : weights;
+
+    private static string? StringOption(string[] args, string name)
+    {
+        int i = Array.IndexOf(args, name);
+        return i >= 0 && i + 1 < args.Length ? args[i + 1] : null;
     }
 
     private static void Report(string name, ModelConfig config, IWeightSource weights, int threads, int tokens, double bandwidth)

@@ -4,6 +4,9 @@ using Loom.Benchmarks;
 // `decode`: the single-stream CPU decode runner (docs/perf.md, "CPU decode"). Anything else: BenchmarkDotNet.
 if (args.Length > 0 && args[0] == "decode")
     return DecodeBenchmark.Run(args[1..]);
+// `kernels`: one-thread quantized and bf16 linear layers in CPU time (docs/perf.md, "Quantized CPU kernels").
+if (args.Length > 0 && args[0] == "kernels")
+    return QuantizedKernelBenchmark.Run(args[1..]);
 // `engine`: offline engine throughput, prefix-cache TTFT and KV bytes per token (docs/perf.md, "Engine").
 if (args.Length > 0 && args[0] == "engine")
     return EngineBenchmark.Run(args[1..]);

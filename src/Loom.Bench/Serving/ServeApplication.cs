@@ -192,8 +192,9 @@ public sealed class ServeApplication(ServeSettings settings, IAnsiConsole consol
 
     /// <summary>
     /// The first model id the server lists, or null when it does not list models. A server still starting (connection
-    /// refused, or 503 while Loom loads the model) is asked again until the ready-check timeout, so that a bench started
-    /// beside its servers does not fall back to --model and send a name the server does not know.
+    /// refused; 503 while Loom loads the model; no answer within 10 s while loading starves it) is asked again until
+    /// the ready-check timeout, so that a bench started beside its servers does not fall back to --model and send a
+    /// name the server does not know.
     /// </summary>
     private static async Task<string?> QueryModelIdAsync(HttpClient http, string baseUrl, TimeSpan timeout, CancellationToken cancellationToken)
     {
@@ -219,11 +220,11 @@ public sealed class ServeApplication(ServeSettings settings, IAnsiConsole consol
             return (doc.RootElement.TryGetProperty("data", out var data) && data.ValueKind == JsonValueKind.Array && data.GetArrayLength() > 0
                 && data[0].TryGetProperty("id", out var id) ? id.GetString() : null, false);
         }
-        catch (HttpRequestException)
+        catch (Exception e) when (e is HttpRequestException or OperationCanceledException && !cancellationToken.IsCancellationRequested)
         {
-            return (null, true); // not listening yet
+            return (null, true); // not listening yet, or too busy loading to answer within the timeout
         }
-        catch (Exception e) when (e is OperationCanceledException or JsonException && !cancellationToken.IsCancellationRequested)
+        catch (JsonException)
         {
             return (null, false);
         }

@@ -44,6 +44,7 @@ public static partial class ModelLoader
             var tokenizer = LoadGgufTokenizer(metadata, options.RequireTokenizer);
             var chatTemplate = LoadChatTemplate($"{path}: {GgufTokenizerKeys.ChatTemplate}", tokenizer);
             var config = source.Config;
+            CheckTokenizerFitsModel(path, tokenizer, config);
             if (options.DummyWeights)
             {
                 source.Dispose(); // the config and the tokenizer were all it was needed for
@@ -73,6 +74,17 @@ public static partial class ModelLoader
 
     private static IEnumerable<int> EndOfGenerationIds(HfTokenizer? tokenizer) =>
         tokenizer is null ? [] : EndOfGenerationTexts.Select(tokenizer.TokenToId).OfType<int>();
+
+    /// <summary>
+    /// A tokenizer with more tokens than the model has embedding rows would encode prompts the model cannot read
+    /// (llama.cpp refuses such a file too); fewer tokens is fine (ids past the list decode to nothing).
+    /// </summary>
+    private static void CheckTokenizerFitsModel(string path, HfTokenizer? tokenizer, ModelConfig config)
+    {
+        if (tokenizer is not null && tokenizer.VocabSize > config.VocabSize)
+            throw new ModelLoadException($"{path}: {GgufTokenizerKeys.Tokens} holds {tokenizer.VocabSize} tokens but the model's " +
+                $"vocabulary (token_embd.weight, vocab_size) has {config.VocabSize}.");
+    }
 
     private static HfTokenizer? LoadGgufTokenizer(GgufMetadata metadata, bool required)
     {

@@ -41,10 +41,13 @@ public static partial class GgufTokenizerReader
                 ?? throw Bad(m, GgufTokenizerKeys.Pre, $"names the pre-tokenizer \"{preName}\", which Loom does not know " +
                     "(known: llama-bpe, llama3, qwen2, gpt-2, default and their aliases)");
 
+            // llama.cpp ignores an id outside the vocabulary (any uint32, e.g. 0xFFFFFFFF for "none") and keeps its default.
             int? Id(string key, int? fallback)
             {
-                int? id = m.Int(key) ?? fallback;
-                return id is >= 0 && id < tokens.Length ? id : null; // llama.cpp ignores ids outside the vocabulary
+                bool InVocabulary(long? candidate) => candidate >= 0 && candidate < tokens.Length;
+                long? id = m.Integer(key);
+                if (!InVocabulary(id)) id = fallback;
+                return InVocabulary(id) ? (int)id!.Value : null;
             }
             return new GgufVocabulary
             {
@@ -54,16 +57,25 @@ public static partial class GgufTokenizerReader
                 Scores = scores,
                 StoredMerges = merges,
                 Pre = pre,
-                PrependScheme = spm ? m.String(GgufTokenizerKeys.LoomPrependScheme)
-                    ?? (m.Bool(GgufTokenizerKeys.AddSpacePrefix) ?? true ? "always" : "never") : "never",
+                PrependScheme = spm ? ReadPrependScheme(m) : "never",
                 BosId = Id(GgufTokenizerKeys.BosId, spm ? 1 : null),
                 EosId = Id(GgufTokenizerKeys.EosId, spm ? 2 : null),
                 UnknownId = Id(GgufTokenizerKeys.UnknownId, spm ? 0 : null),
                 PaddingId = Id(GgufTokenizerKeys.PaddingId, null),
                 // llama.cpp: SentencePiece adds BOS by default, byte-level BPE only for the Llama-3 family.
-                AddBos = m.Bool(GgufTokenizerKeys.AddBos) ?? (spm || (pre.IgnoreMerges && !spm)),
+                AddBos = m.Bool(GgufTokenizerKeys.AddBos) ?? (spm || pre.IgnoreMerges),
                 AddEos = m.Bool(GgufTokenizerKeys.AddEos) ?? false,
             };
+        }
+
+        /// <summary>Loom's own key when present (it can say "first"), else llama.cpp's add_space_prefix (default true).</summary>
+        private static string ReadPrependScheme(GgufMetadata m)
+        {
+            string? scheme = m.String(GgufTokenizerKeys.LoomPrependScheme);
+            if (scheme is null) return m.Bool(GgufTokenizerKeys.AddSpacePrefix) ?? true ? "always" : "never";
+            return scheme is "first" or "always" or "never"
+                ? scheme
+                : throw Bad(m, GgufTokenizerKeys.LoomPrependScheme, $"is \"{scheme}\"; expected \"first\", \"always\" or \"never\"");
         }
 
         private static GgufTokenType[] ReadTypes(GgufMetadata m, int count)

@@ -38,13 +38,14 @@ public static partial class GgufTokenizerWriter
 
             var tokenById = new Dictionary<int, string>();
             foreach (var (token, id) in model["vocab"] as JsonObject ?? throw Error(source, "model.vocab is missing"))
-                tokenById[id!.GetValue<int>()] = token;
+                tokenById[TokenId(id, source, $"model.vocab \"{token}\"")] = token;
             var added = new Dictionary<int, (string, bool)>();
             foreach (var t in root["added_tokens"] as JsonArray ?? [])
             {
-                int id = t!["id"]!.GetValue<int>();
-                string content = t["content"]!.GetValue<string>();
-                added[id] = (content, t["special"]?.GetValue<bool>() ?? false);
+                if (t is not JsonObject entry) throw Error(source, $"added_tokens entry {t?.ToJsonString() ?? "null"} is not an object");
+                int id = TokenId(entry["id"], source, "added_tokens id");
+                string content = entry["content"]?.GetValue<string>() ?? throw Error(source, $"added token {id} has no content");
+                added[id] = (content, entry["special"]?.GetValue<bool>() ?? false);
                 tokenById[id] = content;
             }
 
@@ -52,6 +53,8 @@ public static partial class GgufTokenizerWriter
             int vocabSize = config?["vocab_size"] is JsonValue v && v.TryGetValue(out int size) ? size : maxId + 1;
             if (maxId >= vocabSize)
                 throw Error(source, $"token id {maxId} does not fit config.json vocab_size {vocabSize}");
+            if (vocabSize > MaxVocabSize) // the export allocates one entry per id: a corrupt id must not exhaust memory
+                throw Error(source, $"a vocabulary of {vocabSize} ids (largest token id or config.json vocab_size) is over {MaxVocabSize}, larger than any real one");
 
             var (splitRegex, byteLevel, byteLevelRegex) = ScanPreTokenizer(root["pre_tokenizer"]);
             if (!byteFallback && !byteLevel && !HasType(root["decoder"], "ByteLevel"))
@@ -94,12 +97,20 @@ public static partial class GgufTokenizerWriter
 
         private static TokenizerFormatException Error(string source, string what) => new($"{source}: {what}");
 
+        /// <summary>Real vocabularies stop around 2^18 tokens; 2^24 leaves room and bounds the export's id-indexed arrays.</summary>
+        private const int MaxVocabSize = 1 << 24;
+
+        private static int TokenId(JsonNode? node, string source, string what) =>
+            node is JsonValue v && v.TryGetValue(out int id) && id >= 0 ? id
+                : throw Error(source, $"{what} is {node?.ToJsonString() ?? "missing"}, not a token id (a non-negative integer)");
+
         private static List<(string, string)> ParseMerges(JsonNode? merges, string source)
         {
             var list = new List<(string, string)>();
             foreach (var m in merges as JsonArray ?? [])
             {
-                if (m is JsonArray pair && pair.Count == 2) list.Add((pair[0]!.GetValue<string>(), pair[1]!.GetValue<string>()));
+                if (m is JsonArray { Count: 2 } pair && pair[0]?.GetValue<string>() is { } left && pair[1]?.GetValue<string>() is { } right)
+                    list.Add((left, right));
                 else if (m is JsonValue line && line.TryGetValue(out string? text) && text.Split(' ') is [var l, var r]) list.Add((l, r));
                 else throw Error(source, $"merge {m?.ToJsonString()} is neither \"a b\" nor [\"a\", \"b\"]");
             }

@@ -31,6 +31,16 @@ public static partial class GgufTokenizerWriter
     public static IReadOnlyList<(string Key, object Value)> FromJson(string tokenizerJson, string? tokenizerConfigJson = null,
         string? configJson = null, string? chatTemplateJinja = null, string source = "tokenizer")
     {
+        try { return Build(tokenizerJson, tokenizerConfigJson, configJson, chatTemplateJinja, source); }
+        catch (Exception e) when (e is InvalidOperationException or FormatException) // JsonNode's GetValue<T> or indexer on another JSON type
+        {
+            throw new TokenizerFormatException($"{source}: a tokenizer field has an unexpected JSON type: {e.Message}", e);
+        }
+    }
+
+    private static List<(string Key, object Value)> Build(string tokenizerJson, string? tokenizerConfigJson, string? configJson,
+        string? chatTemplateJinja, string source)
+    {
         var hf = HfVocabulary.Parse(tokenizerJson, tokenizerConfigJson, configJson, source);
         var metadata = new List<(string Key, object Value)>();
         if (hf.ByteFallback) AddSentencePiece(metadata, hf);

@@ -1,18 +1,25 @@
 using System.Runtime.InteropServices;
 using Loom.Backends.Cpu;
+using Loom.Backends.Cpu.Quantized;
 using Loom.Models.Gguf;
 using Loom.Models.Weights;
 
 namespace Loom.Backends.Tests.Gguf;
 
-/// <summary>The quantized kernels equal dequantize-then-multiply (in double) on random blocks, within float rounding.</summary>
+/// <summary>
+/// The quantized kernels equal dequantize-then-multiply (in double) on random blocks, within float rounding. Q8_0 and
+/// Q4_0 multiply Q8-quantized activations (llama.cpp's scheme), so their reference dequantizes those activations too;
+/// Q4_K and Q6_K multiply the fp32 activations.
+/// </summary>
 public unsafe class QuantizedLinearTests
 {
     [Theory]
     [InlineData(DType.Q8_0, 64, 7, 1)]
     [InlineData(DType.Q8_0, 512, 33, 5)]
+    [InlineData(DType.Q8_0, 896, 13, 11)]
     [InlineData(DType.Q4_0, 96, 9, 1)]
     [InlineData(DType.Q4_0, 512, 17, 4)]
+    [InlineData(DType.Q4_0, 4864, 6, 9)]
     [InlineData(DType.Q4_K, 256, 5, 3)]
     [InlineData(DType.Q6_K, 512, 6, 2)]
     public void MatchesDequantizeThenMultiply(DType dtype, int inFeatures, int outFeatures, int numTokens)
@@ -25,15 +32,16 @@ public unsafe class QuantizedLinearTests
         var bias = new float[outFeatures];
         for (int i = 0; i < bias.Length; i++) bias[i] = (float)rng.NextDouble();
 
-        // Reference: dequantize every row, multiply in double.
+        // Reference: dequantize every row (and, for Q8_0/Q4_0, the Q8 activations), multiply in double.
         var w = new float[outFeatures * inFeatures];
         GgmlQuants.Dequantize(dtype, weightBytes, w);
+        var xUsed = dtype is DType.Q8_0 or DType.Q4_0 ? Q8RoundTrip(x, inFeatures) : Array.ConvertAll(x, v => (double)v);
         var expected = new double[numTokens * outFeatures];
         for (int t = 0; t < numTokens; t++)
             for (int o = 0; o < outFeatures; o++)
             {
                 double s = bias[o];
-                for (int k = 0; k < inFeatures; k++) s += (double)w[o * inFeatures + k] * x[t * inFeatures + k];
+                for (int k = 0; k < inFeatures; k++) s += (double)w[o * inFeatures + k] * xUsed[t * inFeatures + k];
                 expected[t * outFeatures + o] = s;
             }
 
@@ -52,6 +60,58 @@ public unsafe class QuantizedLinearTests
             double scale = 1e-5 * (1 + Math.Abs(expected[i])) * Math.Sqrt(inFeatures);
             Assert.True(Math.Abs(y[i] - expected[i]) <= scale, $"{dtype} element {i}: {y[i]} vs {expected[i]}");
         }
+    }
+
+    /// <summary>Each token's outputs are bit-identical whether it runs alone or in any batch (tiles of four and tails).</summary>
+    [Theory]
+    [InlineData(DType.Q8_0)]
+    [InlineData(DType.Q4_0)]
+    public void BatchedOutputsEqualEachTokenAlone(DType dtype)
+    {
+        const int inFeatures = 320, outFeatures = 11, numTokens = 10;
+        var rng = new Random(17);
+        var bytes = RandomBlocks(dtype, outFeatures * (inFeatures / 32 * DTypes.BlockBytes(dtype)), rng);
+        var x = new float[numTokens * inFeatures];
+        for (int i = 0; i < x.Length; i++) x[i] = (float)(rng.NextDouble() * 2 - 1);
+        var together = new float[numTokens * outFeatures];
+        var alone = new float[outFeatures];
+        fixed (byte* data = bytes)
+        fixed (float* xp = x, yp = together, ap = alone)
+        {
+            var linear = CpuLinear.Create(new TensorInfo("w", dtype, [outFeatures, inFeatures], data, bytes.Length, "test"));
+            linear.ComputeRows(xp, inFeatures, numTokens, yp, outFeatures, 0, outFeatures);
+            for (int t = 0; t < numTokens; t++)
+            {
+                linear.ComputeRows(xp + t * inFeatures, inFeatures, 1, ap, outFeatures, 0, outFeatures);
+                Assert.True(alone.AsSpan().SequenceEqual(together.AsSpan(t * outFeatures, outFeatures)), $"{dtype} token {t}");
+            }
+        }
+    }
+
+    /// <summary>Activations are quantized like llama.cpp's quantize_row_q8_0: d = max|x| / 127, q = round-half-even(x / d).</summary>
+    [Fact]
+    public void ActivationQuantizationRoundsToNearestEven()
+    {
+        var x = new float[64];
+        var rng = new Random(3);
+        for (int i = 0; i < x.Length; i++) x[i] = (float)(rng.NextDouble() * 4 - 2);
+        x[5] = 2.5f * (x.Take(32).Max(Math.Abs) / 127f); // a tie: rounds to 2, not 3
+        var q = new sbyte[64];
+        var d = new float[2];
+        var sums = new int[2];
+        fixed (float* xp = x, dp = d)
+        fixed (sbyte* qp = q)
+        fixed (int* sp = sums)
+            Q8Activations.QuantizeRow(xp, 64, qp, dp, sp);
+        for (int b = 0; b < 2; b++)
+        {
+            float amax = x.Skip(b * 32).Take(32).Max(Math.Abs);
+            Assert.Equal(amax / 127f, d[b]);
+            for (int j = 0; j < 32; j++)
+                Assert.Equal((sbyte)MathF.Round(x[b * 32 + j] * (127f / amax), MidpointRounding.ToEven), q[b * 32 + j]);
+            Assert.Equal(q.Skip(b * 32).Take(32).Sum(v => v), sums[b]);
+        }
+        Assert.Equal(2, Math.Abs((int)q[5]));
     }
 
     [Fact]
@@ -73,6 +133,24 @@ public unsafe class QuantizedLinearTests
         }
         Assert.Equal(full[3], part[0]);
         Assert.Equal(full[4], part[1]);
+    }
+
+    /// <summary>x with each token's row quantized to Q8 blocks by the kernels' quantizer and dequantized again.</summary>
+    private static double[] Q8RoundTrip(float[] x, int n)
+    {
+        var result = new double[x.Length];
+        var q = new sbyte[n];
+        var d = new float[n / 32];
+        var sums = new int[n / 32];
+        for (int t = 0; t < x.Length / n; t++)
+        {
+            fixed (float* xp = x, dp = d)
+            fixed (sbyte* qp = q)
+            fixed (int* sp = sums)
+                Q8Activations.QuantizeRow(xp + t * n, n, qp, dp, sp);
+            for (int k = 0; k < n; k++) result[t * n + k] = (double)d[k / 32] * q[k];
+        }
+        return result;
     }
 
     /// <summary>Random quantized bytes with sane f16 scales (random bits elsewhere cover every quant value).</summary>

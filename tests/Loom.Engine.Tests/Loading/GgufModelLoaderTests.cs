@@ -114,6 +114,32 @@ public sealed class GgufModelLoaderTests : IDisposable
         Assert.Equal(16, Greedy(model, [1, 2, 3], 16).Length);
     }
 
+    /// <summary>More tokens than embedding rows: prompts could hold ids the model cannot read, so the load fails.</summary>
+    [Fact]
+    public void ATokenizerLargerThanTheModelsVocabularyIsRejected()
+    {
+        string exported = Export(RepoPaths.DemoModel, Path.Combine(_temp, "demo.gguf"));
+        var writer = new GgufWriter(); // the exporter refuses the mismatch, so copy its metadata (no tensors: dummy weights)
+        int vocabSize;
+        using (var file = GgufFile.Open(exported))
+        {
+            vocabSize = ((string[])file.Metadata.Values[GgufTokenizerKeys.Tokens]).Length;
+            foreach (var (key, value) in file.Metadata.Values)
+                writer.Add(key, key switch
+                {
+                    GgufTokenizerKeys.Tokens => ((string[])value).Append("<extra>").ToArray(),
+                    GgufTokenizerKeys.TokenType => ((int[])value).Append((int)GgufTokenType.UserDefined).ToArray(),
+                    _ => value,
+                });
+        }
+        string gguf = Path.Combine(_temp, "extra-token.gguf");
+        writer.Write(gguf);
+
+        var e = Assert.Throws<ModelLoadException>(() => ModelLoader.Load(gguf, Small() with { DummyWeights = true }));
+        Assert.Contains(GgufTokenizerKeys.Tokens, e.Message);
+        Assert.Contains($"{vocabSize + 1} tokens", e.Message);
+    }
+
     [Fact]
     public void DummyWeightsNeedOnlyTheGgufMetadata()
     {

@@ -176,4 +176,35 @@ public class GgufTokenizerReaderTests
         e = Assert.Throws<ModelLoadException>(() => GgufTokenizerReader.Load(WriteAndRead(good.Where(kv => kv.Key != GgufTokenizerKeys.Merges))));
         Assert.Contains(GgufTokenizerKeys.Merges, e.Message);
     }
+
+    /// <summary>
+    /// llama.cpp skips a special-token id outside the vocabulary (a uint32 such as 0xFFFFFFFF, or one past the end) and
+    /// keeps its default; neither may fail the load or point at a token that does not exist.
+    /// </summary>
+    [Fact]
+    public void SpecialIdsOutsideTheVocabularyAreIgnoredAndTheDefaultKept()
+    {
+        var spm = GgufTokenizerWriter.FromModelDirectory(RepoPaths.FixtureTokenizer("spm-legacy"));
+        int vocab = ((string[])spm.First(kv => kv.Key == GgufTokenizerKeys.Tokens).Value).Length;
+        HfTokenizer With(IEnumerable<(string Key, object Value)> good, string key, object value) =>
+            GgufTokenizerReader.Load(WriteAndRead(good.Where(kv => kv.Key != key).Append((key, value))));
+
+        Assert.Equal(1, With(spm, GgufTokenizerKeys.BosId, uint.MaxValue).BosTokenId);   // SentencePiece's default BOS
+        Assert.Equal(1, With(spm, GgufTokenizerKeys.BosId, (uint)vocab).BosTokenId);
+        Assert.Equal(2, With(spm, GgufTokenizerKeys.EosId, -7).EosTokenId);
+
+        var qwen = GgufTokenizerWriter.FromModelDirectory(RepoPaths.FixtureTokenizer("bytebpe-qwen"));
+        var noEos = With(qwen, GgufTokenizerKeys.EosId, uint.MaxValue); // byte-level BPE has no default: no EOS
+        Assert.Null(noEos.EosToken);
+    }
+
+    [Fact]
+    public void AnUnknownPrependSchemeFailsNamingTheKey()
+    {
+        var spm = GgufTokenizerWriter.FromModelDirectory(RepoPaths.FixtureTokenizer("spm-metaspace"))
+            .Where(kv => kv.Key != GgufTokenizerKeys.LoomPrependScheme).Append((GgufTokenizerKeys.LoomPrependScheme, (object)"sometimes"));
+        var e = Assert.Throws<ModelLoadException>(() => GgufTokenizerReader.Load(WriteAndRead(spm)));
+        Assert.Contains(GgufTokenizerKeys.LoomPrependScheme, e.Message);
+        Assert.Contains("sometimes", e.Message);
+    }
 }

@@ -142,6 +142,22 @@ public class GgufTokenizerWriterTests
         Assert.Throws<TokenizerFormatException>(() => GgufTokenizerWriter.FromModelDirectory(Path.GetTempPath()));
     }
 
+    /// <summary>Malformed ids and entries are TokenizerFormatExceptions naming the field, never a crash or a huge allocation.</summary>
+    [Theory]
+    [InlineData("""{"model": {"type": "BPE", "byte_fallback": true, "vocab": {"a": "zero"}, "merges": []}}""", "model.vocab \"a\"")]
+    [InlineData("""{"model": {"type": "BPE", "byte_fallback": true, "vocab": {"a": -3}, "merges": []}}""", "model.vocab \"a\"")]
+    [InlineData("""{"model": {"type": "BPE", "byte_fallback": true, "vocab": {"a": 2000000000}, "merges": []}}""", "2000000001 ids")]
+    [InlineData("""{"added_tokens": [{"id": 1}], "model": {"type": "BPE", "byte_fallback": true, "vocab": {"a": 0}, "merges": []}}""", "added token 1 has no content")]
+    [InlineData("""{"added_tokens": [null], "model": {"type": "BPE", "byte_fallback": true, "vocab": {"a": 0}, "merges": []}}""", "added_tokens entry null")]
+    [InlineData("""{"model": {"type": 7, "vocab": {"a": 0}, "merges": []}}""", "unexpected JSON type")]
+    [InlineData("""{"model": {"type": "BPE", "byte_fallback": true, "vocab": {"a": 0}, "merges": [["a", null]]}}""", "merge [\"a\",null]")]
+    public void MalformedTokenizerJsonFailsNamingTheField(string json, string expected)
+    {
+        var e = Assert.Throws<TokenizerFormatException>(() => GgufTokenizerWriter.FromJson(json, source: "x"));
+        Assert.StartsWith("x: ", e.Message);
+        Assert.Contains(expected, e.Message);
+    }
+
     [Fact]
     public void ExportRefusesATokenizerWhoseSizeDiffersFromTheModel()
     {

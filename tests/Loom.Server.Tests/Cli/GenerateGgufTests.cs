@@ -63,6 +63,20 @@ public sealed class GenerateGgufTests : IDisposable
         Assert.StartsWith("error: ", error.ToString());
     }
 
+    /// <summary>generate accepts a folder holding one .gguf (and no safetensors); tokenize must read the same tokenizer.</summary>
+    [Fact]
+    public void TokenizeReadsTheGgufInsideAFolderAsGenerateDoes()
+    {
+        string folder = Directory.CreateDirectory(Path.Combine(_temp, "folder")).FullName;
+        File.Move(ExportF32(RepoPaths.FixtureModel("llama-gqa")), Path.Combine(folder, "model.gguf"));
+        const string text = "Paged attention, 42 blocks!";
+        var (fromDir, fromFolder, error) = (new StringWriter(), new StringWriter(), new StringWriter());
+        Assert.Equal(0, TokenizeCommand.Run(RepoPaths.FixtureModel("llama-gqa"), true, false, new StringReader(text), fromDir, TextWriter.Null));
+        Assert.Equal(0, TokenizeCommand.Run(folder, true, false, new StringReader(text), fromFolder, error));
+        Assert.Equal("", error.ToString());
+        Assert.Equal(fromDir.ToString(), fromFolder.ToString());
+    }
+
     [Fact]
     public void AFileThatIsNotGgufIsAClearError()
     {
