@@ -13,7 +13,9 @@ public sealed record GgufTokenizerJson(string TokenizerJson, string TokenizerCon
 /// becomes SentencePiece-style BPE as in Llama-2's tokenizer.json (▁ for spaces, byte fallback to &lt;0xNN&gt; tokens),
 /// with the stored merges or, when there are none (llama.cpp's converter writes none), merges derived from the
 /// scores as transformers' SentencePieceExtractor derives them. CONTROL and UNKNOWN tokens become special added
-/// tokens, USER_DEFINED ones plain added tokens. BOS/EOS and add_bos/add_eos default as llama.cpp defaults them.
+/// tokens, USER_DEFINED ones plain added tokens. Missing BOS/EOS/UNK ids default as llama.cpp defaults them for
+/// SentencePiece (1, 2, 0); byte-level BPE gets none (llama.cpp's fixed 11 is a GPT-2 id, meaningless in other
+/// vocabularies). add_bos defaults as llama.cpp's does: on for SentencePiece and the Llama-3 pre-tokenizer.
 /// </summary>
 public static partial class GgufTokenizerReader
 {
