@@ -60,7 +60,7 @@ public sealed partial class BenchCommand
                 Metadata = BenchConditions.ParsePairs(parse.GetValue(metadata) ?? [], "--metadata").ToArray(),
                 DisableProgress = parse.GetValue(noProgress),
             };
-            var console = AnsiConsole.Create(new AnsiConsoleSettings { Out = new AnsiConsoleOutput(parse.InvocationConfiguration.Output) });
+            var console = WideWhenRedirected(AnsiConsole.Create(new AnsiConsoleSettings { Out = new AnsiConsoleOutput(parse.InvocationConfiguration.Output) }));
             new ThroughputApplication(settings, console).Run(cancellationToken);
             return 0;
         }, cancellationToken)));

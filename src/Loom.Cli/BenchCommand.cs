@@ -124,7 +124,7 @@ public sealed partial class BenchCommand : ICliCommand
                 Metadata = BenchConditions.ParsePairs(parse.GetValue(metadata) ?? [], "--metadata").ToArray(),
                 DisableProgress = parse.GetValue(noProgress),
             };
-            return await new ServeApplication(settings, AnsiConsole.Console).RunAsync(cancellationToken);
+            return await new ServeApplication(settings, WideWhenRedirected(AnsiConsole.Console)).RunAsync(cancellationToken);
         }));
         return command;
     }
@@ -147,6 +147,16 @@ public sealed partial class BenchCommand : ICliCommand
             AnsiConsole.MarkupLine("[yellow]cancelled[/]");
             return 130;
         }
+    }
+
+    /// <summary>
+    /// Output going to a file or pipe gets 160 columns instead of Spectre's default 80, so the sweep and result tables
+    /// stay readable in logs rather than wrapping every cell.
+    /// </summary>
+    internal static IAnsiConsole WideWhenRedirected(IAnsiConsole console)
+    {
+        if (!console.Profile.Out.IsTerminal) console.Profile.Width = Math.Max(console.Profile.Width, 160);
+        return console;
     }
 
     private static IEnumerable<string> SplitList(string value) => value.Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries);

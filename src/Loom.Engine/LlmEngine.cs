@@ -24,6 +24,8 @@ public sealed partial class LlmEngine
     private readonly List<RequestState> _touched = [];                     // requests with news this step
     private readonly List<RequestOutput> _abortOutputs = [];                // aborts, reported by the next Step
     private readonly Func<Request, SequenceState> _stateOf;
+    /// <summary>Floats of prompt-scoring logits one step may hold (128 MiB): bounds prompt_logprobs chunks by the vocabulary.</summary>
+    private const int PromptLogprobLogitsBudget = 32 << 20;
     private int[] _sampledIds = new int[16];                                // [numSampled] token ids of this step
     private long _promptTokensTotal, _generationTokensTotal;
 
@@ -50,6 +52,7 @@ public sealed partial class LlmEngine
             EnablePrefixCaching = options.EnablePrefixCaching,
             EnableChunkedPrefill = options.EnableChunkedPrefill,
             PriorityScheduling = options.PriorityScheduling,
+            MaxPromptLogprobTokensPerStep = Math.Max(1, PromptLogprobLogitsBudget / VocabSize),
         });
         _runner = new ModelRunner(executor, _scheduler.KvCache);
         _stateOf = r => _sequences[r.RequestId];

@@ -71,7 +71,7 @@ internal static class DecodeBenchmark
         int numBlocks = Math.Max((Math.Max(PromptLength + tokens, PrefillLength) + blockSize) / blockSize + 1,
             BatchedSequences * BlocksPerBatchedSequence(blockSize));
         using var executor = (CpuModelExecutor)new CpuBackend(threads).LoadModel(config, weights, new KvCacheSpec(numBlocks, blockSize));
-        var seconds = DecodeSeconds(executor, tokens);
+        var (seconds, cpuSeconds) = DecodeSeconds(executor, tokens);
         double prefillTokensPerSecond = PrefillLength / PrefillSeconds(executor);
         double batchedTokensPerSecond = BatchedSequences * BatchedSteps / BatchedDecodeSeconds(executor, blockSize);
         double tokensPerSecond = tokens / seconds;
@@ -79,13 +79,15 @@ internal static class DecodeBenchmark
         double bound = bandwidth * 1e3 / mbPerToken;
         string dtype = weights.Tensors.Values.First(t => t.Shape.Length == 2).DType.ToString();
         Console.WriteLine($"| {name} | {dtype} | {mbPerToken:F1} | {tokensPerSecond:F1} | {1000 / tokensPerSecond:F2} | {bound:F1} | {tokensPerSecond / bound:P0} | {prefillTokensPerSecond:F0} | {batchedTokensPerSecond:F1} |");
+        // With one thread nothing spins, so CPU time is the work itself: a steadier figure on a loaded machine than wall time.
+        if (threads == 1) Console.WriteLine($"  decode CPU time: {cpuSeconds / tokens * 1000:F2} ms/token = {tokens / cpuSeconds:F1} tokens per CPU-second");
     }
 
     /// <summary>
     /// Prefills a prompt, warms up (passes of <paramref name="tokens"/> steps for at least a second, so tiered
     /// compilation has promoted everything on the path), then times <paramref name="tokens"/> one-token greedy steps through the cache.
     /// </summary>
-    private static double DecodeSeconds(CpuModelExecutor executor, int tokens)
+    private static (double Wall, double Cpu) DecodeSeconds(CpuModelExecutor executor, int tokens)
     {
         int vocab = executor.Config.VocabSize;
         var blockTable = Enumerable.Range(0, executor.KvCache.NumBlocks).ToArray();
@@ -118,9 +120,13 @@ internal static class DecodeBenchmark
             for (int i = 0; i < tokens; i++) Step();
             position = PromptLength;
         }
+        var process = Process.GetCurrentProcess();
+        var cpuStart = process.TotalProcessorTime;
         var watch = Stopwatch.StartNew();
         for (int i = 0; i < tokens; i++) Step();
-        return watch.Elapsed.TotalSeconds;
+        double wall = watch.Elapsed.TotalSeconds;
+        process.Refresh();
+        return (wall, (process.TotalProcessorTime - cpuStart).TotalSeconds);
     }
 
     /// <summary>Best of three forwards of a whole prompt in one batch (one logits row), after one warm-up.</summary>

@@ -17,6 +17,8 @@ internal sealed unsafe class PagedKvCache : IDisposable
     {
         ArgumentOutOfRangeException.ThrowIfLessThan(numBlocks, 1, nameof(numBlocks));
         ArgumentOutOfRangeException.ThrowIfLessThan(blockSize, 1, nameof(blockSize));
+        ArgumentOutOfRangeException.ThrowIfLessThan(numLayers, 1, nameof(numLayers));
+        ArgumentOutOfRangeException.ThrowIfLessThan(kvSize, 1, nameof(kvSize));
         NumBlocks = numBlocks;
         BlockSize = blockSize;
         NumLayers = numLayers;

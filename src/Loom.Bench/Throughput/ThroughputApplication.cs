@@ -1,4 +1,5 @@
 using System.Globalization;
+using Loom.Backends;
 using Loom.Bench.Datasets;
 using Loom.Bench.Reporting;
 using Loom.Engine;
@@ -43,7 +44,7 @@ public sealed class ThroughputApplication(ThroughputSettings settings, IAnsiCons
     }
 
     /// <summary>A bar needs a terminal: piped output (logs, CI) gets the result lines alone.</summary>
-    private bool ShowProgress => !settings.DisableProgress && console.Profile.Capabilities.Interactive;
+    private bool ShowProgress => !settings.DisableProgress && console.Profile.Capabilities.Interactive && console.Profile.Out.IsTerminal;
 
     private LoadedModel Load()
     {
@@ -115,6 +116,7 @@ public sealed class ThroughputApplication(ThroughputSettings settings, IAnsiCons
             $"max_num_seqs={engine.MaxNumSeqs} max_num_batched_tokens={engine.MaxNumBatchedTokens} block_size={engine.BlockSize} "
             + $"prefix_caching={OnOff(engine.EnablePrefixCaching)} chunked_prefill={OnOff(engine.EnableChunkedPrefill)} "
             + $"kv_cache_blocks={model.Executor.KvCache.NumBlocks} max_model_len={model.MaxModelLen}"));
+        yield return KeyValuePair.Create("kv_cache_dtype", engine.KvCacheDType.DisplayName());
         yield return KeyValuePair.Create("dataset", DescribeDataset(dataset));
         yield return KeyValuePair.Create("sampling", "temperature 1, top_p 1, ignore_eos");
         yield return KeyValuePair.Create("seed", settings.Seed.ToString(c));

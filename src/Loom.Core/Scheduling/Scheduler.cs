@@ -96,7 +96,8 @@ public sealed partial class Scheduler
             var request = _running[i];
             int remaining = request.NumTokens - request.NumComputedTokens;
             int numNew = Math.Min(remaining, budget);
-            if (numNew <= 0 || (!Config.EnableChunkedPrefill && numNew < remaining)) { i++; continue; }
+            if (numNew <= 0 || (!Config.EnableChunkedPrefill && numNew < remaining && !ScoresPrompt(request))) { i++; continue; }
+            numNew = CapPromptScoring(request, numNew);
 
             int blocksBefore = KvCache.NumBlocksOf(request);
             bool allocated;
@@ -129,8 +130,8 @@ public sealed partial class Scheduler
 
             var computed = KvCache.GetComputedBlocks(request);
             int remaining = request.NumTokens - computed.NumTokens;
-            if (!Config.EnableChunkedPrefill && remaining > budget) break;
-            int numNew = Math.Min(remaining, budget);
+            if (!Config.EnableChunkedPrefill && remaining > budget && !ScoresPrompt(request)) break;
+            int numNew = CapPromptScoring(request, Math.Min(remaining, budget));
             if (!KvCache.TryAllocateSlots(request, numNew, computed)) break; // FCFS: nobody overtakes the head
 
             _waiting.RemoveAt(i);
@@ -144,6 +145,12 @@ public sealed partial class Scheduler
         }
         return budget;
     }
+
+    private static bool ScoresPrompt(Request request) => request.Params.PromptLogprobs is not null;
+
+    /// <summary>A prompt-scoring request's chunk is capped (its logits rows are a vocabulary each).</summary>
+    private int CapPromptScoring(Request request, int numNew) =>
+        ScoresPrompt(request) ? Math.Min(numNew, Config.MaxPromptLogprobTokensPerStep) : numNew;
 
     /// <summary>A forked sample waits until its source has computed the prompt it will share (if the source still runs).</summary>
     private static bool IsWaitingForForkSource(Request request) =>

@@ -36,6 +36,7 @@ public class ThroughputCommandTests
         Assert.Equal("1", conditions.GetProperty("threads").GetString());
         Assert.Equal("test run", conditions.GetProperty("note").GetString());
         Assert.Contains("max_num_seqs=4", conditions.GetProperty("engine").GetString());
+        Assert.False(string.IsNullOrEmpty(conditions.GetProperty("kv_cache_dtype").GetString()));
         Assert.False(string.IsNullOrEmpty(conditions.GetProperty("machine").GetString()));
     }
 

@@ -25,6 +25,28 @@ public class SchedulerTests
         scheduler.CheckIdle();
     }
 
+    [Theory]
+    [InlineData(true)]
+    [InlineData(false)] // chunked prefill off: a prompt-scoring request is still chunked (its rows are a vocabulary each)
+    public void PromptScoringRequestsAreChunkedToTheirRowCap(bool chunkedPrefill)
+    {
+        var scheduler = new Scheduler(new SchedulerConfig
+        {
+            NumBlocks = 64, BlockSize = 4, MaxNumBatchedTokens = 32, MaxPromptLogprobTokensPerStep = 7, EnableChunkedPrefill = chunkedPrefill,
+        });
+        var scored = new Request("scored", Enumerable.Range(1, 20).ToArray(), new SamplingParams { MaxTokens = 2, PromptLogprobs = 1 });
+        scheduler.AddRequest(scored);
+        scheduler.AddRequest(NewRequest("plain", 20, maxTokens: 2, firstToken: 100));
+        var engine = new SimulatedEngine(scheduler);
+        var chunks = new List<(string Id, int Tokens)>();
+        while (scheduler.HasUnfinishedRequests)
+            chunks.AddRange(engine.Step().Scheduled.Select(s => (s.Request.RequestId, s.NumNewTokens)));
+
+        Assert.Equal([7, 7, 6, 1], chunks.Where(c => c.Id == "scored").Select(c => c.Tokens));
+        Assert.Equal(20, chunks.First(c => c.Id == "plain").Tokens); // the cap is not a budget for others
+        scheduler.CheckIdle();
+    }
+
     [Fact]
     public void RunningDecodesGoFirstAndWaitingPrefillTakesTheRest()
     {
