@@ -13,21 +13,10 @@ namespace Loom.Models.Tests.Gguf;
 /// </summary>
 public class GgufTokenizerReaderTests
 {
-    public static TheoryData<string> Tokenizers => new() { "bytebpe-qwen", "bytebpe-llama3", "spm-legacy", "spm-metaspace" };
-
-    private static GgufMetadata WriteAndRead(IEnumerable<(string Key, object Value)> metadata)
-    {
-        var writer = new GgufWriter();
-        foreach (var (key, value) in metadata) writer.Add(key, value);
-        using var temp = new TestSafetensors.TempDir();
-        string path = temp.File("vocab.gguf");
-        writer.Write(path);
-        using var file = GgufFile.Open(path);
-        return file.Metadata;
-    }
+    public static TheoryData<string> Tokenizers => new(GgufMetadataFiles.FixtureTokenizers);
 
     private static HfTokenizer FromGguf(string name, Func<(string Key, object Value), bool>? keep = null) =>
-        GgufTokenizerReader.Load(WriteAndRead(GgufTokenizerWriter.FromModelDirectory(RepoPaths.FixtureTokenizer(name)).Where(keep ?? (_ => true))));
+        GgufTokenizerReader.Load(GgufMetadataFiles.RoundTrip(GgufTokenizerWriter.FromModelDirectory(RepoPaths.FixtureTokenizer(name)).Where(keep ?? (_ => true))));
 
     private sealed record Case(string Text, int[] Ids, int[] IdsWithSpecial, string Decoded);
 
@@ -134,7 +123,7 @@ public class GgufTokenizerReaderTests
     {
         string dir = RepoPaths.FixtureTokenizer("bytebpe-qwen");
         string config = """{"eos_token": "<|im_end|>", "chat_template": [{"name": "default", "template": "A"}, {"name": "tool use", "template": "B"}]}""";
-        var m = WriteAndRead(GgufTokenizerWriter.FromJson(File.ReadAllText(Path.Combine(dir, "tokenizer.json")), config));
+        var m = GgufMetadataFiles.RoundTrip(GgufTokenizerWriter.FromJson(File.ReadAllText(Path.Combine(dir, "tokenizer.json")), config));
         Assert.Equal("B", m.String("tokenizer.chat_template.tool_use"));
         var tokenizer = GgufTokenizerReader.Load(m);
         Assert.Equal("A", tokenizer.Config.ChatTemplate);
@@ -150,7 +139,7 @@ public class GgufTokenizerReaderTests
     {
         var metadata = GgufTokenizerWriter.FromModelDirectory(RepoPaths.FixtureTokenizer("bytebpe-qwen"))
             .Select(kv => kv.Key == GgufTokenizerKeys.Pre ? (kv.Key, (object)pre) : kv);
-        var tokenizer = GgufTokenizerReader.Load(WriteAndRead(metadata));
+        var tokenizer = GgufTokenizerReader.Load(GgufMetadataFiles.RoundTrip(metadata));
         const string text = "Hello, world! It's 12345 <tags> and  spaces\n\ttabs — ünïcödé 🦙";
         Assert.Equal(text, tokenizer.Decode(tokenizer.Encode(text)));
     }
@@ -159,7 +148,7 @@ public class GgufTokenizerReaderTests
     public void BadTokenizerMetadataFailsNamingTheKey()
     {
         var good = GgufTokenizerWriter.FromModelDirectory(RepoPaths.FixtureTokenizer("bytebpe-qwen"));
-        GgufMetadata With(string key, object value) => WriteAndRead(good.Select(kv => kv.Key == key ? (key, value) : kv));
+        GgufMetadata With(string key, object value) => GgufMetadataFiles.RoundTrip(good.Select(kv => kv.Key == key ? (key, value) : kv));
 
         var e = Assert.Throws<ModelLoadException>(() => GgufTokenizerReader.Load(With(GgufTokenizerKeys.Pre, "deepseek-llm")));
         Assert.Contains("deepseek-llm", e.Message);
@@ -173,7 +162,7 @@ public class GgufTokenizerReaderTests
         Assert.Equal("[EMPTY_5]", GgufTokenizerReader.Load(With(GgufTokenizerKeys.Tokens, tokens)).IdToToken(5)); // as llama.cpp names it
         e = Assert.Throws<ModelLoadException>(() => GgufTokenizerReader.Load(With(GgufTokenizerKeys.TokenType, new[] { 1, 1 })));
         Assert.Contains(GgufTokenizerKeys.TokenType, e.Message);
-        e = Assert.Throws<ModelLoadException>(() => GgufTokenizerReader.Load(WriteAndRead(good.Where(kv => kv.Key != GgufTokenizerKeys.Merges))));
+        e = Assert.Throws<ModelLoadException>(() => GgufTokenizerReader.Load(GgufMetadataFiles.RoundTrip(good.Where(kv => kv.Key != GgufTokenizerKeys.Merges))));
         Assert.Contains(GgufTokenizerKeys.Merges, e.Message);
     }
 
@@ -187,7 +176,7 @@ public class GgufTokenizerReaderTests
         var spm = GgufTokenizerWriter.FromModelDirectory(RepoPaths.FixtureTokenizer("spm-legacy"));
         int vocab = ((string[])spm.First(kv => kv.Key == GgufTokenizerKeys.Tokens).Value).Length;
         HfTokenizer With(IEnumerable<(string Key, object Value)> good, string key, object value) =>
-            GgufTokenizerReader.Load(WriteAndRead(good.Where(kv => kv.Key != key).Append((key, value))));
+            GgufTokenizerReader.Load(GgufMetadataFiles.RoundTrip(good.Where(kv => kv.Key != key).Append((key, value))));
 
         Assert.Equal(1, With(spm, GgufTokenizerKeys.BosId, uint.MaxValue).BosTokenId);   // SentencePiece's default BOS
         Assert.Equal(1, With(spm, GgufTokenizerKeys.BosId, (uint)vocab).BosTokenId);
@@ -203,7 +192,7 @@ public class GgufTokenizerReaderTests
     {
         var spm = GgufTokenizerWriter.FromModelDirectory(RepoPaths.FixtureTokenizer("spm-metaspace"))
             .Where(kv => kv.Key != GgufTokenizerKeys.LoomPrependScheme).Append((GgufTokenizerKeys.LoomPrependScheme, (object)"sometimes"));
-        var e = Assert.Throws<ModelLoadException>(() => GgufTokenizerReader.Load(WriteAndRead(spm)));
+        var e = Assert.Throws<ModelLoadException>(() => GgufTokenizerReader.Load(GgufMetadataFiles.RoundTrip(spm)));
         Assert.Contains(GgufTokenizerKeys.LoomPrependScheme, e.Message);
         Assert.Contains("sometimes", e.Message);
     }

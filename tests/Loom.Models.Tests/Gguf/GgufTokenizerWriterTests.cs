@@ -9,25 +9,13 @@ namespace Loom.Models.Tests.Gguf;
 /// <summary>HF tokenizer → tokenizer.ggml.* metadata in convert_hf_to_gguf.py's conventions, checked through a real GGUF file.</summary>
 public class GgufTokenizerWriterTests
 {
-    public static TheoryData<string> Tokenizers => new() { "bytebpe-qwen", "bytebpe-llama3", "spm-legacy", "spm-metaspace" };
-
-    /// <summary>Writes the metadata alone into a GGUF file and reads it back, so the value types are the file's.</summary>
-    private static GgufMetadata RoundTrip(IReadOnlyList<(string Key, object Value)> metadata)
-    {
-        var writer = new GgufWriter();
-        foreach (var (key, value) in metadata) writer.Add(key, value);
-        using var temp = new TestSafetensors.TempDir();
-        string path = temp.File("vocab.gguf");
-        writer.Write(path);
-        using var file = GgufFile.Open(path);
-        return file.Metadata;
-    }
+    public static TheoryData<string> Tokenizers => new(GgufMetadataFiles.FixtureTokenizers);
 
     [Theory, MemberData(nameof(Tokenizers))]
     public void VocabularyIsCompleteUniqueAndTypedAsLlamaCppReadsIt(string name)
     {
         string dir = RepoPaths.FixtureTokenizer(name);
-        var m = RoundTrip(GgufTokenizerWriter.FromModelDirectory(dir));
+        var m = GgufMetadataFiles.RoundTrip(GgufTokenizerWriter.FromModelDirectory(dir));
         var hf = HfTokenizer.FromDirectory(dir);
 
         var tokens = m.Array<string>(GgufTokenizerKeys.Tokens)!;
@@ -46,7 +34,7 @@ public class GgufTokenizerWriterTests
     [Fact]
     public void QwenIsGpt2WithTheQwen2PreTokenizer()
     {
-        var m = RoundTrip(GgufTokenizerWriter.FromModelDirectory(RepoPaths.FixtureTokenizer("bytebpe-qwen")));
+        var m = GgufMetadataFiles.RoundTrip(GgufTokenizerWriter.FromModelDirectory(RepoPaths.FixtureTokenizer("bytebpe-qwen")));
         Assert.Equal("gpt2", m.String(GgufTokenizerKeys.Model));
         Assert.Equal("qwen2", m.String(GgufTokenizerKeys.Pre));
         Assert.False(m.Contains(GgufTokenizerKeys.Scores));
@@ -63,7 +51,7 @@ public class GgufTokenizerWriterTests
     [Fact]
     public void Llama3IsGpt2WithTheLlamaBpePreTokenizerAndAddsBos()
     {
-        var m = RoundTrip(GgufTokenizerWriter.FromModelDirectory(RepoPaths.FixtureTokenizer("bytebpe-llama3")));
+        var m = GgufMetadataFiles.RoundTrip(GgufTokenizerWriter.FromModelDirectory(RepoPaths.FixtureTokenizer("bytebpe-llama3")));
         Assert.Equal("gpt2", m.String(GgufTokenizerKeys.Model));
         Assert.Equal("llama-bpe", m.String(GgufTokenizerKeys.Pre));
         Assert.Equal(0, m.Int(GgufTokenizerKeys.BosId));
@@ -77,7 +65,7 @@ public class GgufTokenizerWriterTests
     [InlineData("spm-metaspace", "first")]
     public void SentencePieceIsLlamaWithByteTokensAndMergeOrderedScores(string name, string? prependScheme)
     {
-        var m = RoundTrip(GgufTokenizerWriter.FromModelDirectory(RepoPaths.FixtureTokenizer(name)));
+        var m = GgufMetadataFiles.RoundTrip(GgufTokenizerWriter.FromModelDirectory(RepoPaths.FixtureTokenizer(name)));
         Assert.Equal("llama", m.String(GgufTokenizerKeys.Model));
         Assert.Equal("default", m.String(GgufTokenizerKeys.Pre));
         var tokens = m.Array<string>(GgufTokenizerKeys.Tokens)!;
@@ -110,7 +98,7 @@ public class GgufTokenizerWriterTests
     {
         string dir = RepoPaths.FixtureTokenizer("bytebpe-qwen");
         string config = JsonSerializer.Serialize(new { vocab_size = 3005, eos_token_id = 1 });
-        var m = RoundTrip(GgufTokenizerWriter.FromJson(File.ReadAllText(Path.Combine(dir, "tokenizer.json")),
+        var m = GgufMetadataFiles.RoundTrip(GgufTokenizerWriter.FromJson(File.ReadAllText(Path.Combine(dir, "tokenizer.json")),
             File.ReadAllText(Path.Combine(dir, "tokenizer_config.json")), config));
         var tokens = m.Array<string>(GgufTokenizerKeys.Tokens)!;
         Assert.Equal(3005, tokens.Length);
@@ -122,11 +110,11 @@ public class GgufTokenizerWriterTests
     [Fact]
     public void ModelDirectoriesExportTheirTokenizers()
     {
-        var m = RoundTrip(GgufTokenizerWriter.FromModelDirectory(RepoPaths.DemoModel));
+        var m = GgufMetadataFiles.RoundTrip(GgufTokenizerWriter.FromModelDirectory(RepoPaths.DemoModel));
         Assert.Equal("llama-bpe", m.String(GgufTokenizerKeys.Pre));
         Assert.False(m.Bool(GgufTokenizerKeys.AddBos)); // written although false: llama.cpp would add BOS for llama-bpe by default
         Assert.Equal(4096, m.Array<string>(GgufTokenizerKeys.Tokens)!.Length);
-        var llama = RoundTrip(GgufTokenizerWriter.FromModelDirectory(RepoPaths.FixtureModel("llama-gqa")));
+        var llama = GgufMetadataFiles.RoundTrip(GgufTokenizerWriter.FromModelDirectory(RepoPaths.FixtureModel("llama-gqa")));
         Assert.Equal("llama", llama.String(GgufTokenizerKeys.Model));
     }
 
