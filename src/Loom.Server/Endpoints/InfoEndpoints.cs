@@ -15,7 +15,7 @@ internal static class InfoEndpoints
         var model = state.RequireModel();
         var created = model.Created.ToUnixTimeSeconds();
         var cards = RequestFields.ServedNames(state, model)
-            .Select(name => new ModelCard(name, "model", created, "loom", model.Name, model.MaxModelLen))
+            .Select(name => new ModelCard(name, "model", created, "loom", model.Name, model.MaxModelLen) { VocabSize = model.Tokenizer.VocabSize })
             .ToArray();
         return JsonBody.WriteAsync(context, new ModelList("list", cards), LoomJsonContext.Default.ModelList);
     }

@@ -165,6 +165,8 @@ public sealed class ApiShapeTests : IAsyncLifetime
         Assert.Equal("scripted", json.GetProperty("data")[0].GetProperty("id").GetString());
         Assert.Equal("model", json.GetProperty("data")[0].GetProperty("object").GetString());
         Assert.Equal(256, json.GetProperty("data")[0].GetProperty("max_model_len").GetInt32());
+        // Loom's extra for `bench serve`: the vocabulary prompt token ids must stay below.
+        Assert.True(json.GetProperty("data")[0].GetProperty("vocab_size").GetInt32() > 1);
     }
 
     [Fact]
