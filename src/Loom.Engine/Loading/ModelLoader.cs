@@ -81,7 +81,7 @@ public static partial class ModelLoader
 
     private static HfTokenizer? LoadTokenizer(string modelDir, bool required)
     {
-        if (!File.Exists(Path.Combine(modelDir, "tokenizer.json")))
+        if (!Path.Exists(Path.Combine(modelDir, "tokenizer.json")))
         {
             if (!required) return null;
             throw new ModelLoadException($"No tokenizer.json in {modelDir} (token ids alone work with --prompt-ids).");

@@ -33,14 +33,15 @@ public sealed partial class HfTokenizer
     {
         if (!Directory.Exists(directory)) throw new TokenizerFormatException($"{directory}: tokenizer directory does not exist");
         string config = Path.Combine(directory, "tokenizer_config.json");
-        return FromFiles(Path.Combine(directory, "tokenizer.json"), File.Exists(config) ? config : null);
+        return FromFiles(Path.Combine(directory, "tokenizer.json"), Path.Exists(config) ? config : null);
     }
 
     public static HfTokenizer FromFiles(string tokenizerJsonPath, string? tokenizerConfigPath = null)
     {
-        if (!File.Exists(tokenizerJsonPath)) throw new TokenizerFormatException($"{tokenizerJsonPath}: file not found");
-        if (tokenizerConfigPath != null && !File.Exists(tokenizerConfigPath))
-            throw new TokenizerFormatException($"{tokenizerConfigPath}: file not found");
+        // Missing, a directory, a FIFO (reading would block for good): each refused with the path named.
+        if (RegularFile.Problem(tokenizerJsonPath) is { } problem) throw new TokenizerFormatException(problem);
+        if (tokenizerConfigPath != null && RegularFile.Problem(tokenizerConfigPath) is { } configProblem)
+            throw new TokenizerFormatException(configProblem);
         return Build(File.ReadAllText(tokenizerJsonPath), tokenizerJsonPath,
             tokenizerConfigPath is null ? null : File.ReadAllText(tokenizerConfigPath), tokenizerConfigPath ?? "");
     }
