@@ -1,4 +1,5 @@
 using Loom.Core.Requests;
+using Loom.Core.Scheduling;
 using Loom.Engine.Output;
 using Loom.Engine.Requests;
 using Loom.Engine.Sampling;
@@ -10,28 +11,63 @@ public sealed partial class LlmEngine
     /// <summary>
     /// One iteration: schedule (running requests first, then waiting ones, under the token budget), run the batch,
     /// sample, and turn the new tokens into per-request outputs. Returns the requests that have news.
+    /// A fault while sampling or postprocessing one request ends that request with an error (see <see cref="End"/>);
+    /// a fault in scheduling or the forward pass touches shared state and propagates: the engine is then dead.
     /// </summary>
     public IReadOnlyList<RequestOutput> Step()
     {
-        var outputs = new List<RequestOutput>(_abortOutputs);
-        _abortOutputs.Clear();
+        var outputs = new List<RequestOutput>();
+        TakeEndedOutputs(outputs);
 
         var scheduled = _scheduler.Schedule();
         if (!scheduled.IsEmpty)
         {
             var sampled = _runner.Execute(scheduled, _stateOf);
+            EndFaultedRows(scheduled, sampled);
             if (_sampledIds.Length < sampled.Length) _sampledIds = new int[Math.Max(sampled.Length, _sampledIds.Length * 2)];
             for (int i = 0; i < sampled.Length; i++) _sampledIds[i] = sampled[i].TokenId;
-            _scheduler.UpdateFromOutput(scheduled, _sampledIds.AsSpan(0, sampled.Length));
+            _scheduler.UpdateFromOutput(scheduled, _sampledIds.AsSpan(0, sampled.Length)); // skips the ended ones
 
             int row = 0;
             foreach (var s in scheduled.Scheduled)
-                if (s.SamplesToken) Postprocess(_sequences[s.Request.RequestId], sampled[row++]);
+                if (s.SamplesToken && _sequences.TryGetValue(s.Request.RequestId, out var seq)) PostprocessOne(seq, sampled[row++]);
+                else if (s.SamplesToken) row++;
             CollectOutputs(outputs);
         }
+        TakeEndedOutputs(outputs);
 
         if (!_scheduler.HasUnfinishedRequests && Options.IdleSelfCheck) _scheduler.CheckIdle();
         return outputs;
+    }
+
+    private void TakeEndedOutputs(List<RequestOutput> outputs)
+    {
+        outputs.AddRange(_endedOutputs);
+        _endedOutputs.Clear();
+    }
+
+    /// <summary>Rows the sampler could not serve end their requests before the scheduler appends anything.</summary>
+    private void EndFaultedRows(SchedulerOutput scheduled, ReadOnlySpan<SampledToken> sampled)
+    {
+        int row = 0;
+        foreach (var s in scheduled.Scheduled)
+        {
+            if (!s.SamplesToken) continue;
+            if (sampled[row++].Fault is { } fault && _sequences.TryGetValue(s.Request.RequestId, out var seq)) End(seq.Parent, fault);
+        }
+    }
+
+    /// <summary>Postprocessing (detokenizing, stop checks) of one sequence; its failure is that request's alone.</summary>
+    private void PostprocessOne(SequenceState seq, SampledToken sampled)
+    {
+        try
+        {
+            Postprocess(seq, sampled);
+        }
+        catch (Exception e)
+        {
+            End(seq.Parent, e);
+        }
     }
 
     /// <summary>Feeds one sampled token to its sequence's output tracker and ends the sequence if it says so.</summary>

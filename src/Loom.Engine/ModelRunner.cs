@@ -28,6 +28,7 @@ internal sealed class ModelRunner
     private int[] _logitsIndices = [];       // [numSampled + prompt logprob rows]
     private float[] _logits = [];            // [rows, vocab], grown as needed: sampled rows first, then prompt rows
     private Sampler[] _samplers = [];        // [numSampled]
+    private Request[] _rowRequests = [];     // [numSampled] whose row each is (for LogitsObserver)
     private SampledToken[] _sampled = [];    // [numSampled]
     private (int First, int Count)[] _promptRows = []; // [numSeqs] prompt logprob rows per scheduled request
 
@@ -36,12 +37,16 @@ internal sealed class ModelRunner
         _executor = executor;
         _kvCache = kvCache;
         _vocabSize = executor.Config.VocabSize;
+        _observeRow = (row, logits) => LogitsObserver?.Invoke(_rowRequests[row], logits);
     }
+
+    private readonly RowObserver _observeRow; // made once: no delegate per step
 
     public LogitsObserver? LogitsObserver { get; set; }
 
     /// <summary>
-    /// Forward + sample. Returns one token per scheduled request with SamplesToken, in schedule order. Prompt
+    /// Forward + sample. Returns one token per scheduled request with SamplesToken, in schedule order (a row that could
+    /// not be sampled carries its fault instead: see <see cref="SampledToken.Fault"/>). Prompt
     /// log-probabilities, where asked for, are appended to their requests' lists on the way.
     /// </summary>
     public ReadOnlySpan<SampledToken> Execute(SchedulerOutput output, Func<Request, SequenceState> stateOf)
@@ -56,15 +61,17 @@ internal sealed class ModelRunner
 
         EnsureLength(ref _samplers, numSampled, exact: false);
         EnsureLength(ref _sampled, numSampled, exact: false);
+        EnsureLength(ref _rowRequests, numSampled, exact: false);
         int row = 0;
         foreach (var s in output.Scheduled)
         {
             if (!s.SamplesToken) continue;
-            LogitsObserver?.Invoke(s.Request, logits.Slice(row * _vocabSize, _vocabSize));
+            _rowRequests[row] = s.Request;
             _samplers[row++] = stateOf(s.Request).Sampler;
         }
-        _sampler.Sample(_samplers.AsSpan(0, numSampled), logits, _sampled);
+        _sampler.Sample(_samplers.AsSpan(0, numSampled), logits, _sampled, LogitsObserver is null ? null : _observeRow);
         Array.Clear(_samplers, 0, numSampled); // do not keep finished sequences' samplers alive
+        Array.Clear(_rowRequests, 0, numSampled);
         return _sampled.AsSpan(0, numSampled);
     }
 

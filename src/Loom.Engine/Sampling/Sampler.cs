@@ -1,3 +1,4 @@
+using System.Diagnostics;
 using System.Numerics.Tensors;
 using Loom.Core.Sampling;
 
@@ -7,13 +8,18 @@ namespace Loom.Engine.Sampling;
 /// Sampling state of one sequence: its own generator (seeded from <see cref="SamplingParams.Seed"/>, so seeded output
 /// does not depend on batch composition), the tokens it has produced (penalties, min_tokens), and its filters.
 /// Each call turns one logits row into one token, in vLLM's order: min_tokens mask on EOS/stop ids, repetition /
-/// frequency / presence penalties, then greedy argmax, or temperature, top-k, top-p, min-p and a draw.
+/// frequency / presence penalties, logit_bias, then greedy argmax, or temperature, top-k, top-p, min-p and a draw.
+/// Never throws on a row's values: +inf (a penalty's overflow) is clamped to the largest float; a row left with no
+/// finite logit (min_tokens masking every id) takes the request's own stop token (EOS first); a NaN logit, which only
+/// a broken model produces, fails the row (<see cref="SampledToken.Fault"/>) so the engine ends that request alone.
 /// </summary>
 public sealed class Sampler
 {
     private readonly SamplingParams _params;
     private readonly int[] _minTokensMaskedIds; // EOS (unless ignore_eos) and stop_token_ids, masked until min_tokens
     private readonly PenaltyState? _penalties;  // null when every penalty is neutral
+    private readonly int[] _biasIds;            // [logit_bias entries] token ids, matching _biasValues
+    private readonly float[] _biasValues;       // [logit_bias entries] added to those logits
     private Xoshiro256StarStar _rng;
 
     /// <param name="completionIndex">Which of the request's n completions this is: seeded siblings use seed + index (as vLLM).</param>
@@ -29,6 +35,9 @@ public sealed class Sampler
         if (PenaltyState.AnyActive(samplingParams.RepetitionPenalty, samplingParams.FrequencyPenalty, samplingParams.PresencePenalty))
             _penalties = new PenaltyState(samplingParams.RepetitionPenalty, samplingParams.FrequencyPenalty,
                 samplingParams.PresencePenalty, promptTokenIds);
+        var bias = samplingParams.LogitBias ?? new Dictionary<int, float>();
+        _biasIds = [.. bias.Keys];
+        _biasValues = [.. bias.Values];
         _rng = samplingParams.Seed is long seed
             ? new Xoshiro256StarStar(unchecked((ulong)(seed + completionIndex)))
             : Xoshiro256StarStar.FromEntropy();
@@ -48,12 +57,21 @@ public sealed class Sampler
         bool wantLogprobs = _params.Logprobs is not null;
         if (wantLogprobs) logits.CopyTo(scratch.RawLogits);
 
-        if (NumOutputTokens < _params.MinTokens)
+        bool masked = NumOutputTokens < _params.MinTokens && _minTokensMaskedIds.Length > 0;
+        if (masked)
             foreach (int id in _minTokensMaskedIds)
                 if ((uint)id < (uint)logits.Length) logits[id] = float.NegativeInfinity;
         _penalties?.Apply(logits);
+        ApplyLogitBias(logits);
+        if (!_params.IsGreedy) TensorPrimitives.Divide(logits, _params.Temperature, logits);
 
-        int token = _params.IsGreedy ? TensorPrimitives.IndexOfMax(logits) : Draw(logits, scratch);
+        var row = RowCheck.Inspect(logits);
+        if (row == RowState.HasNaN)
+            return SampledToken.Failed(new InvalidOperationException("The model produced NaN logits; nothing can be sampled."));
+        int token = row == RowState.NoFiniteLogit ? FallbackToken(masked)
+            : _params.IsGreedy ? TensorPrimitives.IndexOfMax(logits) : Draw(logits, scratch);
+        if (token < 0)
+            return SampledToken.Failed(new InvalidOperationException("The logits row has no finite value; nothing can be sampled."));
         _penalties?.Record(token);
         NumOutputTokens++;
 
@@ -63,9 +81,27 @@ public sealed class Sampler
         return new SampledToken(token, logprobs);
     }
 
+    private void ApplyLogitBias(Span<float> logits)
+    {
+        for (int i = 0; i < _biasIds.Length; i++)
+            if ((uint)_biasIds[i] < (uint)logits.Length) logits[_biasIds[i]] += _biasValues[i];
+    }
+
+    /// <summary>
+    /// The token for a row with no finite logit: when the min_tokens mask hid every id, the request's own stop tokens
+    /// are all it allows, so EOS (or its first stop id); -1 when the model itself gave nothing finite.
+    /// </summary>
+    private int FallbackToken(bool masked)
+    {
+        if (masked)
+            foreach (int id in _minTokensMaskedIds)
+                if ((uint)id < (uint)VocabSize) return id;
+        return -1;
+    }
+
+    /// <summary>Over temperature-scaled logits: filtered (top-k/p, min-p) or whole-row draw.</summary>
     private int Draw(Span<float> logits, SamplerScratch scratch)
     {
-        TensorPrimitives.Divide(logits, _params.Temperature, logits);
         bool filtered = (_params.TopK > 0 && _params.TopK < logits.Length) || _params.TopP < 1f || _params.MinP > 0f;
         if (!filtered) return DrawFromRow(logits, scratch);
         var candidates = TokenFilter.Apply(logits, _params.TopK, _params.TopP, _params.MinP, scratch);
@@ -76,8 +112,7 @@ public sealed class Sampler
     private int DrawFromRow(ReadOnlySpan<float> logits, SamplerScratch scratch)
     {
         float max = TensorPrimitives.Max(logits);
-        if (!float.IsFinite(max))
-            throw new InvalidOperationException($"Cannot sample: the logits row has no finite maximum ({max}).");
+        Debug.Assert(float.IsFinite(max), "RowCheck leaves every sampled row a finite maximum");
         var weights = scratch.Weights.AsSpan(0, logits.Length);
         TensorPrimitives.Subtract(logits, max, weights);
         TensorPrimitives.Exp(weights, weights);

@@ -37,9 +37,12 @@ internal sealed class FixtureModel
     }
 
     /// <summary>An engine over a fresh executor; the idle self-check is always on in tests.</summary>
-    public TestEngine CreateEngine(EngineOptions options, int numBlocks, int maxModelLen = 1024)
+    /// <param name="wrap">Wraps the executor (fault injection), when given.</param>
+    public TestEngine CreateEngine(EngineOptions options, int numBlocks, int maxModelLen = 1024,
+        Func<IModelExecutor, IModelExecutor>? wrap = null)
     {
-        var executor = new CpuBackend(2).LoadModel(Config, Weights, new KvCacheSpec(numBlocks, options.BlockSize));
+        IModelExecutor executor = new CpuBackend(2).LoadModel(Config, Weights, new KvCacheSpec(numBlocks, options.BlockSize));
+        if (wrap is not null) executor = wrap(executor);
         return new TestEngine(executor, new LlmEngine(executor, Tokenizer, EosTokenIds, maxModelLen, options with { IdleSelfCheck = true }));
     }
 
