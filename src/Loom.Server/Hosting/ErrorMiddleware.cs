@@ -33,7 +33,7 @@ internal static class ErrorMiddleware
     public static ApiException? ToApiException(Exception e, ServerState state) => e switch
     {
         ApiException api => api,
-        BadHttpRequestException { StatusCode: 413 } => ApiException.TooLarge(state.Options.MaxRequestBodyBytes),
+        BadHttpRequestException { StatusCode: 413 } => ApiException.TooLarge(state.MaxRequestBodyBytes),
         BadHttpRequestException bad => ApiException.BadRequest(bad.Message),
         JsonException json => ApiException.BadRequest(DescribeJsonError(json), IsSyntaxError(json) ? null : ParamFromPath(json.Path)),
         ArgumentException arg => ApiException.BadRequest(StripParamSuffix(arg), arg.ParamName),
@@ -60,6 +60,8 @@ internal static class ErrorMiddleware
     {
         var param = IsSyntaxError(e) ? null : ParamFromPath(e.Path);
         var detail = e.Message.Split(" Path:", 2)[0];
+        if (JsonTypeWords.ExpectedType(detail) is { } expected)
+            return param is null ? $"The request body must be {expected}." : $"Invalid value for '{param}': expected {expected}.";
         return param is null ? "Malformed JSON body: " + detail : $"Invalid value for '{param}': {detail}";
     }
 
