@@ -24,9 +24,24 @@ public sealed class ServeCommand : ICliCommand
         var apiKey = new Option<string?>("--api-key") { Description = "Require 'Authorization: Bearer <key>' on /v1 (default: $LOOM_API_KEY)." };
         var maxWaiting = new Option<int>("--max-waiting") { Description = "Waiting sequences beyond this get 503.", DefaultValueFactory = _ => 1024 };
         var shutdown = new Option<double>("--shutdown-timeout") { Description = "Seconds running requests get to finish on SIGTERM.", DefaultValueFactory = _ => 30 };
+        var allowedHosts = new Option<string?>("--allowed-hosts")
+        {
+            Description = "Comma-separated Host header names to answer besides loopback ones (* = any). Default: a loopback bind answers only " +
+                "localhost/127.x/[::1] (DNS rebinding); any other bind answers any Host.",
+        };
+        var maxConnections = new Option<int?>("--max-connections")
+        {
+            Description = $"Open connections beyond this are closed at once (default {Loom.Server.Hosting.ConnectionLimit.Default}, lower when `ulimit -n` is).",
+        };
+        var keepAlive = new Option<double>("--keep-alive-timeout") { Description = "Seconds an idle connection is kept open.", DefaultValueFactory = _ => 5 };
+        var maxBody = new Option<string?>("--max-request-body")
+        {
+            Description = "Largest request body, e.g. 8MiB (default: 256 bytes per token of max-model-len, within 2-64 MiB).",
+        };
         var command = new Command("serve", "Serve a model over an OpenAI-compatible HTTP API.") { host, port, servedName };
         engine.AddTo(command);
-        foreach (var option in new Option[] { apiKey, maxWaiting, shutdown }) command.Options.Add(option);
+        foreach (var option in new Option[] { apiKey, maxWaiting, shutdown, allowedHosts, maxConnections, keepAlive, maxBody })
+            command.Options.Add(option);
         command.SetAction((parse, ct) => CliErrors.RunAsync(parse, async () =>
         {
             var loader = engine.Loader(parse);
@@ -39,6 +54,10 @@ public sealed class ServeCommand : ICliCommand
                 MaxNumSeqs = loader.Engine.MaxNumSeqs,
                 MaxWaiting = parse.GetValue(maxWaiting),
                 ShutdownTimeout = TimeSpan.FromSeconds(parse.GetValue(shutdown)),
+                AllowedHosts = ParseHosts(parse.GetValue(allowedHosts)),
+                MaxConcurrentConnections = parse.GetValue(maxConnections),
+                KeepAliveTimeout = TimeSpan.FromSeconds(parse.GetValue(keepAlive)),
+                MaxRequestBodyBytes = parse.GetValue(maxBody) is { } body ? EngineOptionSet.ParseBytes(body, "--max-request-body") : null,
             };
             return await RunAsync(engine.ModelDir(parse), serverOptions, loader, parse.GetValue(servedName), ct);
         }));
@@ -77,6 +96,10 @@ public sealed class ServeCommand : ICliCommand
         await server.DrainAsync();
         return 0;
     }
+
+    /// <summary>"a.example, b.example" -> ["a.example", "b.example"]; null stays null (the bind address decides).</summary>
+    public static IReadOnlyList<string>? ParseHosts(string? text) =>
+        text?.Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries);
 
     /// <summary>"536870912", "512MiB", "2GiB", "1.5GB" -> bytes (see <see cref="EngineOptionSet.ParseBytes"/>).</summary>
     public static long ParseBytes(string text) => EngineOptionSet.ParseBytes(text);

@@ -12,6 +12,12 @@ public interface ITokenizer
     /// <summary>Encode text; with addSpecialTokens the post-processor runs (e.g. BOS prepended).</summary>
     int[] Encode(string text, bool addSpecialTokens = false);
 
+    /// <summary>
+    /// Encode, allowed to stop once the ids pass <paramref name="maxTokens"/> (the result is then longer than the limit,
+    /// a prefix of the encoding): a caller that refuses anything longer need not pay for the rest.
+    /// </summary>
+    int[] Encode(string text, bool addSpecialTokens, int maxTokens) => Encode(text, addSpecialTokens);
+
     string Decode(ReadOnlySpan<int> ids, bool skipSpecialTokens = false);
 
     /// <summary>Token string for an id (as in the vocab), or null.</summary>

@@ -43,6 +43,10 @@ internal static class ErrorMiddleware
         _ => new ApiException(500, "internal_error", "Internal server error: " + e.Message),
     };
 
+    /// <summary>A server-side failure inside a stream that has already sent its status line (logged like a 500).</summary>
+    public static void LogStreamError(this ILogger logger, Exception e, PathString path) =>
+        logger.LogError(e, "Unhandled error in the stream of {Path}", path);
+
     public static async Task WriteAsync(HttpContext context, ApiException error)
     {
         context.Response.Clear();
