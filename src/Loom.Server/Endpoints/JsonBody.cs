@@ -46,7 +46,15 @@ internal static class JsonBody
     {
         int capacity = request.ContentLength is long length and > 0 and < int.MaxValue ? (int)length : 0;
         using var buffer = new MemoryStream(capacity);
-        await request.Body.CopyToAsync(buffer, cancellationToken);
+        try
+        {
+            await request.Body.CopyToAsync(buffer, cancellationToken);
+        }
+        catch (IOException e) when (e.InnerException is OverflowException)
+        {
+            // Kestrel's chunked decoder reports a chunk size past 2^63 as an IOException, not as a bad request.
+            throw ApiException.BadRequest("Bad chunk size in the chunked request body.");
+        }
         return buffer.GetBuffer().AsMemory(0, (int)buffer.Length);
     }
 }

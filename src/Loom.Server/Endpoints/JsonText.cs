@@ -23,6 +23,7 @@ internal static class JsonText
             while (reader.Read())
             {
                 if (reader.TokenType is not (JsonTokenType.String or JsonTokenType.PropertyName)) continue;
+                if (reader.TokenType == JsonTokenType.PropertyName && reader.CurrentDepth == 1) field = null;
                 if (reader.ValueIsEscaped && !DecodesToValidText(ref reader))
                     throw ApiException.BadRequest(
                         $"{(field is null ? "The request body" : field)} holds a \\u escape that is not valid UTF-16 (a lone surrogate).", field);
