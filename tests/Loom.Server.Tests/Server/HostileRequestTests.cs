@@ -257,4 +257,54 @@ public sealed class HostileRequestTests : IAsyncLifetime
         Assert.Equal(200, status);
         Assert.Equal("the", json.GetProperty("choices")[0].GetProperty("message").GetProperty("content").GetString());
     }
+
+    // Defect 6: a prompt that cannot fit is refused before it is tokenized, and bodies are bounded by the window.
+    [Theory]
+    [InlineData("/v1/completions", "prompt")]
+    [InlineData("/v1/chat/completions", "messages")]
+    public async Task A_prompt_longer_than_any_window_can_spell_is_400_untokenized(string path, string param)
+    {
+        var text = new string('x', _server.Model!.MaxPromptChars + 1);
+        var body = path == "/v1/completions"
+            ? $$"""{"prompt": "{{text}}", "max_tokens": 1}"""
+            : $$"""{"messages": [{"role":"user","content":"{{text}}"}]}""";
+        var (status, json) = await TestServers.PostAsync(_client, path, body);
+        Assert.Equal(400, status);
+        ErrorResponseTests.AssertError(json, "invalid_request_error", param);
+        Assert.Contains("characters", json.GetProperty("error").GetProperty("message").GetString());
+        await AssertStillServesAsync();
+    }
+
+    [Fact]
+    public async Task The_default_body_limit_follows_max_model_len()
+    {
+        var big = "{\"prompt\": \"" + new string('x', (int)RequestBodyLimit.Floor) + "\"}";
+        var (status, json) = await TestServers.PostAsync(_client, "/v1/completions", big);
+        Assert.Equal(413, status);
+        Assert.Contains(RequestBodyLimit.Floor.ToString(), json.GetProperty("error").GetProperty("message").GetString());
+        await AssertStillServesAsync();
+    }
+
+    // Smaller item: a queued stream sees its status line and headers before the engine produces anything.
+    [Fact]
+    public async Task A_stream_sends_its_headers_before_the_first_token()
+    {
+        var engine = new ScriptedEngine { Gate = new SemaphoreSlim(0) };
+        await using var server = await TestServers.StartAsync(TestServers.ScriptedModel(engine));
+        using var client = TestServers.Client(server);
+        var send = client.SendAsync(new HttpRequestMessage(HttpMethod.Post, "/v1/chat/completions")
+        {
+            Content = TestServers.Json("""{"messages": [{"role":"user","content":"hi"}], "max_tokens": 3, "stream": true}"""),
+        }, HttpCompletionOption.ResponseHeadersRead);
+        // Not a speed assertion: before the fix the headers waited for the gate, which only opens below.
+        var first = await Task.WhenAny(send, Task.Delay(TimeSpan.FromSeconds(30)));
+        Assert.Same(send, first);
+        using var response = await send;
+        Assert.Equal(200, (int)response.StatusCode);
+        Assert.Equal("text/event-stream", response.Content.Headers.ContentType?.MediaType);
+        Assert.Equal(0, engine.Running);
+        engine.Gate.Release();
+        var events = TestServers.SseData(await response.Content.ReadAsStringAsync());
+        Assert.Equal("[DONE]", events[^1]);
+    }
 }
