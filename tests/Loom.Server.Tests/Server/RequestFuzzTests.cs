@@ -98,15 +98,16 @@ public sealed class RequestFuzzTests(DemoServerFixture fixture) : IClassFixture<
     }
 
     /// <summary>
-    /// Random request bodies as raw bytes (so they can hold lone surrogate escapes and invalid UTF-8). Value ranges
-    /// stay clear of two engine defects fixed on another branch (issue 16 items 1 and 2): max_tokens near int.MaxValue
-    /// (size overflow) and repetition_penalty ~1e-38 / stop_token_ids covering the vocabulary with min_tokens (sampling
-    /// on an all-masked row). Widen <see cref="HostileMaxTokens"/> and <see cref="HostilePenalties"/> once they are merged.
+    /// Random request bodies as raw bytes (so they can hold lone surrogate escapes and invalid UTF-8). The ranges include
+    /// the values that used to kill the engine (issue 16 items 1 and 2): max_tokens near int.MaxValue (size overflow),
+    /// repetition_penalty 1e-38 and stop_token_ids covering the whole vocabulary with min_tokens (an all-masked row).
     /// </summary>
     private sealed class BodyGenerator(Random random)
     {
-        private static readonly string[] HostileMaxTokens = ["0", "-1", "-2147483648", "4096", "1e20", "\"8\"", "2.5", "true", "[]", "{}", "null"];
-        private static readonly string[] HostilePenalties = ["0", "-1", "1e39", "\"x\"", "[]", "-0.0"];
+        private static readonly string[] HostileMaxTokens = ["0", "-1", "-2147483648", "2147483647", "2147483646", "4096", "1e20", "\"8\"", "2.5", "true", "[]", "{}", "null"];
+        private static readonly string[] HostilePenalties = ["0", "-1", "1e39", "1e-38", "1e-45", "\"x\"", "[]", "-0.0"];
+        /// <summary>vocab_size of models/demo: stop_token_ids listing all of it mask every token.</summary>
+        private const int DemoVocabSize = 4096;
         private static readonly string[] Words = ["paged", "attention", "the", "KV", "cache", "é", "日本", "🙂", "\\n", "\\\"", " "];
         private static readonly string[] Roles = ["user", "system", "assistant", "wizard", "tool", ""];
 
@@ -133,7 +134,7 @@ public sealed class RequestFuzzTests(DemoServerFixture fixture) : IClassFixture<
             return Bytes(json);
         }
 
-        private (string, string) SamplingField(string path) => random.Next(22) switch
+        private (string, string) SamplingField(string path) => random.Next(23) switch
         {
             0 => ("temperature", Number(0, 2, ["-1", "1e39", "\"hot\"", "null"])),
             1 => ("top_p", Number(0.05, 1, ["0", "2", "-1"])),
@@ -144,6 +145,7 @@ public sealed class RequestFuzzTests(DemoServerFixture fixture) : IClassFixture<
             6 => ("repetition_penalty", random.Next(4) == 0 ? Pick(HostilePenalties) : Number(0.5, 2, [])),
             7 => ("n", Int(1, 4, ["0", "-1", "\"2\"", "1e10"])),
             8 => ("stop", random.Next(2) == 0 ? Text() : "[" + Text() + ", " + Text() + "]"),
+            9 when random.Next(4) == 0 => ("stop_token_ids", "[" + string.Join(",", Enumerable.Range(0, DemoVocabSize)) + "]"),
             9 => ("stop_token_ids", Int(0, 3, []) is var k ? "[" + string.Join(",", Enumerable.Range(0, int.Parse(k)).Select(_ => Int(0, 1500, ["-1", "99999999"]))) + "]" : ""),
             10 => ("min_tokens", Int(0, 4, ["-1", "1e9"])),
             11 => ("seed", Pick(["0", "42", "-7", "9223372036854775807", "1e30", "\"s\""])),
@@ -157,6 +159,7 @@ public sealed class RequestFuzzTests(DemoServerFixture fixture) : IClassFixture<
             18 => ("model", Pick(["\"demo\"", "\"gpt-17\"", "5", "null", "\"\""])),
             19 => ("skip_special_tokens", Pick(["true", "false"])),
             20 => ("max_completion_tokens", random.Next(5) == 0 ? Pick(HostileMaxTokens) : Int(1, 8, [])),
+            21 => ("logit_bias", Pick(["{}", "{\"5\": 100}", "{\"5\": -100, \"6\": 1e39}", "{\"-1\": 1}", "{\"x\": 1}", "[]", "{\"99999\": 2}"])),
             _ => ("user", Text()),
         };
 
