@@ -18,10 +18,11 @@ public class ModelDefinitionTests
             LayerStep.OutputProjection, LayerStep.ResidualAdd, LayerStep.PostAttentionNorm, LayerStep.GateUpProjection,
             LayerStep.SiluMul, LayerStep.DownProjection, LayerStep.ResidualAdd,
         ];
-        Assert.Equal(llama, Fixture("llama-gqa").LayerSteps);
+        Assert.Equal(llama, Fixture("llama-gqa").LayerSteps.ToArray());
         var qwen3 = Fixture("qwen3-qknorm");
         Assert.True(qwen3.Flags.QkNorm);
-        Assert.Equal([.. llama[..2], LayerStep.QkNorm, .. llama[2..]], qwen3.LayerSteps);
+        LayerStep[] withQkNorm = [.. llama[..2], LayerStep.QkNorm, .. llama[2..]];
+        Assert.Equal(string.Join(",", withQkNorm), string.Join(",", qwen3.LayerSteps));
         Assert.All(qwen3.Layers, l => Assert.NotNull(l.QNorm));
     }
 
