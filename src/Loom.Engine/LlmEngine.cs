@@ -54,7 +54,7 @@ public sealed partial class LlmEngine
             PriorityScheduling = options.PriorityScheduling,
             MaxPromptLogprobTokensPerStep = Math.Max(1, PromptLogprobLogitsBudget / VocabSize),
         });
-        _runner = new ModelRunner(executor, _scheduler.KvCache);
+        _runner = new ModelRunner(executor, _scheduler.KvCache, options.MaxNumBatchedTokens, options.MaxNumSeqs);
         _stateOf = r => _sequences[r.RequestId];
     }
 

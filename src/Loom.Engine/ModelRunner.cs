@@ -13,7 +13,8 @@ public delegate void LogitsObserver(Request request, ReadOnlySpan<float> logits)
 /// <summary>
 /// Runs one scheduled step: flattens the <see cref="SchedulerOutput"/> into a <see cref="ForwardBatch"/> (new tokens of
 /// every request back to back), calls the executor, and samples one token for each request that reached its last token.
-/// Its arrays are reused while the batch shape stays the same, so steady decoding allocates no buffers.
+/// The batch is allocated once at the scheduler's capacity (max_num_batched_tokens, max_num_seqs) and refilled every
+/// step; logits are read where the executor left them, so steady decoding allocates no buffers.
 /// </summary>
 internal sealed class ModelRunner
 {
@@ -22,21 +23,21 @@ internal sealed class ModelRunner
     private readonly BatchSampler _sampler = new();
     private readonly PromptLogprobScorer _promptScorer = new();
     private readonly int _vocabSize;
-    private int[] _tokenIds = [];            // [numTokens] ForwardBatch needs exact lengths: reallocated only on change
-    private int[] _positions = [];           // [numTokens]
-    private SequenceSlice[] _seqs = [];      // [numSeqs]
-    private int[] _logitsIndices = [];       // [numSampled + prompt logprob rows]
-    private float[] _logits = [];            // [rows, vocab], grown as needed: sampled rows first, then prompt rows
+    private readonly ForwardBatch _batch;    // capacity [maxNumTokens] tokens, [maxNumSeqs] seqs; logits rows: sampled, then prompt
     private Sampler[] _samplers = [];        // [numSampled]
     private Request[] _rowRequests = [];     // [numSampled] whose row each is (for LogitsObserver)
     private SampledToken[] _sampled = [];    // [numSampled]
     private (int First, int Count)[] _promptRows = []; // [numSeqs] prompt logprob rows per scheduled request
 
-    public ModelRunner(IModelExecutor executor, KvCacheManager kvCache)
+    /// <param name="maxNumTokens">The scheduler's token budget per step (max_num_batched_tokens).</param>
+    /// <param name="maxNumSeqs">The most requests one step schedules (max_num_seqs).</param>
+    public ModelRunner(IModelExecutor executor, KvCacheManager kvCache, int maxNumTokens, int maxNumSeqs)
     {
         _executor = executor;
         _kvCache = kvCache;
         _vocabSize = executor.Config.VocabSize;
+        // Logits rows are distinct tokens of the step (each sampled last token, each scored prompt token): at most maxNumTokens.
+        _batch = new ForwardBatch(maxNumTokens, maxNumSeqs, maxNumLogits: maxNumTokens);
         _observeRow = (row, logits) => LogitsObserver?.Invoke(_rowRequests[row], logits);
     }
 
@@ -52,16 +53,14 @@ internal sealed class ModelRunner
     public ReadOnlySpan<SampledToken> Execute(SchedulerOutput output, Func<Request, SequenceState> stateOf)
     {
         int numSampled = output.NumSampled;
-        var batch = BuildBatch(output, numSampled, stateOf);
-        var allLogits = EnsureLogits(batch.LogitsIndices.Length);
-        _executor.Forward(batch, allLogits);
+        var allLogits = _executor.Forward(BuildBatch(output, numSampled, stateOf));
         if (_promptScorer.NumRows > 0) _promptScorer.Score(allLogits[(numSampled * _vocabSize)..], _vocabSize);
         if (numSampled == 0) return default;
         var logits = allLogits[..(numSampled * _vocabSize)];
 
-        EnsureLength(ref _samplers, numSampled, exact: false);
-        EnsureLength(ref _sampled, numSampled, exact: false);
-        EnsureLength(ref _rowRequests, numSampled, exact: false);
+        EnsureLength(ref _samplers, numSampled);
+        EnsureLength(ref _sampled, numSampled);
+        EnsureLength(ref _rowRequests, numSampled);
         int row = 0;
         foreach (var s in output.Scheduled)
         {
@@ -77,30 +76,29 @@ internal sealed class ModelRunner
 
     private ForwardBatch BuildBatch(SchedulerOutput output, int numSampled, Func<Request, SequenceState> stateOf)
     {
-        int numTokens = output.TotalNumScheduledTokens;
-        EnsureLength(ref _tokenIds, numTokens, exact: true);
-        EnsureLength(ref _positions, numTokens, exact: true);
-        EnsureLength(ref _seqs, output.Scheduled.Count, exact: true);
+        var batch = _batch;
+        batch.NumTokens = output.TotalNumScheduledTokens;
+        batch.NumSeqs = output.Scheduled.Count;
         int numPromptRows = PlanPromptLogprobs(output, stateOf);
-        EnsureLength(ref _logitsIndices, numSampled + numPromptRows, exact: true);
+        batch.NumLogits = numSampled + numPromptRows;
 
         int t = 0, sampled = 0, promptRow = numSampled;
         for (int i = 0; i < output.Scheduled.Count; i++)
         {
             var s = output.Scheduled[i];
             var tokens = s.Request.AllTokenIds.Slice(s.StartPosition, s.NumNewTokens);
-            tokens.CopyTo(_tokenIds.AsSpan(t));
-            for (int q = 0; q < s.NumNewTokens; q++) _positions[t + q] = s.StartPosition + q;
-            _seqs[i] = new SequenceSlice(t, s.NumNewTokens, s.ContextLength, _kvCache.GetBlockTableBuffer(s.Request));
+            tokens.CopyTo(batch.TokenIds.AsSpan(t));
+            for (int q = 0; q < s.NumNewTokens; q++) batch.Positions[t + q] = s.StartPosition + q;
+            batch.Seqs[i] = new SequenceSlice(t, s.NumNewTokens, s.ContextLength, _kvCache.GetBlockTableBuffer(s.Request));
             if (numPromptRows > 0 && s.Request.Params.PromptLogprobs is not null)
             {
                 var (first, count) = _promptRows[i];
-                for (int r = 0; r < count; r++) _logitsIndices[promptRow++] = t + first - s.StartPosition + r;
+                for (int r = 0; r < count; r++) batch.LogitsIndices[promptRow++] = t + first - s.StartPosition + r;
             }
             t += s.NumNewTokens;
-            if (s.SamplesToken) _logitsIndices[sampled++] = t - 1;
+            if (s.SamplesToken) batch.LogitsIndices[sampled++] = t - 1;
         }
-        return new ForwardBatch { TokenIds = _tokenIds, Positions = _positions, Seqs = _seqs, LogitsIndices = _logitsIndices };
+        return batch;
     }
 
     /// <summary>Plans the prompt log-probability rows of this step; returns their count (0 on the usual path).</summary>
@@ -111,21 +109,14 @@ internal sealed class ModelRunner
         {
             var s = output.Scheduled[i];
             if (s.Request.Params.PromptLogprobs is null) continue;
-            EnsureLength(ref _promptRows, output.Scheduled.Count, exact: false);
+            EnsureLength(ref _promptRows, output.Scheduled.Count);
             _promptRows[i] = _promptScorer.Plan(s, stateOf(s.Request));
         }
         return _promptScorer.NumRows;
     }
 
-    private Span<float> EnsureLogits(int numRows)
+    private static void EnsureLength<T>(ref T[] array, int length)
     {
-        int needed = numRows * _vocabSize;
-        if (_logits.Length < needed) _logits = new float[Math.Max(needed, _logits.Length * 2)];
-        return _logits.AsSpan(0, needed);
-    }
-
-    private static void EnsureLength<T>(ref T[] array, int length, bool exact)
-    {
-        if (exact ? array.Length != length : array.Length < length) array = new T[length];
+        if (array.Length < length) array = new T[length];
     }
 }

@@ -1,4 +1,5 @@
 using Loom.Models.Config;
+using Loom.Models.Definition;
 using Loom.Models.Weights;
 
 namespace Loom.Models.Gguf;
@@ -35,7 +36,7 @@ public sealed unsafe class GgufWeightSource : IWeightSource
         }
     }
 
-    /// <summary>Opens a .gguf file and reads its config; the caller validates tensors with <see cref="WeightNames.Validate"/>.</summary>
+    /// <summary>Opens a .gguf file and reads its config; the caller validates tensors with <see cref="ModelDefinition.Validate"/>.</summary>
     public static GgufWeightSource Open(string path)
     {
         var file = GgufFile.Open(path);
@@ -65,7 +66,7 @@ public sealed unsafe class GgufWeightSource : IWeightSource
 
     private byte* Unpermute(GgufTensor t, string hfName)
     {
-        bool isK = hfName.Contains(WeightNames.KProj, StringComparison.Ordinal);
+        bool isK = hfName.Contains(HfTensorNames.KProj, StringComparison.Ordinal);
         int heads = isK ? Config.NumKeyValueHeads : Config.NumAttentionHeads;
         long rows = t.Dims.Length == 1 ? t.Dims[0] : t.Dims[1];
         if (rows != (long)heads * Config.HeadDim)
