@@ -80,7 +80,8 @@ internal unsafe struct Q6_KBlock : ISuperBlock
         sbyte* s = (sbyte*)(block + 192);
         for (int c = 0; c < 8; c++)
             Vector256.Store(Vector256.Create(Vector128.Create((short)s[2 * c]), Vector128.Create((short)s[2 * c + 1])), scales + 16 * c);
-        for (int g = 0; g < 16; g++) offsets[g] = (short)(32 * s[g]);
+        var s16 = Vector128.Load(s);
+        Vector256.Store(Vector256.Create(Vector128.WidenLower(s16), Vector128.WidenUpper(s16)) << 5, offsets);
         var low4 = Vector256.Create((byte)0x0F);
         for (int half = 0; half < 2; half++)
         {
@@ -101,25 +102,21 @@ internal unsafe struct Q6_KBlock : ISuperBlock
 /// <summary>The parts Q4_K and Q5_K share.</summary>
 internal static unsafe class KScales
 {
-    /// <summary>The 8 sub-block scales (broadcast over each 32-value chunk) and mins (one per 16 values), ggml's get_scale_min_k4.</summary>
+    /// <summary>
+    /// The 8 sub-block scales (broadcast over each 32-value chunk) and mins (one per 16 values): ggml's get_scale_min_k4
+    /// for all eight at once, on 32-bit words as ggml_vec_dot_q4_K_q8_K does (utmp).
+    /// </summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public static void SubBlockScalesAndMins(byte* packed, short* scales, short* offsets)
     {
+        const uint Low6 = 0x3F3F3F3F, Low4 = 0x0F0F0F0F, Low2 = 0x03030303;
+        uint w0 = *(uint*)packed, w1 = *(uint*)(packed + 4), w2 = *(uint*)(packed + 8);
+        ulong scaleBytes = (w0 & Low6) | (ulong)((w2 & Low4) | (((w0 >> 6) & Low2) << 4)) << 32;
+        ulong minBytes = (w1 & Low6) | (ulong)(((w2 >> 4) & Low4) | (((w1 >> 6) & Low2) << 4)) << 32;
         for (int j = 0; j < 8; j++)
         {
-            int scale, min;
-            if (j < 4)
-            {
-                scale = packed[j] & 63;
-                min = packed[j + 4] & 63;
-            }
-            else
-            {
-                scale = (packed[j + 4] & 0xF) | ((packed[j - 4] >> 6) << 4);
-                min = (packed[j + 4] >> 4) | ((packed[j] >> 6) << 4);
-            }
-            Vector256.Store(Vector256.Create((short)scale), scales + 16 * j);
-            offsets[2 * j] = offsets[2 * j + 1] = (short)min;
+            Vector256.Store(Vector256.Create((short)(byte)(scaleBytes >> (8 * j))), scales + 16 * j);
+            offsets[2 * j] = offsets[2 * j + 1] = (byte)(minBytes >> (8 * j));
         }
     }
 
