@@ -99,8 +99,9 @@ internal sealed class CpuModelWeights
             if (!tensor.Shape.AsSpan().SequenceEqual(expected.Shape))
                 throw LoadError($"Tensor {name} in {tensor.File} has shape [{string.Join(", ", tensor.Shape)}]; "
                     + $"config.json implies [{string.Join(", ", expected.Shape)}].");
-            if (tensor.DType is not (DType.F32 or DType.F16 or DType.BF16 or DType.Q8_0 or DType.Q4_0 or DType.Q4_K or DType.Q6_K))
-                throw LoadError($"Tensor {name} in {tensor.File} has dtype {tensor.DType}; weights must be F32, F16, BF16, Q8_0, Q4_0, Q4_K or Q6_K.");
+            if (tensor.DType is not (DType.F32 or DType.F16 or DType.BF16) && !Quantized.QuantizedLinear.HasKernel(tensor.DType))
+                throw LoadError($"Tensor {name} in {tensor.File} has dtype {tensor.DType}; weights must be F32, F16, BF16, "
+                    + "Q8_0, Q4_0, Q4_1, Q5_0, Q5_1, IQ4_NL, Q4_K, Q5_K or Q6_K.");
             return tensor;
         }
 
