@@ -9,7 +9,7 @@ public sealed partial class HfTokenizer
     /// Encode, but stop soon after the ids pass <paramref name="maxTokens"/> (a word at a time): a prompt that cannot fit
     /// the context costs at most its first words, not its whole encoding. Past the limit the result is a prefix.
     /// </summary>
-    public int[] Encode(string text, bool addSpecialTokens, int maxTokens)
+    private int[] Encode(string text, bool addSpecialTokens, int maxTokens)
     {
         ArgumentNullException.ThrowIfNull(text);
         ArgumentOutOfRangeException.ThrowIfNegative(maxTokens);

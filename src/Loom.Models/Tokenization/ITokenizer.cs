@@ -12,18 +12,15 @@ public interface ITokenizer
     /// <summary>Encode text; with addSpecialTokens the post-processor runs (e.g. BOS prepended).</summary>
     int[] Encode(string text, bool addSpecialTokens = false);
 
-    /// <summary>Encode with options (cancellation); tokenizers without a cooperative path check the token once.</summary>
+    /// <summary>
+    /// Encode with options (a token limit, cancellation); a tokenizer without a cooperative path checks the token once
+    /// and encodes the whole text.
+    /// </summary>
     int[] Encode(string text, EncodeOptions options)
     {
         options.Cancellation.ThrowIfCancellationRequested();
         return Encode(text, options.AddSpecialTokens);
     }
-
-    /// <summary>
-    /// Encode, allowed to stop once the ids pass <paramref name="maxTokens"/> (the result is then longer than the limit,
-    /// a prefix of the encoding): a caller that refuses anything longer need not pay for the rest.
-    /// </summary>
-    int[] Encode(string text, bool addSpecialTokens, int maxTokens) => Encode(text, addSpecialTokens);
 
     string Decode(ReadOnlySpan<int> ids, bool skipSpecialTokens = false);
 

@@ -17,7 +17,7 @@ internal static partial class ChatCompletionsEndpoint
         var request = await JsonBody.ReadAsync(context, LoomJsonContext.Default.ChatCompletionRequest);
         RequestFields.CheckModel(state, model, request.Model);
         UnsupportedFields.Check(request.Extra, state.Logger);
-        var promptIds = await state.Tokenization.RunAsync(() => EncodePrompt(model, request), context.RequestAborted);
+        var promptIds = await state.Tokenization.RunAsync(() => EncodePrompt(model, request, context.RequestAborted), context.RequestAborted);
         var sampling = BuildSampling(model, request, promptIds.Length);
 
         using var admission = state.Admit(sampling.N);
@@ -33,13 +33,13 @@ internal static partial class ChatCompletionsEndpoint
             await RespondWholeAsync(context, call, outputs, abort.Token);
     }
 
-    private static int[] EncodePrompt(ServedModel model, ChatCompletionRequest request)
+    private static int[] EncodePrompt(ServedModel model, ChatCompletionRequest request, CancellationToken cancellation)
     {
         var messages = ChatMessages.From(request.Messages);
         try
         {
             var text = model.ChatPrompt.Render(messages, request.AddGenerationPrompt ?? true, request.ContinueFinalMessage ?? false);
-            return PromptEncoder.Encode(model, text, addSpecialTokens: false, "messages"); // as ChatPrompt.Encode, bounded
+            return PromptEncoder.Encode(model, text, addSpecialTokens: false, "messages", cancellation); // as ChatPrompt.Encode, bounded
         }
         catch (ChatPromptException e)
         {

@@ -20,7 +20,7 @@ internal static partial class CompletionsEndpoint
         RequestFields.CheckModel(state, model, request.Model);
         RejectUnsupported(request);
         UnsupportedFields.Check(request.Extra, state.Logger);
-        var prompts = await state.Tokenization.RunAsync(() => ParsePrompts(request, model), context.RequestAborted);
+        var prompts = await state.Tokenization.RunAsync(() => ParsePrompts(request, model, context.RequestAborted), context.RequestAborted);
         var id = "cmpl-" + Guid.NewGuid().ToString("N");
         var engineRequests = new EngineRequest[prompts.Count];
         for (int i = 0; i < prompts.Count; i++)
@@ -57,18 +57,18 @@ internal static partial class CompletionsEndpoint
             throw ApiException.BadRequest("best_of other than n is not supported.", "best_of");
     }
 
-    private static List<Prompt> ParsePrompts(CompletionRequest request, ServedModel model)
+    private static List<Prompt> ParsePrompts(CompletionRequest request, ServedModel model, CancellationToken cancellation)
     {
         if (request.Prompt is not { } p || p.ValueKind == JsonValueKind.Null)
             throw ApiException.BadRequest("prompt is required.", "prompt");
         bool addSpecial = request.AddSpecialTokens ?? true;
         var prompts = new List<Prompt>();
         if (p.ValueKind == JsonValueKind.String)
-            prompts.Add(FromText(p.GetString()!, model, addSpecial));
+            prompts.Add(FromText(p.GetString()!, model, addSpecial, cancellation));
         else if (p.ValueKind != JsonValueKind.Array || p.GetArrayLength() == 0)
             throw ApiException.BadRequest("prompt must be a string, a list of strings, token ids or a list of token id lists, and not empty.", "prompt");
         else if (p.EnumerateArray().All(e => e.ValueKind == JsonValueKind.String))
-            prompts.AddRange(p.EnumerateArray().Select(e => FromText(e.GetString()!, model, addSpecial)));
+            prompts.AddRange(p.EnumerateArray().Select(e => FromText(e.GetString()!, model, addSpecial, cancellation)));
         else if (p.EnumerateArray().All(e => e.ValueKind == JsonValueKind.Number))
             prompts.Add(FromIds(p, model, "prompt"));
         else if (p.EnumerateArray().All(e => e.ValueKind == JsonValueKind.Array))
@@ -82,8 +82,8 @@ internal static partial class CompletionsEndpoint
     }
 
     /// <summary>An empty string is refused even where the tokenizer would add a BOS: there is nothing to complete.</summary>
-    private static Prompt FromText(string text, ServedModel model, bool addSpecial) =>
-        new(text, text.Length == 0 ? [] : PromptEncoder.Encode(model, text, addSpecial, "prompt"));
+    private static Prompt FromText(string text, ServedModel model, bool addSpecial, CancellationToken cancellation) =>
+        new(text, text.Length == 0 ? [] : PromptEncoder.Encode(model, text, addSpecial, "prompt", cancellation));
 
     private static Prompt FromIds(JsonElement ids, ServedModel model, string param)
     {

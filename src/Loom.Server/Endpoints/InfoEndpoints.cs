@@ -1,4 +1,5 @@
 using Loom.Engine.ChatClient;
+using Loom.Models.Tokenization;
 using Loom.Server.Api;
 using Loom.Server.Hosting;
 using Loom.Server.Metrics;
@@ -28,18 +29,18 @@ internal static class InfoEndpoints
         RequestFields.CheckModel(state, model, request.Model);
         // vLLM's /tokenize counts prompts of any length (its answer carries max_model_len for the client to compare);
         // the body limit and the tokenization gate bound what that costs.
-        var ids = await state.Tokenization.RunAsync(() => TokenizeIds(model, request), context.RequestAborted);
+        var ids = await state.Tokenization.RunAsync(() => TokenizeIds(model, request, context.RequestAborted), context.RequestAborted);
         var strs = request.ReturnTokenStrs == true ? ids.Select(model.Tokenizer.IdToToken).ToArray() : null;
         await JsonBody.WriteAsync(context, new TokenizeResponse(ids.Length, model.MaxModelLen, ids) { TokenStrs = strs },
             LoomJsonContext.Default.TokenizeResponse);
     }
 
-    private static int[] TokenizeIds(ServedModel model, TokenizeRequest request)
+    private static int[] TokenizeIds(ServedModel model, TokenizeRequest request, CancellationToken cancellation)
     {
         if (request.Messages is null)
         {
             var prompt = request.Prompt ?? throw ApiException.BadRequest("prompt or messages is required.", "prompt");
-            return model.Tokenizer.Encode(prompt, request.AddSpecialTokens ?? true);
+            return model.Tokenizer.Encode(prompt, new EncodeOptions(request.AddSpecialTokens ?? true, Cancellation: cancellation));
         }
         if (request.Prompt is not null)
             throw ApiException.BadRequest("Give either prompt or messages, not both.", "prompt");
@@ -47,7 +48,7 @@ internal static class InfoEndpoints
         try
         {
             var text = model.ChatPrompt.Render(messages, request.AddGenerationPrompt ?? true, request.ContinueFinalMessage ?? false);
-            return model.Tokenizer.Encode(text, request.AddSpecialTokens ?? false);
+            return model.Tokenizer.Encode(text, new EncodeOptions(request.AddSpecialTokens ?? false, Cancellation: cancellation));
         }
         catch (ChatPromptException e)
         {

@@ -14,7 +14,7 @@ public sealed class PromptBoundTests
     {
         var text = string.Concat(Enumerable.Repeat("Paged attention keeps the KV cache in blocks. ", 200));
         var full = Demo.Encode(text);
-        var limited = Demo.Encode(text, addSpecialTokens: false, maxTokens: 50);
+        var limited = Demo.Encode(text, new EncodeOptions(MaxTokens: 50));
         Assert.InRange(limited.Length, 51, 80);
         Assert.Equal(full[..limited.Length], limited);
     }
@@ -23,7 +23,7 @@ public sealed class PromptBoundTests
     public void Token_limited_encode_under_the_limit_equals_encode()
     {
         const string text = "What is paged attention?";
-        Assert.Equal(Demo.Encode(text, addSpecialTokens: true), Demo.Encode(text, addSpecialTokens: true, maxTokens: 1000));
+        Assert.Equal(Demo.Encode(text, addSpecialTokens: true), Demo.Encode(text, new EncodeOptions(AddSpecialTokens: true, MaxTokens: 1000)));
     }
 
     [Fact]
