@@ -4,12 +4,12 @@ using Loom.Models.Weights;
 namespace Loom.Backends;
 
 /// <summary>
-/// A compute backend (CPU, CUDA). It owns weights, KV blocks and activations on its device;
+/// A compute backend (the CPU today; a CUDA one would implement the same). It owns weights, KV blocks and activations on its device;
 /// the engine sees only block ids and token ids.
 /// </summary>
 public interface IBackend
 {
-    /// <summary>"cpu" or "cuda".</summary>
+    /// <summary>"cpu" (the only backend built so far).</summary>
     string Name { get; }
 
     /// <summary>Bytes one KV block takes across all layers (K and V), so the engine can size the cache.</summary>

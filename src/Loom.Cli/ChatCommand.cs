@@ -21,7 +21,7 @@ public sealed class ChatCommand : ICliCommand
         var system = new Option<string?>("--system") { Description = "System prompt." };
         var maxTokens = new Option<int?>("--max-tokens") { Description = "Longest reply in tokens." };
         var temperature = new Option<float?>("--temperature") { Description = "Sampling temperature (default: the model's)." };
-        var device = new Option<string>("--device") { Description = "Backend: auto, cpu, cuda.", DefaultValueFactory = _ => "auto" };
+        var device = new Option<string>("--device") { Description = "Backend: auto or cpu (auto = the best available: the CPU today; a CUDA backend is planned, not built).", DefaultValueFactory = _ => "auto" };
         var command = new Command("chat", "Chat with a model in the terminal (streams tokens).") { model, system, maxTokens, temperature, device };
         command.SetAction((parse, ct) => CliErrors.RunAsync(parse, async () =>
         {

@@ -22,7 +22,7 @@ public sealed class EngineOptionSet
     public Option<bool> EnablePrefixCaching { get; } = new("--enable-prefix-caching") { Description = "Reuse KV blocks of shared prompt prefixes (default on).", DefaultValueFactory = _ => true };
     public Option<bool> NoEnablePrefixCaching { get; } = new("--no-enable-prefix-caching") { Description = "Turn prefix caching off." };
     public Option<bool> NoEnableChunkedPrefill { get; } = new("--no-enable-chunked-prefill") { Description = "Schedule each prompt whole in one step (prompts over --max-num-batched-tokens are then rejected)." };
-    public Option<string> Device { get; } = new("--device") { Description = "Backend: auto, cpu, cuda.", DefaultValueFactory = _ => "auto" };
+    public Option<string> Device { get; } = new("--device") { Description = "Backend: auto or cpu (auto = the best available: the CPU today; a CUDA backend is planned, not built).", DefaultValueFactory = _ => "auto" };
     public Option<int?> Threads { get; } = new("--threads") { Description = "CPU backend threads (default: all cores)." };
     public Option<bool> DummyWeights { get; } = new("--dummy-weights") { Description = "Random seeded weights of the config's shapes: config.json alone suffices." };
     public Option<string?> Quantization { get; } = QuantizationOption.Create();
