@@ -2,12 +2,12 @@ namespace Loom.Models.Tokenization;
 
 /// <summary>How one <see cref="ITokenizer.Encode(string, EncodeOptions)"/> call runs.</summary>
 /// <param name="AddSpecialTokens">Run the post-processor (e.g. prepend BOS).</param>
-/// <param name="MaxTokens">Encoding may stop soon after the ids pass this many (a word at a time); the result is then
+/// <param name="MaxTokens">Null: no limit. Encoding may stop soon after the ids pass this many (a word at a time); the result is then
 /// a prefix of the full encoding, longer than the limit, without special tokens: a caller that refuses anything longer
 /// need not pay for the rest.</param>
 /// <param name="Cancellation">Stops the work (OperationCanceledException) when the caller, e.g. a client that left,
 /// no longer wants the ids; checked between regex matches and words, so a long or hostile prompt stops promptly.</param>
-public readonly record struct EncodeOptions(bool AddSpecialTokens = false, int MaxTokens = int.MaxValue,
+public readonly record struct EncodeOptions(bool AddSpecialTokens = false, int? MaxTokens = null,
     CancellationToken Cancellation = default);
 
 /// <summary>

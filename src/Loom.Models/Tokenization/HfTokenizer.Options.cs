@@ -6,6 +6,6 @@ public sealed partial class HfTokenizer
     public int[] Encode(string text, EncodeOptions options)
     {
         options.Cancellation.ThrowIfCancellationRequested();
-        using (EncodeCancellation.Enter(options.Cancellation)) return Encode(text, options.AddSpecialTokens, options.MaxTokens);
+        using (EncodeCancellation.Enter(options.Cancellation)) return Encode(text, options.AddSpecialTokens, options.MaxTokens ?? int.MaxValue);
     }
 }
