@@ -1,15 +1,17 @@
 using Loom.Core.Requests;
+using Loom.Core.Sampling;
+using Loom.Core.Scheduling;
 using Loom.Engine.Output;
 using Loom.Engine.Requests;
-using Loom.Engine.Sampling;
 
 namespace Loom.Engine;
 
 public sealed partial class LlmEngine
 {
     /// <summary>
-    /// One iteration: schedule (running requests first, then waiting ones, under the token budget), run the batch,
-    /// sample, and turn the new tokens into per-request outputs. Returns the requests that have news.
+    /// One iteration: schedule (running requests first, then waiting ones, under the token budget), run the batch and
+    /// sample (the runner reads only the scheduler's output), let the scheduler settle the tokens (it owns every
+    /// token-based stop), then turn them into text and per-request outputs. Returns the requests that have news.
     /// </summary>
     public IReadOnlyList<RequestOutput> Step()
     {
@@ -17,16 +19,12 @@ public sealed partial class LlmEngine
         _abortOutputs.Clear();
 
         var scheduled = _scheduler.Schedule();
+        var ran = _runner.Execute(scheduled); // also when empty: it must hear of finished requests
         if (!scheduled.IsEmpty)
         {
-            var sampled = _runner.Execute(scheduled, _stateOf);
-            if (_sampledIds.Length < sampled.Length) _sampledIds = new int[Math.Max(sampled.Length, _sampledIds.Length * 2)];
-            for (int i = 0; i < sampled.Length; i++) _sampledIds[i] = sampled[i].TokenId;
-            _scheduler.UpdateFromOutput(scheduled, _sampledIds.AsSpan(0, sampled.Length));
-
-            int row = 0;
-            foreach (var s in scheduled.Scheduled)
-                if (s.SamplesToken) Postprocess(_sequences[s.Request.RequestId], sampled[row++]);
+            foreach (var (id, scored) in ran.PromptLogprobs)
+                if (_sequences.TryGetValue(id, out var scorer)) scorer.Parent.PromptLogprobs!.AddRange(scored);
+            foreach (var update in _scheduler.UpdateFromOutput(scheduled, ran)) Postprocess(update, ran);
             CollectOutputs(outputs);
         }
 
@@ -34,24 +32,33 @@ public sealed partial class LlmEngine
         return outputs;
     }
 
-    /// <summary>Feeds one sampled token to its sequence's output tracker and ends the sequence if it says so.</summary>
-    private void Postprocess(SequenceState seq, SampledToken sampled)
+    /// <summary>
+    /// Feeds the tokens the scheduler took to the sequence's output tracker. A stop string the tracker finds ends the
+    /// request through the scheduler, which is the one owner of finishing.
+    /// </summary>
+    private void Postprocess(RequestUpdate update, ModelRunnerOutput ran)
     {
-        _generationTokensTotal++;
-        var update = seq.Tracker.Append(sampled.TokenId);
-        var request = seq.Request;
-        if (update.Finished && !request.IsFinished)
-            _scheduler.FinishRequest(request.RequestId,
-                update.FinishReason == FinishReasons.Length ? RequestStatus.FinishedLength : RequestStatus.FinishedStopped);
-        else if (!update.Finished && request.IsFinished)
-            throw new InvalidOperationException(
-                $"Sequence {request.RequestId}: the scheduler ended it ({request.Status}) but the output tracker did not.");
+        var seq = _sequences[update.RequestId];
+        var tokens = ran.SampledTokenIds(update.ScheduledIndex)[..update.NumNewTokens];
+        var logprobs = ran.Logprobs(update.ScheduledIndex);
+        int firstOutput = update.NumOutputTokens - tokens.Length;
+        for (int k = 0; k < tokens.Length && !seq.Finished; k++)
+        {
+            _generationTokensTotal++;
+            var stop = k == tokens.Length - 1 ? update.Stop : StopCheck.Continue;
+            var text = seq.Tracker.Append(tokens[k], firstOutput + k + 1, stop);
+            if (text.Finished && !seq.Request.IsFinished) _scheduler.FinishRequest(seq.Request.RequestId, RequestStatus.FinishedStopped);
+            Deliver(seq, tokens[k], logprobs.IsEmpty ? null : logprobs[k], text);
+        }
+    }
 
+    private void Deliver(SequenceState seq, int tokenId, TokenLogprob? logprob, OutputUpdate update)
+    {
         var parent = seq.Parent;
         if (parent.PendingDeltas.Count == 0) _touched.Add(parent);
-        parent.PendingDeltas.Add(new CompletionDelta(seq.Index, [sampled.TokenId], update.NewText,
-            sampled.Logprobs is { } lp ? [lp] : null, update.FinishReason, update.StopReason));
-        if (update.Finished) _sequences.Remove(request.RequestId);
+        parent.PendingDeltas.Add(new CompletionDelta(seq.Index, [tokenId], update.NewText,
+            logprob is { } lp ? [lp] : null, update.FinishReason, update.StopReason));
+        if (update.Finished) _sequences.Remove(seq.Request.RequestId);
     }
 
     /// <summary>The prompt log-probabilities, once, in the first output after the whole prompt was scored.</summary>

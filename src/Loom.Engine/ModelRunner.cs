@@ -1,24 +1,24 @@
 using Loom.Backends;
-using Loom.Core.KvCache;
-using Loom.Core.Requests;
+using Loom.Core.Sampling;
 using Loom.Core.Scheduling;
-using Loom.Engine.Requests;
 using Loom.Engine.Sampling;
 
 namespace Loom.Engine;
 
 /// <summary>Receives each sampled row's raw logits before sampling (tests compare them across batch compositions).</summary>
-public delegate void LogitsObserver(Request request, ReadOnlySpan<float> logits);
+public delegate void LogitsObserver(string requestId, ReadOnlySpan<float> logits);
 
 /// <summary>
-/// Runs one scheduled step: flattens the <see cref="SchedulerOutput"/> into a <see cref="ForwardBatch"/> (new tokens of
-/// every request back to back), calls the executor, and samples one token for each request that reached its last token.
+/// The model runner (vLLM's GPUModelRunner): one message in, one out. It keeps its own persistent state per request
+/// (tokens, block table, sampler) updated from each <see cref="SchedulerOutput"/>'s diffs, flattens the step into a
+/// <see cref="ForwardBatch"/> (new tokens of every request back to back), calls the executor, samples each request that
+/// reached its last token and returns a <see cref="ModelRunnerOutput"/>. It never sees the scheduler or the engine.
 /// Its arrays are reused while the batch shape stays the same, so steady decoding allocates no buffers.
 /// </summary>
 internal sealed class ModelRunner
 {
     private readonly IModelExecutor _executor;
-    private readonly KvCacheManager _kvCache;
+    private readonly Dictionary<string, RunnerRequestState> _requests = new();
     private readonly BatchSampler _sampler = new();
     private readonly PromptLogprobScorer _promptScorer = new();
     private readonly int _vocabSize;
@@ -27,65 +27,107 @@ internal sealed class ModelRunner
     private SequenceSlice[] _seqs = [];      // [numSeqs]
     private int[] _logitsIndices = [];       // [numSampled + prompt logprob rows]
     private float[] _logits = [];            // [rows, vocab], grown as needed: sampled rows first, then prompt rows
+    private RunnerRequestState[] _batch = []; // [numSeqs] this step's requests, in schedule order
     private Sampler[] _samplers = [];        // [numSampled]
     private SampledToken[] _sampled = [];    // [numSampled]
     private (int First, int Count)[] _promptRows = []; // [numSeqs] prompt logprob rows per scheduled request
 
-    public ModelRunner(IModelExecutor executor, KvCacheManager kvCache)
+    public ModelRunner(IModelExecutor executor)
     {
         _executor = executor;
-        _kvCache = kvCache;
         _vocabSize = executor.Config.VocabSize;
     }
 
     public LogitsObserver? LogitsObserver { get; set; }
 
-    /// <summary>
-    /// Forward + sample. Returns one token per scheduled request with SamplesToken, in schedule order. Prompt
-    /// log-probabilities, where asked for, are appended to their requests' lists on the way.
-    /// </summary>
-    public ReadOnlySpan<SampledToken> Execute(SchedulerOutput output, Func<Request, SequenceState> stateOf)
+    /// <summary>Requests the runner holds state for (finished ones are dropped when the scheduler says so).</summary>
+    public int NumRequests => _requests.Count;
+
+    /// <summary>Applies the step's diffs, runs the forward pass and samples. Entry i of the output is Scheduled[i].</summary>
+    public ModelRunnerOutput Execute(SchedulerOutput output)
     {
+        ApplyDiffs(output);
+        if (output.IsEmpty) return new ModelRunnerOutput([0], []); // finished ids still had to be heard
         int numSampled = output.NumSampled;
-        var batch = BuildBatch(output, numSampled, stateOf);
+        var batch = BuildBatch(output, numSampled);
         var allLogits = EnsureLogits(batch.LogitsIndices.Length);
         _executor.Forward(batch, allLogits);
-        if (_promptScorer.NumRows > 0) _promptScorer.Score(allLogits[(numSampled * _vocabSize)..], _vocabSize);
-        if (numSampled == 0) return default;
-        var logits = allLogits[..(numSampled * _vocabSize)];
-
-        EnsureLength(ref _samplers, numSampled, exact: false);
-        EnsureLength(ref _sampled, numSampled, exact: false);
-        int row = 0;
-        foreach (var s in output.Scheduled)
-        {
-            if (!s.SamplesToken) continue;
-            LogitsObserver?.Invoke(s.Request, logits.Slice(row * _vocabSize, _vocabSize));
-            _samplers[row++] = stateOf(s.Request).Sampler;
-        }
-        _sampler.Sample(_samplers.AsSpan(0, numSampled), logits, _sampled);
-        Array.Clear(_samplers, 0, numSampled); // do not keep finished sequences' samplers alive
-        return _sampled.AsSpan(0, numSampled);
+        var promptLogprobs = _promptScorer.NumRows > 0 ? _promptScorer.Score(allLogits[(numSampled * _vocabSize)..], _vocabSize) : null;
+        var sampled = Sample(output, allLogits[..(numSampled * _vocabSize)], numSampled);
+        return promptLogprobs is null ? sampled : sampled with { PromptLogprobs = promptLogprobs };
     }
 
-    private ForwardBatch BuildBatch(SchedulerOutput output, int numSampled, Func<Request, SequenceState> stateOf)
+    /// <summary>Drops finished requests, forgets preempted ones' blocks, adds new requests and every entry's new blocks.</summary>
+    private void ApplyDiffs(SchedulerOutput output)
+    {
+        foreach (var id in output.FinishedRequestIds) _requests.Remove(id);
+        foreach (var id in output.PreemptedRequestIds)
+            if (_requests.TryGetValue(id, out var preempted)) preempted.DropBlocks();
+        foreach (var request in output.NewRequests) _requests.Add(request.RequestId, new RunnerRequestState(request, _vocabSize));
+        EnsureLength(ref _batch, output.Scheduled.Count, exact: false);
+        for (int i = 0; i < output.Scheduled.Count; i++)
+        {
+            var s = output.Scheduled[i];
+            var request = _requests.TryGetValue(s.RequestId, out var known) ? known
+                : throw new InvalidOperationException($"The scheduler ran {s.RequestId} but never sent it as a new request.");
+            if (s.ContextLength > request.NumTokens)
+                throw new InvalidOperationException($"{s.RequestId}: scheduled up to position {s.ContextLength} but the runner holds {request.NumTokens} tokens.");
+            request.UpdateBlocks(s.FirstNewBlockIndex, s.NewBlockIds);
+            _batch[i] = request;
+        }
+    }
+
+    private ModelRunnerOutput Sample(SchedulerOutput output, Span<float> logits, int numSampled)
+    {
+        EnsureLength(ref _samplers, numSampled, exact: false);
+        EnsureLength(ref _sampled, numSampled, exact: false);
+        var offsets = new int[output.Scheduled.Count + 1];
+        int row = 0;
+        for (int i = 0; i < output.Scheduled.Count; i++)
+        {
+            offsets[i + 1] = offsets[i];
+            if (!output.Scheduled[i].SamplesToken) continue;
+            LogitsObserver?.Invoke(_batch[i].RequestId, logits.Slice(row * _vocabSize, _vocabSize));
+            _samplers[row++] = _batch[i].Sampler;
+            offsets[i + 1]++;
+        }
+        _sampler.Sample(_samplers.AsSpan(0, numSampled), logits, _sampled);
+
+        var tokens = new int[numSampled];
+        TokenLogprob?[]? logprobs = null;
+        row = 0;
+        for (int i = 0; i < output.Scheduled.Count; i++)
+        {
+            if (!output.Scheduled[i].SamplesToken) continue;
+            var token = _sampled[row];
+            _batch[i].Append(token.TokenId);
+            tokens[row] = token.TokenId;
+            if (token.Logprobs is not null) (logprobs ??= new TokenLogprob?[numSampled])[row] = token.Logprobs;
+            row++;
+        }
+        Array.Clear(_batch, 0, output.Scheduled.Count); // do not keep finished requests alive
+        Array.Clear(_samplers, 0, numSampled);
+        return new ModelRunnerOutput(offsets, tokens, logprobs);
+    }
+
+    private ForwardBatch BuildBatch(SchedulerOutput output, int numSampled)
     {
         int numTokens = output.TotalNumScheduledTokens;
         EnsureLength(ref _tokenIds, numTokens, exact: true);
         EnsureLength(ref _positions, numTokens, exact: true);
         EnsureLength(ref _seqs, output.Scheduled.Count, exact: true);
-        int numPromptRows = PlanPromptLogprobs(output, stateOf);
+        int numPromptRows = PlanPromptLogprobs(output);
         EnsureLength(ref _logitsIndices, numSampled + numPromptRows, exact: true);
 
         int t = 0, sampled = 0, promptRow = numSampled;
         for (int i = 0; i < output.Scheduled.Count; i++)
         {
             var s = output.Scheduled[i];
-            var tokens = s.Request.AllTokenIds.Slice(s.StartPosition, s.NumNewTokens);
-            tokens.CopyTo(_tokenIds.AsSpan(t));
+            var request = _batch[i];
+            request.Tokens.Slice(s.StartPosition, s.NumNewTokens).CopyTo(_tokenIds.AsSpan(t));
             for (int q = 0; q < s.NumNewTokens; q++) _positions[t + q] = s.StartPosition + q;
-            _seqs[i] = new SequenceSlice(t, s.NumNewTokens, s.ContextLength, _kvCache.GetBlockTableBuffer(s.Request));
-            if (numPromptRows > 0 && s.Request.Params.PromptLogprobs is not null)
+            _seqs[i] = new SequenceSlice(t, s.NumNewTokens, s.ContextLength, request.BlockTable);
+            if (numPromptRows > 0)
             {
                 var (first, count) = _promptRows[i];
                 for (int r = 0; r < count; r++) _logitsIndices[promptRow++] = t + first - s.StartPosition + r;
@@ -97,16 +139,12 @@ internal sealed class ModelRunner
     }
 
     /// <summary>Plans the prompt log-probability rows of this step; returns their count (0 on the usual path).</summary>
-    private int PlanPromptLogprobs(SchedulerOutput output, Func<Request, SequenceState> stateOf)
+    private int PlanPromptLogprobs(SchedulerOutput output)
     {
         _promptScorer.Clear();
+        EnsureLength(ref _promptRows, output.Scheduled.Count, exact: false);
         for (int i = 0; i < output.Scheduled.Count; i++)
-        {
-            var s = output.Scheduled[i];
-            if (s.Request.Params.PromptLogprobs is null) continue;
-            EnsureLength(ref _promptRows, output.Scheduled.Count, exact: false);
-            _promptRows[i] = _promptScorer.Plan(s, stateOf(s.Request));
-        }
+            _promptRows[i] = _promptScorer.Plan(output.Scheduled[i], _batch[i]);
         return _promptScorer.NumRows;
     }
 

@@ -1,3 +1,4 @@
+using Loom.Core.Sampling;
 namespace Loom.Engine.Sampling;
 
 /// <summary>One sampling result: the chosen token and, when the request asked for them, its log-probabilities.</summary>

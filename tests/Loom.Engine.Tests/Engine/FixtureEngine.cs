@@ -60,9 +60,8 @@ internal sealed class TestEngine : IDisposable
     {
         _executor = executor;
         Engine = engine;
-        Engine.LogitsObserver = (request, logits) =>
+        Engine.LogitsObserver = (id, logits) =>
         {
-            string id = request.RequestId;
             if (!Logits.TryGetValue(id, out var rows)) Logits[id] = rows = [];
             rows.Add(logits.ToArray());
         };
