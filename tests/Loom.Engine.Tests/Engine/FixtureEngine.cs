@@ -37,11 +37,15 @@ internal sealed class FixtureModel
     }
 
     /// <summary>An engine over a fresh executor; the idle self-check is always on in tests.</summary>
-    public TestEngine CreateEngine(EngineOptions options, int numBlocks, int maxModelLen = 1024)
+    public TestEngine CreateEngine(EngineOptions options, int numBlocks, int maxModelLen = 1024, IReadOnlyList<int>? eosTokenIds = null)
     {
         var executor = new CpuBackend(2).LoadModel(Config, Weights, new KvCacheSpec(numBlocks, options.BlockSize));
-        return new TestEngine(executor, new LlmEngine(executor, Tokenizer, EosTokenIds, maxModelLen, options with { IdleSelfCheck = true }));
+        return new TestEngine(executor, new LlmEngine(executor, Tokenizer, eosTokenIds ?? EosTokenIds, maxModelLen, options with { IdleSelfCheck = true }));
     }
+
+    /// <summary>A fresh CPU executor over the shared weights (for tests that drive the runner alone).</summary>
+    public IModelExecutor CreateExecutor(int numBlocks, int blockSize) =>
+        new CpuBackend(2).LoadModel(Config, Weights, new KvCacheSpec(numBlocks, blockSize));
 
     /// <summary>Deterministic pseudo-random prompt over the vocabulary (ids 3.. to avoid specials).</summary>
     public int[] Prompt(int length, int seed)
