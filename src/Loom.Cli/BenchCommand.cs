@@ -39,7 +39,7 @@ public sealed partial class BenchCommand : ICliCommand
         var model = new Option<string?>("--model") { Description = "Model name or local checkpoint folder (also gives tokenizer and vocabulary)." };
         var servedName = new Option<string?>("--served-model-name") { Description = "Name sent as \"model\" (default: first id of GET /v1/models, else --model)." };
         var tokenizer = new Option<string?>("--tokenizer") { Description = "Folder with tokenizer.json (text prompts, ShareGPT files)." };
-        var vocabSize = new Option<int?>("--vocab-size") { Description = "Vocabulary size for random token prompts when no tokenizer/checkpoint is given." };
+        var vocabSize = new Option<int?>("--vocab-size") { Description = "Vocabulary size for random token prompts when no tokenizer/checkpoint is given and the server does not report one (Loom: vocab_size, llama-server: meta.n_vocab in /v1/models)." };
         var promptFormat = new Option<string>("--prompt-format") { Description = "auto | ids | text (auto: ids for completions, text for chat).", DefaultValueFactory = _ => "auto" };
         promptFormat.AcceptOnlyFromAmong("auto", "ids", "text");
         var datasetName = new Option<string>("--dataset-name") { Description = "random | sharegpt | prefix | burstgpt.", DefaultValueFactory = _ => "random" };

@@ -24,9 +24,13 @@ public sealed class ServeCommand : ICliCommand
         var apiKey = new Option<string?>("--api-key") { Description = "Require 'Authorization: Bearer <key>' on /v1 (default: $LOOM_API_KEY)." };
         var maxWaiting = new Option<int>("--max-waiting") { Description = "Waiting sequences beyond this get 503.", DefaultValueFactory = _ => 1024 };
         var shutdown = new Option<double>("--shutdown-timeout") { Description = "Seconds running requests get to finish on SIGTERM.", DefaultValueFactory = _ => 30 };
+        var noCachedTokens = new Option<bool>("--disable-prompt-tokens-details")
+        {
+            Description = "Leave usage.prompt_tokens_details.cached_tokens out of responses (multi-tenant servers: cache hits reveal other clients' prompts).",
+        };
         var command = new Command("serve", "Serve a model over an OpenAI-compatible HTTP API.") { host, port, servedName };
         engine.AddTo(command);
-        foreach (var option in new Option[] { apiKey, maxWaiting, shutdown }) command.Options.Add(option);
+        foreach (var option in new Option[] { apiKey, maxWaiting, shutdown, noCachedTokens }) command.Options.Add(option);
         command.SetAction((parse, ct) => CliErrors.RunAsync(parse, async () =>
         {
             var loader = engine.Loader(parse);
@@ -39,6 +43,7 @@ public sealed class ServeCommand : ICliCommand
                 MaxNumSeqs = loader.Engine.MaxNumSeqs,
                 MaxWaiting = parse.GetValue(maxWaiting),
                 ShutdownTimeout = TimeSpan.FromSeconds(parse.GetValue(shutdown)),
+                EnablePromptTokensDetails = !parse.GetValue(noCachedTokens),
             };
             return await RunAsync(engine.ModelDir(parse), serverOptions, loader, parse.GetValue(servedName), ct);
         }));
@@ -72,10 +77,14 @@ public sealed class ServeCommand : ICliCommand
         using var sigterm = PosixSignalRegistration.Create(PosixSignal.SIGTERM, c => { c.Cancel = true; stop.TrySetResult(); });
         using var sigint = PosixSignalRegistration.Create(PosixSignal.SIGINT, c => { c.Cancel = true; stop.TrySetResult(); });
         using var onCancel = cancellationToken.Register(() => stop.TrySetResult());
-        await stop.Task;
-        error.WriteLine($"Draining: finishing running requests (up to {options.ShutdownTimeout.TotalSeconds:0}s)...");
+        var died = server.Model.Engine.Died;
+        await Task.WhenAny(stop.Task, died);
+        if (died.IsCompleted)
+            error.WriteLine($"The engine failed: {died.Result.InnerException?.Message ?? died.Result.Message}. Draining, then exiting with status 1 so a supervisor restarts the server.");
+        else
+            error.WriteLine($"Draining: finishing running requests (up to {options.ShutdownTimeout.TotalSeconds:0}s)...");
         await server.DrainAsync();
-        return 0;
+        return died.IsCompleted ? 1 : 0;
     }
 
     /// <summary>"536870912", "512MiB", "2GiB", "1.5GB" -> bytes (see <see cref="EngineOptionSet.ParseBytes"/>).</summary>

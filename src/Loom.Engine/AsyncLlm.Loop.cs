@@ -16,16 +16,20 @@ public sealed partial class AsyncLlm
                     _wake.Wait();
                     continue;
                 }
-                Deliver(_engine.Step());
-                _stats = _engine.GetStats();
+                var outputs = _engine.Step();
+                _stats = _engine.GetStats(); // before delivery: a client that saw its last output sees its tokens counted
+                Deliver(outputs);
             }
             EndAllStreams(new ObjectDisposedException(nameof(AsyncLlm), "The engine was shut down before the request finished."));
         }
         catch (Exception e)
         {
-            // An engine failure (a kernel error, a failed idle self-check) must not pass silently: every stream sees it.
-            _fault = e;
-            EndAllStreams(new InvalidOperationException("The engine loop failed: " + e.Message, e));
+            // A fault outside any one request (a kernel error, a failed idle self-check) may have corrupted the KV pool
+            // or the executor: the engine stops for good, every stream sees why, health checks report it dead.
+            var dead = new EngineDeadException(e);
+            _fault = dead;
+            EndAllStreams(dead);
+            _died.TrySetResult(dead);
         }
     }
 
@@ -39,9 +43,11 @@ public sealed partial class AsyncLlm
                 {
                     _engine.AddRequest(request);
                 }
-                catch (ArgumentException e)
+                catch (Exception e)
                 {
-                    if (_streams.TryRemove(request.RequestId, out var rejected)) rejected.Writer.TryComplete(e);
+                    // Admission rolls back on failure, so any refusal (bad input or a fault) is this request's alone.
+                    if (_streams.TryRemove(request.RequestId, out var rejected))
+                        rejected.Writer.TryComplete(e is ArgumentException ? e : new RequestFailedException(request.RequestId, e));
                 }
             }
             else if (command.AbortId is { } id && !_engine.Abort(id) && _streams.TryRemove(id, out var orphan))
@@ -56,8 +62,8 @@ public sealed partial class AsyncLlm
         foreach (var output in outputs)
         {
             if (!_streams.TryGetValue(output.RequestId, out var channel)) continue;
-            channel.Writer.TryWrite(output);
-            if (output.Finished && _streams.TryRemove(output.RequestId, out _)) channel.Writer.TryComplete();
+            if (output.Error is null) channel.Writer.TryWrite(output);
+            if (output.Finished && _streams.TryRemove(output.RequestId, out _)) channel.Writer.TryComplete(output.Error);
         }
     }
 

@@ -18,7 +18,8 @@ public sealed partial class AsyncLlm : IEngineClient, IAsyncDisposable
     private readonly ConcurrentDictionary<string, Channel<RequestOutput>> _streams = new();
     private volatile EngineStats _stats;
     private volatile bool _stopping;
-    private volatile Exception? _fault;
+    private volatile EngineDeadException? _fault;
+    private readonly TaskCompletionSource<EngineDeadException> _died = new(TaskCreationOptions.RunContinuationsAsynchronously);
 
     public AsyncLlm(LlmEngine engine)
     {
@@ -30,6 +31,12 @@ public sealed partial class AsyncLlm : IEngineClient, IAsyncDisposable
 
     public EngineOptions Options => _engine.Options;
     public int MaxModelLen => _engine.MaxModelLen;
+
+    /// <inheritdoc/>
+    public EngineDeadException? Fault => _fault;
+
+    /// <inheritdoc/>
+    public Task<EngineDeadException> Died => _died.Task;
 
     /// <summary>Latest counters, published by the engine thread after every step (safe from any thread).</summary>
     public EngineStats GetStats() => _stats;
@@ -78,7 +85,7 @@ public sealed partial class AsyncLlm : IEngineClient, IAsyncDisposable
 
     private void ThrowIfUnavailable()
     {
-        if (_fault is { } fault) throw new InvalidOperationException("The engine loop has failed: " + fault.Message, fault);
+        if (_fault is { } fault) throw new EngineDeadException(fault.InnerException ?? fault);
         ObjectDisposedException.ThrowIf(_stopping, this);
     }
 

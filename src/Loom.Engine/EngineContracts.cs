@@ -7,6 +7,9 @@ public sealed record EngineRequest(string RequestId, IReadOnlyList<int> PromptTo
 {
     /// <summary>Lower runs first when priority scheduling is on; FCFS within a level.</summary>
     public int Priority { get; init; }
+
+    /// <summary>vLLM's cache_salt: requests share prefix-cache blocks only with requests of the same salt (null = none).</summary>
+    public string? CacheSalt { get; init; }
 }
 
 /// <summary>State of one of the n completions of a request, as a delta since the last output.</summary>
@@ -33,7 +36,24 @@ public sealed record RequestOutput(
     /// With prompt_logprobs: one entry per prompt token (the first is null), in the request's first output only.
     /// </summary>
     public IReadOnlyList<TokenLogprob?>? PromptLogprobs { get; init; }
+
+    /// <summary>
+    /// Set on the last output of a request the engine had to end because processing it failed (its KV blocks are
+    /// freed; every other request runs on). <see cref="AsyncLlm"/> ends the request's stream with it.
+    /// </summary>
+    public RequestFailedException? Error { get; init; }
 }
+
+/// <summary>A request the engine ended because something failed while serving it alone (not the engine as a whole).</summary>
+public sealed class RequestFailedException(string requestId, Exception cause)
+    : Exception($"Request '{requestId}' failed in the engine: {cause.Message}", cause)
+{
+    public string RequestId { get; } = requestId;
+}
+
+/// <summary>The engine loop stopped on a fault that may have corrupted shared state (KV pool, executor); nothing runs any more.</summary>
+public sealed class EngineDeadException(Exception cause)
+    : InvalidOperationException("The engine loop has failed: " + cause.Message, cause);
 
 /// <summary>Counters and gauges the server exports on /metrics.</summary>
 public sealed record EngineStats(
@@ -59,4 +79,10 @@ public interface IEngineClient
     IAsyncEnumerable<RequestOutput> GenerateAsync(EngineRequest request, CancellationToken cancellationToken = default);
 
     EngineStats GetStats();
+
+    /// <summary>Null while the engine runs; the fault that stopped its loop for good otherwise (health checks read it).</summary>
+    EngineDeadException? Fault => null;
+
+    /// <summary>Completes (with the fault) when the engine loop stops for good on a fault; never for a clean shutdown.</summary>
+    Task<EngineDeadException> Died => new TaskCompletionSource<EngineDeadException>().Task;
 }

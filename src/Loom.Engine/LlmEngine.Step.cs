@@ -12,33 +12,63 @@ public sealed partial class LlmEngine
     /// One iteration: schedule (running requests first, then waiting ones, under the token budget), run the batch and
     /// sample (the runner reads only the scheduler's output), let the scheduler settle the tokens (it owns every
     /// token-based stop), then turn them into text and per-request outputs. Returns the requests that have news.
+    /// A fault while sampling or postprocessing one request ends that request with an error (see <see cref="End"/>);
+    /// a fault in scheduling or the forward pass touches shared state and propagates: the engine is then dead.
     /// </summary>
     public IReadOnlyList<RequestOutput> Step()
     {
-        var outputs = new List<RequestOutput>(_abortOutputs);
-        _abortOutputs.Clear();
+        var outputs = new List<RequestOutput>();
+        TakeEndedOutputs(outputs);
 
         var scheduled = _scheduler.Schedule();
         var ran = _runner.Execute(scheduled); // also when empty: it must hear of finished requests
         if (!scheduled.IsEmpty)
         {
+            EndFaultedRows(ran);
             foreach (var (id, scored) in ran.PromptLogprobs)
                 if (_sequences.TryGetValue(id, out var scorer)) scorer.Parent.PromptLogprobs!.AddRange(scored);
-            foreach (var update in _scheduler.UpdateFromOutput(scheduled, ran)) Postprocess(update, ran);
+            foreach (var update in _scheduler.UpdateFromOutput(scheduled, ran)) PostprocessOne(update, ran); // skips the ended ones
             CollectOutputs(outputs);
         }
+        TakeEndedOutputs(outputs);
 
         if (!_scheduler.HasUnfinishedRequests && Options.IdleSelfCheck) _scheduler.CheckIdle();
         return outputs;
+    }
+
+    private void TakeEndedOutputs(List<RequestOutput> outputs)
+    {
+        outputs.AddRange(_endedOutputs);
+        _endedOutputs.Clear();
+    }
+
+    /// <summary>Rows the sampler could not serve end their requests before the scheduler appends anything.</summary>
+    private void EndFaultedRows(ModelRunnerOutput ran)
+    {
+        foreach (var (id, fault) in ran.SamplingFaults)
+            if (_sequences.TryGetValue(id, out var seq)) End(seq.Parent, fault);
+    }
+
+    /// <summary>Postprocessing (detokenizing, stop strings) of one sequence; its failure is that request's alone.</summary>
+    private void PostprocessOne(RequestUpdate update, ModelRunnerOutput ran)
+    {
+        if (!_sequences.TryGetValue(update.RequestId, out var seq)) return;
+        try
+        {
+            Postprocess(seq, update, ran);
+        }
+        catch (Exception e)
+        {
+            End(seq.Parent, e);
+        }
     }
 
     /// <summary>
     /// Feeds the tokens the scheduler took to the sequence's output tracker. A stop string the tracker finds ends the
     /// request through the scheduler, which is the one owner of finishing.
     /// </summary>
-    private void Postprocess(RequestUpdate update, ModelRunnerOutput ran)
+    private void Postprocess(SequenceState seq, RequestUpdate update, ModelRunnerOutput ran)
     {
-        var seq = _sequences[update.RequestId];
         var tokens = ran.SampledTokenIds(update.ScheduledIndex)[..update.NumNewTokens];
         var logprobs = ran.Logprobs(update.ScheduledIndex);
         int firstOutput = update.NumOutputTokens - tokens.Length;

@@ -21,7 +21,7 @@ public sealed partial class LlmEngine
     private readonly Dictionary<string, RequestState> _requests = new();
     private readonly Dictionary<string, SequenceState> _sequences = new(); // by scheduler request id
     private readonly List<RequestState> _touched = [];                     // requests with news this step
-    private readonly List<RequestOutput> _abortOutputs = [];                // aborts, reported by the next Step
+    private readonly List<RequestOutput> _endedOutputs = [];                // aborts and failures, not yet reported by Step
     /// <summary>Floats of prompt-scoring logits one step may hold (128 MiB): bounds prompt_logprobs chunks by the vocabulary.</summary>
     private const int PromptLogprobLogitsBudget = 32 << 20;
     private long _promptTokensTotal, _generationTokensTotal;
@@ -58,7 +58,7 @@ public sealed partial class LlmEngine
     public int VocabSize { get; }
 
     /// <summary>Requests not yet finished, or aborts not yet reported: call <see cref="Step"/>.</summary>
-    public bool HasWork => _scheduler.HasUnfinishedRequests || _abortOutputs.Count > 0;
+    public bool HasWork => _scheduler.HasUnfinishedRequests || _endedOutputs.Count > 0;
 
     public int NumUnfinishedRequests => _requests.Count;
 
@@ -84,6 +84,10 @@ public sealed partial class LlmEngine
         for (int i = 0; i < prompt.Length; i++)
             if ((uint)prompt[i] >= (uint)VocabSize)
                 throw new ArgumentException($"Prompt token {i} is {prompt[i]}, outside the vocabulary [0, {VocabSize}).", "prompt");
+        if (samplingParams.LogitBias is { } bias)
+            foreach (int id in bias.Keys)
+                if ((uint)id >= (uint)VocabSize)
+                    throw new ArgumentException($"logit_bias names token {id}, outside the vocabulary [0, {VocabSize}).", "logit_bias");
 
         var state = new RequestState(request);
         bool scoresPrompt = samplingParams.PromptLogprobs is not null;
@@ -94,6 +98,7 @@ public sealed partial class LlmEngine
             {
                 ForkSource = i == 0 ? null : sequences[0].Request,
                 SampleIndex = i,
+                CacheSalt = request.CacheSalt,
                 EosTokenIds = _eosTokenIds,
                 // prompt_logprobs: every prompt position is a vocabulary-sized logits row, computed here, not served from cache.
                 MaxTokensPerStep = scoresPrompt ? Math.Max(1, PromptLogprobLogitsBudget / VocabSize) : int.MaxValue,
@@ -131,18 +136,36 @@ public sealed partial class LlmEngine
     /// <summary>Aborts a request: its KV blocks are freed at once; the next <see cref="Step"/> reports it finished ("abort").</summary>
     public bool Abort(string requestId)
     {
-        if (!_requests.Remove(requestId, out var state)) return false;
+        if (!_requests.TryGetValue(requestId, out var state)) return false;
+        End(state, null);
+        return true;
+    }
+
+    /// <summary>
+    /// The one way a request leaves outside the step's normal flow: its unfinished sequences are ended ("abort") and
+    /// their blocks freed, and an output is queued for <see cref="Step"/> to report, carrying <paramref name="fault"/>
+    /// when the request failed. Every per-request fault site (sampling, detokenizing, stop checks) comes here.
+    /// </summary>
+    private void End(RequestState state, Exception? fault)
+    {
+        string requestId = state.Request.RequestId;
+        if (!_requests.Remove(requestId)) return; // already ended this step
         var deltas = new List<CompletionDelta>();
         foreach (var seq in state.Sequences)
         {
-            if (seq.Finished) continue;
+            if (!_sequences.Remove(seq.Request.RequestId)) continue; // finished normally
             _scheduler.FinishRequest(seq.Request.RequestId, RequestStatus.FinishedAborted);
+            if (fault is not null || seq.Finished) continue;
             var update = seq.Tracker.Abort();
             deltas.Add(new CompletionDelta(seq.Index, [], "", null, update.FinishReason, update.StopReason));
-            _sequences.Remove(seq.Request.RequestId);
         }
-        _abortOutputs.Add(new RequestOutput(requestId, state.Sequences[0].Request.NumPromptTokens, state.CachedPromptTokens, deltas, Finished: true));
-        return true;
+        _touched.Remove(state);
+        state.PendingDeltas.Clear();
+        _endedOutputs.Add(new RequestOutput(requestId, state.Sequences[0].Request.NumPromptTokens, state.CachedPromptTokens, deltas,
+            Finished: true)
+        {
+            Error = fault is null ? null : new RequestFailedException(requestId, fault),
+        });
     }
 
     public EngineStats GetStats()

@@ -6,7 +6,11 @@ using Loom.Engine.Sampling;
 namespace Loom.Engine;
 
 /// <summary>Receives each sampled row's raw logits before sampling (tests compare them across batch compositions).</summary>
-public delegate void LogitsObserver(string requestId, ReadOnlySpan<float> logits);
+public delegate void LogitsObserver(ObservedRequest request, ReadOnlySpan<float> logits);
+
+/// <summary>What an observer learns of a row's request: the runner's own view (it holds no scheduler Request).</summary>
+/// <param name="NumOutputTokens">Tokens the request had committed before this row.</param>
+public readonly record struct ObservedRequest(string RequestId, int SampleIndex, SamplingParams Params, int NumOutputTokens);
 
 /// <summary>
 /// The model runner (vLLM's GPUModelRunner): one message in, one out. It keeps its own persistent state per request
@@ -29,6 +33,7 @@ internal sealed class ModelRunner
     private float[] _logits = [];            // [rows, vocab], grown as needed: sampled rows first, then prompt rows
     private RunnerRequestState[] _batch = []; // [numSeqs] this step's requests, in schedule order
     private Sampler[] _samplers = [];        // [numSampled]
+    private RunnerRequestState[] _rowRequests = []; // [numSampled] whose row each is (for LogitsObserver)
     private SampledToken[] _sampled = [];    // [numSampled]
     private (int First, int Count)[] _promptRows = []; // [numSeqs] prompt logprob rows per scheduled request
 
@@ -36,14 +41,20 @@ internal sealed class ModelRunner
     {
         _executor = executor;
         _vocabSize = executor.Config.VocabSize;
+        _observeRow = (row, logits) => LogitsObserver?.Invoke(_rowRequests[row].Observed, logits);
     }
+
+    private readonly RowObserver _observeRow; // made once: no delegate per step
 
     public LogitsObserver? LogitsObserver { get; set; }
 
     /// <summary>Requests the runner holds state for (finished ones are dropped when the scheduler says so).</summary>
     public int NumRequests => _requests.Count;
 
-    /// <summary>Applies the step's diffs, runs the forward pass and samples. Entry i of the output is Scheduled[i].</summary>
+    /// <summary>
+    /// Applies the step's diffs, runs the forward pass and samples. Entry i of the output is Scheduled[i]; a row that
+    /// could not be sampled gets no token and its fault in <see cref="ModelRunnerOutput.SamplingFaults"/>.
+    /// </summary>
     public ModelRunnerOutput Execute(SchedulerOutput output)
     {
         ApplyDiffs(output);
@@ -81,34 +92,50 @@ internal sealed class ModelRunner
     {
         EnsureLength(ref _samplers, numSampled, exact: false);
         EnsureLength(ref _sampled, numSampled, exact: false);
+        EnsureLength(ref _rowRequests, numSampled, exact: false);
+        int row = 0;
+        for (int i = 0; i < output.Scheduled.Count; i++)
+        {
+            if (!output.Scheduled[i].SamplesToken) continue;
+            _rowRequests[row] = _batch[i];
+            _samplers[row++] = _batch[i].Sampler;
+        }
+        _sampler.Sample(_samplers.AsSpan(0, numSampled), logits, _sampled, LogitsObserver is null ? null : _observeRow);
+        var result = Collect(output, numSampled);
+        Array.Clear(_batch, 0, output.Scheduled.Count); // do not keep finished requests alive
+        Array.Clear(_samplers, 0, numSampled);
+        Array.Clear(_rowRequests, 0, numSampled);
+        return result;
+    }
+
+    /// <summary>The sampled rows as the output message; each request's own copy takes its token.</summary>
+    private ModelRunnerOutput Collect(SchedulerOutput output, int numSampled)
+    {
         var offsets = new int[output.Scheduled.Count + 1];
+        var tokens = new List<int>(numSampled);
+        TokenLogprob?[]? logprobs = null;
+        Dictionary<string, Exception>? faults = null;
         int row = 0;
         for (int i = 0; i < output.Scheduled.Count; i++)
         {
             offsets[i + 1] = offsets[i];
             if (!output.Scheduled[i].SamplesToken) continue;
-            LogitsObserver?.Invoke(_batch[i].RequestId, logits.Slice(row * _vocabSize, _vocabSize));
-            _samplers[row++] = _batch[i].Sampler;
+            var token = _sampled[row++];
+            if (token.Fault is { } fault)
+            {
+                (faults ??= [])[_batch[i].RequestId] = fault;
+                continue;
+            }
+            _batch[i].Append(token.TokenId);
+            if (token.Logprobs is not null) (logprobs ??= new TokenLogprob?[numSampled])[tokens.Count] = token.Logprobs;
+            tokens.Add(token.TokenId);
             offsets[i + 1]++;
         }
-        _sampler.Sample(_samplers.AsSpan(0, numSampled), logits, _sampled);
-
-        var tokens = new int[numSampled];
-        TokenLogprob?[]? logprobs = null;
-        row = 0;
-        for (int i = 0; i < output.Scheduled.Count; i++)
-        {
-            if (!output.Scheduled[i].SamplesToken) continue;
-            var token = _sampled[row];
-            _batch[i].Append(token.TokenId);
-            tokens[row] = token.TokenId;
-            if (token.Logprobs is not null) (logprobs ??= new TokenLogprob?[numSampled])[row] = token.Logprobs;
-            row++;
-        }
-        Array.Clear(_batch, 0, output.Scheduled.Count); // do not keep finished requests alive
-        Array.Clear(_samplers, 0, numSampled);
-        return new ModelRunnerOutput(offsets, tokens, logprobs);
+        if (logprobs is not null && logprobs.Length != tokens.Count) Array.Resize(ref logprobs, tokens.Count);
+        return new ModelRunnerOutput(offsets, [.. tokens], logprobs) { SamplingFaults = faults ?? NoFaults };
     }
+
+    private static readonly Dictionary<string, Exception> NoFaults = new();
 
     private ForwardBatch BuildBatch(SchedulerOutput output, int numSampled)
     {

@@ -1,4 +1,5 @@
 using System.Diagnostics;
+using Loom.Core.Sampling;
 using Loom.Core.Scheduling;
 using Loom.Engine.Sampling;
 
@@ -17,8 +18,10 @@ internal sealed class RunnerRequestState
     public RunnerRequestState(NewRequestData request, int vocabSize)
     {
         RequestId = request.RequestId;
+        SampleIndex = request.SampleIndex;
+        Params = request.Params;
         NumPromptTokens = request.PromptTokenIds.Length;
-        _tokens = new int[NumPromptTokens + Math.Max(request.Params.MaxTokens, 1)];
+        _tokens = new int[NumPromptTokens + Math.Clamp(request.Params.MaxTokens, 1, 256)]; // grown by doubling past that
         request.PromptTokenIds.CopyTo(_tokens, 0);
         NumTokens = NumPromptTokens;
         Sampler = new Sampler(request.Params, request.PromptTokenIds, vocabSize, [.. request.EosTokenIds], request.SampleIndex);
@@ -27,6 +30,8 @@ internal sealed class RunnerRequestState
     }
 
     public string RequestId { get; }
+    public int SampleIndex { get; }
+    public SamplingParams Params { get; }
     public int NumPromptTokens { get; }
     public int NumTokens { get; private set; }
     public int NumBlocks { get; private set; }
@@ -35,6 +40,9 @@ internal sealed class RunnerRequestState
     public int? PromptLogprobs { get; }
     /// <summary>Prompt positions whose logits row has been scored (position p scores prompt token p + 1).</summary>
     public int NumPromptPositionsScored { get; set; }
+
+    /// <summary>This request as a logits observer sees it.</summary>
+    public ObservedRequest Observed => new(RequestId, SampleIndex, Params, Sampler.NumOutputTokens);
 
     public ReadOnlySpan<int> Tokens => _tokens.AsSpan(0, NumTokens);
 

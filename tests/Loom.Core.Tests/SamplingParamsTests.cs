@@ -22,6 +22,21 @@ public class SamplingParamsTests
         Assert.Equal(field, ex.ParamName);
     }
 
+    [Theory]
+    [InlineData(-1, 1f)]
+    [InlineData(5, 100.5f)]
+    [InlineData(5, float.NaN)]
+    [InlineData(5, float.NegativeInfinity)]
+    public void InvalidLogitBiasNamesTheField(int id, float bias)
+    {
+        var p = new SamplingParams { LogitBias = new Dictionary<int, float> { [id] = bias } };
+        Assert.Equal("logit_bias", Assert.Throws<ArgumentException>(() => p.Validate()).ParamName);
+    }
+
+    [Fact]
+    public void LogitBiasAtTheBoundsIsValid() =>
+        new SamplingParams { LogitBias = new Dictionary<int, float> { [0] = -100, [7] = 100 } }.Validate();
+
     [Fact]
     public void DefaultsAreValid() => Assert.Same(new SamplingParams() is var p ? p : null, p.Validate());
 }

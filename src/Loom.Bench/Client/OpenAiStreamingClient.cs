@@ -40,27 +40,80 @@ public sealed class OpenAiStreamingClient(HttpClient http, EndpointTarget target
 {
     public EndpointTarget Target => target;
 
+    /// <summary>
+    /// Idle pooled connections are dropped after this long, before a server's own keep-alive timeout closes them
+    /// (llama-server's cpp-httplib and uvicorn close after 5 s idle, without a Connection: close header).
+    /// </summary>
+    public static readonly TimeSpan PooledConnectionIdleTimeout = TimeSpan.FromSeconds(2);
+
+    /// <summary>How often one request is sent again after its connection closed before any response byte arrived.</summary>
+    public const int MaxResends = 2;
+
     /// <summary>An HttpClient suited to many concurrent long streams (no connection limit; timeout per request).</summary>
     public static HttpClient CreateHttpClient(TimeSpan requestTimeout) =>
         new(new SocketsHttpHandler
         {
             MaxConnectionsPerServer = int.MaxValue,
             PooledConnectionLifetime = TimeSpan.FromMinutes(10),
+            PooledConnectionIdleTimeout = PooledConnectionIdleTimeout,
             AutomaticDecompression = DecompressionMethods.None,
             UseProxy = false,
         })
         { Timeout = requestTimeout };
 
+    /// <summary>
+    /// Sends the request, and sends it again (at most <see cref="MaxResends"/> times) when the connection was lost before
+    /// any response byte arrived: a server's keep-alive timer may close a pooled connection while the request is on the
+    /// wire, and that loss is the client's, not the server's. aiohttp (vLLM's client) resends only idempotent methods,
+    /// per RFC 9112 §9.3.1; a benchmark's generation request has no side effect, so resending it is safe. Times are
+    /// measured from the attempt that got a response; <see cref="RequestOutcome.Resends"/> counts the others.
+    /// </summary>
     /// <param name="clockOrigin">Stopwatch timestamp of the benchmark start; StartTime is measured from it.</param>
     public async Task<RequestOutcome> SendAsync(SampleRequest request, long clockOrigin, CancellationToken cancellationToken)
+    {
+        for (int resends = 0; ; resends++)
+        {
+            var outcome = await SendOnceAsync(request, clockOrigin, resends, cancellationToken).ConfigureAwait(false);
+            if (outcome is not null) return outcome with { Resends = resends };
+        }
+    }
+
+    /// <summary>One attempt; null when the connection was lost before the response began and a resend is allowed.</summary>
+    private async Task<RequestOutcome?> SendOnceAsync(SampleRequest request, long clockOrigin, int resends, CancellationToken cancellationToken)
     {
         using var message = new HttpRequestMessage(HttpMethod.Post, target.ApiUrl) { Content = BuildBody(request) };
         if (!string.IsNullOrEmpty(apiKey)) message.Headers.Authorization = new AuthenticationHeaderValue("Bearer", apiKey);
         long sent = Stopwatch.GetTimestamp();
         double startTime = Stopwatch.GetElapsedTime(clockOrigin, sent).TotalSeconds;
+        HttpResponseMessage response;
         try
         {
-            using var response = await http.SendAsync(message, HttpCompletionOption.ResponseHeadersRead, cancellationToken).ConfigureAwait(false);
+            response = await http.SendAsync(message, HttpCompletionOption.ResponseHeadersRead, cancellationToken).ConfigureAwait(false);
+        }
+        catch (HttpRequestException e) when (resends < MaxResends && IsLostBeforeResponse(e))
+        {
+            return null;
+        }
+        catch (Exception e) when (e is HttpRequestException or IOException or TaskCanceledException && !cancellationToken.IsCancellationRequested)
+        {
+            return RequestOutcome.Failed(request.PromptLen, startTime, e.GetType().Name + ": " + e.Message);
+        }
+        using (response) return await ReadResponseAsync(response, request, sent, startTime, cancellationToken).ConfigureAwait(false);
+    }
+
+    /// <summary>
+    /// The connection closed or was reset after the request went out and before a status line came back (SendAsync
+    /// with ResponseHeadersRead throws only then); a refused or failed connect is the server's absence, not a race.
+    /// </summary>
+    private static bool IsLostBeforeResponse(HttpRequestException e) =>
+        e.HttpRequestError == HttpRequestError.ResponseEnded
+        || (e.HttpRequestError == HttpRequestError.Unknown && e.InnerException is IOException);
+
+    private async Task<RequestOutcome> ReadResponseAsync(HttpResponseMessage response, SampleRequest request, long sent, double startTime,
+        CancellationToken cancellationToken)
+    {
+        try
+        {
             if (response.StatusCode != HttpStatusCode.OK)
             {
                 string body = await response.Content.ReadAsStringAsync(cancellationToken).ConfigureAwait(false);
@@ -69,11 +122,7 @@ public sealed class OpenAiStreamingClient(HttpClient http, EndpointTarget target
             await using var stream = await response.Content.ReadAsStreamAsync(cancellationToken).ConfigureAwait(false);
             return await ReadStreamAsync(new ServerSentEventReader(stream), request, sent, startTime, cancellationToken).ConfigureAwait(false);
         }
-        catch (OperationCanceledException) when (cancellationToken.IsCancellationRequested)
-        {
-            throw;
-        }
-        catch (Exception e) when (e is HttpRequestException or IOException or JsonException or TaskCanceledException)
+        catch (Exception e) when (e is HttpRequestException or IOException or JsonException or TaskCanceledException && !cancellationToken.IsCancellationRequested)
         {
             return RequestOutcome.Failed(request.PromptLen, startTime, e.GetType().Name + ": " + e.Message);
         }

@@ -44,8 +44,16 @@ public sealed record BenchmarkMetrics
     public required MetricSummary E2el { get; init; }
     /// <summary>Most output tokens (chunks) seen in one one-second bucket of the run.</summary>
     public double MaxOutputTokensPerS { get; init; }
-    /// <summary>Most requests in flight during any one-second bucket.</summary>
+    /// <summary>
+    /// vLLM's max_concurrent_requests: the most requests whose lifetimes touch one one-second bucket. Not the number in
+    /// flight at once: requests that end and start within the same second all count, so it can exceed --max-concurrency.
+    /// Kept with vLLM's meaning so result files compare with vLLM's.
+    /// </summary>
     public int MaxConcurrentRequests { get; init; }
+    /// <summary>The most successful requests in flight at one instant (from send to last token); at most --max-concurrency.</summary>
+    public int PeakConcurrentRequests { get; init; }
+    /// <summary>Requests sent again at least once because their connection closed before any response byte arrived.</summary>
+    public int ResentRequests { get; init; }
     /// <summary>Output length of each request (0 for a failed one), in request order.</summary>
     public IReadOnlyList<int> ActualOutputLens { get; init; } = [];
 }

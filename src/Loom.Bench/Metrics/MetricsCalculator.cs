@@ -58,6 +58,8 @@ public static class MetricsCalculator
             E2el = MetricSummary.Of(e2els, percentiles),
             MaxOutputTokensPerS = peakTokens,
             MaxConcurrentRequests = peakConcurrency,
+            PeakConcurrentRequests = PeakInFlight(outcomes),
+            ResentRequests = outcomes.Count(o => o.Resends > 0),
             ActualOutputLens = outputLens,
         };
     }
@@ -71,7 +73,9 @@ public static class MetricsCalculator
 
     /// <summary>
     /// vLLM's peak figures: chunk arrival times and request lifetimes bucketed into whole seconds since the first
-    /// successful request started; the fullest bucket of each.
+    /// successful request started; the fullest bucket of each. A request counts in every bucket its lifetime touches, so
+    /// when requests finish and others take their place within one second, the concurrency figure exceeds the number
+    /// ever in flight at once (and any --max-concurrency); <see cref="PeakInFlight"/> is that number.
     /// </summary>
     private static (double Tokens, int Concurrency) PeakPerSecond(IReadOnlyList<RequestOutcome> outcomes)
     {
@@ -95,6 +99,24 @@ public static class MetricsCalculator
             for (int s = first; s <= last && s < buckets; s++) concurrency[s]++;
         }
         return (tokens.Max(), concurrency.Max());
+    }
+
+    /// <summary>
+    /// The most successful requests in flight at one instant, each over [start, start + latency): a sweep over the
+    /// sorted start and end times, an end before a start at the same time so that back-to-back requests do not overlap.
+    /// </summary>
+    public static int PeakInFlight(IReadOnlyList<RequestOutcome> outcomes)
+    {
+        var events = new List<(double Time, int Delta)>(2 * outcomes.Count);
+        foreach (var o in outcomes.Where(o => o.Success))
+        {
+            events.Add((o.StartTime, +1));
+            events.Add((o.StartTime + o.Latency, -1));
+        }
+        events.Sort(); // by time, then -1 before +1
+        int inFlight = 0, peak = 0;
+        foreach (var (_, delta) in events) peak = Math.Max(peak, inFlight += delta);
+        return peak;
     }
 
     private static void AddToken(double[] tokens, double offset)

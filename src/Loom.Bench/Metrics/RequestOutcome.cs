@@ -20,6 +20,8 @@ public sealed record RequestOutcome
     public double StartTime { get; init; }
     public string GeneratedText { get; init; } = "";
     public string Error { get; init; } = "";
+    /// <summary>Times the request was sent again because its connection closed before any response byte arrived.</summary>
+    public int Resends { get; init; }
 
     public static RequestOutcome Failed(int promptLen, double startTime, string error) =>
         new() { Success = false, PromptLen = promptLen, StartTime = startTime, Error = error };

@@ -17,6 +17,7 @@ public static class ConsoleReport
         void Row(string name, string value) => table.AddRow(Markup.Escape(name), Markup.Escape(value));
         Row("Successful requests", m.Completed.ToString(CultureInfo.InvariantCulture));
         Row("Failed requests", m.Failed.ToString(CultureInfo.InvariantCulture));
+        if (m.ResentRequests > 0) Row("Resent requests (connection lost before a response)", m.ResentRequests.ToString(CultureInfo.InvariantCulture));
         if (o.MaxConcurrency is { } c) Row("Maximum request concurrency", c.ToString(CultureInfo.InvariantCulture));
         Row("Request rate configured (RPS)", RateText(o.RequestRate));
         Row("Burstiness factor", double.IsPositiveInfinity(o.Burstiness) ? "inf" : F(o.Burstiness) + (o.Burstiness == 1 ? " (Poisson)" : " (gamma)"));
@@ -27,7 +28,7 @@ public static class ConsoleReport
         if (m.RequestGoodput is { } g) Row($"Request goodput (req/s) [{o.Goodput}]", F(g));
         Row("Output token throughput (tok/s)", F(m.OutputThroughput));
         Row("Peak output token throughput (tok/s)", F(m.MaxOutputTokensPerS));
-        Row("Peak concurrent requests", m.MaxConcurrentRequests.ToString(CultureInfo.InvariantCulture));
+        Row("Peak concurrent requests", m.PeakConcurrentRequests.ToString(CultureInfo.InvariantCulture));
         Row("Total token throughput (tok/s)", F(m.TotalTokenThroughput));
         foreach (var (name, summary) in Summaries(m))
         {

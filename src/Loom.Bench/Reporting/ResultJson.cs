@@ -49,7 +49,9 @@ public static class ResultJson
             ["output_throughput"] = m.OutputThroughput,
             ["total_token_throughput"] = m.TotalTokenThroughput,
             ["max_output_tokens_per_s"] = m.MaxOutputTokensPerS,
-            ["max_concurrent_requests"] = m.MaxConcurrentRequests,
+            ["max_concurrent_requests"] = m.MaxConcurrentRequests, // vLLM's per-second bucket figure
+            ["peak_concurrent_requests"] = m.PeakConcurrentRequests, // Loom's: the most in flight at one instant
+            ["resent_requests"] = m.ResentRequests,
         };
         AddMetric(json, "ttft", m.Ttft);
         AddMetric(json, "tpot", m.Tpot);

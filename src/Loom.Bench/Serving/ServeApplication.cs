@@ -19,16 +19,21 @@ public sealed class ServeApplication(ServeSettings settings, IAnsiConsole consol
         using var http = OpenAiStreamingClient.CreateHttpClient(TimeSpan.FromSeconds(settings.RequestTimeoutSec));
         string apiKey = Environment.GetEnvironmentVariable("OPENAI_API_KEY") ?? "";
         var targets = new List<ServeTarget>();
+        int? localVocab = LocalVocabSize(tokenizer);
+        var serverVocabs = new List<(string Url, int? VocabSize)>();
         for (int i = 0; i < settings.BaseUrls.Count; i++)
         {
-            string model = settings.ServedModelName
-                ?? await QueryModelIdAsync(http, settings.BaseUrls[i], TimeSpan.FromSeconds(settings.ReadyCheckTimeoutSec), cancellationToken)
+            var card = settings.ServedModelName is null || localVocab is null
+                ? await ServerModelCard.QueryAsync(http, settings.BaseUrls[i], TimeSpan.FromSeconds(settings.ReadyCheckTimeoutSec), cancellationToken)
+                : null;
+            string model = settings.ServedModelName ?? card?.Id
                 ?? settings.Model ?? throw new ArgumentException($"no model name: pass --model or --served-model-name ({settings.BaseUrls[i]}/v1/models did not answer).");
+            serverVocabs.Add((settings.BaseUrls[i], card?.VocabSize));
             var endpoint = EndpointTarget.Create(settings.BaseUrls[i], settings.Endpoint, model);
             targets.Add(new ServeTarget(labels[i], new OpenAiStreamingClient(http, endpoint, settings.IgnoreEos, apiKey)));
         }
 
-        var prompts = CreatePromptFactory(tokenizer, targets[0].Client.Target.Kind);
+        var prompts = CreatePromptFactory(tokenizer, localVocab ?? ServerVocabSize(serverVocabs), targets[0].Client.Target.Kind);
         var dataset = CreateDataset(prompts);
         var requests = dataset.Sample(settings.NumPrompts, new Random(settings.Seed));
         var options = new ServeRunOptions
@@ -101,15 +106,24 @@ public sealed class ServeApplication(ServeSettings settings, IAnsiConsole consol
     }
 
     /// <summary>
-    /// Random prompts draw ids below both the tokenizer's and the checkpoint's vocabulary size, whichever are known;
-    /// --vocab-size overrides.
+    /// The vocabulary known on this machine: --vocab-size, else the smaller of the tokenizer's and the local
+    /// checkpoint's, whichever are known; null when none is.
     /// </summary>
-    private PromptFactory CreatePromptFactory(ITokenizer? tokenizer, EndpointKind kind)
+    private int? LocalVocabSize(ITokenizer? tokenizer)
     {
         int? modelVocab = settings.Model is { } m && File.Exists(Path.Combine(m, "config.json")) ? ModelConfigLoader.Load(m).VocabSize : null;
-        int? vocab = settings.VocabSize ?? Min(tokenizer?.VocabSize, modelVocab);
+        return settings.VocabSize ?? Min(tokenizer?.VocabSize, modelVocab);
+    }
+
+    /// <summary>The smallest vocabulary the servers reported, so that every id is valid on each; null when none did.</summary>
+    private static int? ServerVocabSize(IReadOnlyList<(string Url, int? VocabSize)> servers) =>
+        servers.Select(s => s.VocabSize).Where(v => v is not null).Min();
+
+    private PromptFactory CreatePromptFactory(ITokenizer? tokenizer, int? vocab, EndpointKind kind)
+    {
         if (vocab is null)
-            throw new ArgumentException("random token prompts need the vocabulary size: pass --tokenizer DIR, --model DIR (a local checkpoint) or --vocab-size N.");
+            throw new ArgumentException("random token prompts need the vocabulary size, and no server's /v1/models gave one (Loom's vocab_size, "
+                + "llama-server's meta.n_vocab): pass --tokenizer DIR (a folder with tokenizer.json), --model DIR (a local checkpoint) or --vocab-size N.");
         var format = settings.PromptFormat switch
         {
             "ids" => Datasets.PromptFormat.TokenIds,
@@ -187,46 +201,6 @@ public sealed class ServeApplication(ServeSettings settings, IAnsiConsole consol
             string prefix = settings.ResultFilename is { } f ? Path.GetFileNameWithoutExtension(f) + "-" : "";
             foreach (var png in SweepPlots.Save(ServeSweep.ToSeries(runs), dir, prefix, settings.MetricPercentiles.Max()))
                 console.MarkupLine($"plot [green]{Markup.Escape(png)}[/]");
-        }
-    }
-
-    /// <summary>
-    /// The first model id the server lists, or null when it does not list models. A server still starting (connection
-    /// refused; 503 while Loom loads the model; no answer within 10 s while loading starves it) is asked again until
-    /// the ready-check timeout, so that a bench started beside its servers does not fall back to --model and send a
-    /// name the server does not know.
-    /// </summary>
-    private static async Task<string?> QueryModelIdAsync(HttpClient http, string baseUrl, TimeSpan timeout, CancellationToken cancellationToken)
-    {
-        var deadline = DateTime.UtcNow + timeout;
-        while (true)
-        {
-            var (id, retry) = await TryQueryModelIdAsync(http, baseUrl, cancellationToken);
-            if (!retry || DateTime.UtcNow >= deadline) return id;
-            await Task.Delay(TimeSpan.FromMilliseconds(500), cancellationToken);
-        }
-    }
-
-    private static async Task<(string? Id, bool Retry)> TryQueryModelIdAsync(HttpClient http, string baseUrl, CancellationToken cancellationToken)
-    {
-        try
-        {
-            using var timeout = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
-            timeout.CancelAfter(TimeSpan.FromSeconds(10));
-            using var response = await http.GetAsync(baseUrl.TrimEnd('/') + "/v1/models", timeout.Token);
-            if (response.StatusCode == System.Net.HttpStatusCode.ServiceUnavailable) return (null, true);
-            if (!response.IsSuccessStatusCode) return (null, false);
-            using var doc = JsonDocument.Parse(await response.Content.ReadAsStringAsync(timeout.Token));
-            return (doc.RootElement.TryGetProperty("data", out var data) && data.ValueKind == JsonValueKind.Array && data.GetArrayLength() > 0
-                && data[0].TryGetProperty("id", out var id) ? id.GetString() : null, false);
-        }
-        catch (Exception e) when (e is HttpRequestException or OperationCanceledException && !cancellationToken.IsCancellationRequested)
-        {
-            return (null, true); // not listening yet, or too busy loading to answer within the timeout
-        }
-        catch (JsonException)
-        {
-            return (null, false);
         }
     }
 }

@@ -14,6 +14,19 @@ public readonly record struct BlockHash(UInt128 Value)
     /// <summary>The parent of the first block of every sequence.</summary>
     public static BlockHash Root => default;
 
+    /// <summary>
+    /// Root of the chain of a cache_salt: SHA-256 of the salt's UTF-8 bytes behind a domain tag, so no salt's chain meets
+    /// the unsalted one (whose root is zero) or another salt's.
+    /// </summary>
+    public static BlockHash ForSalt(string salt)
+    {
+        ArgumentNullException.ThrowIfNull(salt);
+        byte[] input = System.Text.Encoding.UTF8.GetBytes("loom-cache-salt\0" + salt);
+        Span<byte> digest = stackalloc byte[SHA256.HashSizeInBytes];
+        SHA256.HashData(input, digest);
+        return new BlockHash(BinaryPrimitives.ReadUInt128LittleEndian(digest));
+    }
+
     /// <summary>Hash of a full block of tokens following the prefix named by <paramref name="parent"/>.</summary>
     public static BlockHash Compute(BlockHash parent, ReadOnlySpan<int> blockTokens)
     {

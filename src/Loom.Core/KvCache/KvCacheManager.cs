@@ -204,7 +204,7 @@ public sealed class KvCacheManager
         var tokens = request.AllTokenIds;
         for (int i = hashes.Count; i < numBlocks; i++)
         {
-            var parent = i == 0 ? BlockHash.Root : hashes[i - 1];
+            var parent = i == 0 ? request.RootHash : hashes[i - 1];
             hashes.Add(BlockHash.Compute(parent, tokens.Slice(i * BlockSize, BlockSize)));
         }
     }

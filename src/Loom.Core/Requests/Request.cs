@@ -10,7 +10,9 @@ namespace Loom.Core.Requests;
 /// </summary>
 public sealed class Request
 {
-    private int[] _tokens; // [NumPromptTokens + outputs so far], capacity prompt + max_tokens
+    private int[] _tokens; // [NumPromptTokens + outputs so far], capacity prompt + min(max_tokens, InitialOutputCapacity), grown by doubling
+    /// <summary>Output slots reserved up front: max_tokens is only a limit (it may be int.MaxValue before intake refuses it).</summary>
+    private const int InitialOutputCapacity = 256;
 
     public Request(string requestId, ReadOnlySpan<int> promptTokenIds, SamplingParams samplingParams, int priority = 0)
     {
@@ -21,7 +23,7 @@ public sealed class Request
         Params = samplingParams;
         Priority = priority;
         NumPromptTokens = promptTokenIds.Length;
-        _tokens = new int[promptTokenIds.Length + Math.Max(samplingParams.MaxTokens, 1)];
+        _tokens = new int[promptTokenIds.Length + Math.Clamp(samplingParams.MaxTokens, 1, InitialOutputCapacity)];
         promptTokenIds.CopyTo(_tokens);
         NumTokens = promptTokenIds.Length;
     }
@@ -89,6 +91,24 @@ public sealed class Request
     /// <summary>Set once the model runner has been sent this request's prompt and parameters.</summary>
     internal bool IsKnownToRunner { get; set; }
 
+    /// <summary>
+    /// vLLM's cache_salt: seeds the block-hash chain, so requests with different salts (tenants) never share prefix-cache
+    /// blocks. Null = the unsalted chain every request without a salt shares.
+    /// </summary>
+    public string? CacheSalt
+    {
+        get => _cacheSalt;
+        init
+        {
+            _cacheSalt = value;
+            RootHash = value is null ? BlockHash.Root : BlockHash.ForSalt(value);
+        }
+    }
+    private readonly string? _cacheSalt;
+
+    /// <summary>Parent hash of this request's first block: the root, or the root of its salt's chain.</summary>
+    internal BlockHash RootHash { get; private init; } = BlockHash.Root;
+
     /// <summary>Prefix-cache hashes of this request's full blocks, computed incrementally by the KV cache manager.</summary>
     internal List<BlockHash> BlockHashes { get; } = [];
 
@@ -98,7 +118,7 @@ public sealed class Request
 
     internal void AppendOutputToken(int tokenId)
     {
-        if (NumTokens == _tokens.Length) Array.Resize(ref _tokens, _tokens.Length * 2);
+        if (NumTokens == _tokens.Length) Array.Resize(ref _tokens, (int)Math.Min(2L * _tokens.Length, Array.MaxLength));
         _tokens[NumTokens++] = tokenId;
     }
 

@@ -29,6 +29,11 @@ public sealed record SamplingParams
     /// <summary>Number of top log-probabilities to return per prompt token; null = none.</summary>
     public int? PromptLogprobs { get; init; }
     public bool SkipSpecialTokens { get; init; } = true;
+    /// <summary>
+    /// OpenAI's logit_bias: token id -> value added to its logit (in [-100, 100]) after penalties and the min_tokens
+    /// mask; null = none. The engine checks the ids against its vocabulary.
+    /// </summary>
+    public IReadOnlyDictionary<int, float>? LogitBias { get; init; }
 
     public bool IsGreedy => Temperature < 1e-5f;
 
@@ -49,7 +54,23 @@ public sealed record SamplingParams
         Check(PromptLogprobs is null || (PromptLogprobs >= 0 && PromptLogprobs <= 20), "prompt_logprobs", $"prompt_logprobs must be in [0, 20], got {PromptLogprobs}.");
         Check(Stop.Count <= 16 && Stop.All(s => !string.IsNullOrEmpty(s)), "stop", "stop must hold at most 16 non-empty strings.");
         Check(StopTokenIds.All(t => t >= 0), "stop_token_ids", "stop_token_ids must be non-negative.");
+        CheckLogitBias();
         return this;
+    }
+
+    /// <summary>Most logit_bias entries one request may carry (OpenAI's limit).</summary>
+    public const int MaxLogitBiasEntries = 300;
+
+    private void CheckLogitBias()
+    {
+        if (LogitBias is not { } bias) return;
+        Check(bias.Count <= MaxLogitBiasEntries, "logit_bias", $"logit_bias may hold at most {MaxLogitBiasEntries} entries, got {bias.Count}.");
+        foreach (var (id, value) in bias)
+        {
+            Check(id >= 0, "logit_bias", $"logit_bias token id {id} is negative.");
+            Check(float.IsFinite(value) && value >= -100 && value <= 100, "logit_bias",
+                $"logit_bias for token {id} must be in [-100, 100], got {value}.");
+        }
     }
 
     private static void Check(bool ok, string field, string message)

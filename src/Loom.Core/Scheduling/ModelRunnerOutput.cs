@@ -40,6 +40,14 @@ public sealed record ModelRunnerOutput
 
     private static readonly Dictionary<string, IReadOnlyList<TokenLogprob>> Empty = new();
 
+    /// <summary>
+    /// Requests whose row could not be sampled (NaN logits, a sampler fault), by id: their entries hold no token, and
+    /// the engine ends each of them alone before the scheduler settles the step. Empty on the usual path.
+    /// </summary>
+    public IReadOnlyDictionary<string, Exception> SamplingFaults { get; init; } = NoFaults;
+
+    private static readonly Dictionary<string, Exception> NoFaults = new();
+
     /// <summary>The tokens sampled for scheduled entry <paramref name="index"/>, in order.</summary>
     public ReadOnlySpan<int> SampledTokenIds(int index) => _tokenIds.AsSpan(_offsets[index], _offsets[index + 1] - _offsets[index]);
 

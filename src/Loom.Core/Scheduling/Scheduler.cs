@@ -55,17 +55,19 @@ public sealed partial class Scheduler
 
     private void CheckIntake(Request request)
     {
-        int prompt = request.NumPromptTokens, maxTokens = request.Params.MaxTokens, total = prompt + maxTokens;
+        // long: prompt + max_tokens must not wrap (max_tokens = int.MaxValue is a valid-looking request).
+        int prompt = request.NumPromptTokens, maxTokens = request.Params.MaxTokens;
+        long total = (long)prompt + maxTokens;
         if (prompt >= Config.MaxModelLen)
             throw new RequestRejectedException(
                 $"The prompt has {prompt} tokens but max_model_len is {Config.MaxModelLen} (leave room for at least one output token).", "prompt");
         if (total > Config.MaxModelLen)
             throw new RequestRejectedException(
                 $"prompt ({prompt} tokens) + max_tokens ({maxTokens}) = {total} exceeds max_model_len {Config.MaxModelLen}; lower max_tokens to at most {Config.MaxModelLen - prompt}.", "max_tokens");
-        int blocksNeeded = KvCache.BlocksFor(total);
+        int blocksNeeded = KvCache.BlocksFor((int)total); // <= max_model_len: fits an int
         if (blocksNeeded > Config.NumBlocks)
             throw new RequestRejectedException(
-                $"prompt ({prompt} tokens) + max_tokens ({maxTokens}) needs {blocksNeeded} KV blocks but the whole cache holds {Config.NumBlocks} blocks of {Config.BlockSize} tokens ({Config.NumBlocks * Config.BlockSize} tokens).", "max_tokens");
+                $"prompt ({prompt} tokens) + max_tokens ({maxTokens}) needs {blocksNeeded} KV blocks but the whole cache holds {Config.NumBlocks} blocks of {Config.BlockSize} tokens ({(long)Config.NumBlocks * Config.BlockSize} tokens).", "max_tokens");
         if (!Config.EnableChunkedPrefill && total > Config.MaxNumBatchedTokens)
             throw new RequestRejectedException(
                 $"With chunked prefill off, prompt ({prompt} tokens) + max_tokens ({maxTokens}) must fit max_num_batched_tokens {Config.MaxNumBatchedTokens} (a preempted request is recomputed in one step).", "max_tokens");
@@ -191,10 +193,10 @@ public sealed partial class Scheduler
             var tokens = runnerOutput.SampledTokenIds(i);
             if (!s.SamplesToken && !tokens.IsEmpty)
                 throw new ArgumentException($"Entry {i} ({s.RequestId}) is a prefill chunk but the runner sampled {tokens.Length} token(s).", nameof(runnerOutput));
+            var request = s.Request;
+            if (request.IsFinished) continue; // aborted while the step ran, or ended for a sampling fault
             if (s.SamplesToken && tokens.IsEmpty)
                 throw new ArgumentException($"Entry {i} ({s.RequestId}) samples a token but the runner returned none.", nameof(runnerOutput));
-            var request = s.Request;
-            if (request.IsFinished) continue; // aborted while the step ran
             var (taken, stop) = AppendUntilStop(request, tokens);
             KvCache.CacheComputedBlocks(request);
             if (taken > 0) updates[count++] = new RequestUpdate(request.RequestId, i, taken, request.NumOutputTokens, stop);

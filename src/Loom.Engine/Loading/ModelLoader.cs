@@ -26,6 +26,7 @@ public static partial class ModelLoader
         var config = ModelConfigLoader.Load(modelDir);
         var generation = GenerationConfigLoader.Load(modelDir);
         var tokenizer = LoadTokenizer(modelDir, options.RequireTokenizer);
+        CheckTokenizerFitsConfig(modelDir, tokenizer, config);
         var chatTemplate = LoadChatTemplate(Path.Combine(modelDir, "tokenizer_config.json"), tokenizer);
         return LoadOnBackend(Path.GetFileName(modelDir.TrimEnd(Path.DirectorySeparatorChar)), modelDir, config, generation,
             tokenizer, chatTemplate, () => SafetensorsWeightSource.Open(modelDir), options, progress);
@@ -81,7 +82,7 @@ public static partial class ModelLoader
 
     private static HfTokenizer? LoadTokenizer(string modelDir, bool required)
     {
-        if (!File.Exists(Path.Combine(modelDir, "tokenizer.json")))
+        if (!Path.Exists(Path.Combine(modelDir, "tokenizer.json")))
         {
             if (!required) return null;
             throw new ModelLoadException($"No tokenizer.json in {modelDir} (token ids alone work with --prompt-ids).");
@@ -94,6 +95,18 @@ public static partial class ModelLoader
         {
             throw new ModelLoadException($"Cannot read the tokenizer: {e.Message}", e);
         }
+    }
+
+    /// <summary>
+    /// As for GGUF (<see cref="CheckTokenizerFitsModel"/>): a token id at or past config.json's vocab_size would index
+    /// past the embedding table, so such a tokenizer is refused at load rather than on the first prompt that uses it.
+    /// </summary>
+    private static void CheckTokenizerFitsConfig(string modelDir, HfTokenizer? tokenizer, ModelConfig config)
+    {
+        if (tokenizer is not null && tokenizer.VocabSize > config.VocabSize)
+            throw new ModelLoadException($"{Path.Combine(modelDir, "tokenizer.json")}: token ids (model.vocab, added_tokens) " +
+                $"reach {tokenizer.VocabSize - 1} but {Path.Combine(modelDir, ModelConfigLoader.FileName)} has vocab_size " +
+                $"{config.VocabSize}: ids must be below it.");
     }
 
     /// <param name="origin">Where the template came from, for the error message.</param>

@@ -1,8 +1,12 @@
 namespace Loom.Engine.Sampling;
 
+/// <summary>Sees one logits row (by its index in the batch) just before it is sampled.</summary>
+public delegate void RowObserver(int row, ReadOnlySpan<float> logits);
+
 /// <summary>
 /// Samples one token for each row of a step's [numSeqs, vocab] logits, each row with its own sequence's
-/// <see cref="Sampler"/> (own generator, penalties and filters), so no row's result depends on the others.
+/// <see cref="Sampler"/> (own generator, penalties and filters), so no row's result depends on the others, and no
+/// row's failure reaches the others: an exception while sampling a row becomes that row's <see cref="SampledToken.Fault"/>.
 /// Owns the scratch buffers the engine loop reuses every step.
 /// </summary>
 public sealed class BatchSampler
@@ -12,7 +16,8 @@ public sealed class BatchSampler
     /// <param name="samplers">[numSeqs] the state of the sequence each logits row belongs to.</param>
     /// <param name="logits">[numSeqs, vocab] row-major; edited in place (penalties, temperature).</param>
     /// <param name="results">[numSeqs] receives the sampled tokens.</param>
-    public void Sample(ReadOnlySpan<Sampler> samplers, Span<float> logits, Span<SampledToken> results)
+    /// <param name="observeRow">Called with each raw row before it is sampled (tests, debugging); its faults are the row's.</param>
+    public void Sample(ReadOnlySpan<Sampler> samplers, Span<float> logits, Span<SampledToken> results, RowObserver? observeRow = null)
     {
         if (samplers.Length == 0) return;
         if (results.Length < samplers.Length)
@@ -21,6 +26,19 @@ public sealed class BatchSampler
             throw new ArgumentException($"logits length {logits.Length} is not a multiple of the {samplers.Length} rows.", nameof(logits));
         int vocab = logits.Length / samplers.Length;
         for (int i = 0; i < samplers.Length; i++)
-            results[i] = samplers[i].Sample(logits.Slice(i * vocab, vocab), _scratch);
+            results[i] = SampleRow(samplers[i], logits.Slice(i * vocab, vocab), i, observeRow);
+    }
+
+    private SampledToken SampleRow(Sampler sampler, Span<float> row, int index, RowObserver? observeRow)
+    {
+        try
+        {
+            observeRow?.Invoke(index, row);
+            return sampler.Sample(row, _scratch);
+        }
+        catch (Exception e)
+        {
+            return SampledToken.Failed(e);
+        }
     }
 }

@@ -7,7 +7,7 @@ internal static class LogitsProcessors
 {
     public static ILogitsProcessor[] For(SamplingParams p, ReadOnlySpan<int> promptTokenIds, IReadOnlyCollection<int> eosTokenIds)
     {
-        var processors = new List<ILogitsProcessor>(2);
+        var processors = new List<ILogitsProcessor>(3);
         if (p.MinTokens > 0)
         {
             int[] masked = [.. (p.IgnoreEos ? [] : eosTokenIds).Concat(p.StopTokenIds).Distinct()];
@@ -15,6 +15,7 @@ internal static class LogitsProcessors
         }
         if (PenaltyProcessor.AnyActive(p.RepetitionPenalty, p.FrequencyPenalty, p.PresencePenalty))
             processors.Add(new PenaltyProcessor(p.RepetitionPenalty, p.FrequencyPenalty, p.PresencePenalty, promptTokenIds));
+        if (p.LogitBias is { Count: > 0 } bias) processors.Add(new LogitBiasProcessor(bias));
         return [.. processors];
     }
 }

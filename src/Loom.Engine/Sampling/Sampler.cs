@@ -1,3 +1,4 @@
+using System.Diagnostics;
 using System.Numerics.Tensors;
 using Loom.Core.Sampling;
 
@@ -6,15 +7,20 @@ namespace Loom.Engine.Sampling;
 /// <summary>
 /// Sampling state of one sequence: its own generator (seeded from <see cref="SamplingParams.Seed"/>, so seeded output
 /// does not depend on batch composition), its logits processors, and the count of tokens it has committed.
-/// Sampling is split in two: <see cref="Score"/> is pure (the row through the processors in order: min_tokens, then
-/// repetition / frequency / presence penalties; then greedy argmax, or temperature, top-k, top-p, min-p and a draw from
-/// a copy of the generator) and <see cref="Commit"/> takes a token, advancing the generator and the processors.
-/// Speculative decoding will score a draft without taking it; <see cref="Sample"/> is the two in a row.
+/// Sampling is split in two: <see cref="Score"/> is pure (the row through the processors in order, vLLM's: min_tokens
+/// mask on EOS/stop ids, repetition / frequency / presence penalties, logit_bias; then greedy argmax, or temperature,
+/// top-k, top-p, min-p and a draw from a copy of the generator) and <see cref="Commit"/> takes a token, advancing the
+/// generator and the processors. Speculative decoding will score a draft without taking it; <see cref="Sample"/> is
+/// the two in a row.
+/// Never throws on a row's values: +inf (a penalty's overflow) is clamped to the largest float; a row left with no
+/// finite logit (min_tokens masking every id) takes the request's own stop token (EOS first); a NaN logit, which only
+/// a broken model produces, fails the row (<see cref="SampledToken.Fault"/>) so the engine ends that request alone.
 /// </summary>
 public sealed class Sampler
 {
     private readonly SamplingParams _params;
     private readonly ILogitsProcessor[] _processors; // applied in order; empty when every option is neutral
+    private readonly MinTokensProcessor? _minTokens; // also one of _processors: its ids are the fallback of a fully masked row
     private Xoshiro256StarStar _rng;
 
     /// <param name="completionIndex">Which of the request's n completions this is: seeded siblings use seed + index (as vLLM).</param>
@@ -27,6 +33,7 @@ public sealed class Sampler
         _params = samplingParams;
         VocabSize = vocabSize;
         _processors = LogitsProcessors.For(samplingParams, promptTokenIds, eosTokenIds);
+        _minTokens = _processors.OfType<MinTokensProcessor>().FirstOrDefault();
         _rng = samplingParams.Seed is long seed
             ? new Xoshiro256StarStar(unchecked((ulong)(seed + completionIndex)))
             : Xoshiro256StarStar.FromEntropy();
@@ -41,7 +48,7 @@ public sealed class Sampler
     public SampledToken Sample(Span<float> logits, SamplerScratch scratch)
     {
         var scored = Score(logits, scratch);
-        Commit(scored.TokenId);
+        if (scored.Fault is null) Commit(scored.TokenId);
         return scored;
     }
 
@@ -57,9 +64,17 @@ public sealed class Sampler
         bool wantLogprobs = _params.Logprobs is not null;
         if (wantLogprobs) logits.CopyTo(scratch.RawLogits);
         foreach (var processor in _processors) processor.Apply(logits, NumOutputTokens);
+        if (!_params.IsGreedy) TensorPrimitives.Divide(logits, _params.Temperature, logits);
 
+        var row = RowCheck.Inspect(logits);
+        if (row == RowState.HasNaN)
+            return SampledToken.Failed(new InvalidOperationException("The model produced NaN logits; nothing can be sampled."));
         var rng = _rng; // a copy: the draw is what Commit will consume
-        int token = _params.IsGreedy ? TensorPrimitives.IndexOfMax(logits) : Draw(logits, scratch, ref rng);
+        int token = row == RowState.NoFiniteLogit ? FallbackToken()
+            : _params.IsGreedy ? TensorPrimitives.IndexOfMax(logits) : Draw(logits, scratch, ref rng);
+        if (token < 0)
+            return SampledToken.Failed(new InvalidOperationException("The logits row has no finite value; nothing can be sampled."));
+
         var logprobs = wantLogprobs
             ? LogprobCalculator.Compute(scratch.RawLogits.AsSpan(0, VocabSize), token, _params.Logprobs!.Value, scratch)
             : null;
@@ -69,14 +84,20 @@ public sealed class Sampler
     /// <summary>Takes <paramref name="tokenId"/> as the next output: the draw is used up and every processor advances.</summary>
     public void Commit(int tokenId)
     {
-        if (!_params.IsGreedy) _rng.NextUInt64(); // the one draw Score made from its copy
+        if (!_params.IsGreedy) _rng.NextUInt64(); // the one draw Score made from its copy (a fallback row drew none; harmless)
         foreach (var processor in _processors) processor.Commit(tokenId);
         NumOutputTokens++;
     }
 
+    /// <summary>
+    /// The token for a row with no finite logit: when the min_tokens mask hid every id, the request's own stop tokens
+    /// are all it allows, so EOS (or its first stop id); -1 when the model itself gave nothing finite.
+    /// </summary>
+    private int FallbackToken() => _minTokens?.FallbackToken(NumOutputTokens, VocabSize) ?? -1;
+
+    /// <summary>Over temperature-scaled logits: filtered (top-k/p, min-p) or whole-row draw.</summary>
     private int Draw(Span<float> logits, SamplerScratch scratch, ref Xoshiro256StarStar rng)
     {
-        TensorPrimitives.Divide(logits, _params.Temperature, logits);
         bool filtered = (_params.TopK > 0 && _params.TopK < logits.Length) || _params.TopP < 1f || _params.MinP > 0f;
         if (!filtered) return DrawFromRow(logits, scratch, ref rng);
         var candidates = TokenFilter.Apply(logits, _params.TopK, _params.TopP, _params.MinP, scratch);
@@ -87,8 +108,7 @@ public sealed class Sampler
     private static int DrawFromRow(ReadOnlySpan<float> logits, SamplerScratch scratch, ref Xoshiro256StarStar rng)
     {
         float max = TensorPrimitives.Max(logits);
-        if (!float.IsFinite(max))
-            throw new InvalidOperationException($"Cannot sample: the logits row has no finite maximum ({max}).");
+        Debug.Assert(float.IsFinite(max), "RowCheck leaves every sampled row a finite maximum");
         var weights = scratch.Weights.AsSpan(0, logits.Length);
         TensorPrimitives.Subtract(logits, max, weights);
         TensorPrimitives.Exp(weights, weights);

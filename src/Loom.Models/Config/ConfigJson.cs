@@ -14,6 +14,7 @@ internal readonly struct ConfigJson(JsonElement root, string file)
     /// <summary>Reads and parses a JSON file; unreadable, non-UTF-8 or malformed files become ModelLoadException.</summary>
     public static JsonDocument Parse(string path)
     {
+        RegularFile.Require(path);
         try
         {
             byte[] bytes = System.IO.File.ReadAllBytes(path);

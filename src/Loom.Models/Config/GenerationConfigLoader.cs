@@ -8,7 +8,7 @@ public static class GenerationConfigLoader
     public static GenerationConfig Load(string modelDir)
     {
         string path = Path.Combine(modelDir, FileName);
-        if (!File.Exists(path)) return GenerationConfig.Empty;
+        if (!Path.Exists(path)) return GenerationConfig.Empty;
         using var doc = ConfigJson.Parse(path);
         if (doc.RootElement.ValueKind != System.Text.Json.JsonValueKind.Object)
             throw new ModelLoadException($"{path}: expected a JSON object at the top level.");

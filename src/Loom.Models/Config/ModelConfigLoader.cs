@@ -22,7 +22,7 @@ public static class ModelConfigLoader
     {
         string path = Path.Combine(modelDir, FileName);
         if (!Directory.Exists(modelDir)) throw new ModelLoadException($"Model directory not found: {modelDir}");
-        if (!File.Exists(path)) throw new ModelLoadException($"No {FileName} in {modelDir}: is this a Hugging Face model directory?");
+        if (!Path.Exists(path)) throw new ModelLoadException($"No {FileName} in {modelDir}: is this a Hugging Face model directory?");
         using var doc = ConfigJson.Parse(path);
         if (doc.RootElement.ValueKind != System.Text.Json.JsonValueKind.Object)
             throw new ModelLoadException($"{path}: expected a JSON object at the top level.");

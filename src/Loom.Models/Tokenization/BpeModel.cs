@@ -88,6 +88,7 @@ internal sealed partial class BpeModel
     public void Tokenize(ReadOnlySpan<char> word, List<int> output)
     {
         if (word.IsEmpty) return;
+        EncodeCancellation.ThrowIfRequested();
         if (_ignoreMerges && _vocabBySpan.TryGetValue(word, out int whole))
         {
             output.Add(whole);

@@ -33,14 +33,15 @@ public sealed partial class HfTokenizer
     {
         if (!Directory.Exists(directory)) throw new TokenizerFormatException($"{directory}: tokenizer directory does not exist");
         string config = Path.Combine(directory, "tokenizer_config.json");
-        return FromFiles(Path.Combine(directory, "tokenizer.json"), File.Exists(config) ? config : null);
+        return FromFiles(Path.Combine(directory, "tokenizer.json"), Path.Exists(config) ? config : null);
     }
 
     public static HfTokenizer FromFiles(string tokenizerJsonPath, string? tokenizerConfigPath = null)
     {
-        if (!File.Exists(tokenizerJsonPath)) throw new TokenizerFormatException($"{tokenizerJsonPath}: file not found");
-        if (tokenizerConfigPath != null && !File.Exists(tokenizerConfigPath))
-            throw new TokenizerFormatException($"{tokenizerConfigPath}: file not found");
+        // Missing, a directory, a FIFO (reading would block for good): each refused with the path named.
+        if (RegularFile.Problem(tokenizerJsonPath) is { } problem) throw new TokenizerFormatException(problem);
+        if (tokenizerConfigPath != null && RegularFile.Problem(tokenizerConfigPath) is { } configProblem)
+            throw new TokenizerFormatException(configProblem);
         return Build(File.ReadAllText(tokenizerJsonPath), tokenizerJsonPath,
             tokenizerConfigPath is null ? null : File.ReadAllText(tokenizerConfigPath), tokenizerConfigPath ?? "");
     }
@@ -60,8 +61,9 @@ public sealed partial class HfTokenizer
             var root = new TokenizerJson(doc.RootElement, source, "$");
             if (doc.RootElement.ValueKind != JsonValueKind.Object) throw root.Error("expected a JSON object");
             var normalizer = Normalizer.FromJson(root.Child("normalizer"));
-            var added = new AddedVocabulary(ParseAddedTokens(root.Child("added_tokens")), normalizer);
-            var model = ParseModel(root.Required("model"));
+            long idBound = IdBound(root);
+            var added = new AddedVocabulary(ParseAddedTokens(root.Child("added_tokens"), idBound), normalizer);
+            var model = ParseModel(root.Required("model"), idBound);
             var postProcessor = ApplyConfigSpecialTokens(PostProcessor.FromJson(root.Child("post_processor")), config, added, model, source);
             return new HfTokenizer(model, added, normalizer, PreTokenizer.FromJson(root.Child("pre_tokenizer")),
                 postProcessor, Decoder.FromJson(root.Child("decoder")), config);
@@ -85,21 +87,42 @@ public sealed partial class HfTokenizer
         return new TemplatePostProcessor(before, after);
     }
 
-    private static List<AddedToken> ParseAddedTokens(TokenizerJson json)
+    /// <summary>
+    /// Ids index per-id tables (id to token here, embedding rows in the model), so they must be about dense: each
+    /// below the number of entries that can claim one, the vocab's plus the added tokens'. A real tokenizer always is;
+    /// a hostile one with id 2^31-1 would overflow the table size, 2^30 would allocate a 2^30-entry table.
+    /// </summary>
+    private static long IdBound(TokenizerJson root)
+    {
+        var vocab = root.Child("model").Child("vocab").Element;
+        var added = root.Child("added_tokens").Element;
+        return (vocab.ValueKind == JsonValueKind.Object ? vocab.GetPropertyCount() : 0L)
+            + (added.ValueKind == JsonValueKind.Array ? added.GetArrayLength() : 0L);
+    }
+
+    private static int TokenId(TokenizerJson json, long idBound)
+    {
+        int id = json.Int(0);
+        if (id < 0 || id >= idBound)
+            throw json.Error($"token id {id} is out of range: ids must lie in [0, {idBound}), the number of vocab and added_tokens entries");
+        return id;
+    }
+
+    private static List<AddedToken> ParseAddedTokens(TokenizerJson json, long idBound)
     {
         var tokens = new List<AddedToken>();
         if (json.IsNull) return tokens;
         foreach (var t in json.Items())
         {
             bool special = t.Child("special").Bool(false);
-            tokens.Add(new AddedToken(t.Required("id").Int(0), t.Required("content").String(), special,
+            tokens.Add(new AddedToken(TokenId(t.Required("id"), idBound), t.Required("content").String(), special,
                 t.Child("single_word").Bool(false), t.Child("lstrip").Bool(false), t.Child("rstrip").Bool(false),
                 t.Child("normalized").Bool(!special)));
         }
         return tokens;
     }
 
-    private static BpeModel ParseModel(TokenizerJson json)
+    private static BpeModel ParseModel(TokenizerJson json, long idBound)
     {
         string type = json.Child("type").StringOrNull() ?? (json.Child("merges").IsNull ? "unknown" : "BPE");
         if (type != "BPE") throw json.Error($"model type \"{type}\" is not supported (only BPE)");
@@ -107,7 +130,7 @@ public sealed partial class HfTokenizer
             throw json.Error("BPE dropout is not supported for inference");
 
         var vocab = new Dictionary<string, int>(StringComparer.Ordinal);
-        foreach (var (token, id) in json.Required("vocab").Properties()) vocab[token] = id.Int(0);
+        foreach (var (token, id) in json.Required("vocab").Properties()) vocab[token] = TokenId(id, idBound);
 
         var merges = new List<(string, string)>();
         foreach (var merge in json.Required("merges").Items())

@@ -12,6 +12,13 @@ public interface ITokenizer
     /// <summary>Encode text; with addSpecialTokens the post-processor runs (e.g. BOS prepended).</summary>
     int[] Encode(string text, bool addSpecialTokens = false);
 
+    /// <summary>Encode with options (cancellation); tokenizers without a cooperative path check the token once.</summary>
+    int[] Encode(string text, EncodeOptions options)
+    {
+        options.Cancellation.ThrowIfCancellationRequested();
+        return Encode(text, options.AddSpecialTokens);
+    }
+
     string Decode(ReadOnlySpan<int> ids, bool skipSpecialTokens = false);
 
     /// <summary>Token string for an id (as in the vocab), or null.</summary>

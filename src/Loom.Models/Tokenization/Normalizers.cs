@@ -100,29 +100,3 @@ internal sealed class StripAccentsNormalizer : Normalizer
         return sb.ToString();
     }
 }
-
-/// <summary>A tokenizers "pattern": {"String": literal} or {"Regex": oniguruma-style pattern}.</summary>
-internal sealed class TextPattern
-{
-    public Regex Regex { get; }
-
-    private TextPattern(Regex regex) => Regex = regex;
-
-    public static TextPattern FromJson(TokenizerJson json)
-    {
-        var literal = json.Child("String");
-        if (!literal.IsNull) return new TextPattern(new Regex(System.Text.RegularExpressions.Regex.Escape(literal.String()), RegexOptions.CultureInvariant));
-        var regex = json.Child("Regex");
-        if (!regex.IsNull)
-        {
-            try { return new TextPattern(new Regex(regex.String(), RegexOptions.Compiled | RegexOptions.CultureInvariant)); }
-            catch (ArgumentException e) { throw json.Error($"regex does not compile in .NET: {e.Message}"); }
-        }
-        throw json.Error("pattern must be {\"String\": ...} or {\"Regex\": ...}");
-    }
-
-    public static TextPattern Literal(string literal) =>
-        new(new Regex(System.Text.RegularExpressions.Regex.Escape(literal), RegexOptions.CultureInvariant));
-
-    public string Replace(string text, string content) => Regex.Replace(text, content.Replace("$", "$$"));
-}

@@ -15,13 +15,13 @@ internal abstract class PreTokenizer
         return json.Type switch
         {
             "Sequence" => new SequencePreTokenizer(json.Required("pretokenizers").Items().Select(p => FromJson(p)!).ToArray()),
-            "Split" => new SplitPreTokenizer(TextPattern.FromJson(json.Required("pattern")).Regex,
+            "Split" => new SplitPreTokenizer(TextPattern.FromJson(json.Required("pattern")),
                 PieceSplitter.ParseBehavior(json.Required("behavior")), json.Child("invert").Bool(false)),
             "ByteLevel" => new ByteLevelPreTokenizer(json.Child("add_prefix_space").Bool(true), json.Child("use_regex").Bool(true)),
             "Metaspace" => MetaspacePreTokenizer.Parse(json),
             "Digits" => new DigitsPreTokenizer(json.Child("individual_digits").Bool(false)),
-            "Whitespace" => new SplitPreTokenizer(new Regex(@"\w+|[^\w\s]+", RegexOptions.Compiled), SplitBehavior.Removed, invert: true),
-            "WhitespaceSplit" => new SplitPreTokenizer(new Regex(@"\s+", RegexOptions.Compiled), SplitBehavior.Removed, invert: false),
+            "Whitespace" => new SplitPreTokenizer(TextPattern.BuiltIn(new Regex(@"\w+|[^\w\s]+", RegexOptions.Compiled), "Whitespace"), SplitBehavior.Removed, invert: true),
+            "WhitespaceSplit" => new SplitPreTokenizer(TextPattern.BuiltIn(new Regex(@"\s+", RegexOptions.Compiled), "WhitespaceSplit"), SplitBehavior.Removed, invert: false),
             var other => throw json.Error($"pre_tokenizer type \"{other}\" is not supported"),
         };
     }
@@ -45,10 +45,13 @@ internal sealed class SequencePreTokenizer(PreTokenizer[] stages) : PreTokenizer
     }
 }
 
-internal sealed class SplitPreTokenizer(Regex regex, SplitBehavior behavior, bool invert) : PreTokenizer
+internal sealed class SplitPreTokenizer(TextPattern pattern, SplitBehavior behavior, bool invert) : PreTokenizer
 {
-    public override void Split(in TextPiece piece, List<TextPiece> output) =>
-        PieceSplitter.SplitByRegex(piece, regex, behavior, invert, output);
+    public override void Split(in TextPiece piece, List<TextPiece> output)
+    {
+        try { PieceSplitter.SplitByRegex(piece, pattern.Regex, behavior, invert, output); }
+        catch (RegexMatchTimeoutException e) { throw pattern.TimedOut(e); }
+    }
 }
 
 internal sealed class DigitsPreTokenizer(bool individualDigits) : PreTokenizer

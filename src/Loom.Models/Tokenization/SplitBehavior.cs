@@ -46,6 +46,7 @@ internal static class PieceSplitter
 
     private static void AddMatch(List<Segment> segments, ref int prev, int start, int end, bool invert)
     {
+        EncodeCancellation.ThrowIfRequested();   // between match calls: a slow pattern or a long prompt stops promptly
         if (prev != start) segments.Add(new Segment(prev, start, invert));
         segments.Add(new Segment(start, end, !invert));
         prev = end;

@@ -29,7 +29,7 @@ internal sealed unsafe class MappedFile : IDisposable
     /// <summary>Maps <paramref name="path"/>; files shorter than <paramref name="minLength"/> are rejected before mapping.</summary>
     public static MappedFile Open(string path, long minLength)
     {
-        if (!File.Exists(path)) throw new ModelLoadException($"File not found: {path}");
+        RegularFile.Require(path);
         FileStream? stream = null;
         MemoryMappedFile? map = null;
         MemoryMappedViewAccessor? view = null;

@@ -36,9 +36,9 @@ public sealed unsafe class SafetensorsWeightSource : IWeightSource
     {
         if (!Directory.Exists(modelDir)) throw new ModelLoadException($"Model directory not found: {modelDir}");
         string index = Path.Combine(modelDir, IndexFileName);
-        if (File.Exists(index)) return OpenSharded(modelDir, index);
+        if (Path.Exists(index)) return OpenSharded(modelDir, index);
         string single = Path.Combine(modelDir, SingleFileName);
-        if (File.Exists(single)) return OpenFile(single);
+        if (Path.Exists(single)) return OpenFile(single);
         throw new ModelLoadException($"No {SingleFileName} or {IndexFileName} in {modelDir}.");
     }
 
@@ -99,7 +99,7 @@ public sealed unsafe class SafetensorsWeightSource : IWeightSource
             foreach (string shard in weightMap.Values.Distinct(StringComparer.Ordinal).Order(StringComparer.Ordinal))
             {
                 string shardPath = Path.Combine(modelDir, shard);
-                if (!File.Exists(shardPath))
+                if (!Path.Exists(shardPath))
                     throw new ModelLoadException($"{indexPath}: shard '{shard}' is listed in weight_map but the file does not exist.");
                 var file = MappedFile.Open(shardPath, minLength: 8);
                 files.Add(file);

@@ -26,6 +26,10 @@ public sealed class ApiException(int status, string type, string message, string
     public static ApiException TooLarge(long limit) =>
         new(413, "invalid_request_error", $"The request body is larger than the limit of {limit} bytes.", null, "request_too_large");
 
+    /// <summary>503 without Retry-After: the engine loop stopped for good; only a restart (the supervisor's) helps.</summary>
+    public static ApiException EngineDead(string detail) =>
+        new(503, "service_unavailable_error", "The engine has failed and is not serving: " + detail, null, "engine_dead");
+
     public static ApiException Unavailable(string message, string code, int retryAfterSeconds) =>
         new(503, "service_unavailable_error", message, null, code) { RetryAfterSeconds = retryAfterSeconds };
 }

@@ -10,7 +10,15 @@ public sealed class StreamOptions
 
 public sealed record PromptTokensDetails(int CachedTokens);
 
-public sealed record Usage(int PromptTokens, int CompletionTokens, int TotalTokens, PromptTokensDetails PromptTokensDetails);
+/// <summary>Token counts of a response; prompt_tokens_details is left out when the server is told not to report cache hits.</summary>
+public sealed record Usage(int PromptTokens, int CompletionTokens, int TotalTokens,
+    [property: JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)] PromptTokensDetails? PromptTokensDetails)
+{
+    /// <param name="cachedTokens">Prompt tokens served from the prefix cache; null = do not report them.</param>
+    public static Usage Of(int promptTokens, int completionTokens, int? cachedTokens) =>
+        new(promptTokens, completionTokens, promptTokens + completionTokens,
+            cachedTokens is { } cached ? new PromptTokensDetails(cached) : null);
+}
 
 /// <summary>
 /// The sampling fields chat and completions requests share (OpenAI's names plus vLLM's extensions).
@@ -39,6 +47,10 @@ public abstract class SamplingFields
     public bool? IncludeStopStrInOutput { get; set; }
     public bool? SkipSpecialTokens { get; set; }
     public string? User { get; set; }
+    /// <summary>OpenAI's logit_bias: token id (as a string) -> bias in [-100, 100].</summary>
+    public Dictionary<string, float>? LogitBias { get; set; }
+    /// <summary>vLLM's cache_salt: only requests with the same salt share prefix-cache blocks.</summary>
+    public string? CacheSalt { get; set; }
     /// <summary>Anything else the client sent; ignored, as OpenAI-compatible servers do.</summary>
     [JsonExtensionData] public Dictionary<string, JsonElement>? Extra { get; set; }
 }

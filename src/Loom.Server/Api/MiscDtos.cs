@@ -4,7 +4,11 @@ namespace Loom.Server.Api;
 
 public sealed record ModelList(string Object, IReadOnlyList<ModelCard> Data);
 
-public sealed record ModelCard(string Id, string Object, long Created, string OwnedBy, string Root, int MaxModelLen);
+public sealed record ModelCard(string Id, string Object, long Created, string OwnedBy, string Root, int MaxModelLen)
+{
+    /// <summary>Loom's extra (vLLM's card has none): the token ids a prompt may hold are 0..vocab_size-1.</summary>
+    public int? VocabSize { get; init; }
+}
 
 /// <summary>vLLM's /tokenize: either a prompt, or messages rendered with the chat template.</summary>
 public sealed class TokenizeRequest

@@ -33,7 +33,7 @@ internal static partial class ChatCompletionsEndpoint
             if (includeUsage)
                 await sse.WriteAsync(Chunk(call) with
                 {
-                    Usage = new Usage(promptTokens, completionTokens, promptTokens + completionTokens, new PromptTokensDetails(cachedTokens)),
+                    Usage = RequestFields.Usage(call.Options, promptTokens, completionTokens, cachedTokens),
                 }, LoomJsonContext.Default.ChatCompletionChunk, cancellationToken);
         }, cancellationToken);
 

@@ -35,7 +35,7 @@ internal static partial class ChatCompletionsEndpoint
         for (int i = 0; i < call.N; i++)
             choices[i] = new ChatChoice(i, new ChatResponseMessage("assistant", texts[i].ToString()),
                 logprobs[i] is { } l ? new ChatLogprobs(l) : null, finish[i] ?? "abort");
-        var usage = new Usage(promptTokens, completionTokens, promptTokens + completionTokens, new PromptTokensDetails(cachedTokens));
+        var usage = RequestFields.Usage(call.Options, promptTokens, completionTokens, cachedTokens);
         await JsonBody.WriteAsync(context, new ChatCompletionResponse(call.Id, "chat.completion", call.Created, call.Model, choices, usage),
             LoomJsonContext.Default.ChatCompletionResponse);
     }

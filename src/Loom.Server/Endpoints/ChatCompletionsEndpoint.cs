@@ -23,8 +23,9 @@ internal static partial class ChatCompletionsEndpoint
         using var abort = CancellationTokenSource.CreateLinkedTokenSource(context.RequestAborted, state.AbortAll);
         var call = new ChatCall("chatcmpl-" + Guid.NewGuid().ToString("N"), DateTimeOffset.UtcNow.ToUnixTimeSeconds(),
             request.Model ?? RequestFields.ServedNames(state, model)[0], sampling.N, request.Logprobs == true,
-            new LogprobFormatter(model.Tokenizer));
-        var outputs = GenerationStreams.Run(model.Engine, [new EngineRequest(call.Id, promptIds, sampling)], metrics, abort.Token);
+            new LogprobFormatter(model.Tokenizer)) { Options = state.Options };
+        var engineRequest = new EngineRequest(call.Id, promptIds, sampling) { CacheSalt = RequestFields.ParseCacheSalt(request.CacheSalt) };
+        var outputs = GenerationStreams.Run(model.Engine, [engineRequest], metrics, abort.Token);
         if (request.Stream == true)
             await StreamAsync(context, state, call, outputs, request.StreamOptions?.IncludeUsage == true, abort.Token);
         else
@@ -63,5 +64,8 @@ internal static partial class ChatCompletionsEndpoint
     }
 
     /// <summary>The identity of one chat call, shared by every chunk it sends.</summary>
-    private sealed record ChatCall(string Id, long Created, string Model, int N, bool WantLogprobs, LogprobFormatter Logprobs);
+    private sealed record ChatCall(string Id, long Created, string Model, int N, bool WantLogprobs, LogprobFormatter Logprobs)
+    {
+        public required ServerOptions Options { get; init; }
+    }
 }

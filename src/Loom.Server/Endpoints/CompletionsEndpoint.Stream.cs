@@ -42,7 +42,7 @@ internal static partial class CompletionsEndpoint
             if (includeUsage)
                 await sse.WriteAsync(new CompletionResponse(call.Id, "text_completion", call.Created, call.Model, [])
                 {
-                    Usage = usage.ToUsage(),
+                    Usage = usage.ToUsage(call.Options),
                 }, LoomJsonContext.Default.CompletionResponse, cancellationToken);
         }, cancellationToken);
 

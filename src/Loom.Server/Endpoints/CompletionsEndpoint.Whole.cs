@@ -1,5 +1,6 @@
 using System.Text;
 using Loom.Server.Api;
+using Loom.Server.Hosting;
 using Microsoft.AspNetCore.Http;
 
 namespace Loom.Server.Endpoints;
@@ -38,7 +39,7 @@ internal static partial class CompletionsEndpoint
         }).ToArray();
         await JsonBody.WriteAsync(context, new CompletionResponse(call.Id, "text_completion", call.Created, call.Model, result)
         {
-            Usage = usage.ToUsage(),
+            Usage = usage.ToUsage(call.Options),
         }, LoomJsonContext.Default.CompletionResponse);
     }
 
@@ -74,10 +75,7 @@ internal static partial class CompletionsEndpoint
             foreach (var delta in output.Deltas) _completionTokens += delta.NewTokenIds.Count;
         }
 
-        public Usage ToUsage()
-        {
-            int prompt = _promptTokens.Sum();
-            return new Usage(prompt, _completionTokens, prompt + _completionTokens, new PromptTokensDetails(_cachedTokens.Sum()));
-        }
+        public Usage ToUsage(ServerOptions options) =>
+            RequestFields.Usage(options, _promptTokens.Sum(), _completionTokens, _cachedTokens.Sum());
     }
 }

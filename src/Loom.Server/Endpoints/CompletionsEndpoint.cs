@@ -29,7 +29,10 @@ internal static partial class CompletionsEndpoint
                 promptParam: "prompt");
             // echo with logprobs scores the prompt too (OpenAI's legacy shape: the first token's logprob is null).
             if (request.Echo == true && request.Logprobs is not null) sampling = sampling with { PromptLogprobs = request.Logprobs };
-            engineRequests[i] = new EngineRequest(prompts.Count == 1 ? id : $"{id}-{i}", prompts[i].Ids, sampling);
+            engineRequests[i] = new EngineRequest(prompts.Count == 1 ? id : $"{id}-{i}", prompts[i].Ids, sampling)
+            {
+                CacheSalt = RequestFields.ParseCacheSalt(request.CacheSalt),
+            };
         }
         int n = engineRequests[0].Params.N;
 
@@ -37,7 +40,7 @@ internal static partial class CompletionsEndpoint
         using var abort = CancellationTokenSource.CreateLinkedTokenSource(context.RequestAborted, state.AbortAll);
         var call = new CompletionCall(id, DateTimeOffset.UtcNow.ToUnixTimeSeconds(),
             request.Model ?? RequestFields.ServedNames(state, model)[0], n, prompts, request.Echo == true,
-            request.Logprobs is not null, request.ReturnTokenIds == true, new LogprobFormatter(model.Tokenizer));
+            request.Logprobs is not null, request.ReturnTokenIds == true, new LogprobFormatter(model.Tokenizer)) { Options = state.Options };
         var outputs = GenerationStreams.Run(model.Engine, engineRequests, metrics, abort.Token);
         if (request.Stream == true)
             await StreamAsync(context, state, call, outputs, request.StreamOptions?.IncludeUsage == true, abort.Token);
@@ -106,5 +109,6 @@ internal static partial class CompletionsEndpoint
         public Prompt PromptOf(int choice) => Prompts[choice / N];
         /// <summary>Whether the prompt's own logprobs lead each choice's logprobs (echo with logprobs).</summary>
         public bool EchoLogprobs => Echo && WantLogprobs;
+        public required ServerOptions Options { get; init; }
     }
 }

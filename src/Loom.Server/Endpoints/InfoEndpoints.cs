@@ -13,9 +13,10 @@ internal static class InfoEndpoints
     public static Task ModelsAsync(HttpContext context, ServerState state)
     {
         var model = state.RequireModel();
+        state.RejectIfDraining();
         var created = model.Created.ToUnixTimeSeconds();
         var cards = RequestFields.ServedNames(state, model)
-            .Select(name => new ModelCard(name, "model", created, "loom", model.Name, model.MaxModelLen))
+            .Select(name => new ModelCard(name, "model", created, "loom", model.Name, model.MaxModelLen) { VocabSize = model.Tokenizer.VocabSize })
             .ToArray();
         return JsonBody.WriteAsync(context, new ModelList("list", cards), LoomJsonContext.Default.ModelList);
     }
@@ -62,11 +63,11 @@ internal static class InfoEndpoints
             LoomJsonContext.Default.DetokenizeResponse);
     }
 
-    /// <summary>200 while serving; 503 while loading or draining (load balancers stop sending).</summary>
+    /// <summary>200 while serving; 503 while loading or draining (load balancers stop sending), or once the engine died.</summary>
     public static Task HealthAsync(HttpContext context, ServerState state)
     {
-        if (state.Model is null) throw ApiException.Unavailable("The model is still loading.", "model_loading", state.Options.RetryAfterSeconds);
-        if (state.IsDraining) throw ApiException.Unavailable("The server is shutting down.", "server_draining", state.Options.RetryAfterSeconds);
+        state.RequireModel();
+        state.RejectIfDraining();
         context.Response.StatusCode = 200;
         return Task.CompletedTask;
     }

@@ -46,9 +46,10 @@ internal static class RequestFields
         if (maxTokens.Value is { } requested)
         {
             if (requested < 1) throw ApiException.BadRequest($"{maxTokens.Param} must be at least 1, got {requested}.", maxTokens.Param);
-            if (promptTokens + requested > window)
+            long total = (long)promptTokens + requested; // long: max_tokens = int.MaxValue must not wrap past the check
+            if (total > window)
                 throw ApiException.BadRequest(
-                    $"This model's maximum context length is {window} tokens. However, you requested {promptTokens + requested} " +
+                    $"This model's maximum context length is {window} tokens. However, you requested {total} " +
                     $"tokens ({promptTokens} in the prompt, {requested} in the completion).", maxTokens.Param);
         }
         var p = GenerationDefaults.BaseParams(model.GenerationConfig);
@@ -70,11 +71,37 @@ internal static class RequestFields
             IncludeStopStrInOutput = r.IncludeStopStrInOutput ?? false,
             SkipSpecialTokens = r.SkipSpecialTokens ?? true,
             Logprobs = logprobs,
+            LogitBias = ParseLogitBias(r.LogitBias, model.Tokenizer.VocabSize),
             MaxTokens = maxTokens.Value
                 ?? GenerationDefaults.DefaultMaxTokens(model.GenerationConfig, fallbackMaxTokens, promptTokens, window),
         };
         return p.Validate();
     }
+
+    /// <summary>"logit_bias": token ids as decimal strings, inside the vocabulary; the values are checked by SamplingParams.</summary>
+    public static IReadOnlyDictionary<int, float>? ParseLogitBias(Dictionary<string, float>? bias, int vocabSize)
+    {
+        if (bias is null || bias.Count == 0) return null;
+        if (bias.Count > SamplingParams.MaxLogitBiasEntries)
+            throw ApiException.BadRequest($"logit_bias may hold at most {SamplingParams.MaxLogitBiasEntries} entries, got {bias.Count}.", "logit_bias");
+        var parsed = new Dictionary<int, float>(bias.Count);
+        foreach (var (key, value) in bias)
+        {
+            if (!int.TryParse(key, System.Globalization.NumberStyles.None, System.Globalization.CultureInfo.InvariantCulture, out int id)
+                || id >= vocabSize)
+                throw ApiException.BadRequest($"logit_bias key '{key}' is not a token id in the vocabulary [0, {vocabSize}).", "logit_bias");
+            parsed[id] = value;
+        }
+        return parsed;
+    }
+
+    /// <summary>"cache_salt": when given, a non-empty string (vLLM refuses an empty one too).</summary>
+    public static string? ParseCacheSalt(string? salt) =>
+        salt is { Length: 0 } ? throw ApiException.BadRequest("cache_salt must not be empty.", "cache_salt") : salt;
+
+    /// <summary>Usage with prompt_tokens_details.cached_tokens unless the server keeps cache hits private.</summary>
+    public static Usage Usage(ServerOptions options, int promptTokens, int completionTokens, int cachedTokens) =>
+        Api.Usage.Of(promptTokens, completionTokens, options.EnablePromptTokensDetails ? cachedTokens : null);
 
     /// <summary>Token ids must be inside the vocabulary.</summary>
     public static void CheckTokenIds(IReadOnlyList<int> ids, int vocabSize, string param)

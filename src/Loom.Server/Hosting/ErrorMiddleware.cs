@@ -1,4 +1,5 @@
 using System.Text.Json;
+using Loom.Engine;
 using Loom.Server.Api;
 using Microsoft.AspNetCore.Http;
 using Microsoft.Extensions.Logging;
@@ -33,6 +34,7 @@ internal static class ErrorMiddleware
     public static ApiException? ToApiException(Exception e, ServerState state) => e switch
     {
         ApiException api => api,
+        EngineDeadException dead => ApiException.EngineDead(dead.InnerException?.Message ?? dead.Message),
         BadHttpRequestException { StatusCode: 413 } => ApiException.TooLarge(state.Options.MaxRequestBodyBytes),
         BadHttpRequestException bad => ApiException.BadRequest(bad.Message),
         JsonException json => ApiException.BadRequest(DescribeJsonError(json), IsSyntaxError(json) ? null : ParamFromPath(json.Path)),
@@ -40,6 +42,7 @@ internal static class ErrorMiddleware
         OperationCanceledException when state.AbortAll.IsCancellationRequested =>
             ApiException.Unavailable("The server shut down before the request finished.", "server_draining", state.Options.RetryAfterSeconds),
         OperationCanceledException => null,
+        Loom.Models.Tokenization.TokenizerTimeoutException slow => new ApiException(500, "internal_error", slow.Message, null, "tokenizer_timeout"),
         _ => new ApiException(500, "internal_error", "Internal server error: " + e.Message),
     };
 

@@ -60,7 +60,7 @@ public sealed class LoomServer : IAsyncDisposable
         ArgumentNullException.ThrowIfNull(loadModel);
         options.Validate();
         var state = new ServerState(options);
-        var metrics = new ServerMetrics(() => state.Model?.Engine.GetStats());
+        var metrics = new ServerMetrics(() => state.Model?.Engine.GetStats(), () => state.Model?.Engine.Fault is not null);
         var app = Build(options, state, metrics);
         await app.StartAsync(cancellationToken);
         var ready = Task.Run(async () => state.SetModel(await loadModel(cancellationToken)), cancellationToken);

@@ -18,6 +18,12 @@ public sealed record ServerOptions
     public TimeSpan ShutdownTimeout { get; init; } = TimeSpan.FromSeconds(30);
     /// <summary>Request bodies over this get 413.</summary>
     public long MaxRequestBodyBytes { get; init; } = 16 * 1024 * 1024;
+    /// <summary>
+    /// vLLM's --enable-prompt-tokens-details (on in Loom by default): report usage.prompt_tokens_details.cached_tokens.
+    /// Off (--disable-prompt-tokens-details) for multi-tenant servers, where cache hits let one client confirm guesses
+    /// about another's prompt.
+    /// </summary>
+    public bool EnablePromptTokensDetails { get; init; } = true;
     /// <summary>Retry-After seconds sent with 503.</summary>
     public int RetryAfterSeconds { get; init; } = 1;
     /// <summary>ASP.NET Core's own log output (requests are not logged per token).</summary>

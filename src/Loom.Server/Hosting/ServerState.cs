@@ -27,18 +27,36 @@ internal sealed class ServerState(ServerOptions options)
 
     public void SetModel(ServedModel model) => Volatile.Write(ref _model, model);
 
-    /// <summary>The served model, or 503 while it is still loading.</summary>
-    public ServedModel RequireModel() => Model ?? throw ApiException.Unavailable(
-        "The model is still loading; retry shortly.", "model_loading", Options.RetryAfterSeconds);
+    /// <summary>The served model, or 503 while it is still loading or after its engine died.</summary>
+    public ServedModel RequireModel()
+    {
+        var model = Model ?? throw ApiException.Unavailable("The model is still loading; retry shortly.", "model_loading", Options.RetryAfterSeconds);
+        if (model.Engine.Fault is { } fault) throw ApiException.EngineDead(fault.InnerException?.Message ?? fault.Message);
+        return model;
+    }
 
-    /// <summary>Admits a request of <paramref name="seqs"/> sequences, or throws 503 (draining, queue full).</summary>
+    /// <summary>503 while draining: load balancers and clients listing models stop sending here.</summary>
+    public void RejectIfDraining()
+    {
+        if (IsDraining) throw ApiException.Unavailable("The server is shutting down.", "server_draining", Options.RetryAfterSeconds);
+    }
+
+    /// <summary>
+    /// Admits a request of <paramref name="seqs"/> sequences, or throws 503 (draining, queue full), or 400 when it could
+    /// never be admitted (more sequences than max_num_seqs + max_waiting: retrying would not help).
+    /// </summary>
     public Admission Admit(int seqs)
     {
+        long capacity = (long)Options.MaxNumSeqs + Options.MaxWaiting;
+        if (seqs > capacity)
+            throw ApiException.BadRequest(
+                $"This request needs {seqs} sequences (n times the prompts) but the server holds at most {capacity} " +
+                $"(max_num_seqs {Options.MaxNumSeqs} + max_waiting {Options.MaxWaiting}); lower n or send fewer prompts.", "n");
         lock (_gate)
         {
             if (_draining)
                 throw ApiException.Unavailable("The server is shutting down.", "server_draining", Options.RetryAfterSeconds);
-            int waitingAfter = _inFlightSeqs + seqs - Options.MaxNumSeqs;
+            long waitingAfter = (long)_inFlightSeqs + seqs - Options.MaxNumSeqs;
             if (waitingAfter > Options.MaxWaiting)
                 throw ApiException.Unavailable(
                     $"The waiting queue is full ({Options.MaxWaiting} sequences); retry shortly.", "queue_full", Options.RetryAfterSeconds);

@@ -15,20 +15,23 @@ public sealed class ServerMetrics
     private static readonly double[] LatencyBuckets =
         [0.001, 0.005, 0.01, 0.02, 0.04, 0.06, 0.08, 0.1, 0.25, 0.5, 0.75, 1, 2.5, 5, 7.5, 10, 20, 40, 80, 160];
 
-    private readonly Gauge _running, _waiting, _kvUsage, _prefixHitRate;
+    private readonly Gauge _running, _waiting, _kvUsage, _prefixHitRate, _engineDead;
     private readonly Counter _prefixQueries, _prefixHits, _promptTokens, _generationTokens;
     private readonly Counter _requestSuccess;
     private readonly Histogram _ttft, _tpot, _e2e;
 
     public CollectorRegistry Registry { get; } = Prometheus.Metrics.NewCustomRegistry();
 
-    public ServerMetrics(Func<EngineStats?> readStats)
+    /// <param name="readStats">The engine's counters (null while the model loads).</param>
+    /// <param name="engineDead">Whether the engine loop has stopped on a fault.</param>
+    public ServerMetrics(Func<EngineStats?> readStats, Func<bool>? engineDead = null)
     {
         var f = Prometheus.Metrics.WithCustomRegistry(Registry);
         _running = f.CreateGauge("loom_num_requests_running", "Requests in the engine's running batch.");
         _waiting = f.CreateGauge("loom_num_requests_waiting", "Requests waiting to be scheduled.");
         _kvUsage = f.CreateGauge("loom_kv_cache_usage_perc", "Fraction of KV cache blocks in use (1 = full).");
         _prefixHitRate = f.CreateGauge("loom_prefix_cache_hit_rate", "Prefix cache hits / queries since start (tokens).");
+        _engineDead = f.CreateGauge("loom_engine_dead", "1 once the engine loop has stopped on a fault (restart the server), else 0.");
         _prefixQueries = f.CreateCounter("loom_prefix_cache_queries_total", "Prompt tokens looked up in the prefix cache.");
         _prefixHits = f.CreateCounter("loom_prefix_cache_hits_total", "Prompt tokens found in the prefix cache.");
         _promptTokens = f.CreateCounter("loom_prompt_tokens_total", "Prompt tokens processed.");
@@ -38,7 +41,11 @@ public sealed class ServerMetrics
         _ttft = f.CreateHistogram("loom_time_to_first_token_seconds", "Time from arrival to the first generated token.", buckets);
         _tpot = f.CreateHistogram("loom_time_per_output_token_seconds", "Mean time between output tokens of a request.", buckets);
         _e2e = f.CreateHistogram("loom_e2e_request_latency_seconds", "Time from arrival to the last token.", buckets);
-        Registry.AddBeforeCollectCallback(() => Refresh(readStats()));
+        Registry.AddBeforeCollectCallback(() =>
+        {
+            _engineDead.Set(engineDead?.Invoke() == true ? 1 : 0);
+            Refresh(readStats());
+        });
     }
 
     /// <summary>Records one finished engine request (one prompt; all its n samples).</summary>

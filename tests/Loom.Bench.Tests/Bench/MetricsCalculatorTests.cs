@@ -98,6 +98,32 @@ public class MetricsCalculatorTests
     }
 
     [Fact]
+    public void Peak_concurrent_requests_counts_requests_in_flight_at_one_instant()
+    {
+        // P [0, 1), Q [0.5, 1.5), R [1.0, 2.0), S [1.2, 1.3), plus a failed request that never counts. At 1.0 P ends
+        // as R starts (no overlap); at 1.2 Q, R and S are in flight: the peak is 3. Every one of them touches second 1.
+        RequestOutcome Span(double start, double latency) => new() { Success = true, OutputTokens = 1, Ttft = latency, Latency = latency, StartTime = start };
+        var outcomes = new[] { Span(0, 1.0), Span(0.5, 1.0), Span(1.0, 1.0), Span(1.2, 0.1), RequestOutcome.Failed(1, 1.2, "x") };
+        var m = MetricsCalculator.Calculate(outcomes, 2.0, [99], GoodputSlo.None);
+        Assert.Equal(3, m.PeakConcurrentRequests);
+        Assert.Equal(4, m.MaxConcurrentRequests); // vLLM's bucket figure
+    }
+
+    [Fact]
+    public void Under_a_concurrency_cap_of_16_two_back_to_back_waves_peak_at_16_while_vllms_buckets_count_32()
+    {
+        // A closed loop with 16 slots and 32 requests of 0.4 s each: the second wave starts as the first ends, all
+        // within second 0 (the 20-31 "peak concurrent requests" seen against llama-server with --max-concurrency 16).
+        var outcomes = Enumerable.Range(0, 32).Select(i => new RequestOutcome
+        {
+            Success = true, OutputTokens = 4, Ttft = 0.1, Itl = [0.1, 0.1, 0.1], Latency = 0.4, StartTime = i < 16 ? 0.01 * i : 0.4 + 0.01 * (i - 16),
+        }).ToArray();
+        var m = MetricsCalculator.Calculate(outcomes, 1.0, [99], GoodputSlo.None);
+        Assert.Equal(16, m.PeakConcurrentRequests);
+        Assert.Equal(32, m.MaxConcurrentRequests);
+    }
+
+    [Fact]
     public void All_failed_gives_zeros_not_an_exception()
     {
         var m = MetricsCalculator.Calculate([Failed], 1.0, [99], GoodputSlo.Parse(["ttft:1"]));

@@ -66,6 +66,23 @@ public class LiveServerSweepTests
             AssertValidPng(Path.Combine(dir.Path, png));
     }
 
+    [Fact]
+    public async Task Without_model_or_tokenizer_the_vocabulary_comes_from_the_loom_servers_model_card()
+    {
+        var engine = new EngineOptions { MaxNumSeqs = 4, KvCacheBytes = 16 << 20 };
+        await using var server = await LoomServer.StartAsync(new ServerOptions { Host = "127.0.0.1", Port = 0, MaxNumSeqs = 4 },
+            ct => Task.FromResult(EngineHost.Start(ModelLoader.Load(RepoPaths.DemoModel, new LoaderOptions { Backend = "cpu", NumThreads = 1, Engine = engine }), engine, servedName: "demo")));
+        using var dir = new CliRunner.TempDir();
+
+        var result = await CliRunner.RunAsync("bench", "serve", "--base-url", server.BaseUrl, "--random-input-len", "8", "--random-output-len", "2",
+            "--num-prompts", "2", "--ignore-eos", "--save-result", "--result-dir", dir.Path, "--disable-tqdm", "--ready-check-timeout-sec", "120");
+
+        Assert.True(result.ExitCode == 0, result.Stderr + result.Stdout);
+        using var doc = JsonDocument.Parse(File.ReadAllText(Directory.GetFiles(dir.Path, "*.json").Single()));
+        Assert.Equal(2, doc.RootElement.GetProperty("completed").GetInt32());
+        Assert.Equal(0, doc.RootElement.GetProperty("failed").GetInt32());
+    }
+
     /// <summary>The PNG signature, an IHDR chunk first with a non-empty image, and an IEND chunk last.</summary>
     private static void AssertValidPng(string path)
     {

@@ -46,6 +46,21 @@ public class KvCacheManagerTests
     }
 
     [Fact]
+    public void CacheSaltSeparatesPrefixChains()
+    {
+        var kv = new KvCacheManager(numBlocks: 32, blockSize: 4, enablePrefixCaching: true);
+        int[] prompt = [1, 2, 3, 4, 5, 6, 7, 8, 9];
+        Request Salted(string id, string? salt) => new(id, prompt, new SamplingParams { MaxTokens = 4 }) { CacheSalt = salt };
+
+        Assert.Equal(0, Prefill(kv, Salted("a", "tenant-a")).NumTokens);
+        Assert.Equal(8, Prefill(kv, Salted("a2", "tenant-a")).NumTokens); // same salt: shared
+        Assert.Equal(0, Prefill(kv, Salted("b", "tenant-b")).NumTokens);  // other salt: never
+        Assert.Equal(0, Prefill(kv, Salted("none", null)).NumTokens);     // unsalted chain is its own
+        Assert.Equal(8, Prefill(kv, Salted("none2", null)).NumTokens);
+        kv.CheckConsistency();
+    }
+
+    [Fact]
     public void SameBlockAfterDifferentPrefixIsNotAHit()
     {
         var kv = new KvCacheManager(16, 2, true);

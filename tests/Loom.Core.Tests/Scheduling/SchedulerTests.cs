@@ -150,12 +150,22 @@ public class SchedulerTests
     [InlineData(60, 5, "max_tokens")]   // over max_model_len
     [InlineData(64, 1, "prompt")]       // prompt alone reaches max_model_len
     [InlineData(30, 20, "max_tokens")]  // over the whole cache (12 blocks of 4 = 48 tokens)
+    [InlineData(2, int.MaxValue, "max_tokens")] // prompt + max_tokens wrapped in int arithmetic and passed
+    [InlineData(1, int.MaxValue - 1, "max_tokens")]
     public void RequestThatCanNeverFitIsRejectedAtIntake(int prompt, int maxTokens, string field)
     {
         var scheduler = new Scheduler(new SchedulerConfig { NumBlocks = 12, BlockSize = 4, MaxModelLen = 64 });
         var ex = Assert.Throws<RequestRejectedException>(() => scheduler.AddRequest(NewRequest("x", prompt, maxTokens)));
         Assert.Equal(field, ex.ParamName);
         Assert.False(scheduler.HasUnfinishedRequests);
+    }
+
+    [Fact]
+    public void HugeMaxTokensReservesOnlyWhatIsProduced()
+    {
+        // The buffer grows with the output: max_tokens is a limit, not a reservation (it used to allocate 8 GiB and throw).
+        var request = new Request("x", [1, 2, 3], new SamplingParams { MaxTokens = int.MaxValue });
+        Assert.Equal(3, request.NumTokens);
     }
 
     [Fact]

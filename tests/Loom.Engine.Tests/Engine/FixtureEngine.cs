@@ -37,9 +37,13 @@ internal sealed class FixtureModel
     }
 
     /// <summary>An engine over a fresh executor; the idle self-check is always on in tests.</summary>
-    public TestEngine CreateEngine(EngineOptions options, int numBlocks, int maxModelLen = 1024, IReadOnlyList<int>? eosTokenIds = null)
+    /// <param name="wrap">Wraps the executor (fault injection), when given.</param>
+    /// <param name="eosTokenIds">The engine's EOS ids (default: the model's).</param>
+    public TestEngine CreateEngine(EngineOptions options, int numBlocks, int maxModelLen = 1024,
+        Func<IModelExecutor, IModelExecutor>? wrap = null, IReadOnlyList<int>? eosTokenIds = null)
     {
-        var executor = new CpuBackend(2).LoadModel(Config, Weights, new KvCacheSpec(numBlocks, options.BlockSize));
+        IModelExecutor executor = new CpuBackend(2).LoadModel(Config, Weights, new KvCacheSpec(numBlocks, options.BlockSize));
+        if (wrap is not null) executor = wrap(executor);
         return new TestEngine(executor, new LlmEngine(executor, Tokenizer, eosTokenIds ?? EosTokenIds, maxModelLen, options with { IdleSelfCheck = true }));
     }
 
@@ -64,8 +68,9 @@ internal sealed class TestEngine : IDisposable
     {
         _executor = executor;
         Engine = engine;
-        Engine.LogitsObserver = (id, logits) =>
+        Engine.LogitsObserver = (request, logits) =>
         {
+            string id = request.RequestId;
             if (!Logits.TryGetValue(id, out var rows)) Logits[id] = rows = [];
             rows.Add(logits.ToArray());
         };

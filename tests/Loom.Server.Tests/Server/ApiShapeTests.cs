@@ -25,6 +25,25 @@ public sealed class ApiShapeTests : IAsyncLifetime
 
     private const string Hi = """[{"role":"user","content":"hi"}]""";
 
+    [Theory]
+    [InlineData("/v1/chat/completions", "{\"messages\": " + Hi + ", \"max_tokens\": 3}")]
+    [InlineData("/v1/chat/completions", "{\"messages\": " + Hi + ", \"max_tokens\": 3, \"stream\": true, \"stream_options\": {\"include_usage\": true}}")]
+    [InlineData("/v1/completions", "{\"prompt\": \"hi\", \"max_tokens\": 3}")]
+    [InlineData("/v1/completions", "{\"prompt\": \"hi\", \"max_tokens\": 3, \"stream\": true, \"stream_options\": {\"include_usage\": true}}")]
+    public async Task Prompt_tokens_details_can_be_left_out(string path, string body)
+    {
+        // --disable-prompt-tokens-details: cache hits would let one tenant confirm guesses about another's prompt.
+        await using var server = await TestServers.StartAsync(TestServers.ScriptedModel(new ScriptedEngine { CachedTokens = 4 }),
+            new ServerOptions { EnablePromptTokensDetails = false });
+        using var client = TestServers.Client(server);
+        using var response = await client.PostAsync(path, TestServers.Json(body));
+        var text = await response.Content.ReadAsStringAsync();
+        Assert.Equal(200, (int)response.StatusCode);
+        Assert.Contains("\"prompt_tokens\"", text);
+        Assert.DoesNotContain("prompt_tokens_details", text);
+        Assert.DoesNotContain("cached_tokens", text);
+    }
+
     [Fact]
     public async Task Chat_completion_has_openai_shape_and_usage_with_cached_tokens()
     {
@@ -165,6 +184,8 @@ public sealed class ApiShapeTests : IAsyncLifetime
         Assert.Equal("scripted", json.GetProperty("data")[0].GetProperty("id").GetString());
         Assert.Equal("model", json.GetProperty("data")[0].GetProperty("object").GetString());
         Assert.Equal(256, json.GetProperty("data")[0].GetProperty("max_model_len").GetInt32());
+        // Loom's extra for `bench serve`: the vocabulary prompt token ids must stay below.
+        Assert.True(json.GetProperty("data")[0].GetProperty("vocab_size").GetInt32() > 1);
     }
 
     [Fact]

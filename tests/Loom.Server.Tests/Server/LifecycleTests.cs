@@ -54,6 +54,25 @@ public sealed class LifecycleTests
         Assert.Equal(0, engine.Aborted);
     }
 
+    [Theory]
+    [InlineData("/v1/completions", "{\"prompt\": \"hi\", \"n\": 13}")]
+    [InlineData("/v1/completions", "{\"prompt\": [\"a\", \"b\", \"c\", \"d\", \"e\"], \"n\": 3}")]
+    [InlineData("/v1/chat/completions", "{\"messages\": [{\"role\":\"user\",\"content\":\"hi\"}], \"n\": 13}")]
+    public async Task A_request_that_can_never_be_admitted_is_a_400_not_a_503(string path, string body)
+    {
+        // max_num_seqs 4 + max_waiting 8 = 12 sequences at most: "retry shortly" would be a lie forever.
+        var engine = new ScriptedEngine();
+        await using var server = await TestServers.StartAsync(TestServers.ScriptedModel(engine),
+            new ServerOptions { MaxNumSeqs = 4, MaxWaiting = 8 });
+        using var client = TestServers.Client(server);
+        var (status, json) = await TestServers.PostAsync(client, path, body);
+        Assert.Equal(400, status);
+        Assert.Equal("n", json.GetProperty("error").GetProperty("param").GetString());
+        Assert.Contains("max_waiting 8", json.GetProperty("error").GetProperty("message").GetString());
+        Assert.Equal(0, engine.Submitted);
+        Assert.Equal(200, (await TestServers.PostAsync(client, path, body.Replace("13", "12").Replace("3}", "2}"))).Status);
+    }
+
     [Fact]
     public async Task Loading_answers_503_until_the_model_is_ready()
     {
@@ -89,6 +108,7 @@ public sealed class LifecycleTests
         Assert.Equal(503, status);
         Assert.Equal("server_draining", json.GetProperty("error").GetProperty("code").GetString());
         Assert.Equal(HttpStatusCode.ServiceUnavailable, (await client.GetAsync("/health")).StatusCode);
+        Assert.Equal(HttpStatusCode.ServiceUnavailable, (await client.GetAsync("/v1/models")).StatusCode);
         Assert.False(drain.IsCompleted);
 
         engine.Gate.Release();
