@@ -22,6 +22,9 @@ public sealed record ModelRunnerOutput
         ArgumentNullException.ThrowIfNull(sampledTokenIds);
         if (sampledTokenOffsets.Length == 0 || sampledTokenOffsets[0] != 0 || sampledTokenOffsets[^1] != sampledTokenIds.Length)
             throw new ArgumentException($"Offsets must run from 0 to the {sampledTokenIds.Length} sampled tokens.", nameof(sampledTokenOffsets));
+        for (int i = 1; i < sampledTokenOffsets.Length; i++)
+            if (sampledTokenOffsets[i] < sampledTokenOffsets[i - 1])
+                throw new ArgumentException($"Offsets must not decrease (entry {i - 1}: {sampledTokenOffsets[i - 1]} then {sampledTokenOffsets[i]}).", nameof(sampledTokenOffsets));
         if (logprobs is not null && logprobs.Length != sampledTokenIds.Length)
             throw new ArgumentException($"{logprobs.Length} logprob entries for {sampledTokenIds.Length} sampled tokens.", nameof(logprobs));
         _offsets = sampledTokenOffsets;
@@ -54,15 +57,6 @@ public sealed record ModelRunnerOutput
     /// <summary>Their log-probabilities (entries null where the request did not ask), or empty when nobody asked.</summary>
     public ReadOnlySpan<TokenLogprob?> Logprobs(int index) =>
         _logprobs is null ? default : _logprobs.AsSpan(_offsets[index], _offsets[index + 1] - _offsets[index]);
-
-    /// <summary>One token per sampling entry (the shape of every step without speculation).</summary>
-    public static ModelRunnerOutput OneTokenPerSampledEntry(SchedulerOutput output, int[] sampledTokenIds, TokenLogprob?[]? logprobs = null)
-    {
-        ArgumentNullException.ThrowIfNull(output);
-        var offsets = new int[output.Scheduled.Count + 1];
-        for (int i = 0; i < output.Scheduled.Count; i++) offsets[i + 1] = offsets[i] + (output.Scheduled[i].SamplesToken ? 1 : 0);
-        return new ModelRunnerOutput(offsets, sampledTokenIds, logprobs);
-    }
 }
 
 /// <summary>

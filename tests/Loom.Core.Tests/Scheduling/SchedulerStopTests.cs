@@ -111,5 +111,6 @@ public class SchedulerStopTests
         var output = scheduler.Schedule();
         Assert.Throws<ArgumentException>(() => scheduler.UpdateFromOutput(output, new ModelRunnerOutput([0, 0], [])));
         Assert.Throws<ArgumentException>(() => scheduler.UpdateFromOutput(output, new ModelRunnerOutput([0], [])));
+        Assert.Throws<ArgumentException>(() => new ModelRunnerOutput([0, 2, 1, 2], [5, 6]));
     }
 }

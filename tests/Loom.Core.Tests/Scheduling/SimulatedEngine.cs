@@ -81,12 +81,20 @@ internal sealed class SimulatedEngine
             sampled.Add(token);
             tokens.Add(token);
         }
-        var updates = Scheduler.UpdateFromOutput(output, ModelRunnerOutput.OneTokenPerSampledEntry(output, [.. sampled]));
+        var updates = Scheduler.UpdateFromOutput(output, OneTokenPerSampledEntry(output, [.. sampled]));
         Assert.Equal(updates.Length, updates.Select(u => u.RequestId).Distinct().Count());
         foreach (var s in output.Scheduled)
             if (s.Request.IsFinished) Finished.Add(s.Request);
         LastUpdates = updates;
         return output;
+    }
+
+    /// <summary>The runner output of a step without speculation: one token per sampling entry.</summary>
+    private static ModelRunnerOutput OneTokenPerSampledEntry(SchedulerOutput output, int[] sampledTokenIds)
+    {
+        var offsets = new int[output.Scheduled.Count + 1];
+        for (int i = 0; i < output.Scheduled.Count; i++) offsets[i + 1] = offsets[i] + (output.Scheduled[i].SamplesToken ? 1 : 0);
+        return new ModelRunnerOutput(offsets, sampledTokenIds);
     }
 
     /// <summary>What the scheduler settled in the last step.</summary>
