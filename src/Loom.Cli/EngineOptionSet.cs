@@ -58,7 +58,7 @@ public sealed class EngineOptionSet
         Backend = parse.GetValue(Device)!,
         DummyWeights = parse.GetValue(DummyWeights),
         Quantization = QuantizationOption.Parse(parse.GetValue(Quantization)),
-        NumThreads = parse.GetValue(Threads) is int t ? AtLeastOne(t, "--threads") : null,
+        NumThreads = parse.GetValue(Threads) is int t ? CapThreads(AtLeastOne(t, "--threads"), Environment.ProcessorCount, Console.Error.WriteLine) : null,
         Engine = Engine(parse),
     };
 
@@ -74,7 +74,9 @@ public sealed class EngineOptionSet
     }
 
     /// <summary>"536870912", "512MiB", "2GiB", "1.5GB" -> bytes (binary multiples for both spellings).</summary>
-    public static long ParseBytes(string text)
+    public static long ParseBytes(string text) => ParseBytes(text, "--kv-cache-memory");
+
+    public static long ParseBytes(string text, string option)
     {
         var t = text.Trim();
         int split = t.Length;
@@ -86,11 +88,22 @@ public sealed class EngineOptionSet
             "M" or "MB" or "MIB" => 1L << 20,
             "G" or "GB" or "GIB" => 1L << 30,
             "T" or "TB" or "TIB" => 1L << 40,
-            _ => throw new CliUsageException($"--kv-cache-memory: unknown unit in '{text}' (use B, KiB, MiB, GiB)."),
+            _ => throw new CliUsageException($"{option}: unknown unit in '{text}' (use B, KiB, MiB, GiB)."),
         };
         if (!double.TryParse(t[..split], NumberStyles.Float, CultureInfo.InvariantCulture, out var value) || value <= 0)
-            throw new CliUsageException($"--kv-cache-memory: '{text}' is not a positive size.");
+            throw new CliUsageException($"{option}: '{text}' is not a positive size.");
         return (long)(value * unit);
+    }
+
+    /// <summary>
+    /// More kernel threads than cores only makes them wait on each other (64 on 2 cores made a request 50x slower):
+    /// capped at the cores this process may use, with a warning.
+    /// </summary>
+    public static int CapThreads(int requested, int cores, Action<string> warn)
+    {
+        if (requested <= cores) return requested;
+        warn($"--threads {requested} is more than the {cores} cores available: using {cores}.");
+        return cores;
     }
 
     private static int AtLeastOne(int value, string option) =>

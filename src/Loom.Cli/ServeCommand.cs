@@ -28,9 +28,24 @@ public sealed class ServeCommand : ICliCommand
         {
             Description = "Leave usage.prompt_tokens_details.cached_tokens out of responses (multi-tenant servers: cache hits reveal other clients' prompts).",
         };
+        var allowedHosts = new Option<string?>("--allowed-hosts")
+        {
+            Description = "Comma-separated Host header names to answer besides loopback ones (* = any). Default: a loopback bind answers only " +
+                "localhost/127.x/[::1] (DNS rebinding); any other bind answers any Host.",
+        };
+        var maxConnections = new Option<int?>("--max-connections")
+        {
+            Description = $"Open connections beyond this are closed at once (default {Loom.Server.Hosting.ConnectionLimit.Default}, lower when `ulimit -n` is).",
+        };
+        var keepAlive = new Option<double>("--keep-alive-timeout") { Description = "Seconds an idle connection is kept open.", DefaultValueFactory = _ => 5 };
+        var maxBody = new Option<string?>("--max-request-body")
+        {
+            Description = "Largest request body, e.g. 8MiB (default: 256 bytes per token of max-model-len, within 2-64 MiB).",
+        };
         var command = new Command("serve", "Serve a model over an OpenAI-compatible HTTP API.") { host, port, servedName };
         engine.AddTo(command);
-        foreach (var option in new Option[] { apiKey, maxWaiting, shutdown, noCachedTokens }) command.Options.Add(option);
+        foreach (var option in new Option[] { apiKey, maxWaiting, shutdown, allowedHosts, maxConnections, keepAlive, maxBody, noCachedTokens })
+            command.Options.Add(option);
         command.SetAction((parse, ct) => CliErrors.RunAsync(parse, async () =>
         {
             var loader = engine.Loader(parse);
@@ -44,6 +59,10 @@ public sealed class ServeCommand : ICliCommand
                 MaxWaiting = parse.GetValue(maxWaiting),
                 ShutdownTimeout = TimeSpan.FromSeconds(parse.GetValue(shutdown)),
                 EnablePromptTokensDetails = !parse.GetValue(noCachedTokens),
+                AllowedHosts = ParseHosts(parse.GetValue(allowedHosts)),
+                MaxConcurrentConnections = parse.GetValue(maxConnections),
+                KeepAliveTimeout = TimeSpan.FromSeconds(parse.GetValue(keepAlive)),
+                MaxRequestBodyBytes = parse.GetValue(maxBody) is { } body ? EngineOptionSet.ParseBytes(body, "--max-request-body") : null,
             };
             return await RunAsync(engine.ModelDir(parse), serverOptions, loader, parse.GetValue(servedName), ct);
         }));
@@ -86,6 +105,10 @@ public sealed class ServeCommand : ICliCommand
         await server.DrainAsync();
         return died.IsCompleted ? 1 : 0;
     }
+
+    /// <summary>"a.example, b.example" -> ["a.example", "b.example"]; null stays null (the bind address decides).</summary>
+    public static IReadOnlyList<string>? ParseHosts(string? text) =>
+        text?.Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries);
 
     /// <summary>"536870912", "512MiB", "2GiB", "1.5GB" -> bytes (see <see cref="EngineOptionSet.ParseBytes"/>).</summary>
     public static long ParseBytes(string text) => EngineOptionSet.ParseBytes(text);

@@ -50,7 +50,7 @@ public sealed partial class LlmEngine
             EnableChunkedPrefill = options.EnableChunkedPrefill,
             PriorityScheduling = options.PriorityScheduling,
         });
-        _runner = new ModelRunner(executor);
+        _runner = new ModelRunner(executor, options.MaxNumBatchedTokens, options.MaxNumSeqs);
     }
 
     public EngineOptions Options { get; }

@@ -17,7 +17,8 @@ public readonly record struct ObservedRequest(string RequestId, int SampleIndex,
 /// (tokens, block table, sampler) updated from each <see cref="SchedulerOutput"/>'s diffs, flattens the step into a
 /// <see cref="ForwardBatch"/> (new tokens of every request back to back), calls the executor, samples each request that
 /// reached its last token and returns a <see cref="ModelRunnerOutput"/>. It never sees the scheduler or the engine.
-/// Its arrays are reused while the batch shape stays the same, so steady decoding allocates no buffers.
+/// The batch is allocated once at the scheduler's capacity (max_num_batched_tokens, max_num_seqs) and refilled every
+/// step; logits are read where the executor left them, so steady decoding allocates no buffers.
 /// </summary>
 internal sealed class ModelRunner
 {
@@ -26,21 +27,21 @@ internal sealed class ModelRunner
     private readonly BatchSampler _sampler = new();
     private readonly PromptLogprobScorer _promptScorer = new();
     private readonly int _vocabSize;
-    private int[] _tokenIds = [];            // [numTokens] ForwardBatch needs exact lengths: reallocated only on change
-    private int[] _positions = [];           // [numTokens]
-    private SequenceSlice[] _seqs = [];      // [numSeqs]
-    private int[] _logitsIndices = [];       // [numSampled + prompt logprob rows]
-    private float[] _logits = [];            // [rows, vocab], grown as needed: sampled rows first, then prompt rows
-    private RunnerRequestState[] _batch = []; // [numSeqs] this step's requests, in schedule order
+    private readonly ForwardBatch _forward;  // capacity [maxNumTokens] tokens, [maxNumSeqs] seqs; logits rows: sampled, then prompt
+    private RunnerRequestState[] _stepRequests = []; // [numSeqs] this step's requests, in schedule order
     private Sampler[] _samplers = [];        // [numSampled]
     private RunnerRequestState[] _rowRequests = []; // [numSampled] whose row each is (for LogitsObserver)
     private SampledToken[] _sampled = [];    // [numSampled]
     private (int First, int Count)[] _promptRows = []; // [numSeqs] prompt logprob rows per scheduled request
 
-    public ModelRunner(IModelExecutor executor)
+    /// <param name="maxNumTokens">The scheduler's token budget per step (max_num_batched_tokens).</param>
+    /// <param name="maxNumSeqs">The most requests one step schedules (max_num_seqs).</param>
+    public ModelRunner(IModelExecutor executor, int maxNumTokens, int maxNumSeqs)
     {
         _executor = executor;
         _vocabSize = executor.Config.VocabSize;
+        // Logits rows are distinct tokens of the step (each sampled last token, each scored prompt token): at most maxNumTokens.
+        _forward = new ForwardBatch(maxNumTokens, maxNumSeqs, maxNumLogits: maxNumTokens);
         _observeRow = (row, logits) => LogitsObserver?.Invoke(_rowRequests[row].Observed, logits);
     }
 
@@ -60,9 +61,7 @@ internal sealed class ModelRunner
         ApplyDiffs(output);
         if (output.IsEmpty) return new ModelRunnerOutput([0], []); // finished ids still had to be heard
         int numSampled = output.NumSampled;
-        var batch = BuildBatch(output, numSampled);
-        var allLogits = EnsureLogits(batch.LogitsIndices.Length);
-        _executor.Forward(batch, allLogits);
+        var allLogits = _executor.Forward(BuildBatch(output, numSampled));
         var promptLogprobs = _promptScorer.NumRows > 0 ? _promptScorer.Score(allLogits[(numSampled * _vocabSize)..], _vocabSize) : null;
         var sampled = Sample(output, allLogits[..(numSampled * _vocabSize)], numSampled);
         return promptLogprobs is null ? sampled : sampled with { PromptLogprobs = promptLogprobs };
@@ -75,7 +74,7 @@ internal sealed class ModelRunner
         foreach (var id in output.PreemptedRequestIds)
             if (_requests.TryGetValue(id, out var preempted)) preempted.DropBlocks();
         foreach (var request in output.NewRequests) _requests.Add(request.RequestId, new RunnerRequestState(request, _vocabSize));
-        EnsureLength(ref _batch, output.Scheduled.Count, exact: false);
+        EnsureLength(ref _stepRequests, output.Scheduled.Count);
         for (int i = 0; i < output.Scheduled.Count; i++)
         {
             var s = output.Scheduled[i];
@@ -84,25 +83,25 @@ internal sealed class ModelRunner
             if (s.ContextLength > request.NumTokens)
                 throw new InvalidOperationException($"{s.RequestId}: scheduled up to position {s.ContextLength} but the runner holds {request.NumTokens} tokens.");
             request.UpdateBlocks(s.FirstNewBlockIndex, s.NewBlockIds);
-            _batch[i] = request;
+            _stepRequests[i] = request;
         }
     }
 
     private ModelRunnerOutput Sample(SchedulerOutput output, Span<float> logits, int numSampled)
     {
-        EnsureLength(ref _samplers, numSampled, exact: false);
-        EnsureLength(ref _sampled, numSampled, exact: false);
-        EnsureLength(ref _rowRequests, numSampled, exact: false);
+        EnsureLength(ref _samplers, numSampled);
+        EnsureLength(ref _sampled, numSampled);
+        EnsureLength(ref _rowRequests, numSampled);
         int row = 0;
         for (int i = 0; i < output.Scheduled.Count; i++)
         {
             if (!output.Scheduled[i].SamplesToken) continue;
-            _rowRequests[row] = _batch[i];
-            _samplers[row++] = _batch[i].Sampler;
+            _rowRequests[row] = _stepRequests[i];
+            _samplers[row++] = _stepRequests[i].Sampler;
         }
         _sampler.Sample(_samplers.AsSpan(0, numSampled), logits, _sampled, LogitsObserver is null ? null : _observeRow);
         var result = Collect(output, numSampled);
-        Array.Clear(_batch, 0, output.Scheduled.Count); // do not keep finished requests alive
+        Array.Clear(_stepRequests, 0, output.Scheduled.Count); // do not keep finished requests alive
         Array.Clear(_samplers, 0, numSampled);
         Array.Clear(_rowRequests, 0, numSampled);
         return result;
@@ -123,10 +122,10 @@ internal sealed class ModelRunner
             var token = _sampled[row++];
             if (token.Fault is { } fault)
             {
-                (faults ??= [])[_batch[i].RequestId] = fault;
+                (faults ??= [])[_stepRequests[i].RequestId] = fault;
                 continue;
             }
-            _batch[i].Append(token.TokenId);
+            _stepRequests[i].Append(token.TokenId);
             if (token.Logprobs is not null) (logprobs ??= new TokenLogprob?[numSampled])[tokens.Count] = token.Logprobs;
             tokens.Add(token.TokenId);
             offsets[i + 1]++;
@@ -139,51 +138,43 @@ internal sealed class ModelRunner
 
     private ForwardBatch BuildBatch(SchedulerOutput output, int numSampled)
     {
-        int numTokens = output.TotalNumScheduledTokens;
-        EnsureLength(ref _tokenIds, numTokens, exact: true);
-        EnsureLength(ref _positions, numTokens, exact: true);
-        EnsureLength(ref _seqs, output.Scheduled.Count, exact: true);
+        var batch = _forward;
+        batch.NumTokens = output.TotalNumScheduledTokens;
+        batch.NumSeqs = output.Scheduled.Count;
         int numPromptRows = PlanPromptLogprobs(output);
-        EnsureLength(ref _logitsIndices, numSampled + numPromptRows, exact: true);
+        batch.NumLogits = numSampled + numPromptRows;
 
         int t = 0, sampled = 0, promptRow = numSampled;
         for (int i = 0; i < output.Scheduled.Count; i++)
         {
             var s = output.Scheduled[i];
-            var request = _batch[i];
-            request.Tokens.Slice(s.StartPosition, s.NumNewTokens).CopyTo(_tokenIds.AsSpan(t));
-            for (int q = 0; q < s.NumNewTokens; q++) _positions[t + q] = s.StartPosition + q;
-            _seqs[i] = new SequenceSlice(t, s.NumNewTokens, s.ContextLength, request.BlockTable);
+            var request = _stepRequests[i];
+            request.Tokens.Slice(s.StartPosition, s.NumNewTokens).CopyTo(batch.TokenIds.AsSpan(t));
+            for (int q = 0; q < s.NumNewTokens; q++) batch.Positions[t + q] = s.StartPosition + q;
+            batch.Seqs[i] = new SequenceSlice(t, s.NumNewTokens, s.ContextLength, request.BlockTable);
             if (numPromptRows > 0)
             {
                 var (first, count) = _promptRows[i];
-                for (int r = 0; r < count; r++) _logitsIndices[promptRow++] = t + first - s.StartPosition + r;
+                for (int r = 0; r < count; r++) batch.LogitsIndices[promptRow++] = t + first - s.StartPosition + r;
             }
             t += s.NumNewTokens;
-            if (s.SamplesToken) _logitsIndices[sampled++] = t - 1;
+            if (s.SamplesToken) batch.LogitsIndices[sampled++] = t - 1;
         }
-        return new ForwardBatch { TokenIds = _tokenIds, Positions = _positions, Seqs = _seqs, LogitsIndices = _logitsIndices };
+        return batch;
     }
 
     /// <summary>Plans the prompt log-probability rows of this step; returns their count (0 on the usual path).</summary>
     private int PlanPromptLogprobs(SchedulerOutput output)
     {
         _promptScorer.Clear();
-        EnsureLength(ref _promptRows, output.Scheduled.Count, exact: false);
+        EnsureLength(ref _promptRows, output.Scheduled.Count);
         for (int i = 0; i < output.Scheduled.Count; i++)
-            _promptRows[i] = _promptScorer.Plan(output.Scheduled[i], _batch[i]);
+            _promptRows[i] = _promptScorer.Plan(output.Scheduled[i], _stepRequests[i]);
         return _promptScorer.NumRows;
     }
 
-    private Span<float> EnsureLogits(int numRows)
+    private static void EnsureLength<T>(ref T[] array, int length)
     {
-        int needed = numRows * _vocabSize;
-        if (_logits.Length < needed) _logits = new float[Math.Max(needed, _logits.Length * 2)];
-        return _logits.AsSpan(0, needed);
-    }
-
-    private static void EnsureLength<T>(ref T[] array, int length, bool exact)
-    {
-        if (exact ? array.Length != length : array.Length < length) array = new T[length];
+        if (array.Length < length) array = new T[length];
     }
 }

@@ -93,23 +93,16 @@ internal static class DecodeBenchmark
         var blockTable = Enumerable.Range(0, executor.KvCache.NumBlocks).ToArray();
         var logits = new float[vocab];
         var prompt = Enumerable.Range(0, PromptLength).Select(i => (i * 7919 + 13) % vocab).ToArray();
-        executor.Forward(Batch(prompt, 0, blockTable), logits);
+        executor.Forward(Batch(prompt, 0, blockTable)).CopyTo(logits);
 
         int position = PromptLength;
-        var token = new int[1];
-        var positions = new int[1];
-        var logitsIndex = new int[] { 0 };
+        var step = new ForwardBatch(maxNumTokens: 1, maxNumSeqs: 1, maxNumLogits: 1) { NumTokens = 1, NumSeqs = 1, NumLogits = 1 };
         void Step()
         {
-            token[0] = ArgMax(logits);
-            positions[0] = position;
-            executor.Forward(new ForwardBatch
-            {
-                TokenIds = token,
-                Positions = positions,
-                Seqs = [new SequenceSlice(0, 1, position + 1, blockTable)],
-                LogitsIndices = logitsIndex,
-            }, logits);
+            step.TokenIds[0] = ArgMax(logits);
+            step.Positions[0] = position;
+            step.Seqs[0] = new SequenceSlice(0, 1, position + 1, blockTable);
+            executor.Forward(step).CopyTo(logits);
             position++;
         }
 
@@ -140,7 +133,7 @@ internal static class DecodeBenchmark
         for (int i = 0; i < 4; i++)
         {
             var watch = Stopwatch.StartNew();
-            executor.Forward(Batch(prompt, 0, blockTable), logits);
+            executor.Forward(Batch(prompt, 0, blockTable)).CopyTo(logits);
             if (i > 0) best = Math.Min(best, watch.Elapsed.TotalSeconds);
         }
         return best;
@@ -158,39 +151,33 @@ internal static class DecodeBenchmark
         int perSeq = BlocksPerBatchedSequence(blockSize);
         var tables = Enumerable.Range(0, BatchedSequences).Select(i => Enumerable.Range(i * perSeq, perSeq).ToArray()).ToArray();
         var logits = new float[BatchedSequences * vocab];
-        var prefill = new ForwardBatch
-        {
-            TokenIds = Enumerable.Range(0, BatchedSequences * PromptLength).Select(i => (i * 7919 + 13) % vocab).ToArray(),
-            Positions = Enumerable.Range(0, BatchedSequences * PromptLength).Select(i => i % PromptLength).ToArray(),
-            Seqs = tables.Select((t, i) => new SequenceSlice(i * PromptLength, PromptLength, PromptLength, t)).ToArray(),
-            LogitsIndices = Enumerable.Range(0, BatchedSequences).Select(i => i * PromptLength + PromptLength - 1).ToArray(),
-        };
-        executor.Forward(prefill, logits);
+        var prefill = ForwardBatch.Of(
+            tokenIds: Enumerable.Range(0, BatchedSequences * PromptLength).Select(i => (i * 7919 + 13) % vocab).ToArray(),
+            positions: Enumerable.Range(0, BatchedSequences * PromptLength).Select(i => i % PromptLength).ToArray(),
+            seqs: tables.Select((t, i) => new SequenceSlice(i * PromptLength, PromptLength, PromptLength, t)).ToArray(),
+            logitsIndices: Enumerable.Range(0, BatchedSequences).Select(i => i * PromptLength + PromptLength - 1).ToArray());
+        executor.Forward(prefill).CopyTo(logits);
 
         var watch = new Stopwatch();
         for (int step = 0; step < 2 * BatchedSteps; step++)
         {
             if (step == BatchedSteps) watch.Start();
             int position = PromptLength + step;
-            var batch = new ForwardBatch
-            {
-                TokenIds = Enumerable.Range(0, BatchedSequences).Select(i => ArgMax(logits.AsSpan(i * vocab, vocab))).ToArray(),
-                Positions = Enumerable.Repeat(position, BatchedSequences).ToArray(),
-                Seqs = tables.Select((t, i) => new SequenceSlice(i, 1, position + 1, t)).ToArray(),
-                LogitsIndices = Enumerable.Range(0, BatchedSequences).ToArray(),
-            };
-            executor.Forward(batch, logits);
+            var batch = ForwardBatch.Of(
+                tokenIds: Enumerable.Range(0, BatchedSequences).Select(i => ArgMax(logits.AsSpan(i * vocab, vocab))).ToArray(),
+                positions: Enumerable.Repeat(position, BatchedSequences).ToArray(),
+                seqs: tables.Select((t, i) => new SequenceSlice(i, 1, position + 1, t)).ToArray(),
+                logitsIndices: Enumerable.Range(0, BatchedSequences).ToArray());
+            executor.Forward(batch).CopyTo(logits);
         }
         return watch.Elapsed.TotalSeconds;
     }
 
-    private static ForwardBatch Batch(int[] tokens, int start, int[] blockTable) => new()
-    {
-        TokenIds = tokens,
-        Positions = Enumerable.Range(start, tokens.Length).ToArray(),
-        Seqs = [new SequenceSlice(0, tokens.Length, start + tokens.Length, blockTable)],
-        LogitsIndices = [tokens.Length - 1],
-    };
+    private static ForwardBatch Batch(int[] tokens, int start, int[] blockTable) => ForwardBatch.Of(
+        tokenIds: tokens,
+        positions: Enumerable.Range(start, tokens.Length).ToArray(),
+        seqs: [new SequenceSlice(0, tokens.Length, start + tokens.Length, blockTable)],
+        logitsIndices: [tokens.Length - 1]);
 
     private static int ArgMax(ReadOnlySpan<float> row)
     {

@@ -131,26 +131,18 @@ internal static class LlamaCppBenchmark
         var blockTable = Enumerable.Range(0, executor.KvCache.NumBlocks).ToArray();
         var logits = new float[vocab];
         var prompt = TokenIds(s.Pp, stream: 1, vocab);
-        double pp = MedianSeconds(() => executor.Forward(Batch(prompt, 0, blockTable), logits));
+        double pp = MedianSeconds(() => executor.Forward(Batch(prompt, 0, blockTable)).CopyTo(logits));
 
         int start = TokenIds(1, stream: 2, vocab)[0];
-        var token = new int[1];
-        var positions = new int[1];
-        int[] logitsIndex = [0];
+        var step = new ForwardBatch(maxNumTokens: 1, maxNumSeqs: 1, maxNumLogits: 1) { NumTokens = 1, NumSeqs = 1, NumLogits = 1 };
         double tg = MedianSeconds(() =>
         {
-            token[0] = start;
+            step.TokenIds[0] = start;
             for (int position = 0; position < s.Tg; position++)
             {
-                positions[0] = position;
-                executor.Forward(new ForwardBatch
-                {
-                    TokenIds = token,
-                    Positions = positions,
-                    Seqs = [new SequenceSlice(0, 1, position + 1, blockTable)],
-                    LogitsIndices = logitsIndex,
-                }, logits);
-                token[0] = ArgMax(logits);
+                step.Positions[0] = position;
+                step.Seqs[0] = new SequenceSlice(0, 1, position + 1, blockTable);
+                step.TokenIds[0] = ArgMax(executor.Forward(step));
             }
         });
         return new Speed(s.Pp / pp, s.Tg / tg);
@@ -248,13 +240,11 @@ internal static class LlamaCppBenchmark
     private static int[] TokenIds(int count, int stream, int vocab) =>
         Enumerable.Range(0, count).Select(i => 1 + (int)(((i + 1L) * 7919 + stream * 104729L) % (vocab - 1))).ToArray();
 
-    private static ForwardBatch Batch(int[] tokens, int start, int[] blockTable) => new()
-    {
-        TokenIds = tokens,
-        Positions = Enumerable.Range(start, tokens.Length).ToArray(),
-        Seqs = [new SequenceSlice(0, tokens.Length, start + tokens.Length, blockTable)],
-        LogitsIndices = [tokens.Length - 1],
-    };
+    private static ForwardBatch Batch(int[] tokens, int start, int[] blockTable) => ForwardBatch.Of(
+        tokenIds: tokens,
+        positions: Enumerable.Range(start, tokens.Length).ToArray(),
+        seqs: [new SequenceSlice(0, tokens.Length, start + tokens.Length, blockTable)],
+        logitsIndices: [tokens.Length - 1]);
 
     private static double MedianSeconds(Action action)
     {

@@ -7,7 +7,8 @@ namespace Loom.Benchmarks;
 
 /// <summary>
 /// One thread, one linear layer of the Qwen2.5-0.5B shape (gate_proj [4864, 896] and down_proj [896, 4864]) in Q8_0,
-/// Q4_0 and BF16, for 1 and 32 tokens. Timed in process CPU time (not wall time), so that other work on a shared
+/// Q4_0, BF16, the types llama-quantize's K-quant files hold (Q5_0, Q5_1, Q4_1, IQ4_NL; Q4_K, Q5_K, Q6_K where rows
+/// are whole 256-value blocks, i.e. down_proj; random blocks), for 1 and 32 tokens. Timed in process CPU time (not wall time), so that other work on a shared
 /// machine inflates the numbers less; best of several repetitions. Reports GMAC/s and weight GB/s.
 /// Usage: dotnet run -c Release --project tests/Loom.Benchmarks -- kernels [--seconds S]
 /// </summary>
@@ -19,9 +20,9 @@ internal static unsafe class QuantizedKernelBenchmark
         Console.WriteLine("| weight | shape [out, in] | tokens | µs/call (CPU time) | GMAC/s | weight GB/s |");
         Console.WriteLine("| --- | --- | ---: | ---: | ---: | ---: |");
         foreach (var (o, i) in new[] { (4864, 896), (896, 4864) })
-            foreach (var dtype in new[] { DType.Q8_0, DType.Q4_0, DType.BF16 })
+            foreach (var dtype in new[] { DType.Q8_0, DType.Q4_0, DType.BF16, DType.Q5_0, DType.Q5_1, DType.Q4_1, DType.IQ4_NL, DType.Q4_K, DType.Q5_K, DType.Q6_K })
                 foreach (int tokens in new[] { 1, 32 })
-                    Measure(dtype, o, i, tokens, seconds);
+                    if (i % DTypes.BlockElements(dtype) == 0) Measure(dtype, o, i, tokens, seconds);
         return 0;
     }
 
@@ -35,7 +36,8 @@ internal static unsafe class QuantizedKernelBenchmark
         {
             case DType.Q8_0: GgmlQuants.QuantizeQ8_0(values, bytes); break;
             case DType.Q4_0: GgmlQuants.QuantizeQ4_0(values, bytes); break;
-            default: HalfConvert.F32ToBF16(values, System.Runtime.InteropServices.MemoryMarshal.Cast<byte, ushort>(bytes.AsSpan())); break;
+            case DType.BF16: HalfConvert.F32ToBF16(values, System.Runtime.InteropServices.MemoryMarshal.Cast<byte, ushort>(bytes.AsSpan())); break;
+            default: RandomBlocks(dtype, bytes, rng); break;
         }
         var x = new float[tokens * inFeatures];
         for (int k = 0; k < x.Length; k++) x[k] = (float)(rng.NextDouble() - 0.5);
@@ -64,5 +66,22 @@ internal static unsafe class QuantizedKernelBenchmark
             double macs = (double)outFeatures * inFeatures * tokens;
             Console.WriteLine($"| {dtype} | [{outFeatures}, {inFeatures}] | {tokens} | {best * 1e6:F0} | {macs / best / 1e9:F1} | {bytes.Length / best / 1e9:F1} |");
         }
+    }
+
+    /// <summary>Random block bytes with small f16 scales where each type keeps its scale(s) (a kernel's speed does not depend on the values).</summary>
+    private static void RandomBlocks(DType dtype, byte[] bytes, Random rng)
+    {
+        rng.NextBytes(bytes);
+        int blockBytes = DTypes.BlockBytes(dtype);
+        int[] halves = dtype switch
+        {
+            DType.Q4_1 or DType.Q5_1 or DType.Q4_K or DType.Q5_K => [0, 2],
+            DType.Q6_K => [208],
+            _ => [0],
+        };
+        ushort scale = BitConverter.HalfToUInt16Bits((Half)0.001f);
+        for (int b = 0; b < bytes.Length; b += blockBytes)
+            foreach (int h in halves)
+                System.Runtime.InteropServices.MemoryMarshal.Write(bytes.AsSpan(b + h), in scale);
     }
 }

@@ -1,4 +1,5 @@
 using Loom.Models.Config;
+using Loom.Models.Definition;
 using Loom.Models.Weights;
 
 namespace Loom.Backends.Cpu;
@@ -28,7 +29,8 @@ public sealed class CpuBackend(int? numThreads = null) : IBackend
         ArgumentNullException.ThrowIfNull(kvCache);
         if (config.NumAttentionHeads % config.NumKeyValueHeads != 0)
             throw new ArgumentException($"num_attention_heads {config.NumAttentionHeads} is not a multiple of num_key_value_heads {config.NumKeyValueHeads}.", nameof(config));
-        var bound = CpuModelWeights.Load(config, weights, progress);
-        return new CpuModelExecutor(config, bound, kvCache, NumThreads);
+        var definition = ModelDefinition.For(config);
+        var bound = CpuModelWeights.Load(definition, weights, progress);
+        return new CpuModelExecutor(definition, bound, kvCache, NumThreads);
     }
 }

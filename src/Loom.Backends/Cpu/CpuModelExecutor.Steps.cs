@@ -1,17 +1,46 @@
+using System.Diagnostics;
 using System.Numerics.Tensors;
 using Loom.Backends.Cpu.Kernels;
+using Loom.Models.Definition;
 
 namespace Loom.Backends.Cpu;
 
 /// <summary>The per-step operations the forward calls, each over all tokens of the batch.</summary>
 public sealed unsafe partial class CpuModelExecutor
 {
-    private void Embed(int[] tokenIds, ScratchBuffer hidden)
+    /// <summary>One <see cref="LayerStep"/> of layer <paramref name="layer"/> on the scratch buffers its doc names.</summary>
+    private void RunStep(LayerStep step, CpuLayerWeights w, int layer, ForwardBatch batch, int maxKeys)
+    {
+        var s = _scratch;
+        int n = batch.NumTokens;
+        switch (step)
+        {
+            case LayerStep.InputNorm: RmsNormRows(s.Hidden, w.InputNorm, s.Normed, n); break;
+            case LayerStep.QkvProjection: _linear.Run(w.Q, s.Q.Pointer, w.K, s.K.Pointer, w.V, s.V.Pointer, s.Normed.Pointer, n); break;
+            case LayerStep.QkNorm: QkNorm(w, n); break;
+            case LayerStep.Rope: ApplyRope(batch.Positions, n); break;
+            case LayerStep.KvCacheWrite: WriteKv(layer, batch); break;
+            case LayerStep.Attention:
+                _attention.Run(_cache, layer, s.Q.Pointer, s.Attention.Pointer, batch.Positions, s.TokenSeq, batch.Seqs, n, maxKeys);
+                break;
+            case LayerStep.OutputProjection: _linear.Run(w.O, s.Attention.Pointer, n, s.Projected.Pointer); break;
+            case LayerStep.ResidualAdd: AddInPlace(s.Hidden, s.Projected, n * Config.HiddenSize); break;
+            case LayerStep.PostAttentionNorm: RmsNormRows(s.Hidden, w.PostAttentionNorm, s.Normed, n); break;
+            case LayerStep.GateUpProjection: _linear.Run(w.Gate, s.Gate.Pointer, w.Up, s.Up.Pointer, s.Normed.Pointer, n); break;
+            case LayerStep.SiluMul:
+                Norms.SiluMulInPlace(s.Gate.Slice(0, n * Config.IntermediateSize), s.Up.Slice(0, n * Config.IntermediateSize));
+                break;
+            case LayerStep.DownProjection: _linear.Run(w.Down, s.Gate.Pointer, n, s.Projected.Pointer); break;
+            default: throw new NotSupportedException($"The CPU executor has no kernel for layer step {step}.");
+        }
+    }
+
+    private void Embed(ForwardBatch batch, ScratchBuffer hidden)
     {
         var embedding = _weights.Embedding;
         int h = Config.HiddenSize;
-        for (int t = 0; t < tokenIds.Length; t++)
-            WeightConversion.ReadRow(embedding.DType, embedding.Data, (long)tokenIds[t] * h, hidden.Slice((long)t * h, h), embedding.Name);
+        for (int t = 0; t < batch.NumTokens; t++)
+            WeightConversion.ReadRow(embedding.DType, embedding.Data, (long)batch.TokenIds[t] * h, hidden.Slice((long)t * h, h), embedding.Name);
     }
 
     private void RmsNormRows(ScratchBuffer x, float[] weight, ScratchBuffer y, int numTokens)
@@ -19,6 +48,13 @@ public sealed unsafe partial class CpuModelExecutor
         int h = Config.HiddenSize;
         for (int t = 0; t < numTokens; t++)
             Norms.RmsNorm(x.Slice((long)t * h, h), weight, Config.RmsNormEps, y.Slice((long)t * h, h));
+    }
+
+    private void QkNorm(CpuLayerWeights w, int numTokens)
+    {
+        Debug.Assert(w.QNorm != null && w.KNorm != null, "the definition has a qk-norm step only where the layer has q/k norms");
+        Norms.RmsNormRowsInPlace(_scratch.Q.Slice(0, numTokens * Config.QSize), w.QNorm, Config.RmsNormEps);
+        Norms.RmsNormRowsInPlace(_scratch.K.Slice(0, numTokens * Config.KvSize), w.KNorm, Config.RmsNormEps);
     }
 
     private void ApplyRope(int[] positions, int numTokens)
@@ -32,12 +68,12 @@ public sealed unsafe partial class CpuModelExecutor
     }
 
     /// <summary>Stores each new token's K and V rows in its slot: block BlockTable[p / blockSize], offset p % blockSize.</summary>
-    private void WriteKv(int layer, ForwardBatch batch, int numTokens)
+    private void WriteKv(int layer, ForwardBatch batch)
     {
         var s = _scratch;
         int kvSize = Config.KvSize;
         int blockSize = _cache.BlockSize;
-        for (int t = 0; t < numTokens; t++)
+        for (int t = 0; t < batch.NumTokens; t++)
         {
             int p = batch.Positions[t];
             int block = batch.Seqs[s.TokenSeq[t]].BlockTable[p / blockSize];
@@ -49,21 +85,22 @@ public sealed unsafe partial class CpuModelExecutor
         TensorPrimitives.Add(x.Slice(0, count), y.Slice(0, count), x.Slice(0, count));
 
     /// <summary>Final norm and lm_head for the requested rows only (prefill tokens skip the vocabulary GEMM).</summary>
-    private void ComputeLogits(int[] rows, Span<float> logits)
+    private Span<float> ComputeLogits(ForwardBatch batch)
     {
-        if (rows.Length == 0) return; // a prompt chunk that is not the prompt's end wants no logits
+        int rows = batch.NumLogits;
+        if (rows == 0) return Span<float>.Empty; // a prompt chunk that is not the prompt's end wants no logits
         var s = _scratch;
         int h = Config.HiddenSize;
-        for (int i = 0; i < rows.Length; i++)
-            Norms.RmsNorm(s.Hidden.Slice((long)rows[i] * h, h), _weights.FinalNorm, Config.RmsNormEps, s.Normed.Slice((long)i * h, h));
-        fixed (float* output = logits)
-            _linear.Run(_weights.LmHead, s.Normed.Pointer, rows.Length, output);
+        for (int i = 0; i < rows; i++)
+            Norms.RmsNorm(s.Hidden.Slice((long)batch.LogitsIndices[i] * h, h), _weights.FinalNorm, Config.RmsNormEps, s.Normed.Slice((long)i * h, h));
+        _linear.Run(_weights.LmHead, s.Normed.Pointer, rows, s.Logits.Pointer);
+        return s.Logits.Slice(0, rows * Config.VocabSize);
     }
 
     private static int MaxPosition(ForwardBatch batch)
     {
         int max = 0;
-        foreach (int p in batch.Positions) max = Math.Max(max, p);
+        for (int t = 0; t < batch.NumTokens; t++) max = Math.Max(max, batch.Positions[t]);
         return max;
     }
 }

@@ -7,26 +7,20 @@ public sealed partial class CpuModelExecutor
     /// Validates the batch, fills the token → sequence map, and returns the most keys any token attends to.
     /// Every block id that will be read or written is range-checked here, so kernels can index without checks.
     /// </summary>
-    private int Validate(ForwardBatch batch, Span<float> logits)
+    private int Validate(ForwardBatch batch)
     {
-        ArgumentNullException.ThrowIfNull(batch);
         int n = batch.NumTokens;
-        if (batch.Positions.Length != n)
-            throw new ArgumentException($"ForwardBatch.Positions has {batch.Positions.Length} entries for {n} tokens.", nameof(batch));
         for (int t = 0; t < n; t++)
             if ((uint)batch.TokenIds[t] >= (uint)Config.VocabSize)
                 throw new ArgumentException($"ForwardBatch.TokenIds[{t}] = {batch.TokenIds[t]} is outside the vocabulary [0, {Config.VocabSize}).", nameof(batch));
-        long needed = (long)batch.LogitsIndices.Length * Config.VocabSize;
-        if (logits.Length < needed)
-            throw new ArgumentException($"logits holds {logits.Length} floats; {batch.LogitsIndices.Length} rows of {Config.VocabSize} need {needed}.", nameof(logits));
-        for (int i = 0; i < batch.LogitsIndices.Length; i++)
+        for (int i = 0; i < batch.NumLogits; i++)
             if ((uint)batch.LogitsIndices[i] >= (uint)n)
                 throw new ArgumentException($"ForwardBatch.LogitsIndices[{i}] = {batch.LogitsIndices[i]} is not a token of the batch (0..{n - 1}).", nameof(batch));
 
         var tokenSeq = _scratch.TokenSeq;
         Array.Fill(tokenSeq, -1, 0, n);
         int maxKeys = 1;
-        for (int i = 0; i < batch.Seqs.Length; i++)
+        for (int i = 0; i < batch.NumSeqs; i++)
         {
             maxKeys = Math.Max(maxKeys, ValidateSequence(batch, i, tokenSeq));
         }
@@ -73,5 +67,14 @@ public sealed partial class CpuModelExecutor
     {
         if ((uint)block >= (uint)_cache.NumBlocks)
             throw new ArgumentOutOfRangeException(name, $"Block {block} is not a block of the cache (0..{_cache.NumBlocks - 1}).");
+    }
+
+    /// <summary>Checks every block id and that <paramref name="bufferLength"/> bytes hold them all.</summary>
+    private void CheckTransfer(ReadOnlySpan<int> blockIds, int bufferLength, string bufferName)
+    {
+        for (int i = 0; i < blockIds.Length; i++) CheckBlock(blockIds[i], "blockIds");
+        long needed = blockIds.Length * _cache.BlockBytes;
+        if (bufferLength < needed)
+            throw new ArgumentException($"{bufferName} holds {bufferLength} bytes; {blockIds.Length} blocks of {_cache.BlockBytes} bytes need {needed}.", bufferName);
     }
 }

@@ -1,6 +1,6 @@
 using Loom.Backends.Cpu.Kernels;
 using Loom.Models;
-using Loom.Models.Config;
+using Loom.Models.Definition;
 using Loom.Models.Weights;
 
 namespace Loom.Backends.Cpu;
@@ -12,8 +12,8 @@ internal sealed class CpuLayerWeights
     public required CpuLinear Q { get; init; }                // [numHeads * headDim, hidden]
     public required CpuLinear K { get; init; }                // [numKvHeads * headDim, hidden]
     public required CpuLinear V { get; init; }                // [numKvHeads * headDim, hidden]
-    public float[]? QNorm { get; init; }                      // [headDim] (Qwen3)
-    public float[]? KNorm { get; init; }                      // [headDim] (Qwen3)
+    public float[]? QNorm { get; init; }                      // [headDim] (qk-norm families)
+    public float[]? KNorm { get; init; }                      // [headDim] (qk-norm families)
     public required CpuLinear O { get; init; }                // [hidden, numHeads * headDim]
     public required float[] PostAttentionNorm { get; init; } // [hidden]
     public required CpuLinear Gate { get; init; }             // [intermediate, hidden]
@@ -22,8 +22,9 @@ internal sealed class CpuLayerWeights
 }
 
 /// <summary>
-/// The model's weights for the CPU forward, bound by Hugging Face names. Every family is the same layer with flags:
-/// Qwen2 biases, Qwen3 q/k norms, Phi-3 fused qkv_proj/gate_up_proj (split by rows: q, k, v; gate, up), tied embeddings.
+/// The model's weights for the CPU forward, bound through the <see cref="ModelDefinition"/>: each role's tensor is
+/// looked up by its Hugging Face name, shape-checked, and wrapped as a CPU linear layer or an fp32 norm vector
+/// (fused projections become row ranges of one tensor).
 /// </summary>
 internal sealed class CpuModelWeights
 {
@@ -42,99 +43,65 @@ internal sealed class CpuModelWeights
         return total;
     }
 
-    public static CpuModelWeights Load(ModelConfig config, IWeightSource source, IProgress<double>? progress)
+    public static CpuModelWeights Load(ModelDefinition definition, IWeightSource source, IProgress<double>? progress)
     {
-        var binder = new WeightBinder(config, source);
-        var embedding = binder.Tensor("model.embed_tokens.weight", config.VocabSize, config.HiddenSize);
-        var layers = new CpuLayerWeights[config.NumHiddenLayers];
+        var binder = new WeightBinder(definition, source);
+        var embedding = binder.Tensor(definition.Embedding);
+        var layers = new CpuLayerWeights[definition.Layers.Length];
         for (int i = 0; i < layers.Length; i++)
         {
-            layers[i] = binder.Layer(i);
+            layers[i] = binder.Layer(definition.Layers[i]);
             progress?.Report((i + 1.0) / (layers.Length + 1));
         }
-        var lmHead = config.TieWordEmbeddings
-            ? CpuLinear.Create(embedding)
-            : binder.Linear("lm_head.weight", config.VocabSize, config.HiddenSize, bias: false);
         var weights = new CpuModelWeights
         {
             Embedding = embedding,
             Layers = layers,
-            FinalNorm = binder.Vector("model.norm.weight", config.HiddenSize),
-            LmHead = lmHead,
+            FinalNorm = binder.Vector(definition.FinalNorm),
+            LmHead = binder.Linear(definition.LmHead),
         };
         progress?.Report(1.0);
         return weights;
     }
 
-    /// <summary>Looks tensors up by name and checks their shapes against the config, naming the tensor on mismatch.</summary>
-    private sealed class WeightBinder(ModelConfig config, IWeightSource source)
+    /// <summary>Looks tensors up by name and checks their shapes against the definition, naming the tensor on mismatch.</summary>
+    private sealed class WeightBinder(ModelDefinition definition, IWeightSource source)
     {
-        public CpuLayerWeights Layer(int i)
+        public CpuLayerWeights Layer(DecoderLayerDefinition layer) => new()
         {
-            string p = $"model.layers.{i}.";
-            int hidden = config.HiddenSize, q = config.QSize, kv = config.KvSize, inter = config.IntermediateSize;
-            CpuLinear qProj, kProj, vProj, gate, up;
-            if (config.FusedQkv)
-            {
-                string name = p + "self_attn.qkv_proj.weight";
-                var fused = Tensor(name, q + 2 * kv, hidden);
-                var bias = config.AttentionBias ? Tensor(p + "self_attn.qkv_proj.bias", q + 2 * kv) : null;
-                qProj = CpuLinear.Create(fused, bias, 0, q);
-                kProj = CpuLinear.Create(fused, bias, q, kv);
-                vProj = CpuLinear.Create(fused, bias, q + kv, kv);
-            }
-            else
-            {
-                qProj = Linear(p + "self_attn.q_proj.weight", q, hidden, config.AttentionBias);
-                kProj = Linear(p + "self_attn.k_proj.weight", kv, hidden, config.AttentionBias);
-                vProj = Linear(p + "self_attn.v_proj.weight", kv, hidden, config.AttentionBias);
-            }
-            if (config.FusedGateUp)
-            {
-                var fused = Tensor(p + "mlp.gate_up_proj.weight", 2 * inter, hidden);
-                var bias = config.MlpBias ? Tensor(p + "mlp.gate_up_proj.bias", 2 * inter) : null;
-                gate = CpuLinear.Create(fused, bias, 0, inter);
-                up = CpuLinear.Create(fused, bias, inter, inter);
-            }
-            else
-            {
-                gate = Linear(p + "mlp.gate_proj.weight", inter, hidden, config.MlpBias);
-                up = Linear(p + "mlp.up_proj.weight", inter, hidden, config.MlpBias);
-            }
-            return new CpuLayerWeights
-            {
-                InputNorm = Vector(p + "input_layernorm.weight", hidden),
-                Q = qProj,
-                K = kProj,
-                V = vProj,
-                QNorm = config.QkNorm ? Vector(p + "self_attn.q_norm.weight", config.HeadDim) : null,
-                KNorm = config.QkNorm ? Vector(p + "self_attn.k_norm.weight", config.HeadDim) : null,
-                O = Linear(p + "self_attn.o_proj.weight", hidden, q, config.AttentionOutputBias),
-                PostAttentionNorm = Vector(p + "post_attention_layernorm.weight", hidden),
-                Gate = gate,
-                Up = up,
-                Down = Linear(p + "mlp.down_proj.weight", hidden, inter, config.MlpBias),
-            };
+            InputNorm = Vector(layer.InputNorm),
+            Q = Linear(layer.Q),
+            K = Linear(layer.K),
+            V = Linear(layer.V),
+            QNorm = layer.QNorm is { } qNorm ? Vector(qNorm) : null,
+            KNorm = layer.KNorm is { } kNorm ? Vector(kNorm) : null,
+            O = Linear(layer.O),
+            PostAttentionNorm = Vector(layer.PostAttentionNorm),
+            Gate = Linear(layer.Gate),
+            Up = Linear(layer.Up),
+            Down = Linear(layer.Down),
+        };
+
+        public CpuLinear Linear(LinearDefinition linear)
+        {
+            var weight = Tensor(linear.Weight);
+            var bias = linear.Bias is { } b ? Tensor(b) : null;
+            return Wrap(linear.Weight.Name, () => CpuLinear.Create(weight, bias, linear.RowOffset, linear.OutFeatures));
         }
 
-        public CpuLinear Linear(string weightName, int outFeatures, int inFeatures, bool bias)
-        {
-            var weight = Tensor(weightName, outFeatures, inFeatures);
-            var biasTensor = bias ? Tensor(weightName[..^".weight".Length] + ".bias", outFeatures) : null;
-            return Wrap(weightName, () => CpuLinear.Create(weight, biasTensor));
-        }
+        public float[] Vector(ModelTensor norm) => Wrap(norm.Name, () => WeightConversion.ToFloatVector(Tensor(norm)));
 
-        public float[] Vector(string name, int length) => Wrap(name, () => WeightConversion.ToFloatVector(Tensor(name, length)));
-
-        public TensorInfo Tensor(string name, params long[] shape)
+        public TensorInfo Tensor(ModelTensor expected)
         {
+            string name = expected.Name;
             if (!source.Tensors.TryGetValue(name, out var tensor))
-                throw LoadError($"The checkpoint has no tensor {name}, which {config.Architecture} needs.");
-            if (!tensor.Shape.AsSpan().SequenceEqual(shape))
+                throw LoadError($"The checkpoint has no tensor {name}, which {definition.Config.Architecture} needs.");
+            if (!tensor.Shape.AsSpan().SequenceEqual(expected.Shape))
                 throw LoadError($"Tensor {name} in {tensor.File} has shape [{string.Join(", ", tensor.Shape)}]; "
-                    + $"config.json implies [{string.Join(", ", shape)}].");
-            if (tensor.DType is not (DType.F32 or DType.F16 or DType.BF16 or DType.Q8_0 or DType.Q4_0 or DType.Q4_K or DType.Q6_K))
-                throw LoadError($"Tensor {name} in {tensor.File} has dtype {tensor.DType}; weights must be F32, F16, BF16, Q8_0, Q4_0, Q4_K or Q6_K.");
+                    + $"config.json implies [{string.Join(", ", expected.Shape)}].");
+            if (tensor.DType is not (DType.F32 or DType.F16 or DType.BF16) && !Quantized.QuantizedLinear.HasKernel(tensor.DType))
+                throw LoadError($"Tensor {name} in {tensor.File} has dtype {tensor.DType}; weights must be F32, F16, BF16, "
+                    + "Q8_0, Q4_0, Q4_1, Q5_0, Q5_1, IQ4_NL, Q4_K, Q5_K or Q6_K.");
             return tensor;
         }
 

@@ -14,6 +14,7 @@ internal sealed class ForwardScratch : IDisposable
     public ScratchBuffer Projected { get; } = new();  // [numTokens, hidden] o_proj / down_proj output
     public ScratchBuffer Gate { get; } = new();       // [numTokens, intermediate]
     public ScratchBuffer Up { get; } = new();         // [numTokens, intermediate]
+    public ScratchBuffer Logits { get; } = new();     // [numLogits, vocab] what Forward returns
     /// <summary>[numTokens] index into batch.Seqs of each token.</summary>
     public int[] TokenSeq { get; private set; } = [];
 
@@ -29,12 +30,13 @@ internal sealed class ForwardScratch : IDisposable
         Projected.EnsureCapacity(n * c.HiddenSize);
         Gate.EnsureCapacity(n * c.IntermediateSize);
         Up.EnsureCapacity(n * c.IntermediateSize);
+        Logits.EnsureCapacity((long)numLogits * c.VocabSize);
         if (TokenSeq.Length < numTokens) TokenSeq = new int[Math.Max(numTokens, TokenSeq.Length * 2)];
     }
 
     public void Dispose()
     {
         Hidden.Dispose(); Normed.Dispose(); Q.Dispose(); K.Dispose(); V.Dispose();
-        Attention.Dispose(); Projected.Dispose(); Gate.Dispose(); Up.Dispose();
+        Attention.Dispose(); Projected.Dispose(); Gate.Dispose(); Up.Dispose(); Logits.Dispose();
     }
 }

@@ -25,9 +25,9 @@ internal sealed unsafe class PagedKvCache : IDisposable
         KvSize = kvSize;
         DType = dtype;
         ElementSize = dtype.ElementSize();
-        BytesPerBlockValue = BytesPerBlock(numLayers, blockSize, kvSize, dtype);
+        BlockBytes = BytesPerBlock(numLayers, blockSize, kvSize, dtype);
         // Not zeroed: attention only reads slots written earlier, and untouched pages are never faulted in.
-        _memory = new NativeBuffer(BytesPerBlockValue * numBlocks);
+        _memory = new NativeBuffer(BlockBytes * numBlocks);
         _data = _memory.Pointer;
     }
 
@@ -38,13 +38,14 @@ internal sealed unsafe class PagedKvCache : IDisposable
     public int KvSize { get; }
     public KvCacheDType DType { get; }
     public int ElementSize { get; }
-    private long BytesPerBlockValue { get; }
+    /// <summary>Bytes of one block, all layers, K and V: one contiguous range of the cache.</summary>
+    public long BlockBytes { get; }
 
     public static long BytesPerBlock(int numLayers, int blockSize, int kvSize, KvCacheDType dtype = KvCacheDType.Float32) =>
         (long)numLayers * 2 * blockSize * kvSize * dtype.ElementSize();
 
     /// <summary>[blockSize, KvSize] keys of one layer in one block, as stored (<see cref="DType"/> elements).</summary>
-    public byte* Keys(int block, int layer) => _data + block * BytesPerBlockValue + (long)layer * 2 * BlockSize * KvSize * ElementSize;
+    public byte* Keys(int block, int layer) => Block(block) + (long)layer * 2 * BlockSize * KvSize * ElementSize;
 
     /// <summary>[blockSize, KvSize] values of one layer in one block.</summary>
     public byte* Values(int block, int layer) => Keys(block, layer) + (long)BlockSize * KvSize * ElementSize;
@@ -79,11 +80,10 @@ internal sealed unsafe class PagedKvCache : IDisposable
         else new ReadOnlySpan<float>(source, KvSize).CopyTo(row);
     }
 
-    public void CopyBlock(int src, int dst)
-    {
-        long bytes = BytesPerBlockValue;
-        Buffer.MemoryCopy(_data + src * bytes, _data + dst * bytes, bytes, bytes);
-    }
+    /// <summary>The first byte of a block: [numLayers][K|V][blockSize][KvSize] elements follow, <see cref="BlockBytes"/> in all.</summary>
+    public byte* Block(int block) => _data + block * BlockBytes;
+
+    public void CopyBlock(int src, int dst) => Buffer.MemoryCopy(Block(src), Block(dst), BlockBytes, BlockBytes);
 
     public void Dispose() => _memory.Dispose();
 }

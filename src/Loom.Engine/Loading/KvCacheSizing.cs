@@ -15,9 +15,11 @@ public static class KvCacheSizing
         if (engine.BlockSize < 1) throw new ModelLoadException($"block_size must be at least 1, got {engine.BlockSize}.");
         if (tokens is < 1) throw new ModelLoadException($"The KV cache must hold at least one token, got {tokens}.");
         long bytesPerBlock = backend.KvBytesPerBlock(config, engine.BlockSize, engine.KvCacheDType);
-        long budget = tokens is int t
-            ? (Math.Min(t, maxModelLen) + engine.BlockSize - 1) / engine.BlockSize * bytesPerBlock
-            : engine.KvCacheBytes ?? (long)(backend.AvailableMemoryBytes * engine.KvCacheMemoryFraction);
+        string why = "";
+        long budget;
+        if (tokens is int t) budget = (Math.Min(t, maxModelLen) + engine.BlockSize - 1) / engine.BlockSize * bytesPerBlock;
+        else if (engine.KvCacheBytes is long explicitBytes) budget = explicitBytes;
+        else (budget, why) = DefaultBudget(engine, maxModelLen, bytesPerBlock, backend.AvailableMemoryBytes);
         if (engine.KvCacheBytes is < 1)
             throw new ModelLoadException($"kv_cache_memory must be positive, got {engine.KvCacheBytes} bytes.");
         long blocks = Math.Min(budget / bytesPerBlock, int.MaxValue);
@@ -34,8 +36,23 @@ public static class KvCacheSizing
             maxModelLen = (int)capacity;
         }
         log?.Invoke($"KV cache: {blocks} blocks of {engine.BlockSize} tokens = {capacity} tokens ({Mib(blocks * bytesPerBlock)}, " +
-            $"{bytesPerBlock / engine.BlockSize} bytes per token, {engine.KvCacheDType.DisplayName()}).");
+            $"{bytesPerBlock / engine.BlockSize} bytes per token, {engine.KvCacheDType.DisplayName()}){why}.");
         return new KvCacheSpec((int)blocks, engine.BlockSize) { DType = engine.KvCacheDType };
+    }
+
+    /// <summary>
+    /// The budget when none is given: what max_num_seqs sequences of max_model_len tokens can use at most, capped by
+    /// KvCacheMemoryFraction of the backend's free memory (a fixed fraction reserved 2.4 GiB for a 5M-parameter model,
+    /// and varied traffic gradually touched all of it). Returns the budget and the reason, for the start-up line.
+    /// </summary>
+    public static (long Bytes, string Reason) DefaultBudget(EngineOptions engine, int maxModelLen, long bytesPerBlock, long availableBytes)
+    {
+        long blocksPerSeq = ((long)maxModelLen + engine.BlockSize - 1) / engine.BlockSize;
+        long usable = blocksPerSeq * engine.MaxNumSeqs * bytesPerBlock;
+        long cap = (long)(availableBytes * engine.KvCacheMemoryFraction);
+        return usable <= cap
+            ? (usable, $", sized for {engine.MaxNumSeqs} sequences x {maxModelLen} tokens")
+            : (cap, $", {engine.KvCacheMemoryFraction:P0} of available memory (less than {engine.MaxNumSeqs} sequences x {maxModelLen} tokens would use)");
     }
 
     private static string Mib(long bytes) => $"{bytes / (1024.0 * 1024.0):F1} MiB";

@@ -10,9 +10,11 @@ namespace Loom.Models.Gguf;
 /// Q4_0 (18 B / 32 values): f16 scale d, 16 bytes of nibbles (low nibble = value j, high = value j + 16); x = d * (q - 8).
 /// Q4_K (144 B / 256 values): f16 d, f16 dmin, 12 bytes of packed 6-bit scales/mins for 8 sub-blocks, 128 bytes of nibbles.
 /// Q6_K (210 B / 256 values): 128 B low 4 bits, 64 B high 2 bits, 16 x int8 sub-block scales, f16 d; x = d * scale * (q - 32).
+/// The fallback types llama-quantize writes where rows are not whole 256-value blocks, and Q5_K, are in
+/// GgmlQuants.Blocks.cs.
 /// The SIMD kernels in Loom.Backends compute on the blocks directly and are tested against these.
 /// </summary>
-public static class GgmlQuants
+public static partial class GgmlQuants
 {
     public const int Q8_0BlockBytes = 34, Q4_0BlockBytes = 18, Q4_KBlockBytes = 144, Q6_KBlockBytes = 210;
 
@@ -63,6 +65,11 @@ public static class GgmlQuants
             case DType.Q4_0: DequantizeQ4_0(source, destination); break;
             case DType.Q4_K: DequantizeQ4_K(source, destination); break;
             case DType.Q6_K: DequantizeQ6_K(source, destination); break;
+            case DType.Q5_K: DequantizeQ5_K(source, destination); break;
+            case DType.Q4_1: DequantizeQ4_1(source, destination); break;
+            case DType.Q5_0: DequantizeQ5_0(source, destination); break;
+            case DType.Q5_1: DequantizeQ5_1(source, destination); break;
+            case DType.IQ4_NL: DequantizeIQ4_NL(source, destination); break;
             case DType.F32: MemoryMarshal.Cast<byte, float>(source).CopyTo(destination); break;
             case DType.F16: HalfConvert.F16ToF32(MemoryMarshal.Cast<byte, ushort>(source), destination); break;
             case DType.BF16: HalfConvert.BF16ToF32(MemoryMarshal.Cast<byte, ushort>(source), destination); break;

@@ -1,5 +1,6 @@
 using System.Runtime.InteropServices;
 using Loom.Models.Config;
+using Loom.Models.Definition;
 using Loom.Models.Weights;
 
 namespace Loom.Models.Gguf;
@@ -22,7 +23,8 @@ public static class GgufExporter
     {
         if (type is not (GgmlType.F32 or GgmlType.F16 or GgmlType.BF16 or GgmlType.Q8_0 or GgmlType.Q4_0))
             throw new ArgumentException($"Export to {type} is not supported (F32, F16, BF16, Q8_0, Q4_0).", nameof(type));
-        WeightNames.Validate(weights, config);
+        var definition = ModelDefinition.For(config);
+        definition.Validate(weights);
         string arch = GgufArchitecture(config);
         var writer = new GgufWriter();
         AddHyperParameters(writer, config, arch, type, modelName ?? config.Architecture);
@@ -43,7 +45,7 @@ public static class GgufExporter
             var freqs = GgufConfigReader.Llama3RopeFreqs(scaling, config.RopeTheta, config.HeadDim);
             writer.AddTensor(GgufTensorNames.RopeFreqs, GgmlType.F32, [freqs.Length], s => s.Write(MemoryMarshal.AsBytes(freqs.AsSpan())));
         }
-        var expectedTensors = WeightNames.Expected(config);
+        var expectedTensors = definition.Tensors;
         var written = new WrittenBytes(progress, expectedTensors.Sum(e => weights.Get(e.Name).ByteLength));
         foreach (var expected in expectedTensors)
         {
@@ -55,7 +57,7 @@ public static class GgufExporter
             if (dims[0] % GgmlTypes.Block(storeAs)!.Value.Elements != 0)
                 storeAs = GgmlType.F16; // rows that are not whole blocks cannot be quantized
             int permuteHeads = GgufTensorNames.IsRopePermuted(expected.Name, arch)
-                ? (expected.Name.Contains(WeightNames.KProj, StringComparison.Ordinal) ? config.NumKeyValueHeads : config.NumAttentionHeads)
+                ? (expected.Role == TensorRole.KProj ? config.NumKeyValueHeads : config.NumAttentionHeads)
                 : 0;
             writer.AddTensor(name, storeAs, dims, s => WriteTensor(s, tensor, storeAs, permuteHeads, written));
         }

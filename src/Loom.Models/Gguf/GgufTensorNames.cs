@@ -1,5 +1,5 @@
 using System.Text.RegularExpressions;
-using Loom.Models.Weights;
+using Loom.Models.Definition;
 
 namespace Loom.Models.Gguf;
 
@@ -14,18 +14,18 @@ public static partial class GgufTensorNames
 
     private static readonly (string Hf, string Gguf)[] LayerParts =
     [
-        (WeightNames.InputNorm, "attn_norm.weight"),
-        (WeightNames.PostAttentionNorm, "ffn_norm.weight"),
-        (WeightNames.QNorm, "attn_q_norm.weight"),
-        (WeightNames.KNorm, "attn_k_norm.weight"),
-        (WeightNames.QProj, "attn_q"),
-        (WeightNames.KProj, "attn_k"),
-        (WeightNames.VProj, "attn_v"),
-        (WeightNames.OProj, "attn_output"),
-        (WeightNames.QkvProj, "attn_qkv"),
-        (WeightNames.GateProj, "ffn_gate"),
-        (WeightNames.UpProj, "ffn_up"),
-        (WeightNames.DownProj, "ffn_down"),
+        (HfTensorNames.InputNorm, "attn_norm.weight"),
+        (HfTensorNames.PostAttentionNorm, "ffn_norm.weight"),
+        (HfTensorNames.QNorm, "attn_q_norm.weight"),
+        (HfTensorNames.KNorm, "attn_k_norm.weight"),
+        (HfTensorNames.QProj, "attn_q"),
+        (HfTensorNames.KProj, "attn_k"),
+        (HfTensorNames.VProj, "attn_v"),
+        (HfTensorNames.OProj, "attn_output"),
+        (HfTensorNames.QkvProj, "attn_qkv"),
+        (HfTensorNames.GateProj, "ffn_gate"),
+        (HfTensorNames.UpProj, "ffn_up"),
+        (HfTensorNames.DownProj, "ffn_down"),
     ];
 
     [GeneratedRegex(@"^model\.layers\.(\d+)\.(.+)$")]
@@ -39,15 +39,15 @@ public static partial class GgufTensorNames
     {
         switch (hfName)
         {
-            case WeightNames.Embedding: return "token_embd.weight";
-            case WeightNames.FinalNorm: return "output_norm.weight";
-            case WeightNames.LmHead: return "output.weight";
+            case HfTensorNames.Embedding: return "token_embd.weight";
+            case HfTensorNames.FinalNorm: return "output_norm.weight";
+            case HfTensorNames.LmHead: return "output.weight";
         }
         var m = HfLayer().Match(hfName);
         if (!m.Success) return null;
         string part = m.Groups[2].Value;
-        if (fusedGateUp && part.StartsWith(WeightNames.GateUpProj + ".", StringComparison.Ordinal))
-            return $"blk.{m.Groups[1].Value}.ffn_up{part[WeightNames.GateUpProj.Length..]}";
+        if (fusedGateUp && part.StartsWith(HfTensorNames.GateUpProj + ".", StringComparison.Ordinal))
+            return $"blk.{m.Groups[1].Value}.ffn_up{part[HfTensorNames.GateUpProj.Length..]}";
         foreach (var (hf, gguf) in LayerParts)
         {
             if (part == hf) return $"blk.{m.Groups[1].Value}.{gguf}";
@@ -62,20 +62,20 @@ public static partial class GgufTensorNames
     {
         switch (ggufName)
         {
-            case "token_embd.weight": return WeightNames.Embedding;
-            case "output_norm.weight": return WeightNames.FinalNorm;
-            case "output.weight": return WeightNames.LmHead;
+            case "token_embd.weight": return HfTensorNames.Embedding;
+            case "output_norm.weight": return HfTensorNames.FinalNorm;
+            case "output.weight": return HfTensorNames.LmHead;
         }
         var m = GgufLayer().Match(ggufName);
         if (!m.Success) return null;
         string part = m.Groups[2].Value;
         if (fusedGateUp && part.StartsWith("ffn_up.", StringComparison.Ordinal))
-            return WeightNames.Layer(int.Parse(m.Groups[1].Value), WeightNames.GateUpProj + part["ffn_up".Length..]);
+            return HfTensorNames.Layer(int.Parse(m.Groups[1].Value), HfTensorNames.GateUpProj + part["ffn_up".Length..]);
         foreach (var (hf, gguf) in LayerParts)
         {
-            if (part == gguf) return WeightNames.Layer(int.Parse(m.Groups[1].Value), hf);
+            if (part == gguf) return HfTensorNames.Layer(int.Parse(m.Groups[1].Value), hf);
             if (part.StartsWith(gguf + ".", StringComparison.Ordinal) && !gguf.EndsWith(".weight", StringComparison.Ordinal))
-                return WeightNames.Layer(int.Parse(m.Groups[1].Value), hf + part[gguf.Length..]);
+                return HfTensorNames.Layer(int.Parse(m.Groups[1].Value), hf + part[gguf.Length..]);
         }
         return null;
     }
@@ -86,8 +86,8 @@ public static partial class GgufTensorNames
     /// </summary>
     public static bool IsRopePermuted(string hfName, string ggufArchitecture) =>
         ggufArchitecture == "llama"
-        && (hfName.EndsWith(WeightNames.QProj + ".weight", StringComparison.Ordinal) || hfName.EndsWith(WeightNames.QProj + ".bias", StringComparison.Ordinal)
-            || hfName.EndsWith(WeightNames.KProj + ".weight", StringComparison.Ordinal) || hfName.EndsWith(WeightNames.KProj + ".bias", StringComparison.Ordinal));
+        && (hfName.EndsWith(HfTensorNames.QProj + ".weight", StringComparison.Ordinal) || hfName.EndsWith(HfTensorNames.QProj + ".bias", StringComparison.Ordinal)
+            || hfName.EndsWith(HfTensorNames.KProj + ".weight", StringComparison.Ordinal) || hfName.EndsWith(HfTensorNames.KProj + ".bias", StringComparison.Ordinal));
 
     /// <summary>
     /// Moves whole rows between the Hugging Face and the llama.cpp layout of a q/k projection with

@@ -13,7 +13,7 @@ public enum GgufValueType : uint
 public enum GgmlType : uint
 {
     F32 = 0, F16 = 1, Q4_0 = 2, Q4_1 = 3, Q5_0 = 6, Q5_1 = 7, Q8_0 = 8, Q8_1 = 9,
-    Q2_K = 10, Q3_K = 11, Q4_K = 12, Q5_K = 13, Q6_K = 14, Q8_K = 15,
+    Q2_K = 10, Q3_K = 11, Q4_K = 12, Q5_K = 13, Q6_K = 14, Q8_K = 15, IQ4_NL = 20,
     I8 = 24, I16 = 25, I32 = 26, I64 = 27, F64 = 28, BF16 = 30,
 }
 
@@ -39,6 +39,7 @@ public static class GgmlTypes
         GgmlType.Q5_K => (256, 176),
         GgmlType.Q6_K => (256, 210),
         GgmlType.Q8_K => (256, 292),
+        GgmlType.IQ4_NL => (32, 18),
         _ => null,
     };
 
@@ -47,6 +48,8 @@ public static class GgmlTypes
     {
         GgmlType.F32 => DType.F32, GgmlType.F16 => DType.F16, GgmlType.BF16 => DType.BF16,
         GgmlType.Q8_0 => DType.Q8_0, GgmlType.Q4_0 => DType.Q4_0, GgmlType.Q4_K => DType.Q4_K, GgmlType.Q6_K => DType.Q6_K,
+        GgmlType.Q4_1 => DType.Q4_1, GgmlType.Q5_0 => DType.Q5_0, GgmlType.Q5_1 => DType.Q5_1,
+        GgmlType.IQ4_NL => DType.IQ4_NL, GgmlType.Q5_K => DType.Q5_K,
         GgmlType.F64 => DType.F64, GgmlType.I64 => DType.I64, GgmlType.I32 => DType.I32, GgmlType.I16 => DType.I16,
         GgmlType.I8 => DType.I8,
         _ => null,
@@ -56,6 +59,8 @@ public static class GgmlTypes
     {
         DType.F32 => GgmlType.F32, DType.F16 => GgmlType.F16, DType.BF16 => GgmlType.BF16,
         DType.Q8_0 => GgmlType.Q8_0, DType.Q4_0 => GgmlType.Q4_0, DType.Q4_K => GgmlType.Q4_K, DType.Q6_K => GgmlType.Q6_K,
+        DType.Q4_1 => GgmlType.Q4_1, DType.Q5_0 => GgmlType.Q5_0, DType.Q5_1 => GgmlType.Q5_1,
+        DType.IQ4_NL => GgmlType.IQ4_NL, DType.Q5_K => GgmlType.Q5_K,
         DType.F64 => GgmlType.F64, DType.I64 => GgmlType.I64, DType.I32 => GgmlType.I32, DType.I16 => GgmlType.I16,
         DType.I8 => GgmlType.I8,
         _ => throw new ArgumentOutOfRangeException(nameof(dtype), dtype, "no GGUF equivalent"),

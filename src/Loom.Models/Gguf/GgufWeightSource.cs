@@ -1,11 +1,12 @@
 using Loom.Models.Config;
+using Loom.Models.Definition;
 using Loom.Models.Weights;
 
 namespace Loom.Models.Gguf;
 
 /// <summary>
 /// The tensors of a GGUF checkpoint under their Hugging Face names and shapes, memory-mapped. Quantized tensors stay
-/// quantized (DType Q8_0, Q4_0, Q4_K, Q6_K). Llama q/k projections, which llama.cpp stores with permuted rows, are
+/// quantized (the DType of each GGUF block type Loom computes with). Llama q/k projections, which llama.cpp stores with permuted rows, are
 /// un-permuted into owned native buffers; everything else points into the mapping. Valid until Dispose.
 /// </summary>
 public sealed unsafe class GgufWeightSource : IWeightSource
@@ -27,7 +28,7 @@ public sealed unsafe class GgufWeightSource : IWeightSource
             if (t.Name == GgufTensorNames.RopeFreqs) continue; // folded into Config.RopeScaling
             string name = GgufTensorNames.ToHf(t.Name, Config.FusedGateUp) ?? t.Name;
             var dtype = GgmlTypes.ToDType(t.Type)
-                ?? throw new ModelLoadException($"{file.Path}: tensor '{t.Name}' has type {t.Type}, which Loom cannot compute with (supported: F32, F16, BF16, Q8_0, Q4_0, Q4_K, Q6_K).");
+                ?? throw new ModelLoadException($"{file.Path}: tensor '{t.Name}' has type {t.Type}, which Loom cannot compute with (supported: F32, F16, BF16, Q8_0, Q4_0, Q4_1, Q5_0, Q5_1, IQ4_NL, Q4_K, Q5_K, Q6_K).");
             if (_tensors.ContainsKey(name)) throw new ModelLoadException($"{file.Path}: tensors '{t.Name}' and another both map to '{name}'.");
             byte* data = t.Data;
             if (GgufTensorNames.IsRopePermuted(name, arch)) data = Unpermute(t, name);
@@ -35,7 +36,7 @@ public sealed unsafe class GgufWeightSource : IWeightSource
         }
     }
 
-    /// <summary>Opens a .gguf file and reads its config; the caller validates tensors with <see cref="WeightNames.Validate"/>.</summary>
+    /// <summary>Opens a .gguf file and reads its config; the caller validates tensors with <see cref="ModelDefinition.Validate"/>.</summary>
     public static GgufWeightSource Open(string path)
     {
         var file = GgufFile.Open(path);
@@ -65,7 +66,7 @@ public sealed unsafe class GgufWeightSource : IWeightSource
 
     private byte* Unpermute(GgufTensor t, string hfName)
     {
-        bool isK = hfName.Contains(WeightNames.KProj, StringComparison.Ordinal);
+        bool isK = hfName.Contains(HfTensorNames.KProj, StringComparison.Ordinal);
         int heads = isK ? Config.NumKeyValueHeads : Config.NumAttentionHeads;
         long rows = t.Dims.Length == 1 ? t.Dims[0] : t.Dims[1];
         if (rows != (long)heads * Config.HeadDim)

@@ -5,7 +5,21 @@ namespace Loom.Models.Tokenization;
 
 public sealed partial class HfTokenizer
 {
-    private void EncodeInto(string text, List<int> ids)
+    /// <summary>
+    /// Encode, but stop soon after the ids pass <paramref name="maxTokens"/> (a word at a time): a prompt that cannot fit
+    /// the context costs at most its first words, not its whole encoding. Past the limit the result is a prefix.
+    /// </summary>
+    public int[] Encode(string text, bool addSpecialTokens, int maxTokens)
+    {
+        ArgumentNullException.ThrowIfNull(text);
+        ArgumentOutOfRangeException.ThrowIfNegative(maxTokens);
+        var ids = new List<int>(Math.Min(text.Length / 3, maxTokens) + 4);
+        EncodeInto(text, ids, maxTokens);
+        if (ids.Count > maxTokens) return ids.ToArray();
+        return addSpecialTokens && _postProcessor != null ? _postProcessor.Process(ids) : ids.ToArray();
+    }
+
+    private void EncodeInto(string text, List<int> ids, int limit = int.MaxValue)
     {
         var rawSplits = new List<(TextPiece Piece, int Id)>();
         _added.SplitRaw(TextPiece.Of(text, atOriginalStart: true), rawSplits);
@@ -13,6 +27,7 @@ public sealed partial class HfTokenizer
         List<TextPiece>? words = null;
         foreach (var (piece, id) in rawSplits)
         {
+            if (ids.Count > limit) return;
             if (id >= 0)
             {
                 ids.Add(id);
@@ -21,7 +36,7 @@ public sealed partial class HfTokenizer
             var normalized = _normalizer is null ? piece : TextPiece.Of(_normalizer.Normalize(piece.AsString()), piece.AtOriginalStart);
             if (!_added.HasNormalizedTokens)
             {
-                EncodeWords(normalized, ids, ref words);
+                EncodeWords(normalized, ids, ref words, limit);
                 continue;
             }
             (normalizedSplits ??= new()).Clear();
@@ -29,12 +44,12 @@ public sealed partial class HfTokenizer
             foreach (var (inner, innerId) in normalizedSplits)
             {
                 if (innerId >= 0) ids.Add(innerId);
-                else EncodeWords(inner, ids, ref words);
+                else EncodeWords(inner, ids, ref words, limit);
             }
         }
     }
 
-    private void EncodeWords(in TextPiece piece, List<int> ids, ref List<TextPiece>? words)
+    private void EncodeWords(in TextPiece piece, List<int> ids, ref List<TextPiece>? words, int limit)
     {
         if (piece.Length == 0) return;
         if (_preTokenizer is null)
@@ -44,7 +59,11 @@ public sealed partial class HfTokenizer
         }
         (words ??= new()).Clear();
         _preTokenizer.Split(piece, words);
-        foreach (var word in words) TokenizeWord(word.Span, ids);
+        foreach (var word in words)
+        {
+            if (ids.Count > limit) return;
+            TokenizeWord(word.Span, ids);
+        }
     }
 
     /// <summary>Feeds one word to the model, first writing its UTF-8 bytes in the byte-level alphabet when needed.</summary>

@@ -19,6 +19,12 @@ public interface ITokenizer
         return Encode(text, options.AddSpecialTokens);
     }
 
+    /// <summary>
+    /// Encode, allowed to stop once the ids pass <paramref name="maxTokens"/> (the result is then longer than the limit,
+    /// a prefix of the encoding): a caller that refuses anything longer need not pay for the rest.
+    /// </summary>
+    int[] Encode(string text, bool addSpecialTokens, int maxTokens) => Encode(text, addSpecialTokens);
+
     string Decode(ReadOnlySpan<int> ids, bool skipSpecialTokens = false);
 
     /// <summary>Token string for an id (as in the vocab), or null.</summary>

@@ -6,8 +6,8 @@ public static class DTypes
     /// <summary>Elements per storage block: 1 for plain types, 32 or 256 for GGUF block formats.</summary>
     public static int BlockElements(DType dtype) => dtype switch
     {
-        DType.Q8_0 or DType.Q4_0 => 32,
-        DType.Q4_K or DType.Q6_K => 256,
+        DType.Q8_0 or DType.Q4_0 or DType.Q4_1 or DType.Q5_0 or DType.Q5_1 or DType.IQ4_NL => 32,
+        DType.Q4_K or DType.Q5_K or DType.Q6_K => 256,
         _ => 1,
     };
 
@@ -20,7 +20,12 @@ public static class DTypes
         DType.I8 or DType.U8 or DType.Bool => 1,
         DType.Q8_0 => 34,   // f16 scale + 32 x int8
         DType.Q4_0 => 18,   // f16 scale + 32 x 4-bit
+        DType.Q4_1 => 20,   // f16 scale + f16 min + 32 x 4-bit
+        DType.Q5_0 => 22,   // f16 scale + 32 high bits + 32 x 4-bit
+        DType.Q5_1 => 24,   // f16 scale + f16 min + 32 high bits + 32 x 4-bit
+        DType.IQ4_NL => 18, // f16 scale + 32 x 4-bit indices into a fixed non-linear table
         DType.Q4_K => 144,  // 2 x f16 + 12 bytes of 6-bit scales + 128 bytes of 4-bit quants
+        DType.Q5_K => 176,  // 2 x f16 + 12 bytes of 6-bit scales + 32 bytes of high bits + 128 bytes of 4-bit quants
         DType.Q6_K => 210,  // 128 low nibbles + 64 high bits + 16 int8 scales + f16 scale
         _ => throw new ArgumentOutOfRangeException(nameof(dtype), dtype, null),
     };

@@ -1,4 +1,5 @@
 using Loom.Models.Config;
+using Loom.Models.Definition;
 
 namespace Loom.Models.Weights;
 
@@ -24,7 +25,7 @@ public sealed unsafe class DummyWeightSource : IWeightSource
         if (dtype is not (DType.F32 or DType.F16 or DType.BF16))
             throw new ArgumentException($"Dummy weights are F32, F16 or BF16, not {dtype}.", nameof(dtype));
         _source = $"dummy {config.Architecture} weights ({dtype}, seed {seed})";
-        var expected = WeightNames.Expected(config);
+        var expected = ModelDefinition.For(config).Tensors;
         try
         {
             foreach (var e in expected)
@@ -57,7 +58,7 @@ public sealed unsafe class DummyWeightSource : IWeightSource
     }
 
     /// <summary>Fills every tensor in parallel chunks; each chunk has its own generator seeded from (seed, tensor, chunk).</summary>
-    private void Fill(IReadOnlyList<ExpectedTensor> expected, DType dtype, int seed)
+    private void Fill(IReadOnlyList<ModelTensor> expected, DType dtype, int seed)
     {
         var chunks = new List<(TensorInfo Tensor, bool IsNorm, int TensorIndex, long Start)>();
         for (int t = 0; t < expected.Count; t++)

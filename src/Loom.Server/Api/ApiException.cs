@@ -30,6 +30,16 @@ public sealed class ApiException(int status, string type, string message, string
     public static ApiException EngineDead(string detail) =>
         new(503, "service_unavailable_error", "The engine has failed and is not serving: " + detail, null, "engine_dead");
 
+    /// <summary>421: the Host header names a server this one is not (DNS rebinding, see HostFilter).</summary>
+    public static ApiException MisdirectedHost(string host) =>
+        new(421, "invalid_request_error",
+            $"The Host '{host}' is not served here; start the server with --allowed-hosts to accept it.", null, "invalid_host");
+
+    /// <summary>415: a JSON endpoint got a body that does not say it is JSON (a CORS "simple request" says text/plain).</summary>
+    public static ApiException UnsupportedMediaType(string? contentType) =>
+        new(415, "invalid_request_error",
+            $"Content-Type must be application/json, got '{contentType ?? "none"}'.", null, "unsupported_media_type");
+
     public static ApiException Unavailable(string message, string code, int retryAfterSeconds) =>
         new(503, "service_unavailable_error", message, null, code) { RetryAfterSeconds = retryAfterSeconds };
 }

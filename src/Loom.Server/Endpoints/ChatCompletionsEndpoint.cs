@@ -16,7 +16,8 @@ internal static partial class ChatCompletionsEndpoint
         var model = state.RequireModel();
         var request = await JsonBody.ReadAsync(context, LoomJsonContext.Default.ChatCompletionRequest);
         RequestFields.CheckModel(state, model, request.Model);
-        var promptIds = EncodePrompt(model, request);
+        UnsupportedFields.Check(request.Extra, state.Logger);
+        var promptIds = await state.Tokenization.RunAsync(() => EncodePrompt(model, request), context.RequestAborted);
         var sampling = BuildSampling(model, request, promptIds.Length);
 
         using var admission = state.Admit(sampling.N);
@@ -37,7 +38,8 @@ internal static partial class ChatCompletionsEndpoint
         var messages = ChatMessages.From(request.Messages);
         try
         {
-            return model.ChatPrompt.Encode(messages, request.AddGenerationPrompt ?? true, request.ContinueFinalMessage ?? false);
+            var text = model.ChatPrompt.Render(messages, request.AddGenerationPrompt ?? true, request.ContinueFinalMessage ?? false);
+            return PromptEncoder.Encode(model, text, addSpecialTokens: false, "messages"); // as ChatPrompt.Encode, bounded
         }
         catch (ChatPromptException e)
         {

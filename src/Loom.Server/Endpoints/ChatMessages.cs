@@ -35,7 +35,8 @@ internal static class ChatMessages
         int part = 0;
         foreach (var p in c.EnumerateArray())
         {
-            if (p.ValueKind != JsonValueKind.Object || !p.TryGetProperty("type", out var type) || type.GetString() != "text"
+            if (p.ValueKind != JsonValueKind.Object || !p.TryGetProperty("type", out var type)
+                || type.ValueKind != JsonValueKind.String || type.GetString() != "text"
                 || !p.TryGetProperty("text", out var t) || t.ValueKind != JsonValueKind.String)
                 throw ApiException.BadRequest($"{param}[{part}] must be a text part {{\"type\": \"text\", \"text\": ...}}.", $"{param}[{part}]");
             if (part > 0) text.Append('\n');

@@ -19,7 +19,8 @@ internal static partial class CompletionsEndpoint
         var request = await JsonBody.ReadAsync(context, LoomJsonContext.Default.CompletionRequest);
         RequestFields.CheckModel(state, model, request.Model);
         RejectUnsupported(request);
-        var prompts = ParsePrompts(request, model);
+        UnsupportedFields.Check(request.Extra, state.Logger);
+        var prompts = await state.Tokenization.RunAsync(() => ParsePrompts(request, model), context.RequestAborted);
         var id = "cmpl-" + Guid.NewGuid().ToString("N");
         var engineRequests = new EngineRequest[prompts.Count];
         for (int i = 0; i < prompts.Count; i++)
@@ -82,7 +83,7 @@ internal static partial class CompletionsEndpoint
 
     /// <summary>An empty string is refused even where the tokenizer would add a BOS: there is nothing to complete.</summary>
     private static Prompt FromText(string text, ServedModel model, bool addSpecial) =>
-        new(text, text.Length == 0 ? [] : model.Tokenizer.Encode(text, addSpecial));
+        new(text, text.Length == 0 ? [] : PromptEncoder.Encode(model, text, addSpecial, "prompt"));
 
     private static Prompt FromIds(JsonElement ids, ServedModel model, string param)
     {

@@ -26,30 +26,33 @@ internal static class InfoEndpoints
         var model = state.RequireModel();
         var request = await JsonBody.ReadAsync(context, LoomJsonContext.Default.TokenizeRequest);
         RequestFields.CheckModel(state, model, request.Model);
-        int[] ids;
-        if (request.Messages is not null)
-        {
-            if (request.Prompt is not null)
-                throw ApiException.BadRequest("Give either prompt or messages, not both.", "prompt");
-            var messages = ChatMessages.From(request.Messages);
-            try
-            {
-                var text = model.ChatPrompt.Render(messages, request.AddGenerationPrompt ?? true, request.ContinueFinalMessage ?? false);
-                ids = model.Tokenizer.Encode(text, request.AddSpecialTokens ?? false);
-            }
-            catch (ChatPromptException e)
-            {
-                throw ApiException.BadRequest(e.Message, e.Param);
-            }
-        }
-        else
-        {
-            var prompt = request.Prompt ?? throw ApiException.BadRequest("prompt or messages is required.", "prompt");
-            ids = model.Tokenizer.Encode(prompt, request.AddSpecialTokens ?? true);
-        }
+        // vLLM's /tokenize counts prompts of any length (its answer carries max_model_len for the client to compare);
+        // the body limit and the tokenization gate bound what that costs.
+        var ids = await state.Tokenization.RunAsync(() => TokenizeIds(model, request), context.RequestAborted);
         var strs = request.ReturnTokenStrs == true ? ids.Select(model.Tokenizer.IdToToken).ToArray() : null;
         await JsonBody.WriteAsync(context, new TokenizeResponse(ids.Length, model.MaxModelLen, ids) { TokenStrs = strs },
             LoomJsonContext.Default.TokenizeResponse);
+    }
+
+    private static int[] TokenizeIds(ServedModel model, TokenizeRequest request)
+    {
+        if (request.Messages is null)
+        {
+            var prompt = request.Prompt ?? throw ApiException.BadRequest("prompt or messages is required.", "prompt");
+            return model.Tokenizer.Encode(prompt, request.AddSpecialTokens ?? true);
+        }
+        if (request.Prompt is not null)
+            throw ApiException.BadRequest("Give either prompt or messages, not both.", "prompt");
+        var messages = ChatMessages.From(request.Messages);
+        try
+        {
+            var text = model.ChatPrompt.Render(messages, request.AddGenerationPrompt ?? true, request.ContinueFinalMessage ?? false);
+            return model.Tokenizer.Encode(text, request.AddSpecialTokens ?? false);
+        }
+        catch (ChatPromptException e)
+        {
+            throw ApiException.BadRequest(e.Message, e.Param);
+        }
     }
 
     public static async Task DetokenizeAsync(HttpContext context, ServerState state)

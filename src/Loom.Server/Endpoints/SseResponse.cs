@@ -5,37 +5,31 @@ using Microsoft.AspNetCore.Http;
 namespace Loom.Server.Endpoints;
 
 /// <summary>
-/// The frame every streamed endpoint shares: the first engine output is awaited before the status line goes out (so
-/// intake errors keep their status code), then the endpoint writes its events, a failure after that is reported
-/// in-band as vLLM does (the status line is gone), and the stream ends with [DONE].
+/// The frame every streamed endpoint shares: the status line and SSE headers go out (flushed) as soon as the request
+/// is admitted, as vLLM sends them, so a client queued behind other requests sees its stream open at once. Every
+/// failure after that (the engine's intake refusals included) is reported in-band as an error event, and the stream
+/// ends with [DONE].
 /// </summary>
 internal static class SseResponse
 {
-    /// <summary>Writes one endpoint's events from <paramref name="outputs"/> (the first one included).</summary>
+    /// <summary>Writes one endpoint's events from <paramref name="outputs"/>.</summary>
     public delegate Task EventWriter(SseWriter sse, IAsyncEnumerable<PromptOutput> outputs);
 
     public static async Task RunAsync(HttpContext context, ServerState state, IAsyncEnumerable<PromptOutput> outputs,
         EventWriter writeEvents, CancellationToken cancellationToken)
     {
-        await using var e = outputs.GetAsyncEnumerator(cancellationToken);
-        bool more = await e.MoveNextAsync();
         var sse = new SseWriter(context.Response);
         await sse.StartAsync(cancellationToken);
         try
         {
-            await writeEvents(sse, Replay(e, more));
+            await writeEvents(sse, outputs);
         }
         catch (Exception ex) when (ErrorMiddleware.ToApiException(ex, state) is { } error)
         {
+            if (error.Status >= 500) state.Logger.LogStreamError(ex, context.Request.Path);
             await sse.WriteAsync(new ErrorResponse(new ErrorBody(error.Message, error.Type, error.Param, error.Code)),
                 LoomJsonContext.Default.ErrorResponse, context.RequestAborted);
         }
         await sse.WriteDoneAsync(context.RequestAborted);
-    }
-
-    /// <summary>The already-fetched first output, then the rest.</summary>
-    private static async IAsyncEnumerable<PromptOutput> Replay(IAsyncEnumerator<PromptOutput> e, bool more)
-    {
-        for (; more; more = await e.MoveNextAsync()) yield return e.Current;
     }
 }

@@ -26,6 +26,7 @@ internal sealed class SseWriter(HttpResponse response)
         response.Headers.CacheControl = "no-cache";
         response.Headers["X-Accel-Buffering"] = "no";
         await response.StartAsync(cancellationToken);
+        await response.BodyWriter.FlushAsync(cancellationToken); // the headers leave now, not with the first event
     }
 
     public async ValueTask WriteAsync<T>(T value, JsonTypeInfo<T> typeInfo, CancellationToken cancellationToken)

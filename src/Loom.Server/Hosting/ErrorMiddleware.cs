@@ -35,7 +35,7 @@ internal static class ErrorMiddleware
     {
         ApiException api => api,
         EngineDeadException dead => ApiException.EngineDead(dead.InnerException?.Message ?? dead.Message),
-        BadHttpRequestException { StatusCode: 413 } => ApiException.TooLarge(state.Options.MaxRequestBodyBytes),
+        BadHttpRequestException { StatusCode: 413 } => ApiException.TooLarge(state.MaxRequestBodyBytes),
         BadHttpRequestException bad => ApiException.BadRequest(bad.Message),
         JsonException json => ApiException.BadRequest(DescribeJsonError(json), IsSyntaxError(json) ? null : ParamFromPath(json.Path)),
         ArgumentException arg => ApiException.BadRequest(StripParamSuffix(arg), arg.ParamName),
@@ -45,6 +45,10 @@ internal static class ErrorMiddleware
         Loom.Models.Tokenization.TokenizerTimeoutException slow => new ApiException(500, "internal_error", slow.Message, null, "tokenizer_timeout"),
         _ => new ApiException(500, "internal_error", "Internal server error: " + e.Message),
     };
+
+    /// <summary>A server-side failure inside a stream that has already sent its status line (logged like a 500).</summary>
+    public static void LogStreamError(this ILogger logger, Exception e, PathString path) =>
+        logger.LogError(e, "Unhandled error in the stream of {Path}", path);
 
     public static async Task WriteAsync(HttpContext context, ApiException error)
     {
@@ -63,6 +67,8 @@ internal static class ErrorMiddleware
     {
         var param = IsSyntaxError(e) ? null : ParamFromPath(e.Path);
         var detail = e.Message.Split(" Path:", 2)[0];
+        if (JsonTypeWords.ExpectedType(detail) is { } expected)
+            return param is null ? $"The request body must be {expected}." : $"Invalid value for '{param}': expected {expected}.";
         return param is null ? "Malformed JSON body: " + detail : $"Invalid value for '{param}': {detail}";
     }
 

@@ -95,13 +95,18 @@ public sealed class LoomServer : IAsyncDisposable
         builder.WebHost.UseKestrelCore().ConfigureKestrel(k =>
         {
             k.AddServerHeader = false;
-            k.Limits.MaxRequestBodySize = options.MaxRequestBodyBytes;
+            k.Limits.MaxRequestBodySize = RequestBodyLimit.Upper(options); // lowered per request by RequestGuards
+            k.Limits.MaxConcurrentConnections = ConnectionLimit.For(options);
+            k.Limits.KeepAliveTimeout = options.KeepAliveTimeout;
         });
         builder.WebHost.UseUrls(ListenUrl(options.Host, options.Port));
 
         var app = builder.Build();
         var logger = app.Logger;
+        state.Logger = logger;
+        var guards = new RequestGuards(state);
         app.Use((context, next) => ErrorMiddleware.InvokeAsync(context, () => next(context), state, logger));
+        app.Use((context, next) => guards.InvokeAsync(context, () => next(context)));
         if (!string.IsNullOrEmpty(options.ApiKey))
         {
             var check = new ApiKeyCheck(options.ApiKey);

@@ -20,4 +20,21 @@ public sealed record ServedModel(
     public DateTimeOffset Created { get; init; } = DateTimeOffset.UtcNow;
 
     public ChatPrompt ChatPrompt { get; } = new(Tokenizer, ChatTemplate);
+
+    private int _maxPromptChars;
+
+    /// <summary>
+    /// Characters past which a prompt cannot fit the window whatever it holds: each token covers at most as many
+    /// characters as the longest vocabulary entry (byte-level entries spell one char per byte), so longer text is
+    /// refused before it is tokenized. Computed once, on first use.
+    /// </summary>
+    public int MaxPromptChars
+    {
+        get
+        {
+            int bound = Volatile.Read(ref _maxPromptChars);
+            if (bound == 0) Volatile.Write(ref _maxPromptChars, bound = PromptBounds.MaxChars(Tokenizer, MaxModelLen));
+            return bound;
+        }
+    }
 }

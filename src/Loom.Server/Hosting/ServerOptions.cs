@@ -16,8 +16,17 @@ public sealed record ServerOptions
     public int MaxWaiting { get; init; } = 1024;
     /// <summary>--shutdown-timeout: how long a drain lets running requests finish before aborting them.</summary>
     public TimeSpan ShutdownTimeout { get; init; } = TimeSpan.FromSeconds(30);
-    /// <summary>Request bodies over this get 413.</summary>
-    public long MaxRequestBodyBytes { get; init; } = 16 * 1024 * 1024;
+    /// <summary>Request bodies over this get 413; null = sized from the model's max_model_len (<see cref="RequestBodyLimit"/>).</summary>
+    public long? MaxRequestBodyBytes { get; init; }
+    /// <summary>
+    /// --allowed-hosts: Host header values (no port; "*" = any) accepted besides the loopback names. Null: a loopback
+    /// bind accepts only loopback names (DNS rebinding), any other bind accepts any Host.
+    /// </summary>
+    public IReadOnlyList<string>? AllowedHosts { get; init; }
+    /// <summary>--max-connections: open connections beyond this are closed at once; null = derived from the fd limit.</summary>
+    public int? MaxConcurrentConnections { get; init; }
+    /// <summary>--keep-alive-timeout: how long an idle connection is kept between requests (vLLM's uvicorn: 5 s).</summary>
+    public TimeSpan KeepAliveTimeout { get; init; } = TimeSpan.FromSeconds(5);
     /// <summary>
     /// vLLM's --enable-prompt-tokens-details (on in Loom by default): report usage.prompt_tokens_details.cached_tokens.
     /// Off (--disable-prompt-tokens-details) for multi-tenant servers, where cache hits let one client confirm guesses
@@ -36,6 +45,8 @@ public sealed record ServerOptions
         if (MaxWaiting < 0) throw new ArgumentOutOfRangeException(nameof(MaxWaiting), MaxWaiting, "max-waiting must be >= 0.");
         if (ShutdownTimeout < TimeSpan.Zero) throw new ArgumentOutOfRangeException(nameof(ShutdownTimeout), "shutdown-timeout must be >= 0.");
         if (MaxRequestBodyBytes < 1024) throw new ArgumentOutOfRangeException(nameof(MaxRequestBodyBytes), "the body limit must be at least 1 KiB.");
+        if (MaxConcurrentConnections < 1) throw new ArgumentOutOfRangeException(nameof(MaxConcurrentConnections), "max-connections must be at least 1.");
+        if (KeepAliveTimeout <= TimeSpan.Zero) throw new ArgumentOutOfRangeException(nameof(KeepAliveTimeout), "keep-alive-timeout must be positive.");
         if (string.IsNullOrWhiteSpace(Host)) throw new ArgumentException("host must not be empty.", nameof(Host));
     }
 }

@@ -1,4 +1,7 @@
 using Loom.Server.Api;
+using Loom.Server.Endpoints;
+using Microsoft.Extensions.Logging;
+using Microsoft.Extensions.Logging.Abstractions;
 
 namespace Loom.Server.Hosting;
 
@@ -17,6 +20,15 @@ internal sealed class ServerState(ServerOptions options)
     private bool _draining;
 
     public ServerOptions Options { get; } = options;
+
+    /// <summary>The host's logger, once the app is built (warnings about ignored request fields go here).</summary>
+    public ILogger Logger { get; set; } = NullLogger.Instance;
+
+    /// <summary>Bounds the tokenization running at once, so a burst of large prompts cannot take every core and its memory.</summary>
+    public TokenizationGate Tokenization { get; } = new(Environment.ProcessorCount);
+
+    /// <summary>The body limit in force: the explicit one, or sized from the served model's window.</summary>
+    public long MaxRequestBodyBytes => RequestBodyLimit.For(Options, Model?.MaxModelLen);
 
     /// <summary>Cancelled when a drain runs out of time: every request still running is aborted.</summary>
     public CancellationToken AbortAll => _abortAll.Token;

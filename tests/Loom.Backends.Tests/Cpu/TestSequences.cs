@@ -53,13 +53,11 @@ internal static class TestBatches
             else logitsIndices.Add(start + count - 1);
             seqs[i] = new SequenceSlice(start, count, context, seq.Blocks.ToArray());
         }
-        return new ForwardBatch
-        {
-            TokenIds = tokens.ToArray(),
-            Positions = positions.ToArray(),
-            Seqs = seqs,
-            LogitsIndices = logitsIndices.ToArray(),
-        };
+        return ForwardBatch.Of(
+            tokenIds: tokens.ToArray(),
+            positions: positions.ToArray(),
+            seqs: seqs,
+            logitsIndices: logitsIndices.ToArray());
     }
 
     /// <summary>Runs one step and marks the tokens computed; returns [LogitsIndices.Length, vocab].</summary>
@@ -67,7 +65,7 @@ internal static class TestBatches
     {
         var batch = Build(parts, executor.KvCache.BlockSize, blocks);
         var logits = new float[batch.LogitsIndices.Length * executor.Config.VocabSize];
-        executor.Forward(batch, logits);
+        executor.Forward(batch).CopyTo(logits);
         foreach (var part in parts) part.Seq.NumComputed += part.Count;
         return logits;
     }

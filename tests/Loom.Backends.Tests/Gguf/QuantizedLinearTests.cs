@@ -7,9 +7,9 @@ using Loom.Models.Weights;
 namespace Loom.Backends.Tests.Gguf;
 
 /// <summary>
-/// The quantized kernels equal dequantize-then-multiply (in double) on random blocks, within float rounding. Q8_0 and
-/// Q4_0 multiply Q8-quantized activations (llama.cpp's scheme), so their reference dequantizes those activations too;
-/// Q4_K and Q6_K multiply the fp32 activations.
+/// The quantized kernels equal dequantize-then-multiply (in double) on random blocks, within float rounding. The
+/// kernels multiply quantized activations (llama.cpp's scheme: Q8 for 32-value blocks, Q8_K for K-quants), so the
+/// reference dequantizes those activations too. More block types and shapes: <see cref="BlockKernelTests"/>.
 /// </summary>
 public unsafe class QuantizedLinearTests
 {
@@ -35,7 +35,7 @@ public unsafe class QuantizedLinearTests
         // Reference: dequantize every row (and, for Q8_0/Q4_0, the Q8 activations), multiply in double.
         var w = new float[outFeatures * inFeatures];
         GgmlQuants.Dequantize(dtype, weightBytes, w);
-        var xUsed = dtype is DType.Q8_0 or DType.Q4_0 ? Q8RoundTrip(x, inFeatures) : Array.ConvertAll(x, v => (double)v);
+        var xUsed = BlockKernelTests.ActivationsAsUsed(dtype, x, inFeatures);
         var expected = new double[numTokens * outFeatures];
         for (int t = 0; t < numTokens; t++)
             for (int o = 0; o < outFeatures; o++)
@@ -136,7 +136,7 @@ public unsafe class QuantizedLinearTests
     }
 
     /// <summary>x with each token's row quantized to Q8 blocks by the kernels' quantizer and dequantized again.</summary>
-    private static double[] Q8RoundTrip(float[] x, int n)
+    internal static double[] Q8RoundTrip(float[] x, int n)
     {
         var result = new double[x.Length];
         var q = new sbyte[n];
@@ -164,8 +164,8 @@ public unsafe class QuantizedLinearTests
             var block = data.AsSpan((int)b, blockBytes);
             switch (dtype)
             {
-                case DType.Q8_0 or DType.Q4_0: SetHalf(block, 0, rng); break;
-                case DType.Q4_K: SetHalf(block, 0, rng); SetHalf(block, 2, rng); break;
+                case DType.Q8_0 or DType.Q4_0 or DType.Q5_0 or DType.IQ4_NL: SetHalf(block, 0, rng); break;
+                case DType.Q4_K or DType.Q5_K or DType.Q4_1 or DType.Q5_1: SetHalf(block, 0, rng); SetHalf(block, 2, rng); break;
                 case DType.Q6_K: SetHalf(block, 208, rng); break;
             }
         }

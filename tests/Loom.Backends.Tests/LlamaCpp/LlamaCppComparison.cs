@@ -32,7 +32,7 @@ public sealed class LlamaCppComparisonFixture : IDisposable
     public const int GreedySteps = 24;
     public static readonly GgmlType[] Types = [GgmlType.F32, GgmlType.Q8_0];
     public static readonly string[] Models = [.. GoldenModel.Names, DemoModelName];
-    private const string DemoModelName = "demo";
+    internal const string DemoModelName = "demo";
 
     // Prompts for the demo model, which has no golden cases: plain text, tokenized with its own tokenizer.
     private static readonly string[] DemoPrompts =
@@ -44,7 +44,7 @@ public sealed class LlamaCppComparisonFixture : IDisposable
 
     // general.name for the exports. llama.cpp tunes Phi-3 vocabularies when the name contains "phi3" or "phi-3", looking
     // up <|endoftext|>, which the tiny phi3-fused fixture tokenizer lacks (real Phi-3 vocabularies have it).
-    private const string NeutralModelName = "loom fixture";
+    internal const string NeutralModelName = "loom fixture";
 
     private readonly string _directory = Directory.CreateTempSubdirectory("loom-llamacpp-").FullName;
     private readonly Lazy<Dictionary<(string, GgmlType), ModelComparison>> _comparisons;
@@ -83,7 +83,7 @@ public sealed class LlamaCppComparisonFixture : IDisposable
         return comparisons;
     }
 
-    private static ModelComparison CompareWithLoom(string model, GgmlType type, string path, int[][] prompts, GreedyResult llama)
+    internal static ModelComparison CompareWithLoom(string model, GgmlType type, string path, int[][] prompts, GreedyResult llama)
     {
         if (llama.Tokens is not { } llamaTokens) return new ModelComparison(model, type, null, [], llama.Error);
         Assert.Equal(prompts.Length, llamaTokens.Length);
@@ -126,12 +126,12 @@ public sealed class LlamaCppComparisonFixture : IDisposable
         return (best, first - second);
     }
 
-    private sealed record Source(string Directory, ModelConfig Config, IWeightSource Weights, int[][] Prompts) : IDisposable
+    internal sealed record Source(string Directory, ModelConfig Config, IWeightSource Weights, int[][] Prompts) : IDisposable
     {
         public void Dispose() => Weights.Dispose();
     }
 
-    private static Source Open(string model)
+    internal static Source Open(string model)
     {
         if (model == DemoModelName)
         {

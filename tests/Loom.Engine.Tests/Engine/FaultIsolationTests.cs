@@ -1,3 +1,4 @@
+using Loom.Tests;
 using Loom.Core.Sampling;
 
 namespace Loom.Engine.Tests.Engine;

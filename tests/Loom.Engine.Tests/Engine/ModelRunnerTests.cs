@@ -32,7 +32,7 @@ public class ModelRunnerTests
         var recorded = new List<(SchedulerOutput Step, ModelRunnerOutput Ran)>();
         using (var executor = Model.CreateExecutor(numBlocks, blockSize))
         {
-            var live = new ModelRunner(executor);
+            var live = new ModelRunner(executor, maxNumTokens: 24, maxNumSeqs: 64);
             while (true)
             {
                 var step = scheduler.Schedule();
@@ -47,7 +47,7 @@ public class ModelRunnerTests
         Assert.Contains(recorded, r => r.Ran.PromptLogprobs.Count > 0);
 
         using var fresh = Model.CreateExecutor(numBlocks, blockSize);
-        var replay = new ModelRunner(fresh);
+        var replay = new ModelRunner(fresh, maxNumTokens: 24, maxNumSeqs: 64);
         foreach (var (step, ran) in recorded)
         {
             var again = replay.Execute(step);

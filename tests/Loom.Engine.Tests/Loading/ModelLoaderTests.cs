@@ -53,7 +53,7 @@ public sealed class ModelLoaderTests : IDisposable
     private static List<int> Greedy(LoadedModel model, int[] prompt, int count)
     {
         var logits = new float[model.Config.VocabSize];
-        model.Executor.Forward(OneSequence(prompt), logits);
+        model.Executor.Forward(OneSequence(prompt)).CopyTo(logits);
         var tokens = new List<int>();
         for (int i = 0; i < count; i++)
         {
@@ -61,11 +61,11 @@ public sealed class ModelLoaderTests : IDisposable
             tokens.Add(next);
             int position = prompt.Length + i;
             var blockTable = Enumerable.Range(0, position / 16 + 1).ToArray();
-            model.Executor.Forward(new ForwardBatch
-            {
-                TokenIds = [next], Positions = [position], LogitsIndices = [0],
-                Seqs = [new SequenceSlice(0, 1, position + 1, blockTable)],
-            }, logits);
+            model.Executor.Forward(ForwardBatch.Of(
+                tokenIds: [next],
+                positions: [position],
+                seqs: [new SequenceSlice(0, 1, position + 1, blockTable)],
+                logitsIndices: [0])).CopyTo(logits);
         }
         return tokens;
     }
@@ -76,7 +76,7 @@ public sealed class ModelLoaderTests : IDisposable
         using var model = ModelLoader.Load(RepoPaths.DemoModel, Small());
         var logits = new float[model.Config.VocabSize];
         int[] prompt = model.Tokenizer!.Encode("The KV cache", addSpecialTokens: true);
-        model.Executor.Forward(OneSequence(prompt), logits);
+        model.Executor.Forward(OneSequence(prompt)).CopyTo(logits);
         Assert.All(logits, x => Assert.True(float.IsFinite(x)));
         Assert.True(logits.Max() > logits.Min());
     }
@@ -94,7 +94,7 @@ public sealed class ModelLoaderTests : IDisposable
         float[] First(LoadedModel m)
         {
             var logits = new float[m.Config.VocabSize];
-            m.Executor.Forward(OneSequence([5, 6, 7]), logits);
+            m.Executor.Forward(OneSequence([5, 6, 7])).CopyTo(logits);
             return logits;
         }
         var dummy = First(model);
@@ -165,11 +165,9 @@ public sealed class ModelLoaderTests : IDisposable
         Assert.Equal([2, 9, 4], ModelLoader.EosTokenIds(config, generation, tokenizer: null));
     }
 
-    private static ForwardBatch OneSequence(int[] tokens) => new()
-    {
-        TokenIds = tokens,
-        Positions = [.. Enumerable.Range(0, tokens.Length)],
-        Seqs = [new SequenceSlice(0, tokens.Length, tokens.Length, [0, 1, 2, 3])],
-        LogitsIndices = [tokens.Length - 1],
-    };
+    private static ForwardBatch OneSequence(int[] tokens) => ForwardBatch.Of(
+        tokenIds: tokens,
+        positions: [.. Enumerable.Range(0, tokens.Length)],
+        seqs: [new SequenceSlice(0, tokens.Length, tokens.Length, [0, 1, 2, 3])],
+        logitsIndices: [tokens.Length - 1]);
 }

@@ -1,5 +1,6 @@
 using System.Runtime.InteropServices;
 using Loom.Models.Config;
+using Loom.Models.Definition;
 using Loom.Models.Weights;
 using Loom.Tests;
 
@@ -20,7 +21,7 @@ public class DummyWeightSourceTests
         var config = ModelConfigLoader.Load(dir);
         using var dummy = new DummyWeightSource(config, dtype, seed: 1);
         using var real = SafetensorsWeightSource.Open(dir);
-        WeightNames.Validate(dummy, config);
+        ModelDefinition.For(config).Validate(dummy);
         Assert.Equal(real.Tensors.Keys.Order(), dummy.Tensors.Keys.Order());
         foreach (var (name, t) in real.Tensors) Assert.Equal(t.Shape, dummy.Get(name).Shape);
         Assert.All(dummy.Tensors.Values, t => Assert.Equal(dtype, t.DType));
@@ -33,17 +34,17 @@ public class DummyWeightSourceTests
         using var a = new DummyWeightSource(config, DType.F32, seed: 42);
         using var b = new DummyWeightSource(config, DType.F32, seed: 42);
         using var c = new DummyWeightSource(config, DType.F32, seed: 43);
-        var embed = Floats(a.Get(WeightNames.Embedding));
+        var embed = Floats(a.Get(HfTensorNames.Embedding));
         double mean = embed.Average(), std = Math.Sqrt(embed.Select(v => (v - mean) * (v - mean)).Average());
         Assert.InRange(mean, -0.001, 0.001);
         Assert.InRange(std, 0.019, 0.021);
-        Assert.All(Floats(a.Get(WeightNames.FinalNorm)), v => Assert.Equal(1f, v));
-        Assert.All(Floats(a.Get(WeightNames.Layer(1, WeightNames.InputNorm))), v => Assert.Equal(1f, v));
-        Assert.Equal(embed, Floats(b.Get(WeightNames.Embedding)));
-        Assert.NotEqual(embed, Floats(c.Get(WeightNames.Embedding)));
+        Assert.All(Floats(a.Get(HfTensorNames.FinalNorm)), v => Assert.Equal(1f, v));
+        Assert.All(Floats(a.Get(HfTensorNames.Layer(1, HfTensorNames.InputNorm))), v => Assert.Equal(1f, v));
+        Assert.Equal(embed, Floats(b.Get(HfTensorNames.Embedding)));
+        Assert.NotEqual(embed, Floats(c.Get(HfTensorNames.Embedding)));
         // Different tensors of one seed are not copies of each other.
-        Assert.NotEqual(Floats(a.Get(WeightNames.Layer(0, WeightNames.QProj + ".weight"))).Take(64),
-            Floats(a.Get(WeightNames.Layer(0, WeightNames.OProj + ".weight"))).Take(64));
+        Assert.NotEqual(Floats(a.Get(HfTensorNames.Layer(0, HfTensorNames.QProj + ".weight"))).Take(64),
+            Floats(a.Get(HfTensorNames.Layer(0, HfTensorNames.OProj + ".weight"))).Take(64));
     }
 
     [Fact]
@@ -52,9 +53,9 @@ public class DummyWeightSourceTests
         var config = ModelConfigLoader.Load(RepoPaths.FixtureModel("mistral-slidingwindow"));
         using var f32 = new DummyWeightSource(config, DType.F32, seed: 5);
         using var bf16 = new DummyWeightSource(config, DType.BF16, seed: 5);
-        var exact = Floats(f32.Get(WeightNames.LmHead));
+        var exact = Floats(f32.Get(HfTensorNames.LmHead));
         var rounded = new float[exact.Length];
-        HalfConvert.BF16ToF32(MemoryMarshal.Cast<byte, ushort>(bf16.Get(WeightNames.LmHead).Bytes), rounded);
+        HalfConvert.BF16ToF32(MemoryMarshal.Cast<byte, ushort>(bf16.Get(HfTensorNames.LmHead).Bytes), rounded);
         for (int i = 0; i < exact.Length; i++) Assert.Equal(HalfConvert.BF16ToF32(HalfConvert.F32ToBF16(exact[i])), rounded[i]);
     }
 
@@ -77,7 +78,7 @@ public class DummyWeightSourceTests
     }
 
     private static long ParameterCount(ModelConfig config) =>
-        WeightNames.Expected(config).Sum(t => t.Shape.Aggregate(1L, (a, d) => a * d));
+        ModelDefinition.For(config).Tensors.Sum(t => t.Shape.Aggregate(1L, (a, d) => a * d));
 
     private static float[] Floats(TensorInfo t) => MemoryMarshal.Cast<byte, float>(t.Bytes).ToArray();
 }

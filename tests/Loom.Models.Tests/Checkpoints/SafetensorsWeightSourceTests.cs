@@ -1,6 +1,7 @@
 using System.Runtime.InteropServices;
 using System.Text.Json;
 using Loom.Models.Config;
+using Loom.Models.Definition;
 using Loom.Models.Weights;
 using Loom.Tests;
 
@@ -20,9 +21,9 @@ public class SafetensorsWeightSourceTests
         string dir = RepoPaths.FixtureModel(model);
         var config = ModelConfigLoader.Load(dir);
         using var weights = SafetensorsWeightSource.Open(dir);
-        Assert.Empty(WeightNames.FindProblems(weights, config));
-        WeightNames.Validate(weights, config);
-        Assert.Equal(WeightNames.Expected(config).Count, weights.Tensors.Count);
+        Assert.Empty(ModelDefinition.For(config).FindProblems(weights));
+        ModelDefinition.For(config).Validate(weights);
+        Assert.Equal(ModelDefinition.For(config).Tensors.Count, weights.Tensors.Count);
     }
 
     [Fact]
@@ -30,8 +31,8 @@ public class SafetensorsWeightSourceTests
     {
         var config = ModelConfigLoader.Load(RepoPaths.DemoModel);
         using var weights = SafetensorsWeightSource.Open(RepoPaths.DemoModel);
-        WeightNames.Validate(weights, config);
-        Assert.Equal(DType.BF16, weights.Get(WeightNames.Embedding).DType);
+        ModelDefinition.For(config).Validate(weights);
+        Assert.Equal(DType.BF16, weights.Get(HfTensorNames.Embedding).DType);
         Assert.Equal("pt", weights.Metadata["format"]);
     }
 
@@ -40,10 +41,10 @@ public class SafetensorsWeightSourceTests
     {
         using var bf16 = SafetensorsWeightSource.Open(RepoPaths.FixtureModel("llama-gqa"));
         using var f16 = SafetensorsWeightSource.Open(RepoPaths.FixtureModel("qwen2-bias-tied"));
-        var norm = bf16.Get(WeightNames.FinalNorm);
+        var norm = bf16.Get(HfTensorNames.FinalNorm);
         Assert.Equal(DType.BF16, norm.DType);
         Assert.Equal(128, norm.ByteLength);
-        var bias = f16.Get(WeightNames.Layer(0, WeightNames.QProj + ".bias"));
+        var bias = f16.Get(HfTensorNames.Layer(0, HfTensorNames.QProj + ".bias"));
         Assert.Equal(DType.F16, bias.DType);
         Assert.Equal([64L], bias.Shape);
     }
@@ -75,7 +76,7 @@ public class SafetensorsWeightSourceTests
         File.Copy(Path.Combine(source, "config.json"), dir.File("config.json"));
 
         using var sharded = SafetensorsWeightSource.Open(dir.Path);
-        WeightNames.Validate(sharded, ModelConfigLoader.Load(dir.Path));
+        ModelDefinition.For(ModelConfigLoader.Load(dir.Path)).Validate(sharded);
         Assert.Equal(single.Tensors.Count, sharded.Tensors.Count);
         foreach (var (name, t) in single.Tensors)
         {
@@ -142,18 +143,18 @@ public class SafetensorsWeightSourceTests
     {
         var config = ModelConfigLoader.Load(RepoPaths.FixtureModel("llama-gqa")) with { TieWordEmbeddings = true, NumKeyValueHeads = 4 };
         using var weights = SafetensorsWeightSource.Open(RepoPaths.FixtureModel("llama-gqa"));
-        var problems = WeightNames.FindProblems(weights, config);
+        var problems = ModelDefinition.For(config).FindProblems(weights);
         Assert.Contains(problems, p => p.Contains("unexpected tensor 'lm_head.weight'"));
         Assert.Contains(problems, p => p.Contains("'model.layers.1.self_attn.k_proj.weight' has shape [32,64], expected [64,64]"));
-        var e = Assert.Throws<ModelLoadException>(() => WeightNames.Validate(weights, config with { QkNorm = true }));
+        var e = Assert.Throws<ModelLoadException>(() => ModelDefinition.For(config with { QkNorm = true }).Validate(weights));
         Assert.Contains("missing tensor 'model.layers.0.self_attn.q_norm.weight'", e.Message);
     }
 
     [Fact]
     public void RotaryInvFreqBuffersAreIgnored()
     {
-        Assert.True(WeightNames.IsIgnored("model.layers.0.self_attn.rotary_emb.inv_freq"));
-        Assert.False(WeightNames.IsIgnored("model.layers.0.self_attn.q_proj.weight"));
+        Assert.True(HfTensorNames.IsIgnored("model.layers.0.self_attn.rotary_emb.inv_freq"));
+        Assert.False(HfTensorNames.IsIgnored("model.layers.0.self_attn.q_proj.weight"));
     }
 
     /// <summary>Writes the tensors of <paramref name="source"/> as shards model-0000i-of-0000n plus an index, like save_pretrained.</summary>

@@ -110,6 +110,58 @@ public class GgufNamesAndQuantsTests
         Assert.Equal(0.125f * 2 * -32, y[1]);
     }
 
+    /// <summary>Q5_K, and the 32-value types llama-quantize falls back to, decoding hand-built blocks per ggml's block layouts.</summary>
+    [Fact]
+    public void Q5KAndFallbackTypesDecodeHandBuiltBlocks()
+    {
+        var y = new float[256];
+        var q5k = new byte[176];
+        WriteHalf(q5k, 0, 0.5f);       // d
+        WriteHalf(q5k, 2, 0.25f);      // dmin
+        q5k[4 + 1] = 3;                // sub-block 1 scale 3
+        q5k[4 + 5] = 2;                // sub-block 1 min 2
+        q5k[16 + 0] = 0b10;            // qh[0] bit 1: value 32 (sub-block 1) gets +16
+        q5k[48 + 0] = 0x70;            // qs[0] high nibble 7: value 32
+        GgmlQuants.DequantizeQ5_K(q5k, y);
+        Assert.Equal(0.5f * 3 * (7 + 16) - 0.25f * 2, y[32]);
+        Assert.Equal(0.5f * 3 * 0 - 0.25f * 2, y[33]);
+        Assert.Equal(0f, y[0]);
+
+        var q41 = new byte[20];
+        WriteHalf(q41, 0, 0.5f);
+        WriteHalf(q41, 2, -1f);        // min
+        q41[4 + 3] = 0xA6;             // value 3 = 6, value 19 = 10
+        GgmlQuants.DequantizeQ4_1(q41, y);
+        Assert.Equal(6 * 0.5f - 1f, y[3]);
+        Assert.Equal(10 * 0.5f - 1f, y[19]);
+        Assert.Equal(-1f, y[0]);
+
+        var q50 = new byte[22];
+        WriteHalf(q50, 0, 0.25f);
+        q50[2 + 2] = 0b1;              // qh bit 16: value 16 gets its fifth bit
+        q50[6 + 0] = 0x35;             // value 0 = 5, value 16 = 3 | 16
+        GgmlQuants.DequantizeQ5_0(q50, y);
+        Assert.Equal((5 - 16) * 0.25f, y[0]);
+        Assert.Equal((19 - 16) * 0.25f, y[16]);
+
+        var q51 = new byte[24];
+        WriteHalf(q51, 0, 2f);
+        WriteHalf(q51, 2, 0.5f);
+        q51[4 + 0] = 0b10;             // qh bit 1: value 1 gets its fifth bit
+        q51[8 + 1] = 0x0F;             // value 1 = 15 | 16
+        GgmlQuants.DequantizeQ5_1(q51, y);
+        Assert.Equal(31 * 2f + 0.5f, y[1]);
+        Assert.Equal(0.5f, y[0]);
+
+        var iq4 = new byte[18];
+        WriteHalf(iq4, 0, 0.5f);
+        iq4[2 + 0] = 0xF0;             // value 0 = level 0 (-127), value 16 = level 15 (113)
+        GgmlQuants.DequantizeIQ4_NL(iq4, y);
+        Assert.Equal(-127 * 0.5f, y[0]);
+        Assert.Equal(113 * 0.5f, y[16]);
+        Assert.Equal(-127 * 0.5f, y[1]);
+    }
+
     private static void WriteHalf(byte[] b, int offset, float v)
     {
         ushort bits = BitConverter.HalfToUInt16Bits((Half)v);

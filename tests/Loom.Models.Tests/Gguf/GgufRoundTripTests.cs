@@ -1,4 +1,5 @@
 using Loom.Models.Config;
+using Loom.Models.Definition;
 using Loom.Models.Gguf;
 using Loom.Models.Tests.Checkpoints;
 using Loom.Models.Weights;
@@ -31,7 +32,7 @@ public class GgufRoundTripTests
         using var original = SafetensorsWeightSource.Open(dir);
         Assert.Equal(config with { EosTokenIds = [] }, gguf.Config with { EosTokenIds = [] });
         Assert.Equal(config.EosTokenIds, gguf.Config.EosTokenIds);
-        WeightNames.Validate(gguf, config);
+        ModelDefinition.For(config).Validate(gguf);
         foreach (var (name, t) in original.Tensors)
         {
             var g = gguf.Get(name);

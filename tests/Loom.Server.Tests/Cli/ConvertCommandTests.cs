@@ -1,6 +1,7 @@
 using System.CommandLine;
 using Loom.Cli;
 using Loom.Models.Config;
+using Loom.Models.Definition;
 using Loom.Models.Gguf;
 using Loom.Models.Tokenization;
 using Loom.Models.Weights;
@@ -46,7 +47,7 @@ public sealed class ConvertCommandTests : IDisposable
         using var gguf = GgufWeightSource.Open(outPath);
         var config = ModelConfigLoader.Load(RepoPaths.DemoModel);
         Assert.Equal(config with { EosTokenIds = [] }, gguf.Config with { EosTokenIds = [] });
-        WeightNames.Validate(gguf, config);
+        ModelDefinition.For(config).Validate(gguf);
         // The tokenizer is embedded: read back from the file, it encodes like the model's tokenizer.json.
         var embedded = GgufTokenizerReader.Load(file.Metadata);
         var original = HfTokenizer.FromDirectory(RepoPaths.DemoModel);

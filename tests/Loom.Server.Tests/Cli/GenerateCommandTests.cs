@@ -123,13 +123,11 @@ public class GenerateCommandTests
         for (int step = 0; step < maxTokens; step++)
         {
             int n = tokens.Count;
-            model.Executor.Forward(new ForwardBatch
-            {
-                TokenIds = [.. tokens],
-                Positions = [.. Enumerable.Range(0, n)],
-                Seqs = [new SequenceSlice(0, n, n, [.. Enumerable.Range(0, (n + blockSize - 1) / blockSize)])],
-                LogitsIndices = [n - 1],
-            }, logits);
+            model.Executor.Forward(ForwardBatch.Of(
+                tokenIds: [.. tokens],
+                positions: [.. Enumerable.Range(0, n)],
+                seqs: [new SequenceSlice(0, n, n, [.. Enumerable.Range(0, (n + blockSize - 1) / blockSize)])],
+                logitsIndices: [n - 1])).CopyTo(logits);
             int next = Array.IndexOf(logits, logits.Max());
             output.Add(next);
             tokens.Add(next);

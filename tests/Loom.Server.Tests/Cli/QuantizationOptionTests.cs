@@ -76,13 +76,11 @@ public class QuantizationOptionTests
         for (int step = 0; step < maxTokens; step++)
         {
             int n = tokens.Count;
-            executor.Forward(new ForwardBatch
-            {
-                TokenIds = [.. tokens],
-                Positions = [.. Enumerable.Range(0, n)],
-                Seqs = [new SequenceSlice(0, n, n, [.. Enumerable.Range(0, (n + BlockSize - 1) / BlockSize)])],
-                LogitsIndices = [n - 1],
-            }, logits);
+            executor.Forward(ForwardBatch.Of(
+                tokenIds: [.. tokens],
+                positions: [.. Enumerable.Range(0, n)],
+                seqs: [new SequenceSlice(0, n, n, [.. Enumerable.Range(0, (n + BlockSize - 1) / BlockSize)])],
+                logitsIndices: [n - 1])).CopyTo(logits);
             int next = Array.IndexOf(logits, logits.Max());
             tokens.Add(next);
             if (eos.Contains(next)) break;

@@ -1,3 +1,4 @@
+using Loom.Tests;
 using System.Net;
 using System.Text;
 using System.Text.Json;

@@ -145,7 +145,7 @@ public sealed class LifecycleTests
         {
             await tcp.ConnectAsync(uri.Host, uri.Port);
             var body = """{"messages": [{"role":"user","content":"hi"}], "max_tokens": 200, "stream": true}""";
-            var head = $"POST /v1/chat/completions HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: {body.Length}\r\n\r\n{body}";
+            var head = $"POST /v1/chat/completions HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\nContent-Length: {body.Length}\r\n\r\n{body}";
             var net = tcp.GetStream();
             await net.WriteAsync(System.Text.Encoding.ASCII.GetBytes(head));
             Assert.True(await net.ReadAsync(new byte[256]) > 0);

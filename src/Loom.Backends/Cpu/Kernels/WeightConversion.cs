@@ -33,11 +33,11 @@ internal static unsafe class WeightConversion
             case DType.F16:
                 System.Numerics.Tensors.TensorPrimitives.ConvertToSingle(new ReadOnlySpan<Half>((Half*)data + offset, dst.Length), dst);
                 break;
-            case DType.Q8_0 or DType.Q4_0 or DType.Q4_K or DType.Q6_K:
+            case var quantized when DTypes.IsQuantized(quantized):
                 ReadQuantizedRow(dtype, data, offset, dst, name);
                 break;
             default:
-                throw new NotSupportedException($"Tensor {name} has dtype {dtype}; the CPU backend reads F32, F16, BF16 and Q8_0/Q4_0/Q4_K/Q6_K here.");
+                throw new NotSupportedException($"Tensor {name} has dtype {dtype}; the CPU backend reads F32, F16, BF16 and the GGUF block types here.");
         }
     }
 

@@ -25,6 +25,12 @@ internal unsafe interface IQuantBlock
 
     /// <summary>The same sum without SIMD (the portable path).</summary>
     static abstract int DotScalar(byte* block, sbyte* x, int xSum);
+
+    /// <summary>Whether the block has a min m (w = d·q + m, Q4_1 and Q5_1), whose m · d_x · Σq_x the kernels add.</summary>
+    static virtual bool HasMin => false;
+
+    /// <summary>The block's min m (read only when <see cref="HasMin"/>).</summary>
+    static virtual float Min(byte* block) => 0f;
 }
 
 /// <summary>Q8_0: f16 d, 32 x int8. u8 x s8 products need an unsigned side: |w| times x carrying w's sign.</summary>

@@ -5,10 +5,10 @@ using System.Runtime.Intrinsics.X86;
 namespace Loom.Backends.Cpu.Quantized;
 
 /// <summary>
-/// y = x W^T for Q8_0 / Q4_0 weights read in place, as llama.cpp computes it: the activations are quantized to Q8 per
-/// 32-value block (<see cref="Q8Activations"/>), each weight block times activation block is an integer dot product
+/// y = x W^T for 32-value block weights (Q8_0, Q4_0, Q4_1, Q5_0, Q5_1, IQ4_NL) read in place, as llama.cpp computes
+/// it: the activations are quantized to Q8 per 32-value block (<see cref="Q8Activations"/>), each weight block times activation block is an integer dot product
 /// (vpdpbusd with AVX-VNNI, else maddubs + madd), and each block's int32 sums are converted once and scaled by
-/// d_w · d_x into an fp32 accumulator.
+/// d_w · d_x into an fp32 accumulator (blocks with a min then add m_w · d_x · Σq_x).
 /// <para>
 /// Shapes: one token (decode) takes four rows at a time, sharing each activation load; four or more tokens take two
 /// rows × four tokens, so each weight block is loaded and unpacked once for four tokens. Every (row, token) result is
@@ -89,6 +89,11 @@ internal static unsafe class QuantizedGemm
     private static Vector256<float> Accumulate(Vector256<float> acc, Vector256<int> dot, Vector256<float> dw, Vector256<float> dx) =>
         Fma.MultiplyAdd(Avx.ConvertToVector256Single(dot), dw * dx, acc);
 
+    /// <summary>For blocks with a min (Q4_1, Q5_1): acc + m_w · (d_x · Σq_x) in lane 0, after the block's integer part.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static Vector256<float> AddMin<TBlock>(Vector256<float> acc, byte* block, float dx, int xSum) where TBlock : struct, IQuantBlock =>
+        TBlock.HasMin ? acc + Vector256.CreateScalar(TBlock.Min(block) * (dx * xSum)) : acc;
+
     /// <summary>A mask on the block index: prefetch about once per 64-byte line (every 34-byte Q8_0 block, every other 18-byte Q4_0 block).</summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     private static int PrefetchEvery<TBlock>() where TBlock : struct, IQuantBlock => TBlock.BlockBytes * 2 <= 64 ? 1 : 0;
@@ -121,12 +126,16 @@ internal static unsafe class QuantizedGemm
             var start = TBlock.Start(xs[b]);
             var u0 = TBlock.Prepare(r0 + off, out var s0);
             a0 = Accumulate(a0, TBlock.Dot(start, u0, s0, xv), Vector256.Create(IntDot.Scale(r0 + off)), dx);
+            a0 = AddMin<TBlock>(a0, r0 + off, xd[b], xs[b]);
             var u1 = TBlock.Prepare(r1 + off, out var s1);
             a1 = Accumulate(a1, TBlock.Dot(start, u1, s1, xv), Vector256.Create(IntDot.Scale(r1 + off)), dx);
+            a1 = AddMin<TBlock>(a1, r1 + off, xd[b], xs[b]);
             var u2 = TBlock.Prepare(r2 + off, out var s2);
             a2 = Accumulate(a2, TBlock.Dot(start, u2, s2, xv), Vector256.Create(IntDot.Scale(r2 + off)), dx);
+            a2 = AddMin<TBlock>(a2, r2 + off, xd[b], xs[b]);
             var u3 = TBlock.Prepare(r3 + off, out var s3);
             a3 = Accumulate(a3, TBlock.Dot(start, u3, s3, xv), Vector256.Create(IntDot.Scale(r3 + off)), dx);
+            a3 = AddMin<TBlock>(a3, r3 + off, xd[b], xs[b]);
         }
         y[0] = Vector256.Sum(a0);
         y[1] = Vector256.Sum(a1);
@@ -164,22 +173,30 @@ internal static unsafe class QuantizedGemm
             var dx = Vector256.Create(d0[b]);
             var start = TBlock.Start(s0[b]);
             a00 = Accumulate(a00, TBlock.Dot(start, u0, g0, xv), dw0, dx);
+            a00 = AddMin<TBlock>(a00, r0 + off, d0[b], s0[b]);
             a10 = Accumulate(a10, TBlock.Dot(start, u1, g1, xv), dw1, dx);
+            a10 = AddMin<TBlock>(a10, r1 + off, d0[b], s0[b]);
             xv = Avx.LoadVector256(q1 + k);
             dx = Vector256.Create(d1[b]);
             start = TBlock.Start(s1[b]);
             a01 = Accumulate(a01, TBlock.Dot(start, u0, g0, xv), dw0, dx);
+            a01 = AddMin<TBlock>(a01, r0 + off, d1[b], s1[b]);
             a11 = Accumulate(a11, TBlock.Dot(start, u1, g1, xv), dw1, dx);
+            a11 = AddMin<TBlock>(a11, r1 + off, d1[b], s1[b]);
             xv = Avx.LoadVector256(q2 + k);
             dx = Vector256.Create(d2[b]);
             start = TBlock.Start(s2[b]);
             a02 = Accumulate(a02, TBlock.Dot(start, u0, g0, xv), dw0, dx);
+            a02 = AddMin<TBlock>(a02, r0 + off, d2[b], s2[b]);
             a12 = Accumulate(a12, TBlock.Dot(start, u1, g1, xv), dw1, dx);
+            a12 = AddMin<TBlock>(a12, r1 + off, d2[b], s2[b]);
             xv = Avx.LoadVector256(q3 + k);
             dx = Vector256.Create(d3[b]);
             start = TBlock.Start(s3[b]);
             a03 = Accumulate(a03, TBlock.Dot(start, u0, g0, xv), dw0, dx);
+            a03 = AddMin<TBlock>(a03, r0 + off, d3[b], s3[b]);
             a13 = Accumulate(a13, TBlock.Dot(start, u1, g1, xv), dw1, dx);
+            a13 = AddMin<TBlock>(a13, r1 + off, d3[b], s3[b]);
         }
         y[0] = Vector256.Sum(a00);
         y[1] = Vector256.Sum(a10);
@@ -205,6 +222,7 @@ internal static unsafe class QuantizedGemm
             var u = TBlock.Prepare(block, out var g);
             acc = Accumulate(acc, TBlock.Dot(TBlock.Start(xs[b]), u, g, Avx.LoadVector256(xq + b * 32)),
                 Vector256.Create(IntDot.Scale(block)), Vector256.Create(xd[b]));
+            acc = AddMin<TBlock>(acc, block, xd[b], xs[b]);
         }
         return Vector256.Sum(acc);
     }
@@ -220,6 +238,7 @@ internal static unsafe class QuantizedGemm
         {
             byte* block = row + (long)b * TBlock.BlockBytes;
             sum += TBlock.DotScalar(block, xq + b * 32, xs[b]) * (IntDot.Scale(block) * xd[b]);
+            if (TBlock.HasMin) sum += TBlock.Min(block) * (xd[b] * xs[b]);
         }
         return sum;
     }

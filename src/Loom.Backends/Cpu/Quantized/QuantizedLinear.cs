@@ -1,19 +1,16 @@
-using System.Numerics.Tensors;
 using Loom.Models.Gguf;
 using Loom.Models.Weights;
 
 namespace Loom.Backends.Cpu.Quantized;
 
 /// <summary>
-/// A linear layer over a GGUF-quantized weight read in place. Q8_0 and Q4_0 rows are multiplied block by block in
-/// integers against Q8-quantized activations (<see cref="QuantizedGemm"/>, llama.cpp's scheme); Q4_K and Q6_K rows
-/// are decoded once per row into a per-thread fp32 buffer and then shared by all tokens of the step. Each weight row
-/// is read from memory once per step for all tokens.
+/// A linear layer over a GGUF-quantized weight read in place, multiplied block by block in integers against quantized
+/// activations, as llama.cpp does: the 32-value types (Q8_0, Q4_0, Q4_1, Q5_0, Q5_1, IQ4_NL) against Q8 activations
+/// (<see cref="QuantizedGemm"/>), the K-quants (Q4_K, Q5_K, Q6_K) against Q8_K activations (<see cref="SuperBlockGemm"/>).
+/// Each weight row is read from memory once per step for all tokens.
 /// </summary>
 internal sealed unsafe class QuantizedLinear : CpuLinear
 {
-    [ThreadStatic] private static float[]? t_rowBuffer;
-
     private readonly byte* _rows;     // [OutFeatures] rows of RowBytes each
     private readonly long _rowBytes;
     private readonly DType _dtype;
@@ -22,6 +19,8 @@ internal sealed unsafe class QuantizedLinear : CpuLinear
         : base(weight.Name, inFeatures, outFeatures, bias)
     {
         _dtype = weight.DType;
+        if (!HasKernel(_dtype))
+            throw new NotSupportedException($"Tensor {weight.Name} has dtype {_dtype}, which has no quantized CPU kernel.");
         int blockElements = DTypes.BlockElements(_dtype);
         if (inFeatures % blockElements != 0)
             throw new ArgumentException($"Tensor {weight.Name} ({_dtype}) has rows of {inFeatures} values, not whole {blockElements}-value blocks.");
@@ -31,6 +30,10 @@ internal sealed unsafe class QuantizedLinear : CpuLinear
         _rows = weight.Data + rowOffset * _rowBytes;
     }
 
+    /// <summary>The quantized types these kernels compute with.</summary>
+    public static bool HasKernel(DType dtype) => dtype is DType.Q8_0 or DType.Q4_0 or DType.Q4_1 or DType.Q5_0 or DType.Q5_1
+        or DType.IQ4_NL or DType.Q4_K or DType.Q5_K or DType.Q6_K;
+
     public override long WeightBytes => OutFeatures * _rowBytes;
 
     public override void ComputeRows(float* x, int xStride, int numTokens, float* y, int yStride, int rowStart, int rowEnd)
@@ -39,13 +42,20 @@ internal sealed unsafe class QuantizedLinear : CpuLinear
         {
             case DType.Q8_0: ComputeBlockRows<Q8_0Block>(x, xStride, numTokens, y, yStride, rowStart, rowEnd); break;
             case DType.Q4_0: ComputeBlockRows<Q4_0Block>(x, xStride, numTokens, y, yStride, rowStart, rowEnd); break;
-            default: ComputeDecodedRows(x, xStride, numTokens, y, yStride, rowStart, rowEnd); break;
+            case DType.Q4_1: ComputeBlockRows<Q4_1Block>(x, xStride, numTokens, y, yStride, rowStart, rowEnd); break;
+            case DType.Q5_0: ComputeBlockRows<Q5_0Block>(x, xStride, numTokens, y, yStride, rowStart, rowEnd); break;
+            case DType.Q5_1: ComputeBlockRows<Q5_1Block>(x, xStride, numTokens, y, yStride, rowStart, rowEnd); break;
+            case DType.IQ4_NL: ComputeBlockRows<IQ4_NLBlock>(x, xStride, numTokens, y, yStride, rowStart, rowEnd); break;
+            case DType.Q4_K: ComputeSuperBlockRows<Q4_KBlock>(x, xStride, numTokens, y, yStride, rowStart, rowEnd); break;
+            case DType.Q5_K: ComputeSuperBlockRows<Q5_KBlock>(x, xStride, numTokens, y, yStride, rowStart, rowEnd); break;
+            case DType.Q6_K: ComputeSuperBlockRows<Q6_KBlock>(x, xStride, numTokens, y, yStride, rowStart, rowEnd); break;
         }
+        AddBias(numTokens, y, yStride, rowStart, rowEnd);
     }
 
     /// <summary>
     /// Quantizes the inputs (each concurrent row range does so into its own thread's scratch: a few thousand values
-    /// per token, about 1 % of the range's multiply-adds), then runs the integer kernel and adds the bias.
+    /// per token, about 1 % of the range's multiply-adds), then runs the integer kernel.
     /// </summary>
     private void ComputeBlockRows<TBlock>(float* x, int xStride, int numTokens, float* y, int yStride, int rowStart, int rowEnd)
         where TBlock : struct, IQuantBlock
@@ -53,23 +63,21 @@ internal sealed unsafe class QuantizedLinear : CpuLinear
         var activations = Q8Activations.ForThisThread();
         activations.Quantize(x, xStride, numTokens, InFeatures);
         QuantizedGemm.ComputeRows<TBlock>(_rows, _rowBytes, InFeatures, activations, numTokens, y, yStride, rowStart, rowEnd);
-        if (Bias is { } bias)
-            for (int t = 0; t < numTokens; t++)
-                for (int o = rowStart; o < rowEnd; o++)
-                    y[(long)t * yStride + o] += bias[o];
     }
 
-    private void ComputeDecodedRows(float* x, int xStride, int numTokens, float* y, int yStride, int rowStart, int rowEnd)
+    private void ComputeSuperBlockRows<TBlock>(float* x, int xStride, int numTokens, float* y, int yStride, int rowStart, int rowEnd)
+        where TBlock : struct, ISuperBlock
     {
-        var buffer = t_rowBuffer;
-        if (buffer == null || buffer.Length < InFeatures) t_rowBuffer = buffer = new float[InFeatures];
-        var decoded = buffer.AsSpan(0, InFeatures);
-        for (int o = rowStart; o < rowEnd; o++)
-        {
-            GgmlQuants.Dequantize(_dtype, new ReadOnlySpan<byte>(_rows + o * _rowBytes, (int)_rowBytes), decoded);
-            float bias = Bias?[o] ?? 0f;
-            for (int t = 0; t < numTokens; t++)
-                y[(long)t * yStride + o] = TensorPrimitives.Dot(decoded, new ReadOnlySpan<float>(x + (long)t * xStride, InFeatures)) + bias;
-        }
+        var activations = Q8KActivations.ForThisThread();
+        activations.Quantize(x, xStride, numTokens, InFeatures);
+        SuperBlockGemm.ComputeRows<TBlock>(_rows, _rowBytes, InFeatures, activations, numTokens, y, yStride, rowStart, rowEnd);
+    }
+
+    private void AddBias(int numTokens, float* y, int yStride, int rowStart, int rowEnd)
+    {
+        if (Bias is not { } bias) return;
+        for (int t = 0; t < numTokens; t++)
+            for (int o = rowStart; o < rowEnd; o++)
+                y[(long)t * yStride + o] += bias[o];
     }
 }

@@ -47,24 +47,3 @@ internal static class FaultyEngineServer
         }
     }
 }
-
-/// <summary>A real executor whose forward pass can be made to throw or to return NaN logits.</summary>
-internal sealed class FaultyExecutor(IModelExecutor inner) : IModelExecutor
-{
-    public volatile bool Throw;
-    public volatile bool NaNLogits;
-
-    public ModelConfig Config => inner.Config;
-    public KvCacheSpec KvCache => inner.KvCache;
-
-    public void Forward(ForwardBatch batch, Span<float> logits)
-    {
-        if (Throw) throw new InvalidOperationException("injected kernel fault");
-        inner.Forward(batch, logits);
-        if (NaNLogits) logits.Fill(float.NaN);
-    }
-
-    public void CopyBlocks(ReadOnlySpan<int> src, ReadOnlySpan<int> dst) => inner.CopyBlocks(src, dst);
-
-    public void Dispose() => inner.Dispose();
-}

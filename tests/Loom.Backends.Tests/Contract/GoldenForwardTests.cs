@@ -1,11 +1,20 @@
-namespace Loom.Backends.Tests.Cpu;
+using Loom.Backends.Tests.Cpu;
+
+namespace Loom.Backends.Tests.Contract;
 
 /// <summary>
-/// The CPU forward against the Hugging Face golden outputs of every fixture model: logits within 1e-4 relative per
-/// row, and greedy tokens equal up to the first step whose recorded margin is below 1e-3.
+/// An executor's forward against the Hugging Face golden outputs of every fixture model: logits within 1e-4 relative
+/// per row, and greedy tokens equal up to the first step whose recorded margin is below 1e-3. Abstract: each backend
+/// inherits it (<c>CpuGoldenForwardTests</c>).
 /// </summary>
-public class GoldenForwardTests
+public abstract class GoldenForwardTests
 {
+    /// <summary>The backend whose executors the suite checks.</summary>
+    protected abstract IBackend Backend { get; }
+
+    private IModelExecutor CreateExecutor(GoldenModel m, int blockSize) =>
+        Backend.LoadModel(m.Config, m.Weights, new KvCacheSpec(m.BlocksForAllCases(blockSize), blockSize));
+
     private const double LogitsTolerance = 1e-4;
     private const double MarginFloor = 1e-3;
 
@@ -33,7 +42,7 @@ public class GoldenForwardTests
     public void WholePromptInOneBatch_LogitsMatchGolden(string model, int blockSize)
     {
         using var m = GoldenModel.Load(model);
-        using var executor = m.CreateExecutor(m.BlocksForAllCases(blockSize), blockSize);
+        using var executor = CreateExecutor(m, blockSize);
         var blocks = new BlockAllocator(executor.KvCache.NumBlocks, seed: 1);
         foreach (var c in m.Cases)
         {
@@ -53,7 +62,7 @@ public class GoldenForwardTests
     public void ChunkedPrefillThenDecode_MatchesGoldenLastRowAndGreedyTokens(string model, int chunk, int blockSize)
     {
         using var m = GoldenModel.Load(model);
-        using var executor = m.CreateExecutor(m.BlocksForAllCases(blockSize), blockSize);
+        using var executor = CreateExecutor(m, blockSize);
         var blocks = new BlockAllocator(executor.KvCache.NumBlocks, seed: chunk);
         foreach (var c in m.Cases)
         {
