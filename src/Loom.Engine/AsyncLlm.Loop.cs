@@ -16,8 +16,9 @@ public sealed partial class AsyncLlm
                     _wake.Wait();
                     continue;
                 }
-                Deliver(_engine.Step());
-                _stats = _engine.GetStats();
+                var outputs = _engine.Step();
+                _stats = _engine.GetStats(); // before delivery: a client that saw its last output sees its tokens counted
+                Deliver(outputs);
             }
             EndAllStreams(new ObjectDisposedException(nameof(AsyncLlm), "The engine was shut down before the request finished."));
         }

@@ -12,9 +12,6 @@ public sealed record EngineRequest(string RequestId, IReadOnlyList<int> PromptTo
     public string? CacheSalt { get; init; }
 }
 
-/// <summary>One sampled token's log-probability and the top alternatives.</summary>
-public sealed record TokenLogprob(int TokenId, float Logprob, IReadOnlyList<(int TokenId, float Logprob)> Top);
-
 /// <summary>State of one of the n completions of a request, as a delta since the last output.</summary>
 public sealed record CompletionDelta(
     int Index,

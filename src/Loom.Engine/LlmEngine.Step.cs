@@ -1,16 +1,17 @@
 using Loom.Core.Requests;
+using Loom.Core.Sampling;
 using Loom.Core.Scheduling;
 using Loom.Engine.Output;
 using Loom.Engine.Requests;
-using Loom.Engine.Sampling;
 
 namespace Loom.Engine;
 
 public sealed partial class LlmEngine
 {
     /// <summary>
-    /// One iteration: schedule (running requests first, then waiting ones, under the token budget), run the batch,
-    /// sample, and turn the new tokens into per-request outputs. Returns the requests that have news.
+    /// One iteration: schedule (running requests first, then waiting ones, under the token budget), run the batch and
+    /// sample (the runner reads only the scheduler's output), let the scheduler settle the tokens (it owns every
+    /// token-based stop), then turn them into text and per-request outputs. Returns the requests that have news.
     /// A fault while sampling or postprocessing one request ends that request with an error (see <see cref="End"/>);
     /// a fault in scheduling or the forward pass touches shared state and propagates: the engine is then dead.
     /// </summary>
@@ -20,18 +21,13 @@ public sealed partial class LlmEngine
         TakeEndedOutputs(outputs);
 
         var scheduled = _scheduler.Schedule();
+        var ran = _runner.Execute(scheduled); // also when empty: it must hear of finished requests
         if (!scheduled.IsEmpty)
         {
-            var sampled = _runner.Execute(scheduled, _stateOf);
-            EndFaultedRows(scheduled, sampled);
-            if (_sampledIds.Length < sampled.Length) _sampledIds = new int[Math.Max(sampled.Length, _sampledIds.Length * 2)];
-            for (int i = 0; i < sampled.Length; i++) _sampledIds[i] = sampled[i].TokenId;
-            _scheduler.UpdateFromOutput(scheduled, _sampledIds.AsSpan(0, sampled.Length)); // skips the ended ones
-
-            int row = 0;
-            foreach (var s in scheduled.Scheduled)
-                if (s.SamplesToken && _sequences.TryGetValue(s.Request.RequestId, out var seq)) PostprocessOne(seq, sampled[row++]);
-                else if (s.SamplesToken) row++;
+            EndFaultedRows(ran);
+            foreach (var (id, scored) in ran.PromptLogprobs)
+                if (_sequences.TryGetValue(id, out var scorer)) scorer.Parent.PromptLogprobs!.AddRange(scored);
+            foreach (var update in _scheduler.UpdateFromOutput(scheduled, ran)) PostprocessOne(update, ran); // skips the ended ones
             CollectOutputs(outputs);
         }
         TakeEndedOutputs(outputs);
@@ -47,22 +43,19 @@ public sealed partial class LlmEngine
     }
 
     /// <summary>Rows the sampler could not serve end their requests before the scheduler appends anything.</summary>
-    private void EndFaultedRows(SchedulerOutput scheduled, ReadOnlySpan<SampledToken> sampled)
+    private void EndFaultedRows(ModelRunnerOutput ran)
     {
-        int row = 0;
-        foreach (var s in scheduled.Scheduled)
-        {
-            if (!s.SamplesToken) continue;
-            if (sampled[row++].Fault is { } fault && _sequences.TryGetValue(s.Request.RequestId, out var seq)) End(seq.Parent, fault);
-        }
+        foreach (var (id, fault) in ran.SamplingFaults)
+            if (_sequences.TryGetValue(id, out var seq)) End(seq.Parent, fault);
     }
 
-    /// <summary>Postprocessing (detokenizing, stop checks) of one sequence; its failure is that request's alone.</summary>
-    private void PostprocessOne(SequenceState seq, SampledToken sampled)
+    /// <summary>Postprocessing (detokenizing, stop strings) of one sequence; its failure is that request's alone.</summary>
+    private void PostprocessOne(RequestUpdate update, ModelRunnerOutput ran)
     {
+        if (!_sequences.TryGetValue(update.RequestId, out var seq)) return;
         try
         {
-            Postprocess(seq, sampled);
+            Postprocess(seq, update, ran);
         }
         catch (Exception e)
         {
@@ -70,24 +63,32 @@ public sealed partial class LlmEngine
         }
     }
 
-    /// <summary>Feeds one sampled token to its sequence's output tracker and ends the sequence if it says so.</summary>
-    private void Postprocess(SequenceState seq, SampledToken sampled)
+    /// <summary>
+    /// Feeds the tokens the scheduler took to the sequence's output tracker. A stop string the tracker finds ends the
+    /// request through the scheduler, which is the one owner of finishing.
+    /// </summary>
+    private void Postprocess(SequenceState seq, RequestUpdate update, ModelRunnerOutput ran)
     {
-        _generationTokensTotal++;
-        var update = seq.Tracker.Append(sampled.TokenId);
-        var request = seq.Request;
-        if (update.Finished && !request.IsFinished)
-            _scheduler.FinishRequest(request.RequestId,
-                update.FinishReason == FinishReasons.Length ? RequestStatus.FinishedLength : RequestStatus.FinishedStopped);
-        else if (!update.Finished && request.IsFinished)
-            throw new InvalidOperationException(
-                $"Sequence {request.RequestId}: the scheduler ended it ({request.Status}) but the output tracker did not.");
+        var tokens = ran.SampledTokenIds(update.ScheduledIndex)[..update.NumNewTokens];
+        var logprobs = ran.Logprobs(update.ScheduledIndex);
+        int firstOutput = update.NumOutputTokens - tokens.Length;
+        for (int k = 0; k < tokens.Length && !seq.Finished; k++)
+        {
+            _generationTokensTotal++;
+            var stop = k == tokens.Length - 1 ? update.Stop : StopCheck.Continue;
+            var text = seq.Tracker.Append(tokens[k], firstOutput + k + 1, stop);
+            if (text.Finished && !seq.Request.IsFinished) _scheduler.FinishRequest(seq.Request.RequestId, RequestStatus.FinishedStopped);
+            Deliver(seq, tokens[k], logprobs.IsEmpty ? null : logprobs[k], text);
+        }
+    }
 
+    private void Deliver(SequenceState seq, int tokenId, TokenLogprob? logprob, OutputUpdate update)
+    {
         var parent = seq.Parent;
         if (parent.PendingDeltas.Count == 0) _touched.Add(parent);
-        parent.PendingDeltas.Add(new CompletionDelta(seq.Index, [sampled.TokenId], update.NewText,
-            sampled.Logprobs is { } lp ? [lp] : null, update.FinishReason, update.StopReason));
-        if (update.Finished) _sequences.Remove(request.RequestId);
+        parent.PendingDeltas.Add(new CompletionDelta(seq.Index, [tokenId], update.NewText,
+            logprob is { } lp ? [lp] : null, update.FinishReason, update.StopReason));
+        if (update.Finished) _sequences.Remove(seq.Request.RequestId);
     }
 
     /// <summary>The prompt log-probabilities, once, in the first output after the whole prompt was scored.</summary>

@@ -3,7 +3,6 @@ using Loom.Core.Requests;
 using Loom.Core.Scheduling;
 using Loom.Engine.Output;
 using Loom.Engine.Requests;
-using Loom.Engine.Sampling;
 using Loom.Models.Tokenization;
 
 namespace Loom.Engine;
@@ -23,10 +22,8 @@ public sealed partial class LlmEngine
     private readonly Dictionary<string, SequenceState> _sequences = new(); // by scheduler request id
     private readonly List<RequestState> _touched = [];                     // requests with news this step
     private readonly List<RequestOutput> _endedOutputs = [];                // aborts and failures, not yet reported by Step
-    private readonly Func<Request, SequenceState> _stateOf;
     /// <summary>Floats of prompt-scoring logits one step may hold (128 MiB): bounds prompt_logprobs chunks by the vocabulary.</summary>
     private const int PromptLogprobLogitsBudget = 32 << 20;
-    private int[] _sampledIds = new int[16];                                // [numSampled] token ids of this step
     private long _promptTokensTotal, _generationTokensTotal;
 
     /// <param name="executor">Holds the weights and the paged KV cache (its KvCache spec sizes the block pool).</param>
@@ -52,10 +49,8 @@ public sealed partial class LlmEngine
             EnablePrefixCaching = options.EnablePrefixCaching,
             EnableChunkedPrefill = options.EnableChunkedPrefill,
             PriorityScheduling = options.PriorityScheduling,
-            MaxPromptLogprobTokensPerStep = Math.Max(1, PromptLogprobLogitsBudget / VocabSize),
         });
-        _runner = new ModelRunner(executor, _scheduler.KvCache, options.MaxNumBatchedTokens, options.MaxNumSeqs);
-        _stateOf = r => _sequences[r.RequestId];
+        _runner = new ModelRunner(executor, options.MaxNumBatchedTokens, options.MaxNumSeqs);
     }
 
     public EngineOptions Options { get; }
@@ -95,6 +90,7 @@ public sealed partial class LlmEngine
                     throw new ArgumentException($"logit_bias names token {id}, outside the vocabulary [0, {VocabSize}).", "logit_bias");
 
         var state = new RequestState(request);
+        bool scoresPrompt = samplingParams.PromptLogprobs is not null;
         var sequences = new SequenceState[samplingParams.N];
         for (int i = 0; i < sequences.Length; i++)
         {
@@ -103,10 +99,12 @@ public sealed partial class LlmEngine
                 ForkSource = i == 0 ? null : sequences[0].Request,
                 SampleIndex = i,
                 CacheSalt = request.CacheSalt,
+                EosTokenIds = _eosTokenIds,
+                // prompt_logprobs: every prompt position is a vocabulary-sized logits row, computed here, not served from cache.
+                MaxTokensPerStep = scoresPrompt ? Math.Max(1, PromptLogprobLogitsBudget / VocabSize) : int.MaxValue,
+                ReadsPrefixCache = !scoresPrompt,
             };
-            sequences[i] = new SequenceState(state, scheduled,
-                new Sampler(samplingParams, prompt, VocabSize, [.. _eosTokenIds], completionIndex: i),
-                new SequenceOutputTracker(samplingParams, CreateDecoder(samplingParams), _eosTokenIds, prompt.Length, MaxModelLen));
+            sequences[i] = new SequenceState(state, scheduled, new SequenceOutputTracker(samplingParams, CreateDecoder(samplingParams)));
         }
         Admit(state, sequences);
         _promptTokensTotal += prompt.Length;

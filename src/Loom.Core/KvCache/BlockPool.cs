@@ -74,6 +74,14 @@ public sealed class BlockPool
         if (_cached.TryAdd(hash, block)) block.Hash = hash;
     }
 
+    /// <summary>Takes a block out of the prefix cache (its content is about to change); no-op if it is not cached.</summary>
+    public void Uncache(KvBlock block)
+    {
+        if (block.Hash is not { } hash) return;
+        _cached.Remove(hash);
+        block.Hash = null;
+    }
+
     /// <summary>Forgets every free cached block (e.g. after weights change). Referenced blocks keep their hash.</summary>
     public void ResetPrefixCache()
     {

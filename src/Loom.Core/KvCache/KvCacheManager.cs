@@ -51,7 +51,7 @@ public sealed class KvCacheManager
         int maxBlocks = (request.NumTokens - 1) / BlockSize;
         var shared = SharedBlocksOfForkSource(request, maxBlocks);
         // A request that scores its prompt (prompt_logprobs) needs the logits of every prompt position: no cache hits.
-        if (!EnablePrefixCaching || request.Params.PromptLogprobs is not null) return shared;
+        if (!EnablePrefixCaching || !request.ReadsPrefixCache) return shared;
 
         EnsureHashes(request, maxBlocks);
         var hits = new List<KvBlock>();
@@ -121,6 +121,32 @@ public sealed class KvCacheManager
         for (int i = seq.NumCachedBlocks; i < numFull; i++)
             Pool.Cache(seq.Blocks[i], request.BlockHashes[i]);
         seq.NumCachedBlocks = numFull;
+    }
+
+    /// <summary>
+    /// Shrinks the request's computed length to <paramref name="numComputedTokens"/> (speculative tokens rejected):
+    /// releases the blocks past it (last first) and takes out of the prefix cache the blocks no longer full of
+    /// computed tokens, so its table and cache entries are those of never having computed the rest. Throws, changing
+    /// nothing, if the block that will be rewritten is shared (its KV is read by another request).
+    /// </summary>
+    public void RollBack(Request request, int numComputedTokens)
+    {
+        ArgumentOutOfRangeException.ThrowIfNegative(numComputedTokens);
+        if (!_sequences.TryGetValue(request.RequestId, out var seq)) return;
+        int keep = Math.Min(BlocksFor(numComputedTokens), seq.Blocks.Count);
+        int full = numComputedTokens / BlockSize;
+        if (keep > full && seq.Blocks[full].RefCount > 1)
+            throw new InvalidOperationException(
+                $"Cannot roll {request.RequestId} back to {numComputedTokens} tokens: block {seq.Blocks[full].BlockId} is shared and would be rewritten.");
+        for (int i = seq.Blocks.Count - 1; i >= keep; i--)
+        {
+            var block = seq.Blocks[i];
+            if (block.RefCount == 1) Pool.Uncache(block);
+            Pool.Release(block);
+        }
+        seq.TruncateTo(keep);
+        if (keep > full) Pool.Uncache(seq.Blocks[full]);
+        seq.NumCachedBlocks = Math.Min(seq.NumCachedBlocks, full);
     }
 
     /// <summary>Releases every block of the request (last block first, so a prefix's tail is evicted before its head).</summary>
@@ -201,6 +227,8 @@ public sealed class KvCacheManager
             BlockIds[Blocks.Count] = block.BlockId;
             Blocks.Add(block);
         }
+
+        public void TruncateTo(int count) => Blocks.RemoveRange(count, Blocks.Count - count);
 
         public void AddNew(BlockPool pool, int count)
         {

@@ -61,6 +61,36 @@ public sealed class Request
     /// <summary>Which of the n samples of its parent request this is (0 when n = 1).</summary>
     public int SampleIndex { get; init; }
 
+    /// <summary>The model's end-of-sequence ids: the scheduler stops the request on one (unless ignore_eos).</summary>
+    public IReadOnlyList<int> EosTokenIds { get; init; } = [];
+
+    /// <summary>
+    /// Most tokens of this request one step may run, even with chunked prefill off (a request whose every prompt
+    /// position costs a logits row, such as prompt_logprobs, is capped so a step's rows fit memory).
+    /// </summary>
+    public int MaxTokensPerStep
+    {
+        get => _maxTokensPerStep;
+        init => _maxTokensPerStep = value >= 1 ? value : throw new ArgumentOutOfRangeException(nameof(MaxTokensPerStep), value, "A request must be able to run at least one token per step.");
+    }
+    private readonly int _maxTokensPerStep = int.MaxValue;
+
+    /// <summary>False for a request that must compute every prompt position itself (it scores its prompt).</summary>
+    public bool ReadsPrefixCache { get; init; } = true;
+
+    /// <summary>What else a waiting request needs before it may be admitted (a grammar compiling, KV arriving); null = nothing.</summary>
+    public IReadinessGate? Gate { get; init; }
+
+    /// <summary>
+    /// Whether the scheduler may admit it now: its gate is open, and a forked sample waits until its source has
+    /// computed the prompt it will share (if the source still runs).
+    /// </summary>
+    internal bool IsReady => (Gate?.IsReady ?? true) &&
+        !(ForkSource is { } source && !source.IsFinished && source.NumComputedTokens < source.NumPromptTokens);
+
+    /// <summary>Set once the model runner has been sent this request's prompt and parameters.</summary>
+    internal bool IsKnownToRunner { get; set; }
+
     /// <summary>
     /// vLLM's cache_salt: seeds the block-hash chain, so requests with different salts (tenants) never share prefix-cache
     /// blocks. Null = the unsalted chain every request without a salt shares.

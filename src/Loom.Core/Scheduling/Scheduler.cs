@@ -78,7 +78,7 @@ public sealed partial class Scheduler
     {
         _scheduled.Clear();
         int budget = Config.MaxNumBatchedTokens;
-        List<Request>? preempted = null;
+        List<string>? preempted = null;
 
         budget = ScheduleRunning(budget, ref preempted);
         // Admitting new work while memory forced a preemption would only thrash.
@@ -88,18 +88,16 @@ public sealed partial class Scheduler
         foreach (var s in scheduled) s.Request.NumComputedTokens = s.ContextLength;
         string[] finished = _finishedSinceLastStep.Count == 0 ? [] : [.. _finishedSinceLastStep];
         _finishedSinceLastStep.Clear();
-        return new SchedulerOutput(scheduled, Config.MaxNumBatchedTokens - budget, preempted is null ? [] : preempted, finished);
+        return new SchedulerOutput(scheduled, Config.MaxNumBatchedTokens - budget, NewRequestsOf(scheduled),
+            preempted is null ? [] : preempted, finished);
     }
 
-    private int ScheduleRunning(int budget, ref List<Request>? preempted)
+    private int ScheduleRunning(int budget, ref List<string>? preempted)
     {
         for (int i = 0; i < _running.Count && budget > 0;)
         {
             var request = _running[i];
-            int remaining = request.NumTokens - request.NumComputedTokens;
-            int numNew = Math.Min(remaining, budget);
-            if (numNew <= 0 || (!Config.EnableChunkedPrefill && numNew < remaining && !ScoresPrompt(request))) { i++; continue; }
-            numNew = CapPromptScoring(request, numNew);
+            if (!TryChunk(request, request.NumComputedTokens, budget, out int numNew)) { i++; continue; }
 
             int blocksBefore = KvCache.NumBlocksOf(request);
             bool allocated;
@@ -109,13 +107,12 @@ public sealed partial class Scheduler
                 int victimIndex = _running.IndexOf(victim);
                 budget += Unschedule(victim);
                 Preempt(victim);
-                (preempted ??= []).Add(victim);
+                (preempted ??= []).Add(victim.RequestId);
                 if (victim == request) break; // i now points at the next request
                 if (victimIndex < i) i--;
             }
             if (!allocated) continue;
-            _scheduled.Add(new ScheduledRequest(request, request.NumComputedTokens, numNew, NewBlockIds(request, blocksBefore),
-                SamplesToken: request.NumComputedTokens + numNew == request.NumTokens));
+            _scheduled.Add(Entry(request, request.NumComputedTokens, numNew, blocksBefore));
             budget -= numNew;
             i++;
         }
@@ -127,13 +124,11 @@ public sealed partial class Scheduler
         for (int i = 0; i < _waiting.Count && budget > 0 && _running.Count < Config.MaxNumSeqs;)
         {
             var request = _waiting[i];
-            if (IsWaitingForForkSource(request)) { i++; continue; }
+            if (!request.IsReady) { i++; continue; }
             Debug.Assert(request.NumComputedTokens == 0 && KvCache.NumBlocksOf(request) == 0);
 
             var computed = KvCache.GetComputedBlocks(request);
-            int remaining = request.NumTokens - computed.NumTokens;
-            if (!Config.EnableChunkedPrefill && remaining > budget && !ScoresPrompt(request)) break;
-            int numNew = CapPromptScoring(request, Math.Min(remaining, budget));
+            if (!TryChunk(request, computed.NumTokens, budget, out int numNew)) break;
             if (!KvCache.TryAllocateSlots(request, numNew, computed)) break; // FCFS: nobody overtakes the head
 
             _waiting.RemoveAt(i);
@@ -141,48 +136,102 @@ public sealed partial class Scheduler
             request.NumComputedTokens = computed.NumTokens;
             if (request.NumCachedTokens < 0) request.NumCachedTokens = Math.Min(computed.NumTokens, request.NumPromptTokens);
             _running.Add(request);
-            _scheduled.Add(new ScheduledRequest(request, computed.NumTokens, numNew, NewBlockIds(request, computed.Blocks.Count),
-                SamplesToken: computed.NumTokens + numNew == request.NumTokens));
+            _scheduled.Add(Entry(request, computed.NumTokens, numNew, 0));
             budget -= numNew;
         }
         return budget;
     }
 
-    private static bool ScoresPrompt(Request request) => request.Params.PromptLogprobs is not null;
+    /// <summary>
+    /// How many of the request's remaining tokens run this step: all that its own cap and the budget allow. False when
+    /// none, or when chunked prefill is off and the budget (not the request's cap) would split them.
+    /// </summary>
+    private bool TryChunk(Request request, int numComputed, int budget, out int numNew)
+    {
+        int wanted = Math.Min(request.NumTokens - numComputed, request.MaxTokensPerStep);
+        numNew = Math.Min(wanted, budget);
+        return numNew > 0 && (Config.EnableChunkedPrefill || numNew == wanted);
+    }
 
-    /// <summary>A prompt-scoring request's chunk is capped (its logits rows are a vocabulary each).</summary>
-    private int CapPromptScoring(Request request, int numNew) =>
-        ScoresPrompt(request) ? Math.Min(numNew, Config.MaxPromptLogprobTokensPerStep) : numNew;
-
-    /// <summary>A forked sample waits until its source has computed the prompt it will share (if the source still runs).</summary>
-    private static bool IsWaitingForForkSource(Request request) =>
-        request.ForkSource is { } source && !source.IsFinished && source.NumComputedTokens < source.NumPromptTokens;
-
-    private int[] NewBlockIds(Request request, int blocksBefore)
+    private ScheduledRequest Entry(Request request, int startPosition, int numNew, int blocksBefore)
     {
         var ids = KvCache.GetBlockIds(request);
-        return ids.Length == blocksBefore ? [] : ids[blocksBefore..].ToArray();
+        int[] newIds = ids.Length == blocksBefore ? [] : ids[blocksBefore..].ToArray();
+        return new ScheduledRequest(request, startPosition, numNew, blocksBefore, newIds);
+    }
+
+    /// <summary>The runner's first sight of each request scheduled for the first time.</summary>
+    private static NewRequestData[] NewRequestsOf(ScheduledRequest[] scheduled)
+    {
+        List<NewRequestData>? news = null;
+        foreach (var s in scheduled)
+        {
+            var r = s.Request;
+            if (r.IsKnownToRunner) continue;
+            r.IsKnownToRunner = true;
+            (news ??= []).Add(new NewRequestData(r.RequestId, r.PromptTokenIds.ToArray(), r.Params, r.SampleIndex, r.EosTokenIds));
+        }
+        return news is null ? [] : [.. news];
     }
 
     /// <summary>
-    /// Called after the step ran: appends each sampled token (one per entry with SamplesToken, in order), registers
-    /// newly full blocks in the prefix cache, and finishes requests that reached max_tokens or max_model_len.
+    /// Called after the step ran (vLLM's update_from_output): appends each entry's sampled tokens until a stop, registers
+    /// newly full blocks in the prefix cache, and finishes every request that hit a token-based stop (length,
+    /// max_model_len, EOS, stop token ids, after min_tokens). Returns one update per request that took tokens.
     /// </summary>
-    public void UpdateFromOutput(SchedulerOutput output, ReadOnlySpan<int> sampledTokenIds)
+    public RequestUpdate[] UpdateFromOutput(SchedulerOutput output, ModelRunnerOutput runnerOutput)
     {
-        int next = 0;
-        foreach (var s in output.Scheduled)
+        ArgumentNullException.ThrowIfNull(output);
+        ArgumentNullException.ThrowIfNull(runnerOutput);
+        if (runnerOutput.NumEntries != output.Scheduled.Count)
+            throw new ArgumentException($"The runner output covers {runnerOutput.NumEntries} entries; {output.Scheduled.Count} were scheduled.", nameof(runnerOutput));
+        var updates = new RequestUpdate[output.NumSampled];
+        int count = 0;
+        for (int i = 0; i < output.Scheduled.Count; i++)
         {
+            var s = output.Scheduled[i];
+            var tokens = runnerOutput.SampledTokenIds(i);
+            if (!s.SamplesToken && !tokens.IsEmpty)
+                throw new ArgumentException($"Entry {i} ({s.RequestId}) is a prefill chunk but the runner sampled {tokens.Length} token(s).", nameof(runnerOutput));
             var request = s.Request;
-            int? token = s.SamplesToken ? sampledTokenIds[next++] : null;
-            if (request.IsFinished) continue; // aborted while the step ran
-            if (token is { } t) request.AppendOutputToken(t);
+            if (request.IsFinished) continue; // aborted while the step ran, or ended for a sampling fault
+            if (s.SamplesToken && tokens.IsEmpty)
+                throw new ArgumentException($"Entry {i} ({s.RequestId}) samples a token but the runner returned none.", nameof(runnerOutput));
+            var (taken, stop) = AppendUntilStop(request, tokens);
             KvCache.CacheComputedBlocks(request);
-            if (request.NumOutputTokens >= request.Params.MaxTokens || request.NumTokens >= Config.MaxModelLen)
-                FinishRequest(request.RequestId, RequestStatus.FinishedLength);
+            if (taken > 0) updates[count++] = new RequestUpdate(request.RequestId, i, taken, request.NumOutputTokens, stop);
+            if (stop.Stopped) FinishRequest(request.RequestId, stop.Status);
         }
-        if (next != sampledTokenIds.Length)
-            throw new ArgumentException($"Expected {next} sampled tokens, got {sampledTokenIds.Length}.", nameof(sampledTokenIds));
+        return count == updates.Length ? updates : updates[..count];
+    }
+
+    /// <summary>Appends tokens one by one, checking each; tokens after a stop are dropped (vLLM does the same).</summary>
+    private (int Taken, StopCheck Stop) AppendUntilStop(Request request, ReadOnlySpan<int> tokens)
+    {
+        for (int k = 0; k < tokens.Length; k++)
+        {
+            request.AppendOutputToken(tokens[k]);
+            var stop = StopCheck.Evaluate(request.Params, request.EosTokenIds, request.NumTokens, request.NumOutputTokens, tokens[k], Config.MaxModelLen);
+            if (stop.Stopped) return (k + 1, stop);
+        }
+        return (tokens.Length, StopCheck.Continue);
+    }
+
+    /// <summary>
+    /// Takes back the last <paramref name="numTokens"/> computed tokens of a running request (vLLM's
+    /// <c>num_computed_tokens -= num_rejected</c> after speculative tokens are rejected): blocks past the new length are
+    /// released and blocks no longer full of computed tokens leave the prefix cache, as if those tokens had never run.
+    /// The next step recomputes them. Throws if that would rewrite a block another request reads.
+    /// </summary>
+    public void RollBackComputedTokens(string requestId, int numTokens)
+    {
+        if (!_requests.TryGetValue(requestId, out var request) || request.Status != RequestStatus.Running)
+            throw new ArgumentException($"Request '{requestId}' is not running.", nameof(requestId));
+        ArgumentOutOfRangeException.ThrowIfNegative(numTokens);
+        ArgumentOutOfRangeException.ThrowIfGreaterThan(numTokens, request.NumComputedTokens);
+        int computed = request.NumComputedTokens - numTokens;
+        KvCache.RollBack(request, computed);
+        request.NumComputedTokens = computed;
     }
 
     /// <summary>Ends a request (stop, length or abort): removes it from its queue and frees its blocks at once.</summary>

@@ -16,11 +16,6 @@ public sealed record SchedulerConfig
     public bool EnableChunkedPrefill { get; init; } = true;
     /// <summary>Lower <c>Request.Priority</c> first, FCFS within a level; preempt the lowest priority first.</summary>
     public bool PriorityScheduling { get; init; }
-    /// <summary>
-    /// Most tokens of a request that scores its prompt (prompt_logprobs) in one step: each such token costs a logits
-    /// row of the whole vocabulary, so its prompt is chunked to this size even with chunked prefill off.
-    /// </summary>
-    public int MaxPromptLogprobTokensPerStep { get; init; } = int.MaxValue;
 
     public SchedulerConfig Validate()
     {
@@ -28,8 +23,6 @@ public sealed record SchedulerConfig
         Check(MaxNumBatchedTokens >= 1, "max_num_batched_tokens", $"max_num_batched_tokens must be at least 1, got {MaxNumBatchedTokens}.");
         Check(MaxModelLen >= 1, "max_model_len", $"max_model_len must be at least 1, got {MaxModelLen}.");
         Check(BlockSize >= 1, "block_size", $"block_size must be at least 1, got {BlockSize}.");
-        Check(MaxPromptLogprobTokensPerStep >= 1, "max_prompt_logprob_tokens_per_step",
-            $"max_prompt_logprob_tokens_per_step must be at least 1, got {MaxPromptLogprobTokensPerStep}.");
         Check(NumBlocks >= 1, "num_blocks", $"the KV cache must hold at least one block, got {NumBlocks}.");
         return this;
     }

@@ -1,47 +1,37 @@
+using Loom.Core.Requests;
 using Loom.Core.Sampling;
+using Loom.Core.Scheduling;
 using Loom.Models.Tokenization;
 
 namespace Loom.Engine.Output;
 
 /// <summary>
-/// Output of one completion: token ids in, text and finish decisions out (vLLM's detokenizer + stop checker).
-/// Finishes with "length" at max_tokens or when prompt + output reach the model length; with "stop" on EOS (unless
-/// ignore_eos), a stop token id (its id is the stop reason) or a stop string (the string is the stop reason), the
-/// latter two only once min_tokens are out. A stop string may span tokens; the stop text and whatever follows it are
-/// not emitted unless include_stop_str_in_output. Text that could still turn out to start a stop string is held back
-/// until it cannot, and everything left is released when the sequence finishes.
+/// Output of one completion: token ids in, text out (vLLM's detokenizer and its stop-string check). Token-based stops
+/// (length, EOS, stop token ids) are the scheduler's: each token arrives with its <see cref="StopCheck"/>, and the text
+/// of a token that stopped the sequence (EOS or a stop id) is not emitted unless include_stop_str_in_output. A stop
+/// string (only once min_tokens are out) is the tracker's own finding: it ends the output here and the engine tells
+/// the scheduler to finish the request. A stop string may span tokens; the stop text and whatever follows it are not
+/// emitted unless include_stop_str_in_output. Text that could still turn out to start a stop string is held back until
+/// it cannot, and everything left is released when the sequence finishes.
 /// </summary>
 public sealed class SequenceOutputTracker
 {
     private readonly SamplingParams _params;
     private readonly IIncrementalDecoder _decoder;
-    private readonly HashSet<int> _eosTokenIds;
-    private readonly HashSet<int> _stopTokenIds;
-    private readonly int _promptTokenCount, _maxModelLen;
     private readonly int _longestStop; // chars of the longest stop string (0 without stop strings)
-    private readonly List<int> _tokenIds = [];
     private char[] _text = new char[64]; // [_length] decoded output kept so far (cut at a stop string)
     private int _length;
     private int _released;               // chars of _text already returned
 
-    public SequenceOutputTracker(SamplingParams samplingParams, IIncrementalDecoder decoder, IEnumerable<int> eosTokenIds,
-        int promptTokenCount, int maxModelLen)
+    public SequenceOutputTracker(SamplingParams samplingParams, IIncrementalDecoder decoder)
     {
         ArgumentNullException.ThrowIfNull(samplingParams);
         ArgumentNullException.ThrowIfNull(decoder);
-        ArgumentNullException.ThrowIfNull(eosTokenIds);
-        ArgumentOutOfRangeException.ThrowIfNegative(promptTokenCount);
-        ArgumentOutOfRangeException.ThrowIfLessThan(maxModelLen, 1);
         _params = samplingParams;
         _decoder = decoder;
-        _eosTokenIds = [.. eosTokenIds];
-        _stopTokenIds = [.. samplingParams.StopTokenIds];
-        _promptTokenCount = promptTokenCount;
-        _maxModelLen = maxModelLen;
         _longestStop = samplingParams.Stop.Count == 0 ? 0 : samplingParams.Stop.Max(s => s.Length);
     }
 
-    public IReadOnlyList<int> TokenIds => _tokenIds;
     /// <summary>Everything released so far.</summary>
     public string Text => new(_text, 0, _released);
     public string? FinishReason { get; private set; }
@@ -49,18 +39,16 @@ public sealed class SequenceOutputTracker
     public object? StopReason { get; private set; }
     public bool IsFinished => FinishReason is not null;
 
-    /// <summary>Takes the next sampled token. Throws once the sequence has finished.</summary>
-    public OutputUpdate Append(int tokenId)
+    /// <summary>
+    /// Takes the next output token, the <paramref name="numOutputTokens"/>-th, with the scheduler's verdict on it.
+    /// Throws once the sequence has finished. A stop string found here finishes it (the caller ends the request).
+    /// </summary>
+    public OutputUpdate Append(int tokenId, int numOutputTokens, StopCheck stop)
     {
         if (IsFinished) throw new InvalidOperationException($"The sequence already finished ({FinishReason}); no token can follow.");
-        _tokenIds.Add(tokenId);
-        int produced = _tokenIds.Count;
-        bool pastMinTokens = produced >= _params.MinTokens;
-
-        // Same precedence as vLLM's check_stop: length first, then EOS, then stop token ids.
-        if (produced >= _params.MaxTokens || _promptTokenCount + produced >= _maxModelLen) FinishReason = FinishReasons.Length;
-        else if (pastMinTokens && !_params.IgnoreEos && _eosTokenIds.Contains(tokenId)) FinishReason = FinishReasons.Stop;
-        else if (pastMinTokens && _stopTokenIds.Contains(tokenId)) (FinishReason, StopReason) = (FinishReasons.Stop, tokenId);
+        int produced = numOutputTokens;
+        if (stop.Status == RequestStatus.FinishedLength) FinishReason = FinishReasons.Length;
+        else if (stop.Stopped) (FinishReason, StopReason) = (FinishReasons.Stop, stop.StopTokenId);
 
         int searchFrom = Math.Max(0, _length - _longestStop + 1);
         bool stoppedByToken = FinishReason == FinishReasons.Stop;

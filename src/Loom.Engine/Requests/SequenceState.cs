@@ -1,16 +1,15 @@
 using Loom.Core.Requests;
 using Loom.Engine.Output;
-using Loom.Engine.Sampling;
+using Loom.Core.Sampling;
 
 namespace Loom.Engine.Requests;
 
-/// <summary>Engine-side state of one completion (one of the n samples of a request): how it samples and what it emitted.</summary>
-internal sealed class SequenceState(RequestState parent, Request request, Sampler sampler, SequenceOutputTracker tracker)
+/// <summary>Engine-side state of one completion (one of the n samples of a request): what it emitted (the runner samples).</summary>
+internal sealed class SequenceState(RequestState parent, Request request, SequenceOutputTracker tracker)
 {
     public RequestState Parent { get; } = parent;
     /// <summary>The scheduler's view (tokens, computed count, status).</summary>
     public Request Request { get; } = request;
-    public Sampler Sampler { get; } = sampler;
     public SequenceOutputTracker Tracker { get; } = tracker;
     public int Index => Request.SampleIndex;
     public bool Finished => Tracker.IsFinished;

@@ -1,4 +1,5 @@
 using System.Numerics.Tensors;
+using Loom.Core.Sampling;
 
 namespace Loom.Engine.Sampling;
 

@@ -1,5 +1,5 @@
+using Loom.Core.Sampling;
 using Loom.Core.Scheduling;
-using Loom.Engine.Requests;
 
 namespace Loom.Engine.Sampling;
 
@@ -7,11 +7,11 @@ namespace Loom.Engine.Sampling;
 /// vLLM's prompt_logprobs: the logits row of prompt position p scores prompt token p + 1. Each step it plans which
 /// positions of the scheduled prompt chunks still need a row (only the first sample of a request scores its prompt, and a
 /// position scored before a preemption is not scored again), then turns those rows into <see cref="TokenLogprob"/>s
-/// appended to the request's list.
+/// for the runner's output.
 /// </summary>
 internal sealed class PromptLogprobScorer
 {
-    private readonly List<(SequenceState Seq, int FirstPosition, int Count)> _planned = [];
+    private readonly List<(RunnerRequestState Request, int FirstPosition, int Count)> _planned = [];
     private readonly SamplerScratch _scratch = new();
 
     /// <summary>Rows planned for the current step.</summary>
@@ -27,30 +27,32 @@ internal sealed class PromptLogprobScorer
     /// Plans the rows of one scheduled chunk and returns the first position and the count (0 when none): positions in
     /// the chunk whose next token is a prompt token not scored yet.
     /// </summary>
-    public (int FirstPosition, int Count) Plan(ScheduledRequest scheduled, SequenceState seq)
+    public (int FirstPosition, int Count) Plan(ScheduledRequest scheduled, RunnerRequestState request)
     {
-        if (seq.Index != 0 || seq.Parent.PromptLogprobs is not { } scored) return (0, 0);
-        int promptLength = seq.Request.NumPromptTokens;
-        int from = Math.Max(scheduled.StartPosition, scored.Count - 1);
-        int to = Math.Min(scheduled.StartPosition + scheduled.NumNewTokens, promptLength - 1);
+        if (request.PromptLogprobs is null) return (0, 0);
+        int from = Math.Max(scheduled.StartPosition, request.NumPromptPositionsScored);
+        int to = Math.Min(scheduled.ContextLength, request.NumPromptTokens - 1);
         if (to <= from) return (0, 0);
-        _planned.Add((seq, from, to - from));
+        _planned.Add((request, from, to - from));
         NumRows += to - from;
         return (from, to - from);
     }
 
     /// <summary>Scores the planned rows: <paramref name="logits"/> holds them in plan order, [NumRows, vocab].</summary>
-    public void Score(ReadOnlySpan<float> logits, int vocabSize)
+    public Dictionary<string, IReadOnlyList<TokenLogprob>> Score(ReadOnlySpan<float> logits, int vocabSize)
     {
         _scratch.EnsureCapacity(vocabSize);
+        var scored = new Dictionary<string, IReadOnlyList<TokenLogprob>>(_planned.Count);
         int row = 0;
-        foreach (var (seq, first, count) in _planned)
+        foreach (var (request, first, count) in _planned)
         {
-            var prompt = seq.Request.PromptTokenIds;
-            var scored = seq.Parent.PromptLogprobs!;
-            int topN = seq.Request.Params.PromptLogprobs ?? 0;
-            for (int p = first; p < first + count; p++, row++)
-                scored.Add(LogprobCalculator.Compute(logits.Slice(row * vocabSize, vocabSize), prompt[p + 1], topN, _scratch));
+            var prompt = request.Tokens;
+            var entries = new TokenLogprob[count];
+            for (int k = 0; k < count; k++, row++)
+                entries[k] = LogprobCalculator.Compute(logits.Slice(row * vocabSize, vocabSize), prompt[first + k + 1], request.PromptLogprobs!.Value, _scratch);
+            request.NumPromptPositionsScored = first + count;
+            scored.Add(request.RequestId, entries);
         }
+        return scored;
     }
 }

@@ -1,3 +1,5 @@
+using Loom.Core.Sampling;
+
 namespace Loom.Engine.Sampling;
 
 /// <summary>

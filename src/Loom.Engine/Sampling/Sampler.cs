@@ -6,9 +6,12 @@ namespace Loom.Engine.Sampling;
 
 /// <summary>
 /// Sampling state of one sequence: its own generator (seeded from <see cref="SamplingParams.Seed"/>, so seeded output
-/// does not depend on batch composition), the tokens it has produced (penalties, min_tokens), and its filters.
-/// Each call turns one logits row into one token, in vLLM's order: min_tokens mask on EOS/stop ids, repetition /
-/// frequency / presence penalties, logit_bias, then greedy argmax, or temperature, top-k, top-p, min-p and a draw.
+/// does not depend on batch composition), its logits processors, and the count of tokens it has committed.
+/// Sampling is split in two: <see cref="Score"/> is pure (the row through the processors in order, vLLM's: min_tokens
+/// mask on EOS/stop ids, repetition / frequency / presence penalties, logit_bias; then greedy argmax, or temperature,
+/// top-k, top-p, min-p and a draw from a copy of the generator) and <see cref="Commit"/> takes a token, advancing the
+/// generator and the processors. Speculative decoding will score a draft without taking it; <see cref="Sample"/> is
+/// the two in a row.
 /// Never throws on a row's values: +inf (a penalty's overflow) is clamped to the largest float; a row left with no
 /// finite logit (min_tokens masking every id) takes the request's own stop token (EOS first); a NaN logit, which only
 /// a broken model produces, fails the row (<see cref="SampledToken.Fault"/>) so the engine ends that request alone.
@@ -16,10 +19,8 @@ namespace Loom.Engine.Sampling;
 public sealed class Sampler
 {
     private readonly SamplingParams _params;
-    private readonly int[] _minTokensMaskedIds; // EOS (unless ignore_eos) and stop_token_ids, masked until min_tokens
-    private readonly PenaltyState? _penalties;  // null when every penalty is neutral
-    private readonly int[] _biasIds;            // [logit_bias entries] token ids, matching _biasValues
-    private readonly float[] _biasValues;       // [logit_bias entries] added to those logits
+    private readonly ILogitsProcessor[] _processors; // applied in order; empty when every option is neutral
+    private readonly MinTokensProcessor? _minTokens; // also one of _processors: its ids are the fallback of a fully masked row
     private Xoshiro256StarStar _rng;
 
     /// <param name="completionIndex">Which of the request's n completions this is: seeded siblings use seed + index (as vLLM).</param>
@@ -31,13 +32,8 @@ public sealed class Sampler
         ArgumentOutOfRangeException.ThrowIfLessThan(vocabSize, 1);
         _params = samplingParams;
         VocabSize = vocabSize;
-        _minTokensMaskedIds = [.. (samplingParams.IgnoreEos ? [] : eosTokenIds).Concat(samplingParams.StopTokenIds).Distinct()];
-        if (PenaltyState.AnyActive(samplingParams.RepetitionPenalty, samplingParams.FrequencyPenalty, samplingParams.PresencePenalty))
-            _penalties = new PenaltyState(samplingParams.RepetitionPenalty, samplingParams.FrequencyPenalty,
-                samplingParams.PresencePenalty, promptTokenIds);
-        var bias = samplingParams.LogitBias ?? new Dictionary<int, float>();
-        _biasIds = [.. bias.Keys];
-        _biasValues = [.. bias.Values];
+        _processors = LogitsProcessors.For(samplingParams, promptTokenIds, eosTokenIds);
+        _minTokens = _processors.OfType<MinTokensProcessor>().FirstOrDefault();
         _rng = samplingParams.Seed is long seed
             ? new Xoshiro256StarStar(unchecked((ulong)(seed + completionIndex)))
             : Xoshiro256StarStar.FromEntropy();
@@ -45,35 +41,39 @@ public sealed class Sampler
 
     public SamplingParams Params => _params;
     public int VocabSize { get; }
-    /// <summary>Tokens sampled so far (what penalties and min_tokens count).</summary>
+    /// <summary>Tokens committed so far (what min_tokens counts).</summary>
     public int NumOutputTokens { get; private set; }
 
-    /// <summary>Samples the next token from <paramref name="logits"/> ([vocab], edited in place) and records it.</summary>
+    /// <summary>Samples the next token from <paramref name="logits"/> ([vocab], edited in place) and commits it.</summary>
     public SampledToken Sample(Span<float> logits, SamplerScratch scratch)
+    {
+        var scored = Score(logits, scratch);
+        if (scored.Fault is null) Commit(scored.TokenId);
+        return scored;
+    }
+
+    /// <summary>
+    /// What would be drawn from <paramref name="logits"/> ([vocab], edited in place by the processors and temperature),
+    /// with its log-probabilities where asked for. Changes no state: scoring the same row twice gives the same token.
+    /// </summary>
+    public SampledToken Score(Span<float> logits, SamplerScratch scratch)
     {
         if (logits.Length != VocabSize)
             throw new ArgumentException($"The logits row has {logits.Length} entries; this sampler expects the vocab size {VocabSize}.", nameof(logits));
         scratch.EnsureCapacity(VocabSize);
         bool wantLogprobs = _params.Logprobs is not null;
         if (wantLogprobs) logits.CopyTo(scratch.RawLogits);
-
-        bool masked = NumOutputTokens < _params.MinTokens && _minTokensMaskedIds.Length > 0;
-        if (masked)
-            foreach (int id in _minTokensMaskedIds)
-                if ((uint)id < (uint)logits.Length) logits[id] = float.NegativeInfinity;
-        _penalties?.Apply(logits);
-        ApplyLogitBias(logits);
+        foreach (var processor in _processors) processor.Apply(logits, NumOutputTokens);
         if (!_params.IsGreedy) TensorPrimitives.Divide(logits, _params.Temperature, logits);
 
         var row = RowCheck.Inspect(logits);
         if (row == RowState.HasNaN)
             return SampledToken.Failed(new InvalidOperationException("The model produced NaN logits; nothing can be sampled."));
-        int token = row == RowState.NoFiniteLogit ? FallbackToken(masked)
-            : _params.IsGreedy ? TensorPrimitives.IndexOfMax(logits) : Draw(logits, scratch);
+        var rng = _rng; // a copy: the draw is what Commit will consume
+        int token = row == RowState.NoFiniteLogit ? FallbackToken()
+            : _params.IsGreedy ? TensorPrimitives.IndexOfMax(logits) : Draw(logits, scratch, ref rng);
         if (token < 0)
             return SampledToken.Failed(new InvalidOperationException("The logits row has no finite value; nothing can be sampled."));
-        _penalties?.Record(token);
-        NumOutputTokens++;
 
         var logprobs = wantLogprobs
             ? LogprobCalculator.Compute(scratch.RawLogits.AsSpan(0, VocabSize), token, _params.Logprobs!.Value, scratch)
@@ -81,50 +81,46 @@ public sealed class Sampler
         return new SampledToken(token, logprobs);
     }
 
-    private void ApplyLogitBias(Span<float> logits)
+    /// <summary>Takes <paramref name="tokenId"/> as the next output: the draw is used up and every processor advances.</summary>
+    public void Commit(int tokenId)
     {
-        for (int i = 0; i < _biasIds.Length; i++)
-            if ((uint)_biasIds[i] < (uint)logits.Length) logits[_biasIds[i]] += _biasValues[i];
+        if (!_params.IsGreedy) _rng.NextUInt64(); // the one draw Score made from its copy (a fallback row drew none; harmless)
+        foreach (var processor in _processors) processor.Commit(tokenId);
+        NumOutputTokens++;
     }
 
     /// <summary>
     /// The token for a row with no finite logit: when the min_tokens mask hid every id, the request's own stop tokens
     /// are all it allows, so EOS (or its first stop id); -1 when the model itself gave nothing finite.
     /// </summary>
-    private int FallbackToken(bool masked)
-    {
-        if (masked)
-            foreach (int id in _minTokensMaskedIds)
-                if ((uint)id < (uint)VocabSize) return id;
-        return -1;
-    }
+    private int FallbackToken() => _minTokens?.FallbackToken(NumOutputTokens, VocabSize) ?? -1;
 
     /// <summary>Over temperature-scaled logits: filtered (top-k/p, min-p) or whole-row draw.</summary>
-    private int Draw(Span<float> logits, SamplerScratch scratch)
+    private int Draw(Span<float> logits, SamplerScratch scratch, ref Xoshiro256StarStar rng)
     {
         bool filtered = (_params.TopK > 0 && _params.TopK < logits.Length) || _params.TopP < 1f || _params.MinP > 0f;
-        if (!filtered) return DrawFromRow(logits, scratch);
+        if (!filtered) return DrawFromRow(logits, scratch, ref rng);
         var candidates = TokenFilter.Apply(logits, _params.TopK, _params.TopP, _params.MinP, scratch);
-        return candidates.TokenIds[DrawIndex(candidates.Weights)];
+        return candidates.TokenIds[DrawIndex(candidates.Weights, ref rng)];
     }
 
     /// <summary>A draw from softmax over the whole row.</summary>
-    private int DrawFromRow(ReadOnlySpan<float> logits, SamplerScratch scratch)
+    private static int DrawFromRow(ReadOnlySpan<float> logits, SamplerScratch scratch, ref Xoshiro256StarStar rng)
     {
         float max = TensorPrimitives.Max(logits);
         Debug.Assert(float.IsFinite(max), "RowCheck leaves every sampled row a finite maximum");
         var weights = scratch.Weights.AsSpan(0, logits.Length);
         TensorPrimitives.Subtract(logits, max, weights);
         TensorPrimitives.Exp(weights, weights);
-        return DrawIndex(weights);
+        return DrawIndex(weights, ref rng);
     }
 
     /// <summary>Index i with probability weights[i] / Σ weights (inverse CDF; rounding falls to the last positive weight).</summary>
-    private int DrawIndex(ReadOnlySpan<float> weights)
+    private static int DrawIndex(ReadOnlySpan<float> weights, ref Xoshiro256StarStar rng)
     {
         double total = 0;
         foreach (float w in weights) total += w;
-        double u = _rng.NextDouble() * total, cumulative = 0;
+        double u = rng.NextDouble() * total, cumulative = 0;
         int last = 0;
         for (int i = 0; i < weights.Length; i++)
         {

@@ -1,5 +1,6 @@
 using System.Text.Json;
 using System.Text.Json.Serialization;
+using Loom.Core.Sampling;
 
 namespace Loom.Server.Api;
 

@@ -1,6 +1,7 @@
 using System.Text;
 using Loom.Server.Api;
 using Microsoft.AspNetCore.Http;
+using Loom.Core.Sampling;
 
 namespace Loom.Server.Endpoints;
 

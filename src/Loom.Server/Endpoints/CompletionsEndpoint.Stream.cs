@@ -2,6 +2,7 @@ using Loom.Engine;
 using Loom.Server.Api;
 using Loom.Server.Hosting;
 using Microsoft.AspNetCore.Http;
+using Loom.Core.Sampling;
 
 namespace Loom.Server.Endpoints;
 

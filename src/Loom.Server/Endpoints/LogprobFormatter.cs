@@ -1,6 +1,7 @@
 using Loom.Engine;
 using Loom.Models.Tokenization;
 using Loom.Server.Api;
+using Loom.Core.Sampling;
 
 namespace Loom.Server.Endpoints;
 

@@ -12,6 +12,8 @@ namespace Loom.Core.Tests.Scheduling;
 /// </summary>
 public class SchedulerProperties
 {
+    private const int StopToken = 7; // the fake model's EOS: the scheduler stops on it
+
     private sealed record Spec(int PromptLength, int MaxTokens, int Family, int Priority, int N, int AbortAtStep);
 
     private sealed record Scenario(int BlockSize, int Budget, int MaxSeqs, bool Chunked, bool Caching, bool Priority, int ExtraBlocks, Spec[] Requests);
@@ -53,19 +55,19 @@ public class SchedulerProperties
             MaxModelLen = 128,
         };
         var scheduler = new Scheduler(config);
-        var engine = new SimulatedEngine(scheduler, stopToken: 7);
+        var engine = new SimulatedEngine(scheduler);
         var all = new List<(Request Request, int AbortAt)>();
         for (int i = 0; i < s.Requests.Length; i++)
         {
             var spec = s.Requests[i];
             var prompt = Enumerable.Range(0, spec.PromptLength).Select(p => (p * (spec.Family + 3) + spec.Family) % 11 + 20).ToArray();
             var parameters = new SamplingParams { MaxTokens = spec.MaxTokens };
-            var leader = new Request($"r{i}", prompt, parameters, spec.Priority);
+            var leader = new Request($"r{i}", prompt, parameters, spec.Priority) { EosTokenIds = [StopToken] };
             scheduler.AddRequest(leader);
             all.Add((leader, spec.AbortAtStep));
             for (int k = 1; k < spec.N; k++)
             {
-                var sibling = new Request($"r{i}#{k}", prompt, parameters, spec.Priority) { ForkSource = leader, SampleIndex = k };
+                var sibling = new Request($"r{i}#{k}", prompt, parameters, spec.Priority) { ForkSource = leader, SampleIndex = k, EosTokenIds = [StopToken] };
                 scheduler.AddRequest(sibling);
                 all.Add((sibling, -1));
             }
@@ -97,14 +99,14 @@ public class SchedulerProperties
     /// <summary>The outputs the fake model gives this request when it runs alone and uninterrupted.</summary>
     private static int[] Reference(Request finished)
     {
-        var alone = new Request("alone", finished.PromptTokenIds, finished.Params) { SampleIndex = finished.SampleIndex };
+        var tokens = finished.PromptTokenIds.ToArray().ToList();
         var output = new List<int>();
         while (true)
         {
-            int token = SimulatedEngine.NextToken(alone);
-            alone.AppendOutputToken(token);
+            int token = SimulatedEngine.NextToken(System.Runtime.InteropServices.CollectionsMarshal.AsSpan(tokens), finished.SampleIndex);
+            tokens.Add(token);
             output.Add(token);
-            if (token == 7 || output.Count == finished.Params.MaxTokens) return [.. output];
+            if (token == StopToken || output.Count == finished.Params.MaxTokens) return [.. output];
         }
     }
 }

@@ -32,15 +32,18 @@ public class SchedulerTests
     {
         var scheduler = new Scheduler(new SchedulerConfig
         {
-            NumBlocks = 64, BlockSize = 4, MaxNumBatchedTokens = 32, MaxPromptLogprobTokensPerStep = 7, EnableChunkedPrefill = chunkedPrefill,
+            NumBlocks = 64, BlockSize = 4, MaxNumBatchedTokens = 32, EnableChunkedPrefill = chunkedPrefill,
         });
-        var scored = new Request("scored", Enumerable.Range(1, 20).ToArray(), new SamplingParams { MaxTokens = 2, PromptLogprobs = 1 });
+        var scored = new Request("scored", Enumerable.Range(1, 20).ToArray(), new SamplingParams { MaxTokens = 2, PromptLogprobs = 1 })
+        {
+            MaxTokensPerStep = 7, // what the engine sets for prompt_logprobs: each position costs a vocabulary-sized row
+        };
         scheduler.AddRequest(scored);
         scheduler.AddRequest(NewRequest("plain", 20, maxTokens: 2, firstToken: 100));
         var engine = new SimulatedEngine(scheduler);
         var chunks = new List<(string Id, int Tokens)>();
         while (scheduler.HasUnfinishedRequests)
-            chunks.AddRange(engine.Step().Scheduled.Select(s => (s.Request.RequestId, s.NumNewTokens)));
+            chunks.AddRange(engine.Step().Scheduled.Select(s => (s.RequestId, s.NumNewTokens)));
 
         Assert.Equal([7, 7, 6, 1], chunks.Where(c => c.Id == "scored").Select(c => c.Tokens));
         Assert.Equal(20, chunks.First(c => c.Id == "plain").Tokens); // the cap is not a budget for others
@@ -56,7 +59,7 @@ public class SchedulerTests
         engine.Step();
         scheduler.AddRequest(NewRequest("b", 30, maxTokens: 2));
         var step = engine.Step();
-        Assert.Equal([("a", 1), ("b", 9)], step.Scheduled.Select(s => (s.Request.RequestId, s.NumNewTokens)));
+        Assert.Equal([("a", 1), ("b", 9)], step.Scheduled.Select(s => (s.RequestId, s.NumNewTokens)));
     }
 
     [Fact]
@@ -67,9 +70,9 @@ public class SchedulerTests
         scheduler.AddRequest(NewRequest("a", 12, maxTokens: 3));
         scheduler.AddRequest(NewRequest("b", 12, maxTokens: 3, firstToken: 100));
         var first = engine.Step();
-        Assert.Equal(["a"], first.Scheduled.Select(s => s.Request.RequestId));
+        Assert.Equal(["a"], first.Scheduled.Select(s => s.RequestId));
         var second = engine.Step();
-        Assert.Equal([("a", 1), ("b", 12)], second.Scheduled.Select(s => (s.Request.RequestId, s.NumNewTokens)));
+        Assert.Equal([("a", 1), ("b", 12)], second.Scheduled.Select(s => (s.RequestId, s.NumNewTokens)));
         engine.RunToCompletion();
     }
 
@@ -96,7 +99,7 @@ public class SchedulerTests
         var engine = new SimulatedEngine(scheduler);
         var preempted = new List<string>();
         while (scheduler.HasUnfinishedRequests)
-            preempted.AddRange(engine.Step().Preempted.Select(r => r.RequestId));
+            preempted.AddRange(engine.Step().PreemptedRequestIds);
         Assert.NotEmpty(preempted);
         Assert.DoesNotContain("r0", preempted); // the oldest is never the victim while others run
         Assert.All(requests, r => Assert.Equal(RequestStatus.FinishedLength, r.Status));
@@ -123,7 +126,7 @@ public class SchedulerTests
         var order = new List<string>();
         while (scheduler.HasUnfinishedRequests)
             foreach (var s in engine.Step().Scheduled)
-                if (s.StartPosition == 0) order.Add(s.Request.RequestId);
+                if (s.StartPosition == 0) order.Add(s.RequestId);
         Assert.Equal(["high-1", "high-2", "late-low"], order);
     }
 
@@ -138,7 +141,7 @@ public class SchedulerTests
         engine.Step();
         scheduler.AddRequest(high);
         var preempted = new List<string>();
-        while (scheduler.HasUnfinishedRequests) preempted.AddRange(engine.Step().Preempted.Select(r => r.RequestId));
+        while (scheduler.HasUnfinishedRequests) preempted.AddRange(engine.Step().PreemptedRequestIds);
         Assert.NotEmpty(preempted);
         Assert.DoesNotContain("high", preempted);
     }
@@ -216,9 +219,9 @@ public class SchedulerTests
         for (int i = 1; i < 3; i++)
             scheduler.AddRequest(new Request($"r#{i}", prompt, new SamplingParams { MaxTokens = 5 }) { ForkSource = leader, SampleIndex = i });
         var engine = new SimulatedEngine(scheduler);
-        Assert.Equal(["r"], engine.Step().Scheduled.Select(s => s.Request.RequestId)); // siblings wait for the prompt
+        Assert.Equal(["r"], engine.Step().Scheduled.Select(s => s.RequestId)); // siblings wait for the prompt
         var second = engine.Step();
-        Assert.Equal([("r", 1), ("r#1", 2), ("r#2", 2)], second.Scheduled.Select(s => (s.Request.RequestId, s.NumNewTokens)));
+        Assert.Equal([("r", 1), ("r#1", 2), ("r#2", 2)], second.Scheduled.Select(s => (s.RequestId, s.NumNewTokens)));
         // Leader: 3 blocks (2 full prompt blocks + tail). Each sibling: the 2 shared blocks + its own tail block.
         Assert.Equal(3 + 1 + 1, scheduler.KvCache.Pool.NumUsedBlocks);
         Assert.Equal(3, scheduler.KvCache.Pool[scheduler.KvCache.GetBlockIds(leader)[0]].RefCount);

@@ -7,17 +7,18 @@ namespace Loom.Core.Tests.Scheduling;
 /// Drives a <see cref="Scheduler"/> the way the engine does, with a fake model: "KV" of a token is the token id itself,
 /// stored per slot of a fake cache, so every step can check that each request reads exactly its own tokens through its
 /// block table (prefix-cache hits and forked blocks included) and that no step overwrites KV another request reads.
+/// Like the model runner, it keeps its own copy of every request (tokens, block table) built from the
+/// <see cref="SchedulerOutput"/> diffs alone, and checks that copy against the scheduler's state each step.
 /// </summary>
 internal sealed class SimulatedEngine
 {
     private const int Empty = int.MinValue;
     private readonly int[] _kv; // [numBlocks * blockSize] token id whose KV the slot holds
-    private readonly int _stopToken;
+    private readonly Dictionary<string, RunnerCopy> _copies = new();
 
-    public SimulatedEngine(Scheduler scheduler, int stopToken = -1)
+    public SimulatedEngine(Scheduler scheduler)
     {
         Scheduler = scheduler;
-        _stopToken = stopToken;
         _kv = new int[scheduler.Config.NumBlocks * scheduler.Config.BlockSize];
         Array.Fill(_kv, Empty);
     }
@@ -26,11 +27,14 @@ internal sealed class SimulatedEngine
     public int Steps { get; private set; }
     public List<Request> Finished { get; } = [];
 
+    /// <summary>Tokens of the fake model's next output, keyed by scheduler request id; overrides <see cref="NextToken"/>.</summary>
+    public Dictionary<string, Queue<int>> Scripted { get; } = new();
+
     /// <summary>Deterministic fake sampling: depends only on the request's own tokens (batch-invariant by construction).</summary>
-    public static int NextToken(Request request)
+    public static int NextToken(ReadOnlySpan<int> tokens, int sampleIndex)
     {
-        int h = 17 + request.SampleIndex;
-        foreach (int t in request.AllTokenIds) h = unchecked(h * 31 + t);
+        int h = 17 + sampleIndex;
+        foreach (int t in tokens) h = unchecked(h * 31 + t);
         return (h & 0x7fffffff) % 50;
     }
 
@@ -42,20 +46,24 @@ internal sealed class SimulatedEngine
         Assert.True(output.TotalNumScheduledTokens <= config.MaxNumBatchedTokens, "token budget exceeded");
         Assert.True(output.Scheduled.Count <= config.MaxNumSeqs, "max_num_seqs exceeded");
         Assert.Equal(output.TotalNumScheduledTokens, output.Scheduled.Sum(s => s.NumNewTokens));
-        Assert.Equal(output.Scheduled.Count, output.Scheduled.Select(s => s.Request.RequestId).Distinct().Count());
+        Assert.Equal(output.Scheduled.Count, output.Scheduled.Select(s => s.RequestId).Distinct().Count());
         Scheduler.KvCache.CheckConsistency();
+        ApplyDiffs(output);
 
         var sampled = new List<int>();
         foreach (var s in output.Scheduled)
         {
             var request = s.Request;
+            var copy = _copies[s.RequestId];
             Assert.True(s.NumNewTokens > 0);
             Assert.Equal(s.ContextLength, request.NumComputedTokens);
-            if (!config.EnableChunkedPrefill && request.Params.PromptLogprobs is null) // prompt scoring is always chunked to its cap
+            if (!config.EnableChunkedPrefill && request.MaxTokensPerStep == int.MaxValue) // a capped request is chunked to its cap
                 Assert.True(s.SamplesToken, "a prompt was split with chunked prefill off");
-            var table = Scheduler.KvCache.GetBlockIds(request);
-            Assert.True(table.Length * config.BlockSize >= s.ContextLength, "block table too short for the context");
-            var tokens = request.AllTokenIds;
+            Assert.Equal(Scheduler.KvCache.GetBlockIds(request).ToArray(), copy.BlockIds.ToArray());
+            Assert.Equal(request.AllTokenIds.ToArray(), copy.Tokens.ToArray());
+            var table = copy.BlockIds;
+            var tokens = copy.Tokens;
+            Assert.True(table.Count * config.BlockSize >= s.ContextLength, "block table too short for the context");
             for (int p = 0; p < s.StartPosition; p++)
                 Assert.True(tokens[p] == _kv[Slot(table, p)], $"{request.RequestId} reads wrong KV at position {p}");
             for (int p = s.StartPosition; p < s.ContextLength; p++)
@@ -66,20 +74,48 @@ internal sealed class SimulatedEngine
                 Assert.True(block.RefCount == 1 || _kv[slot] == tokens[p], $"{request.RequestId} overwrites shared KV at position {p}");
                 _kv[slot] = tokens[p];
             }
-            if (s.SamplesToken) sampled.Add(NextToken(request));
+            if (!s.SamplesToken) continue;
+            int token = Scripted.TryGetValue(s.RequestId, out var script) && script.Count > 0
+                ? script.Dequeue()
+                : NextToken(System.Runtime.InteropServices.CollectionsMarshal.AsSpan(tokens), copy.SampleIndex);
+            sampled.Add(token);
+            tokens.Add(token);
         }
-        Scheduler.UpdateFromOutput(output, sampled.ToArray());
+        var updates = Scheduler.UpdateFromOutput(output, OneTokenPerSampledEntry(output, [.. sampled]));
+        Assert.Equal(updates.Length, updates.Select(u => u.RequestId).Distinct().Count());
         foreach (var s in output.Scheduled)
-        {
-            var request = s.Request;
-            if (!request.IsFinished && s.SamplesToken && request.OutputTokenIds[^1] == _stopToken)
-                Scheduler.FinishRequest(request.RequestId, RequestStatus.FinishedStopped);
-            if (request.IsFinished) Finished.Add(request);
-        }
+            if (s.Request.IsFinished) Finished.Add(s.Request);
+        LastUpdates = updates;
         return output;
     }
 
-    private int Slot(ReadOnlySpan<int> table, int position) =>
+    /// <summary>The runner output of a step without speculation: one token per sampling entry.</summary>
+    private static ModelRunnerOutput OneTokenPerSampledEntry(SchedulerOutput output, int[] sampledTokenIds)
+    {
+        var offsets = new int[output.Scheduled.Count + 1];
+        for (int i = 0; i < output.Scheduled.Count; i++) offsets[i + 1] = offsets[i] + (output.Scheduled[i].SamplesToken ? 1 : 0);
+        return new ModelRunnerOutput(offsets, sampledTokenIds);
+    }
+
+    /// <summary>What the scheduler settled in the last step.</summary>
+    public RequestUpdate[] LastUpdates { get; private set; } = [];
+
+    /// <summary>The runner's side of the boundary: finished ids dropped, preempted tables cleared, new requests and blocks added.</summary>
+    private void ApplyDiffs(SchedulerOutput output)
+    {
+        foreach (var id in output.FinishedRequestIds) _copies.Remove(id);
+        foreach (var id in output.PreemptedRequestIds) _copies[id].BlockIds.Clear();
+        foreach (var n in output.NewRequests)
+            _copies.Add(n.RequestId, new RunnerCopy([.. n.PromptTokenIds], [], n.SampleIndex));
+        foreach (var s in output.Scheduled)
+        {
+            var table = _copies[s.RequestId].BlockIds;
+            table.RemoveRange(s.FirstNewBlockIndex, table.Count - s.FirstNewBlockIndex);
+            table.AddRange(s.NewBlockIds);
+        }
+    }
+
+    private int Slot(List<int> table, int position) =>
         table[position / Scheduler.Config.BlockSize] * Scheduler.Config.BlockSize + position % Scheduler.Config.BlockSize;
 
     /// <summary>Steps until no request is left (failing past <paramref name="maxSteps"/>: a deadlock or starvation).</summary>
@@ -92,4 +128,6 @@ internal sealed class SimulatedEngine
         }
         Scheduler.CheckIdle();
     }
+
+    private sealed record RunnerCopy(List<int> Tokens, List<int> BlockIds, int SampleIndex);
 }

@@ -38,13 +38,18 @@ internal sealed class FixtureModel
 
     /// <summary>An engine over a fresh executor; the idle self-check is always on in tests.</summary>
     /// <param name="wrap">Wraps the executor (fault injection), when given.</param>
+    /// <param name="eosTokenIds">The engine's EOS ids (default: the model's).</param>
     public TestEngine CreateEngine(EngineOptions options, int numBlocks, int maxModelLen = 1024,
-        Func<IModelExecutor, IModelExecutor>? wrap = null)
+        Func<IModelExecutor, IModelExecutor>? wrap = null, IReadOnlyList<int>? eosTokenIds = null)
     {
         IModelExecutor executor = new CpuBackend(2).LoadModel(Config, Weights, new KvCacheSpec(numBlocks, options.BlockSize));
         if (wrap is not null) executor = wrap(executor);
-        return new TestEngine(executor, new LlmEngine(executor, Tokenizer, EosTokenIds, maxModelLen, options with { IdleSelfCheck = true }));
+        return new TestEngine(executor, new LlmEngine(executor, Tokenizer, eosTokenIds ?? EosTokenIds, maxModelLen, options with { IdleSelfCheck = true }));
     }
+
+    /// <summary>A fresh CPU executor over the shared weights (for tests that drive the runner alone).</summary>
+    public IModelExecutor CreateExecutor(int numBlocks, int blockSize) =>
+        new CpuBackend(2).LoadModel(Config, Weights, new KvCacheSpec(numBlocks, blockSize));
 
     /// <summary>Deterministic pseudo-random prompt over the vocabulary (ids 3.. to avoid specials).</summary>
     public int[] Prompt(int length, int seed)

@@ -1,16 +1,38 @@
 using Loom.Core.Sampling;
+using Loom.Core.Scheduling;
 using Loom.Engine.Output;
 using CsCheck;
 
 namespace Loom.Engine.Tests.Output;
 
+/// <summary>
+/// The tracker under the scheduler's token-based stops: <see cref="Run"/> hands each token the verdict the scheduler
+/// reaches for it (<see cref="StopCheck.Evaluate"/>), as the engine does, so these scripts assert the whole stop
+/// behaviour a client sees (length, EOS, stop ids, min_tokens, stop strings) through the new boundary.
+/// </summary>
 public class SequenceOutputTrackerTests
 {
-    private static SequenceOutputTracker Make(SamplingParams p, ScriptedDecoder decoder, int[]? eos = null, int promptTokens = 3,
-        int maxModelLen = 1000) => new(p.Validate(), decoder, eos ?? [], promptTokens, maxModelLen);
+    private sealed record Tracked(SequenceOutputTracker Tracker, SamplingParams Params, int[] Eos, int PromptTokens, int MaxModelLen)
+    {
+        public bool IsFinished => Tracker.IsFinished;
+        public string? FinishReason => Tracker.FinishReason;
+        public object? StopReason => Tracker.StopReason;
+        public string Text => Tracker.Text;
+        public int NumTokens { get; set; }
+        public OutputUpdate Abort() => Tracker.Abort();
+
+        public OutputUpdate Append(int tokenId)
+        {
+            int n = ++NumTokens;
+            return Tracker.Append(tokenId, n, StopCheck.Evaluate(Params, Eos, PromptTokens + n, n, tokenId, MaxModelLen));
+        }
+    }
+
+    private static Tracked Make(SamplingParams p, ScriptedDecoder decoder, int[]? eos = null, int promptTokens = 3,
+        int maxModelLen = 1000) => new(new SequenceOutputTracker(p.Validate(), decoder), p, eos ?? [], promptTokens, maxModelLen);
 
     /// <summary>Appends tokens 0, 1, 2, ... until the tracker finishes; returns the texts it released per token.</summary>
-    private static List<string> Run(SequenceOutputTracker tracker, int count)
+    private static List<string> Run(Tracked tracker, int count)
     {
         var texts = new List<string>();
         for (int t = 0; t < count && !tracker.IsFinished; t++) texts.Add(tracker.Append(t).NewText);
@@ -25,7 +47,7 @@ public class SequenceOutputTrackerTests
         Assert.Equal(FinishReasons.Stop, tracker.FinishReason);
         Assert.Equal("o wo", tracker.StopReason);
         Assert.Equal("Hell", tracker.Text);
-        Assert.Equal([0, 1, 2], tracker.TokenIds);
+        Assert.Equal(3, tracker.NumTokens);
     }
 
     [Fact]

@@ -1,6 +1,7 @@
 using System.Runtime.CompilerServices;
 using System.Text;
 using Loom.Engine;
+using Loom.Core.Sampling;
 
 namespace Loom.Server.Tests.Server.Fakes;
 

@@ -8,13 +8,13 @@ namespace Loom.Engine.Sampling;
 /// then logit -= frequency * count_in_output and logit -= presence * [token in output].
 /// Kept sparse (sets of seen tokens) so a sequence costs memory in proportion to its length, not the vocabulary.
 /// </summary>
-internal sealed class PenaltyState
+internal sealed class PenaltyProcessor : ILogitsProcessor
 {
     private readonly float _repetition, _frequency, _presence;
     private readonly HashSet<int> _promptTokens; // distinct prompt ids; only the repetition penalty reads them
     private readonly Dictionary<int, int> _outputCounts = []; // token id -> occurrences in the output
 
-    public PenaltyState(float repetition, float frequency, float presence, ReadOnlySpan<int> promptTokenIds)
+    public PenaltyProcessor(float repetition, float frequency, float presence, ReadOnlySpan<int> promptTokenIds)
     {
         _repetition = repetition;
         _frequency = frequency;
@@ -25,7 +25,7 @@ internal sealed class PenaltyState
     public static bool AnyActive(float repetition, float frequency, float presence) =>
         repetition != 1f || frequency != 0f || presence != 0f;
 
-    public void Apply(Span<float> logits)
+    public void Apply(Span<float> logits, int numOutputTokens)
     {
         if (_repetition != 1f)
         {
@@ -38,7 +38,7 @@ internal sealed class PenaltyState
             if ((uint)id < (uint)logits.Length) logits[id] -= _frequency * count + _presence;
     }
 
-    public void Record(int tokenId) => CollectionsMarshal.GetValueRefOrAddDefault(_outputCounts, tokenId, out _)++;
+    public void Commit(int tokenId) => CollectionsMarshal.GetValueRefOrAddDefault(_outputCounts, tokenId, out _)++;
 
     private void ApplyRepetition(Span<float> logits, int id)
     {
