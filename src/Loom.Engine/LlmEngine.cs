@@ -45,7 +45,7 @@ public sealed partial class LlmEngine
         _scheduler = new Scheduler(new SchedulerConfig
         {
             MaxNumSeqs = options.MaxNumSeqs,
-            MaxNumBatchedTokens = options.MaxNumBatchedTokens,
+            MaxNumBatchedTokens = options.StepTokenBudget,
             MaxModelLen = maxModelLen,
             BlockSize = executor.KvCache.BlockSize,
             NumBlocks = executor.KvCache.NumBlocks,
