@@ -71,19 +71,22 @@ internal static unsafe class DenseGemm
             if (PacksRows<TFormat>(fullBlocks))
             {
                 ComputeBlocksPacked<TFormat>(w, n, x, xStride, fullBlocks, y, yStride, rowStart, rowEnd);
-                tileTokens = fullBlocks; // only the odd row of the range is left to the loop below
+                if ((rowEnd - rowStart) % 2 == 1)
+                    for (t = 0; t < fullBlocks; t++)
+                        y[(long)t * yStride + rowEnd - 1] = Dot1<TFormat>(w + (rowEnd - 1) * rowBytes, x + (long)t * xStride, n);
             }
-            for (int tile = 0; tile < fullBlocks; tile += tileTokens)
-            {
-                int tileEnd = Math.Min(fullBlocks, tile + tileTokens);
-                int o = PacksRows<TFormat>(fullBlocks) ? rowStart + (rowEnd - rowStart) / 2 * 2 : rowStart;
-                for (; o + 2 <= rowEnd; o += 2)
-                    for (t = tile; t < tileEnd; t += 4)
-                        Dot2Rows4Tokens<TFormat>(w + o * rowBytes, rowBytes, n, x + (long)t * xStride, xStride, y + (long)t * yStride + o, yStride);
-                for (; o < rowEnd; o++)
-                    for (t = tile; t < tileEnd; t++)
-                        y[(long)t * yStride + o] = Dot1<TFormat>(w + o * rowBytes, x + (long)t * xStride, n);
-            }
+            else
+                for (int tile = 0; tile < fullBlocks; tile += tileTokens)
+                {
+                    int tileEnd = Math.Min(fullBlocks, tile + tileTokens);
+                    int o = rowStart;
+                    for (; o + 2 <= rowEnd; o += 2)
+                        for (t = tile; t < tileEnd; t += 4)
+                            Dot2Rows4Tokens<TFormat>(w + o * rowBytes, rowBytes, n, x + (long)t * xStride, xStride, y + (long)t * yStride + o, yStride);
+                    for (; o < rowEnd; o++)
+                        for (t = tile; t < tileEnd; t++)
+                            y[(long)t * yStride + o] = Dot1<TFormat>(w + o * rowBytes, x + (long)t * xStride, n);
+                }
             t = fullBlocks;
         }
         for (; t < numTokens; t++)
