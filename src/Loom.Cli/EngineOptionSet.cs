@@ -15,7 +15,10 @@ public sealed class EngineOptionSet
     public Option<string> Model { get; } = new("--model") { Description = "Model directory (Hugging Face layout) or .gguf file.", DefaultValueFactory = _ => "models/demo" };
     public Option<int?> MaxModelLen { get; } = new("--max-model-len") { Description = "Prompt + output limit (default: the model's)." };
     public Option<int> MaxNumSeqs { get; } = new("--max-num-seqs") { Description = "Most sequences in one step.", DefaultValueFactory = _ => 64 };
-    public Option<int> MaxNumBatchedTokens { get; } = new("--max-num-batched-tokens") { Description = "Token budget of one step.", DefaultValueFactory = _ => 512 };
+    public Option<int?> MaxNumBatchedTokens { get; } = new("--max-num-batched-tokens")
+    {
+        Description = $"Token budget of one step (default: {EngineOptions.DefaultChunkedStepTokens} with chunked prefill, which bounds how long a prompt stalls running decodes; {EngineOptions.DefaultWholePromptStepTokens} without).",
+    };
     public Option<int> BlockSize { get; } = new("--block-size") { Description = "Tokens per KV cache block.", DefaultValueFactory = _ => 16 };
     public Option<string?> KvCacheMemory { get; } = new("--kv-cache-memory") { Description = "KV cache size in bytes; accepts KiB/MiB/GiB suffixes (e.g. 512MiB)." };
     public Option<string> KvCacheDType { get; } = CreateKvCacheDType();
@@ -43,7 +46,7 @@ public sealed class EngineOptionSet
     public EngineOptions Engine(ParseResult parse) => new()
     {
         MaxNumSeqs = AtLeastOne(parse.GetValue(MaxNumSeqs), "--max-num-seqs"),
-        MaxNumBatchedTokens = AtLeastOne(parse.GetValue(MaxNumBatchedTokens), "--max-num-batched-tokens"),
+        MaxNumBatchedTokens = parse.GetValue(MaxNumBatchedTokens) is int budget ? AtLeastOne(budget, "--max-num-batched-tokens") : null,
         MaxModelLen = parse.GetValue(MaxModelLen),
         BlockSize = AtLeastOne(parse.GetValue(BlockSize), "--block-size"),
         KvCacheBytes = parse.GetValue(KvCacheMemory) is { } kv ? ParseBytes(kv) : null,

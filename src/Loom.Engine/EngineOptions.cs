@@ -7,8 +7,25 @@ public sealed record EngineOptions
 {
     /// <summary>--max-num-seqs: most sequences in one step.</summary>
     public int MaxNumSeqs { get; init; } = 64;
-    /// <summary>--max-num-batched-tokens: token budget of one step (prefill chunks + decodes).</summary>
-    public int MaxNumBatchedTokens { get; init; } = 512;
+    /// <summary>
+    /// --max-num-batched-tokens: token budget of one step (prefill chunks + decodes); null = <see cref="StepTokenBudget"/>'s
+    /// default.
+    /// </summary>
+    public int? MaxNumBatchedTokens { get; init; }
+
+    /// <summary>
+    /// The default budget with chunked prefill, sized for the CPU backend so that a step stays near a quarter to a third
+    /// of a second: every running decode waits for the whole step, prompt chunks included, so this bounds the
+    /// inter-token latency a new prompt inflicts (at 512, a step of prompt chunks took 2.5–3 s on two cores). See
+    /// docs/perf.md for how it trades TTFT against ITL.
+    /// </summary>
+    public const int DefaultChunkedStepTokens = 64;
+
+    /// <summary>The default without chunked prefill, where a prompt must fit one step whole.</summary>
+    public const int DefaultWholePromptStepTokens = 512;
+
+    /// <summary>The token budget of one step in force: <see cref="MaxNumBatchedTokens"/>, else the default for the chunking mode.</summary>
+    public int StepTokenBudget => MaxNumBatchedTokens ?? (EnableChunkedPrefill ? DefaultChunkedStepTokens : DefaultWholePromptStepTokens);
     /// <summary>--max-model-len: prompt + output limit; null = the model's max_position_embeddings.</summary>
     public int? MaxModelLen { get; init; }
     /// <summary>Tokens per KV block.</summary>

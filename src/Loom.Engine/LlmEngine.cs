@@ -42,7 +42,7 @@ public sealed partial class LlmEngine
         _scheduler = new Scheduler(new SchedulerConfig
         {
             MaxNumSeqs = options.MaxNumSeqs,
-            MaxNumBatchedTokens = options.MaxNumBatchedTokens,
+            MaxNumBatchedTokens = options.StepTokenBudget,
             MaxModelLen = maxModelLen,
             BlockSize = executor.KvCache.BlockSize,
             NumBlocks = executor.KvCache.NumBlocks,
@@ -50,7 +50,7 @@ public sealed partial class LlmEngine
             EnableChunkedPrefill = options.EnableChunkedPrefill,
             PriorityScheduling = options.PriorityScheduling,
         });
-        _runner = new ModelRunner(executor, options.MaxNumBatchedTokens, options.MaxNumSeqs);
+        _runner = new ModelRunner(executor, options.StepTokenBudget, options.MaxNumSeqs);
     }
 
     public EngineOptions Options { get; }

@@ -10,20 +10,29 @@ namespace Loom.Benchmarks;
 /// Q4_0, BF16, the types llama-quantize's K-quant files hold (Q5_0, Q5_1, Q4_1, IQ4_NL; Q4_K, Q5_K, Q6_K where rows
 /// are whole 256-value blocks, i.e. down_proj; random blocks), for 1 and 32 tokens. Timed in process CPU time (not wall time), so that other work on a shared
 /// machine inflates the numbers less; best of several repetitions. Reports GMAC/s and weight GB/s.
-/// Usage: dotnet run -c Release --project tests/Loom.Benchmarks -- kernels [--seconds S]
+/// Usage: dotnet run -c Release --project tests/Loom.Benchmarks -- kernels [--seconds S] [--types q8_0,q4_k,bf16,f16,...]
+/// [--tokens 1,32,128]
 /// </summary>
 internal static unsafe class QuantizedKernelBenchmark
 {
     public static int Run(string[] args)
     {
-        double seconds = args.Length > 1 && args[0] == "--seconds" ? double.Parse(args[1]) : 0.3;
+        double seconds = double.Parse(Option(args, "--seconds", "0.3"));
+        var dtypes = Option(args, "--types", "q8_0,q4_0,bf16,q5_0,q5_1,q4_1,iq4_nl,q4_k,q5_k,q6_k").Split(',').Select(t => Enum.Parse<DType>(t, ignoreCase: true)).ToArray();
+        var tokenCounts = Option(args, "--tokens", "1,32").Split(',').Select(int.Parse).ToArray();
         Console.WriteLine("| weight | shape [out, in] | tokens | µs/call (CPU time) | GMAC/s | weight GB/s |");
         Console.WriteLine("| --- | --- | ---: | ---: | ---: | ---: |");
         foreach (var (o, i) in new[] { (4864, 896), (896, 4864) })
-            foreach (var dtype in new[] { DType.Q8_0, DType.Q4_0, DType.BF16, DType.Q5_0, DType.Q5_1, DType.Q4_1, DType.IQ4_NL, DType.Q4_K, DType.Q5_K, DType.Q6_K })
-                foreach (int tokens in new[] { 1, 32 })
+            foreach (var dtype in dtypes)
+                foreach (int tokens in tokenCounts)
                     if (i % DTypes.BlockElements(dtype) == 0) Measure(dtype, o, i, tokens, seconds);
         return 0;
+    }
+
+    private static string Option(string[] args, string name, string fallback)
+    {
+        int i = Array.IndexOf(args, name);
+        return i >= 0 && i + 1 < args.Length ? args[i + 1] : fallback;
     }
 
     private static void Measure(DType dtype, int outFeatures, int inFeatures, int tokens, double seconds)
@@ -37,6 +46,7 @@ internal static unsafe class QuantizedKernelBenchmark
             case DType.Q8_0: GgmlQuants.QuantizeQ8_0(values, bytes); break;
             case DType.Q4_0: GgmlQuants.QuantizeQ4_0(values, bytes); break;
             case DType.BF16: HalfConvert.F32ToBF16(values, System.Runtime.InteropServices.MemoryMarshal.Cast<byte, ushort>(bytes.AsSpan())); break;
+            case DType.F16: HalfConvert.F32ToF16(values, System.Runtime.InteropServices.MemoryMarshal.Cast<byte, ushort>(bytes.AsSpan())); break;
             default: RandomBlocks(dtype, bytes, rng); break;
         }
         var x = new float[tokens * inFeatures];

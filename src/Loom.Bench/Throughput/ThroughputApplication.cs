@@ -113,7 +113,7 @@ public sealed class ThroughputApplication(ThroughputSettings settings, IAnsiCons
         yield return KeyValuePair.Create("backend", model.BackendName);
         yield return KeyValuePair.Create("threads", (loader.NumThreads ?? Environment.ProcessorCount).ToString(c));
         yield return KeyValuePair.Create("engine", string.Create(c,
-            $"max_num_seqs={engine.MaxNumSeqs} max_num_batched_tokens={engine.MaxNumBatchedTokens} block_size={engine.BlockSize} "
+            $"max_num_seqs={engine.MaxNumSeqs} max_num_batched_tokens={engine.StepTokenBudget} block_size={engine.BlockSize} "
             + $"prefix_caching={OnOff(engine.EnablePrefixCaching)} chunked_prefill={OnOff(engine.EnableChunkedPrefill)} "
             + $"kv_cache_blocks={model.Executor.KvCache.NumBlocks} max_model_len={model.MaxModelLen}"));
         yield return KeyValuePair.Create("kv_cache_dtype", engine.KvCacheDType.DisplayName());

@@ -80,6 +80,36 @@ public unsafe class DenseGemmTests
     }
 
     [Theory]
+    [InlineData(DType.F32)]
+    [InlineData(DType.F16)]
+    [InlineData(DType.BF16)]
+    public void Linear_EveryBatchShape_MatchesNaiveProductAndIsBitIdenticalToTheTokenAlone(DType dtype)
+    {
+        // 1100 inputs: two whole 512-value chunks of F16's packed panel, a partial one and a 4-value scalar tail;
+        // 7 rows: three row pairs and an odd row; 1..33 tokens and 133 (past one 128-token packing tile).
+        using var tensors = new TestTensors();
+        const int inFeatures = 1100, outFeatures = 7, maxTokens = 133;
+        var linear = CpuLinear.Create(tensors.Create("w", dtype, [outFeatures, inFeatures], TestTensors.Random(outFeatures * inFeatures, 10), out var stored));
+        var x = TestTensors.Random(maxTokens * inFeatures, 11);
+        var alone = new float[maxTokens][];
+        for (int t = 0; t < maxTokens; t++) alone[t] = Run(linear, x.AsSpan(t * inFeatures, inFeatures).ToArray(), 1);
+        for (int t = 0; t < maxTokens; t++)
+            for (int o = 0; o < outFeatures; o++)
+            {
+                double expected = 0;
+                for (int k = 0; k < inFeatures; k++) expected += (double)stored[o * inFeatures + k] * x[t * inFeatures + k];
+                Assert.True(Math.Abs(alone[t][o] - expected) <= 1e-5 * Math.Sqrt(inFeatures), $"y[{t},{o}] = {alone[t][o]}, expected {expected}");
+            }
+
+        foreach (int numTokens in Enumerable.Range(1, 33).Append(maxTokens))
+        {
+            var together = Run(linear, x.AsSpan(0, numTokens * inFeatures).ToArray(), numTokens);
+            for (int t = 0; t < numTokens; t++)
+                Assert.True(alone[t].AsSpan().SequenceEqual(together.AsSpan(t * outFeatures, outFeatures)), $"token {t} of a batch of {numTokens} differs from the token alone");
+        }
+    }
+
+    [Theory]
     [InlineData(DType.Q8_0)]
     [InlineData(DType.Q4_0)]
     public void Linear_QuantizedWeightWithWrongByteCount_IsRejectedNamingTheTensor(DType dtype)
