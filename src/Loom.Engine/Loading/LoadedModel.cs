@@ -10,11 +10,11 @@ namespace Loom.Engine.Loading;
 /// A model ready to serve: config, tokenizer, chat template, generation defaults and an executor holding the weights
 /// and the paged KV cache. Dispose releases the executor and the weight files (in that order).
 /// </summary>
+/// <param name="Tokenizer">Null only when loaded with <see cref="LoaderOptions.RequireTokenizer"/> off and no tokenizer files.</param>
 public sealed record LoadedModel(
     string Name,
     string Directory,
     ModelConfig Config,
-    /// <summary>Null only when loaded with <see cref="LoaderOptions.RequireTokenizer"/> off and no tokenizer files.</summary>
     ITokenizer? Tokenizer,
     IChatTemplate? ChatTemplate,
     GenerationConfig GenerationConfig,
