@@ -110,6 +110,6 @@ public sealed class ServeCommand : ICliCommand
     public static IReadOnlyList<string>? ParseHosts(string? text) =>
         text?.Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries);
 
-    /// <summary>"536870912", "512MiB", "2GiB", "1.5GB" -> bytes (see <see cref="EngineOptionSet.ParseBytes"/>).</summary>
+    /// <summary>"536870912", "512MiB", "2GiB", "1.5GB" -> bytes (see <see cref="EngineOptionSet.ParseBytes(string, string)"/>).</summary>
     public static long ParseBytes(string text) => EngineOptionSet.ParseBytes(text);
 }

@@ -13,21 +13,21 @@ public sealed record EngineRequest(string RequestId, IReadOnlyList<int> PromptTo
 }
 
 /// <summary>State of one of the n completions of a request, as a delta since the last output.</summary>
+/// <param name="FinishReason">"stop", "length", "abort", or null while running.</param>
+/// <param name="StopReason">The stop string or stop token id that ended it, if any.</param>
 public sealed record CompletionDelta(
     int Index,
     IReadOnlyList<int> NewTokenIds,
     string NewText,
     IReadOnlyList<TokenLogprob>? NewLogprobs,
-    /// <summary>"stop", "length", "abort", or null while running.</summary>
     string? FinishReason,
-    /// <summary>The stop string or stop token id that ended it, if any.</summary>
     object? StopReason = null);
 
 /// <summary>One engine step's news for one request.</summary>
+/// <param name="CachedPromptTokens">Prompt tokens served from the prefix cache.</param>
 public sealed record RequestOutput(
     string RequestId,
     int PromptTokens,
-    /// <summary>Prompt tokens served from the prefix cache.</summary>
     int CachedPromptTokens,
     IReadOnlyList<CompletionDelta> Deltas,
     bool Finished)

@@ -8,12 +8,12 @@ namespace Loom.Bench.Throughput;
 /// One offline throughput run (vLLM's `bench throughput`): every request queued at once, timed from the first
 /// submission to the last finished request. Token counts are what the engine actually produced, not what was asked.
 /// </summary>
+/// <param name="CachedPromptTokens">Prompt tokens served from the prefix cache during the timed run.</param>
 public sealed record ThroughputResult(
     double ElapsedS,
     int NumRequests,
     long TotalPromptTokens,
     long TotalOutputTokens,
-    /// <summary>Prompt tokens served from the prefix cache during the timed run.</summary>
     long CachedPromptTokens,
     long NumPreemptions,
     DateTimeOffset StartedAt)

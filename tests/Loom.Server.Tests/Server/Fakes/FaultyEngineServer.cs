@@ -8,7 +8,7 @@ using Loom.Tests;
 namespace Loom.Server.Tests.Server.Fakes;
 
 /// <summary>
-/// The demo model on the real engine with two fault hooks: <see cref="Executor"/> can make the forward pass throw (the
+/// The demo model on the real engine with two fault hooks: the returned <c>Executor</c> can make the forward pass throw (the
 /// engine must die and say so) or return NaN logits (a broken checkpoint), and any request with seed
 /// <see cref="SamplingFaultSeed"/> throws while its third token is sampled (a fault of that request alone, after its
 /// first tokens went out).
