@@ -48,27 +48,8 @@ public unsafe class BlockKernelTests
     /// <summary>Each token's outputs are bit-identical whether it runs alone or in a batch of 10 (tiles of four and a tail).</summary>
     [Theory]
     [MemberData(nameof(NewTypes))]
-    public void BatchedOutputsEqualEachTokenAlone(DType dtype)
-    {
-        int inFeatures = DTypes.BlockElements(dtype) * 5;
-        const int outFeatures = 11, numTokens = 10;
-        var rng = new Random(17);
-        var bytes = QuantizedLinearTests.RandomBlocks(dtype, RowBytes(dtype, inFeatures) * outFeatures, rng);
-        var x = RandomInputs(numTokens * inFeatures, rng);
-        var together = new float[numTokens * outFeatures];
-        var alone = new float[outFeatures];
-        fixed (byte* data = bytes)
-        fixed (float* xp = x, yp = together, ap = alone)
-        {
-            var linear = CpuLinear.Create(new TensorInfo("w", dtype, [outFeatures, inFeatures], data, bytes.Length, "test"));
-            linear.ComputeRows(xp, inFeatures, numTokens, yp, outFeatures, 0, outFeatures);
-            for (int t = 0; t < numTokens; t++)
-            {
-                linear.ComputeRows(xp + t * inFeatures, inFeatures, 1, ap, outFeatures, 0, outFeatures);
-                Assert.True(alone.AsSpan().SequenceEqual(together.AsSpan(t * outFeatures, outFeatures)), $"{dtype} token {t}");
-            }
-        }
-    }
+    public void BatchedOutputsEqualEachTokenAlone(DType dtype) =>
+        QuantizedLinearTests.AssertBatchedOutputsEqualEachTokenAlone(dtype, DTypes.BlockElements(dtype) * 5);
 
     /// <summary>Q8_K activations: d = max|x| / 127 per 256 values, q = round-half-even(x / d), and Σq of every 16.</summary>
     [Fact]

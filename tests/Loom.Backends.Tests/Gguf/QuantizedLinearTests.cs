@@ -66,11 +66,17 @@ public unsafe class QuantizedLinearTests
     [Theory]
     [InlineData(DType.Q8_0)]
     [InlineData(DType.Q4_0)]
-    public void BatchedOutputsEqualEachTokenAlone(DType dtype)
+    public void BatchedOutputsEqualEachTokenAlone(DType dtype) => AssertBatchedOutputsEqualEachTokenAlone(dtype, inFeatures: 320);
+
+    /// <summary>
+    /// Runs 10 tokens through an 11-row layer of random <paramref name="dtype"/> blocks at once, then each token alone,
+    /// and asserts every token's outputs are bit-identical both ways (shared by the block-kernel tests of other types).
+    /// </summary>
+    internal static void AssertBatchedOutputsEqualEachTokenAlone(DType dtype, int inFeatures)
     {
-        const int inFeatures = 320, outFeatures = 11, numTokens = 10;
+        const int outFeatures = 11, numTokens = 10;
         var rng = new Random(17);
-        var bytes = RandomBlocks(dtype, outFeatures * (inFeatures / 32 * DTypes.BlockBytes(dtype)), rng);
+        var bytes = RandomBlocks(dtype, outFeatures * (inFeatures / DTypes.BlockElements(dtype) * DTypes.BlockBytes(dtype)), rng);
         var x = new float[numTokens * inFeatures];
         for (int i = 0; i < x.Length; i++) x[i] = (float)(rng.NextDouble() * 2 - 1);
         var together = new float[numTokens * outFeatures];
