@@ -13,8 +13,6 @@ namespace Loom.Cli;
 /// </summary>
 public sealed partial class BenchCommand : ICliCommand
 {
-    public static int Order => 90;
-
     public static Command Create()
     {
         var command = new Command("bench",
@@ -46,12 +44,12 @@ public sealed partial class BenchCommand : ICliCommand
         datasetName.AcceptOnlyFromAmong("random", "sharegpt", "prefix", "prefix_repetition", "burstgpt");
         var datasetPath = BenchWorkloadOptions.DatasetPath("ShareGPT JSON or BurstGPT CSV (default: synthetic).");
         var numPrompts = BenchWorkloadOptions.NumPrompts(1000);
-        var inputLen = new Option<int>("--random-input-len") { DefaultValueFactory = _ => 1024 };
-        var outputLen = new Option<int>("--random-output-len") { DefaultValueFactory = _ => 128 };
+        var inputLen = new Option<int>("--random-input-len") { Description = "Prompt tokens per request (random dataset).", DefaultValueFactory = _ => 1024 };
+        var outputLen = new Option<int>("--random-output-len") { Description = "Output tokens per request (random dataset).", DefaultValueFactory = _ => 128 };
         var rangeRatio = BenchWorkloadOptions.RangeRatio();
         var prefixLen = new Option<int>("--random-prefix-len") { Description = "Random tokens shared by every prompt.", DefaultValueFactory = _ => 0 };
         var (repPrefixLen, repSuffixLen, repNumPrefixes) = BenchWorkloadOptions.PrefixRepetition();
-        var repOutputLen = new Option<int>("--prefix-repetition-output-len") { DefaultValueFactory = _ => 128 };
+        var repOutputLen = new Option<int>("--prefix-repetition-output-len") { Description = "Output tokens per request (prefix_repetition dataset).", DefaultValueFactory = _ => 128 };
         var sharegptOutputLen = new Option<int?>("--sharegpt-output-len") { Description = "Override every ShareGPT output length." };
         var sharegptMaxTotal = BenchWorkloadOptions.ShareGptMaxTotalLen();
         var burstReplay = new Option<bool>("--burstgpt-replay") { Description = "Send at the BurstGPT trace's own timestamps instead of --request-rate." };
@@ -64,11 +62,11 @@ public sealed partial class BenchCommand : ICliCommand
         var ignoreEos = new Option<bool>("--ignore-eos") { Description = "Ask the server to ignore EOS so outputs have exactly the requested length." };
         var seed = BenchWorkloadOptions.Seed();
         var warmups = new Option<int>("--num-warmups") { Description = "Extra unmeasured requests per server before the runs.", DefaultValueFactory = _ => 0 };
-        var readyTimeout = new Option<int>("--ready-check-timeout-sec") { DefaultValueFactory = _ => 600 };
-        var requestTimeout = new Option<int>("--request-timeout-sec") { DefaultValueFactory = _ => 6 * 60 * 60 };
+        var readyTimeout = new Option<int>("--ready-check-timeout-sec") { Description = "Seconds to wait for the server to answer before the run starts.", DefaultValueFactory = _ => 600 };
+        var requestTimeout = new Option<int>("--request-timeout-sec") { Description = "Seconds one request may take before it counts as failed.", DefaultValueFactory = _ => 6 * 60 * 60 };
         var saveResult = new Option<bool>("--save-result") { Description = "Write one vLLM-style JSON per run and the PNG plots." };
-        var resultDir = new Option<string?>("--result-dir");
-        var resultFilename = new Option<string?>("--result-filename");
+        var resultDir = new Option<string?>("--result-dir") { Description = "Folder for --save-result files (default: the current folder)." };
+        var resultFilename = new Option<string?>("--result-filename") { Description = "File name for the --save-result JSON (default: built from the label, rate and time)." };
         var plot = new Option<bool?>("--plot") { Description = "Write PNG plots (default: with --save-result)." };
         var metadata = BenchWorkloadOptions.Metadata();
         var noProgress = BenchWorkloadOptions.DisableProgress();

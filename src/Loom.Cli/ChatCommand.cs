@@ -13,8 +13,6 @@ namespace Loom.Cli;
 /// </summary>
 public sealed class ChatCommand : ICliCommand
 {
-    public static int Order => 30;
-
     public static Command Create()
     {
         var model = new Option<string>("--model") { Description = "Model directory or .gguf file.", DefaultValueFactory = _ => "models/demo" };

@@ -15,8 +15,6 @@ namespace Loom.Cli;
 /// </summary>
 public sealed class ConvertCommand : ICliCommand
 {
-    public static int Order => 60;
-
     private static readonly Dictionary<string, GgmlType> Types = new(StringComparer.OrdinalIgnoreCase)
     {
         ["f32"] = GgmlType.F32, ["f16"] = GgmlType.F16, ["bf16"] = GgmlType.BF16, ["q8_0"] = GgmlType.Q8_0, ["q4_0"] = GgmlType.Q4_0,

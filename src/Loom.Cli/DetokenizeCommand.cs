@@ -7,8 +7,6 @@ namespace Loom.Cli;
 /// <summary>`loom detokenize`: {"ids": [...]} on stdin → {"text": "..."}; with --jsonl one object per line.</summary>
 public sealed class DetokenizeCommand : ICliCommand
 {
-    public static int Order => 41;
-
     public static Command Create()
     {
         var model = TokenizerCli.ModelOption();

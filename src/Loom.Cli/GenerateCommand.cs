@@ -16,8 +16,6 @@ namespace Loom.Cli;
 /// </summary>
 public sealed class GenerateCommand : ICliCommand
 {
-    public static int Order => 20;
-
     /// <summary>One request needs no more cache than its own context; this bounds it for models with huge contexts.</summary>
     private const int SingleRequestKvTokens = 32_768;
 

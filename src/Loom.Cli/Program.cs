@@ -1,5 +1,4 @@
 using System.CommandLine;
-using System.Reflection;
 
 namespace Loom.Cli;
 
@@ -7,16 +6,23 @@ public static class Program
 {
     public static int Main(string[] args) => BuildRoot().Parse(args).Invoke();
 
-    /// <summary>The root command with every <see cref="ICliCommand"/> in this assembly, in their Order.</summary>
+    /// <summary>The root command with every <c>loom</c> command, in the order <c>--help</c> lists them.</summary>
     public static RootCommand BuildRoot()
     {
         var root = new RootCommand("Loom: an LLM inference serving engine (continuous batching, paged KV cache, OpenAI-compatible server).");
-        var commands = typeof(Program).Assembly.GetTypes()
-            .Where(t => t.IsClass && typeof(ICliCommand).IsAssignableFrom(t))
-            .Select(t => (Order: (int)t.GetProperty(nameof(ICliCommand.Order), BindingFlags.Public | BindingFlags.Static)!.GetValue(null)!,
-                          Create: t.GetMethod(nameof(ICliCommand.Create), BindingFlags.Public | BindingFlags.Static)!))
-            .OrderBy(c => c.Order);
-        foreach (var c in commands) root.Subcommands.Add((Command)c.Create.Invoke(null, null)!);
+        foreach (var command in Commands()) root.Subcommands.Add(command);
         return root;
     }
+
+    /// <summary>Every top-level command, listed here rather than discovered, so adding one is a visible edit.</summary>
+    private static IEnumerable<Command> Commands() =>
+    [
+        ServeCommand.Create(),
+        GenerateCommand.Create(),
+        ChatCommand.Create(),
+        TokenizeCommand.Create(),
+        DetokenizeCommand.Create(),
+        ConvertCommand.Create(),
+        BenchCommand.Create(),
+    ];
 }

@@ -13,8 +13,6 @@ namespace Loom.Cli;
 /// </summary>
 public sealed class ServeCommand : ICliCommand
 {
-    public static int Order => 10;
-
     public static Command Create()
     {
         var engine = new EngineOptionSet();

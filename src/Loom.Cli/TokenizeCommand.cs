@@ -11,8 +11,6 @@ namespace Loom.Cli;
 /// <summary>`loom tokenize`: text on stdin → {"ids": [...]}; with --jsonl one {"text", "add_special_tokens"} per line.</summary>
 public sealed class TokenizeCommand : ICliCommand
 {
-    public static int Order => 40;
-
     public static Command Create()
     {
         var model = TokenizerCli.ModelOption();

@@ -5,7 +5,7 @@ using Loom.Models.Gguf;
 using Loom.Models.Weights;
 using Loom.Tests;
 
-namespace Loom.Server.Tests.Cli;
+namespace Loom.Cli.Tests;
 
 /// <summary>`loom generate --model x.gguf`: a GGUF export of a checkpoint generates what the checkpoint generates.</summary>
 public sealed class GenerateGgufTests : IDisposable

@@ -8,7 +8,7 @@ using Loom.Models.Gguf;
 using Loom.Models.Weights;
 using Loom.Tests;
 
-namespace Loom.Server.Tests.Cli;
+namespace Loom.Cli.Tests;
 
 /// <summary>`--quantization` reaches the loader: `generate --quantization q8_0` computes what a Q8_0 GGUF export computes.</summary>
 public class QuantizationOptionTests

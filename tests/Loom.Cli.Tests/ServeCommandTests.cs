@@ -1,6 +1,6 @@
 using Loom.Cli;
 
-namespace Loom.Server.Tests.Server;
+namespace Loom.Cli.Tests;
 
 public sealed class ServeCommandTests
 {

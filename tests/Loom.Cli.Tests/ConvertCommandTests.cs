@@ -7,7 +7,7 @@ using Loom.Models.Tokenization;
 using Loom.Models.Weights;
 using Loom.Tests;
 
-namespace Loom.Server.Tests.Cli;
+namespace Loom.Cli.Tests;
 
 /// <summary>`loom convert`: writes what <see cref="GgufExporter"/> writes, readable by <see cref="GgufFile"/>; clear errors otherwise.</summary>
 public sealed class ConvertCommandTests : IDisposable

@@ -7,7 +7,7 @@ using Loom.Engine.Loading;
 using Loom.Models.Weights;
 using Loom.Tests;
 
-namespace Loom.Server.Tests.Cli;
+namespace Loom.Cli.Tests;
 
 public class GenerateCommandTests
 {

@@ -3,7 +3,7 @@ using Loom.Cli;
 using Loom.Models.Tokenization;
 using Loom.Tests;
 
-namespace Loom.Server.Tests.Cli;
+namespace Loom.Cli.Tests;
 
 /// <summary>`loom tokenize` / `loom detokenize`, driven in-process over string streams.</summary>
 public class TokenizeCommandTests
