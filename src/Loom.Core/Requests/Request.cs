@@ -78,6 +78,13 @@ public sealed class Request
     /// <summary>False for a request that must compute every prompt position itself (it scores its prompt).</summary>
     public bool ReadsPrefixCache { get; init; } = true;
 
+    /// <summary>
+    /// Keep the KV blocks after the request finishes (stop or length), until <see cref="Scheduling.Scheduler.ReleaseHeldBlocks"/>:
+    /// a prefill node holds a prompt's KV this way until a decode node has pulled it (vLLM's <c>do_remote_decode</c>).
+    /// An aborted request frees its blocks at once regardless.
+    /// </summary>
+    public bool HoldsBlocksWhenFinished { get; init; }
+
     /// <summary>What else a waiting request needs before it may be admitted (a grammar compiling, KV arriving); null = nothing.</summary>
     public IReadinessGate? Gate { get; init; }
 

@@ -16,6 +16,7 @@ public sealed partial class Scheduler
     private readonly WaitingQueue _waiting;
     private readonly Dictionary<string, Request> _requests = new();
     private readonly List<string> _finishedSinceLastStep = [];
+    private readonly Dictionary<string, Request> _holdingBlocks = new(); // finished, blocks kept until ReleaseHeldBlocks
     private readonly List<ScheduledRequest> _scheduled = []; // scratch, copied into each SchedulerOutput
     private long _nextArrivalOrder;
 
@@ -47,6 +48,8 @@ public sealed partial class Scheduler
             throw new ArgumentException($"Request '{request.RequestId}' was already submitted.", "request_id");
         if (_requests.ContainsKey(request.RequestId))
             throw new ArgumentException($"A request with id '{request.RequestId}' is already running.", "request_id");
+        if (_holdingBlocks.ContainsKey(request.RequestId))
+            throw new ArgumentException($"A finished request with id '{request.RequestId}' still holds its KV blocks.", "request_id");
         CheckIntake(request);
         request.ArrivalOrder = _nextArrivalOrder++;
         _requests.Add(request.RequestId, request);
@@ -234,24 +237,54 @@ public sealed partial class Scheduler
         request.NumComputedTokens = computed;
     }
 
-    /// <summary>Ends a request (stop, length or abort): removes it from its queue and frees its blocks at once.</summary>
+    /// <summary>
+    /// Ends a request (stop, length or abort): removes it from its queue and frees its blocks at once, unless it
+    /// <see cref="Request.HoldsBlocksWhenFinished"/> and did not abort; then it is finished but its blocks stay
+    /// allocated (and out of the free queue) until <see cref="ReleaseHeldBlocks"/>.
+    /// </summary>
     public bool FinishRequest(string requestId, RequestStatus status)
     {
         if (!status.IsFinished()) throw new ArgumentException($"{status} is not a finished status.", nameof(status));
         if (!_requests.Remove(requestId, out var request)) return false;
         if (request.Status == RequestStatus.Running) _running.Remove(request);
         else _waiting.Remove(request);
-        KvCache.Free(request);
+        if (request.HoldsBlocksWhenFinished && status != RequestStatus.FinishedAborted && KvCache.NumBlocksOf(request) > 0)
+            _holdingBlocks.Add(requestId, request);
+        else
+            KvCache.Free(request);
         request.Status = status;
         _finishedSinceLastStep.Add(requestId);
         return true;
     }
 
-    /// <summary>Idle self-check: with no unfinished request, every KV block must be free or cached with refcount 0.</summary>
+    /// <summary>Finished requests whose blocks are still held (a decode node has yet to pull their KV).</summary>
+    public int NumHoldingBlocks => _holdingBlocks.Count;
+
+    /// <summary>The block ids a finished, holding request keeps, in position order (what a KV export copies).</summary>
+    public ReadOnlySpan<int> HeldBlockIds(string requestId) =>
+        _holdingBlocks.TryGetValue(requestId, out var request) ? KvCache.GetBlockIds(request)
+            : throw new ArgumentException($"Request '{requestId}' holds no blocks.", nameof(requestId));
+
+    /// <summary>Frees the blocks of a finished, holding request; false if it holds none (already released, or never held).</summary>
+    public bool ReleaseHeldBlocks(string requestId)
+    {
+        if (!_holdingBlocks.Remove(requestId, out var request)) return false;
+        KvCache.Free(request);
+        return true;
+    }
+
+    /// <summary>
+    /// Idle self-check: with no unfinished request, every KV block must be free or cached with refcount 0, except the
+    /// blocks finished requests hold on purpose (those must match the pool's refcounts exactly).
+    /// </summary>
     public void CheckIdle()
     {
         if (HasUnfinishedRequests)
             throw new InvalidOperationException($"Scheduler self-check called with {_requests.Count} unfinished request(s).");
-        KvCache.CheckIdle();
+        if (_holdingBlocks.Count == 0) KvCache.CheckIdle();
+        else if (KvCache.NumRequestsWithBlocks != _holdingBlocks.Count)
+            throw new InvalidOperationException(
+                $"KV cache self-check failed: {KvCache.NumRequestsWithBlocks} request(s) have blocks but {_holdingBlocks.Count} hold them on purpose.");
+        else KvCache.CheckConsistency();
     }
 }
