@@ -1,9 +1,8 @@
 using System.CommandLine;
 using System.Text.Json;
-using Loom.Core.Sampling;
-using Loom.Engine.Loading;
 using Loom.Engine;
-using Loom.Models.Config;
+using Loom.Engine.Input;
+using Loom.Engine.Loading;
 using Spectre.Console;
 
 namespace Loom.Cli;
@@ -12,7 +11,8 @@ namespace Loom.Cli;
 /// `loom generate`: one completion from a prompt (text or token ids), streamed to stdout as it is produced, or printed
 /// as one JSON object {"token_ids": [...], "text": "..."} with --json. Progress and logs go to stderr, so --json
 /// output stays clean. Sampling defaults come from the model's generation_config.json, as in vLLM. Runs through the
-/// engine (<see cref="AsyncLlm"/>), the same path the server uses.
+/// engine (<see cref="AsyncLlm"/>), the same path the server uses, with the request built by the same
+/// <see cref="InputProcessor"/> (one context-window rule, one error vocabulary).
 /// </summary>
 public sealed class GenerateCommand : ICliCommand
 {
@@ -62,19 +62,16 @@ public sealed class GenerateCommand : ICliCommand
             KvCacheTokens = SingleRequestKvTokens,
         };
         using var model = LoadWithProgress(parse.GetValue(o.Model)!, loader, error);
-        int[] prompt = promptIds ?? model.Tokenizer!.Encode(promptText!, addSpecialTokens: true);
-        if (prompt.Length == 0) throw new CliUsageException("The prompt is empty: it encodes to no tokens.");
-        if (prompt.Length >= model.MaxModelLen)
-            throw new CliUsageException($"The prompt has {prompt.Length} tokens; the model's context holds {model.MaxModelLen}.");
-        var sampling = BuildSamplingParams(parse, o, model.GenerationConfig);
-        // Like the tracker, stop at the context's end rather than refuse a long max_tokens.
-        sampling = sampling with { MaxTokens = Math.Min(sampling.MaxTokens, model.MaxModelLen - prompt.Length) };
+        var input = new InputProcessor(model.Tokenizer, model.ChatTemplate, model.GenerationConfig, model.MaxModelLen,
+            model.Executor.Config.VocabSize);
+        int[] prompt = promptIds ?? input.EncodeText(promptText!, addSpecialTokens: true, "prompt", cancellationToken);
+        var request = input.Process("generate-0", prompt, ToSamplingRequest(parse, o));
 
         var engine = new LlmEngine(model.Executor, model.Tokenizer, model.EosTokenIds, model.MaxModelLen, loader.Engine);
         await using var llm = new AsyncLlm(engine);
         var tokenIds = new List<int>();
         var text = new System.Text.StringBuilder();
-        await foreach (var step in llm.GenerateAsync(new EngineRequest("generate-0", prompt, sampling), cancellationToken))
+        await foreach (var step in llm.GenerateAsync(request, cancellationToken))
             foreach (var delta in step.Deltas)
             {
                 tokenIds.AddRange(delta.NewTokenIds);
@@ -102,17 +99,16 @@ public sealed class GenerateCommand : ICliCommand
         return ids;
     }
 
-    /// <summary>Command-line values over generation_config.json defaults over vLLM's defaults.</summary>
-    private static SamplingParams BuildSamplingParams(ParseResult parse, Options o, GenerationConfig defaults) => new SamplingParams
+    /// <summary>The command line in the input processor's terms; it lays them over generation_config.json's defaults.</summary>
+    private static SamplingRequest ToSamplingRequest(ParseResult parse, Options o) => new()
     {
-        MaxTokens = parse.GetValue(o.MaxTokens) ?? defaults.MaxNewTokens ?? 128,
-        Temperature = parse.GetValue(o.Temperature) ?? defaults.Temperature ?? 1f,
-        TopP = parse.GetValue(o.TopP) ?? defaults.TopP ?? 1f,
-        TopK = parse.GetValue(o.TopK) ?? defaults.TopK ?? 0,
-        MinP = defaults.MinP ?? 0f,
-        RepetitionPenalty = defaults.RepetitionPenalty ?? 1f,
+        MaxTokens = parse.GetValue(o.MaxTokens),
+        FallbackMaxTokens = 128,
+        Temperature = parse.GetValue(o.Temperature),
+        TopP = parse.GetValue(o.TopP),
+        TopK = parse.GetValue(o.TopK),
         Seed = parse.GetValue(o.Seed),
-    }.Validate();
+    };
 
     /// <summary>Loads the model with a progress bar on stderr; the loader's log lines follow it.</summary>
     private static LoadedModel LoadWithProgress(string modelDir, LoaderOptions options, TextWriter error)

@@ -1,4 +1,6 @@
+using Loom.Core.Requests;
 using Loom.Core.Sampling;
+using Loom.Engine.Output;
 
 namespace Loom.Engine;
 
@@ -13,15 +15,15 @@ public sealed record EngineRequest(string RequestId, IReadOnlyList<int> PromptTo
 }
 
 /// <summary>State of one of the n completions of a request, as a delta since the last output.</summary>
-/// <param name="FinishReason">"stop", "length", "abort", or null while running.</param>
+/// <param name="FinishReason">Why it ended, on its last delta; null while running.</param>
 /// <param name="StopReason">The stop string or stop token id that ended it, if any.</param>
 public sealed record CompletionDelta(
     int Index,
     IReadOnlyList<int> NewTokenIds,
     string NewText,
     IReadOnlyList<TokenLogprob>? NewLogprobs,
-    string? FinishReason,
-    object? StopReason = null);
+    FinishReason? FinishReason,
+    StopReason StopReason = default);
 
 /// <summary>One engine step's news for one request.</summary>
 /// <param name="CachedPromptTokens">Prompt tokens served from the prefix cache.</param>

@@ -47,8 +47,8 @@ public sealed class Request
     /// <summary>Tokens whose KV is in the cache (or scheduled to be written in the step being run).</summary>
     public int NumComputedTokens { get; internal set; }
 
-    /// <summary>Prompt tokens served from the prefix cache (or shared by a sibling sample) when first scheduled; -1 before.</summary>
-    public int NumCachedTokens { get; internal set; } = -1;
+    /// <summary>Prompt tokens served from the prefix cache (or shared by a sibling sample) when first scheduled; null before.</summary>
+    public int? NumCachedTokens { get; internal set; }
 
     public int NumPreemptions { get; internal set; }
 

@@ -15,12 +15,12 @@ public static class RequestStatusExtensions
 {
     public static bool IsFinished(this RequestStatus status) => status >= RequestStatus.FinishedStopped;
 
-    /// <summary>OpenAI finish_reason for a finished status ("stop", "length", "abort"), null while unfinished.</summary>
-    public static string? FinishReason(this RequestStatus status) => status switch
+    /// <summary>The finish reason of a finished status; null while unfinished.</summary>
+    public static FinishReason? FinishReason(this RequestStatus status) => status switch
     {
-        RequestStatus.FinishedStopped => "stop",
-        RequestStatus.FinishedLength => "length",
-        RequestStatus.FinishedAborted => "abort",
+        RequestStatus.FinishedStopped => Requests.FinishReason.Stop,
+        RequestStatus.FinishedLength => Requests.FinishReason.Length,
+        RequestStatus.FinishedAborted => Requests.FinishReason.Abort,
         _ => null,
     };
 }

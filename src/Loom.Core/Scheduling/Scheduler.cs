@@ -58,16 +58,10 @@ public sealed partial class Scheduler
 
     private void CheckIntake(Request request)
     {
-        // long: prompt + max_tokens must not wrap (max_tokens = int.MaxValue is a valid-looking request).
         int prompt = request.NumPromptTokens, maxTokens = request.Params.MaxTokens;
-        long total = (long)prompt + maxTokens;
-        if (prompt >= Config.MaxModelLen)
-            throw new RequestRejectedException(
-                $"The prompt has {prompt} tokens but max_model_len is {Config.MaxModelLen} (leave room for at least one output token).", "prompt");
-        if (total > Config.MaxModelLen)
-            throw new RequestRejectedException(
-                $"prompt ({prompt} tokens) + max_tokens ({maxTokens}) = {total} exceeds max_model_len {Config.MaxModelLen}; lower max_tokens to at most {Config.MaxModelLen - prompt}.", "max_tokens");
-        int blocksNeeded = KvCache.BlocksFor((int)total); // <= max_model_len: fits an int
+        new ContextWindow(Config.MaxModelLen).Check(prompt, maxTokens, "prompt", "max_tokens");
+        int total = prompt + maxTokens; // fits max_model_len, so an int
+        int blocksNeeded = KvCache.BlocksFor(total);
         if (blocksNeeded > Config.NumBlocks)
             throw new RequestRejectedException(
                 $"prompt ({prompt} tokens) + max_tokens ({maxTokens}) needs {blocksNeeded} KV blocks but the whole cache holds {Config.NumBlocks} blocks of {Config.BlockSize} tokens ({(long)Config.NumBlocks * Config.BlockSize} tokens).", "max_tokens");
@@ -137,7 +131,7 @@ public sealed partial class Scheduler
             _waiting.RemoveAt(i);
             request.Status = RequestStatus.Running;
             request.NumComputedTokens = computed.NumTokens;
-            if (request.NumCachedTokens < 0) request.NumCachedTokens = Math.Min(computed.NumTokens, request.NumPromptTokens);
+            request.NumCachedTokens ??= Math.Min(computed.NumTokens, request.NumPromptTokens);
             _running.Add(request);
             _scheduled.Add(Entry(request, computed.NumTokens, numNew, 0));
             budget -= numNew;

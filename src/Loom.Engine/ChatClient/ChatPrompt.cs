@@ -4,10 +4,9 @@ using Loom.Models.Tokenization;
 namespace Loom.Engine.ChatClient;
 
 /// <summary>
-/// Turns a conversation into prompt token ids the way transformers' apply_chat_template(tokenize=True) does:
-/// render with the model's chat template, then encode the text without adding special tokens
-/// (the template already writes BOS and the role markers).
-/// Shared by the HTTP server and <see cref="LoomChatClient"/> so both build identical prompts.
+/// Renders a conversation with the model's chat template, the first half of transformers'
+/// apply_chat_template(tokenize=True); <see cref="Input.InputProcessor.EncodeChat"/> encodes the text (without adding
+/// special tokens: the template writes BOS and the role markers), so every front end builds identical prompts.
 /// </summary>
 public sealed class ChatPrompt(ITokenizer tokenizer, IChatTemplate? template)
 {
@@ -40,10 +39,6 @@ public sealed class ChatPrompt(ITokenizer tokenizer, IChatTemplate? template)
         }
     }
 
-    /// <summary>Render and encode (no special tokens added: the template carries them).</summary>
-    public int[] Encode(IReadOnlyList<ChatMessage> messages, bool addGenerationPrompt, bool continueFinalMessage = false) =>
-        tokenizer.Encode(Render(messages, addGenerationPrompt, continueFinalMessage), addSpecialTokens: false);
-
     private static void Validate(IReadOnlyList<ChatMessage> messages)
     {
         if (messages.Count == 0)
@@ -68,8 +63,22 @@ public sealed class ChatPrompt(ITokenizer tokenizer, IChatTemplate? template)
     }
 }
 
-/// <summary>A conversation that cannot be turned into a prompt. <see cref="Param"/> names the request field.</summary>
-public sealed class ChatPromptException(string message, string param, Exception? inner = null) : Exception(message, inner)
+/// <summary>
+/// A conversation that cannot be turned into a prompt: an ArgumentException (the input vocabulary, see
+/// <see cref="Input.InputProcessor"/>) whose ParamName, also <see cref="Param"/>, names the request field. The message
+/// names the field itself, so it carries no "(Parameter ...)" suffix.
+/// </summary>
+public sealed class ChatPromptException : ArgumentException
 {
-    public string Param { get; } = param;
+    private readonly string _message;
+
+    public ChatPromptException(string message, string param, Exception? inner = null) : base(message, param, inner)
+    {
+        _message = message;
+        Param = param;
+    }
+
+    public string Param { get; }
+
+    public override string Message => _message;
 }

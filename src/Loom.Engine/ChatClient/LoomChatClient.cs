@@ -1,6 +1,7 @@
 using System.Runtime.CompilerServices;
 using System.Text;
-using Loom.Core.Sampling;
+using Loom.Core.Requests;
+using Loom.Engine.Input;
 using Loom.Models.ChatTemplates;
 using Loom.Models.Config;
 using Loom.Models.Tokenization;
@@ -24,12 +25,13 @@ public sealed record LoomChatClientOptions
 
 /// <summary>
 /// Microsoft.Extensions.AI's <see cref="IChatClient"/> over the in-process engine: a .NET application embeds Loom
-/// without HTTP. Prompts are built exactly as the server builds them (<see cref="ChatPrompt"/>).
+/// without HTTP. Requests are built exactly as the server builds them, by an <see cref="InputProcessor"/>; its
+/// refusals (ArgumentExceptions naming the field) are thrown as they are.
 /// </summary>
 public sealed class LoomChatClient : IChatClient
 {
     private readonly IEngineClient _engine;
-    private readonly ChatPrompt _prompt;
+    private readonly InputProcessor _input;
     private readonly LoomChatClientOptions _options;
     private readonly ChatClientMetadata _metadata;
 
@@ -38,8 +40,8 @@ public sealed class LoomChatClient : IChatClient
         ArgumentNullException.ThrowIfNull(engine);
         ArgumentNullException.ThrowIfNull(tokenizer);
         _engine = engine;
-        _prompt = new ChatPrompt(tokenizer, template);
         _options = options ?? new LoomChatClientOptions();
+        _input = new InputProcessor(tokenizer, template, _options.GenerationConfig, _options.MaxModelLen);
         _metadata = new ChatClientMetadata("loom", defaultModelId: _options.ModelId);
     }
 
@@ -64,14 +66,13 @@ public sealed class LoomChatClient : IChatClient
         ChatOptions? options = null, [EnumeratorCancellation] CancellationToken cancellationToken = default)
     {
         ArgumentNullException.ThrowIfNull(messages);
-        var promptIds = _prompt.Encode(ToTemplateMessages(messages, options), addGenerationPrompt: true);
-        var sampling = ToSamplingParams(options, promptIds.Length);
         var id = "chatcmpl-" + Guid.NewGuid().ToString("N");
+        var request = _input.Process(id, _input.EncodeChat(ToTemplateMessages(messages, options), cancellation: cancellationToken),
+            ToSamplingRequest(options));
         var created = DateTimeOffset.UtcNow;
         int outputTokens = 0, cachedTokens = 0;
 
-        await foreach (var output in _engine.GenerateAsync(new EngineRequest(id, promptIds, sampling), cancellationToken)
-                           .ConfigureAwait(false))
+        await foreach (var output in _engine.GenerateAsync(request, cancellationToken).ConfigureAwait(false))
         {
             cachedTokens = output.CachedPromptTokens;
             foreach (var delta in output.Deltas)
@@ -132,48 +133,37 @@ public sealed class LoomChatClient : IChatClient
         return result;
     }
 
-    private SamplingParams ToSamplingParams(ChatOptions? options, int promptTokens)
+    /// <summary>ChatOptions in the input processor's terms (n is 1: IChatClient has one choice).</summary>
+    private SamplingRequest ToSamplingRequest(ChatOptions? options) => new()
     {
-        var p = GenerationDefaults.BaseParams(_options.GenerationConfig);
-        int room = _options.MaxModelLen - promptTokens;
-        if (room < 1)
-            throw new ArgumentException(
-                $"The prompt has {promptTokens} tokens; the context window is {_options.MaxModelLen}.", "messages");
-        int maxTokens = options?.MaxOutputTokens
-            ?? GenerationDefaults.DefaultMaxTokens(_options.GenerationConfig, _options.DefaultMaxTokens, promptTokens, _options.MaxModelLen);
-        if (maxTokens > room)
-            throw new ArgumentException(
-                $"max_tokens {maxTokens} plus the prompt's {promptTokens} tokens exceed the context window of {_options.MaxModelLen}.",
-                "max_tokens");
-        if (options is not null)
-        {
-            p = p with
-            {
-                Temperature = options.Temperature ?? p.Temperature,
-                TopP = options.TopP ?? p.TopP,
-                TopK = options.TopK ?? p.TopK,
-                PresencePenalty = options.PresencePenalty ?? p.PresencePenalty,
-                FrequencyPenalty = options.FrequencyPenalty ?? p.FrequencyPenalty,
-                Seed = options.Seed ?? p.Seed,
-                Stop = options.StopSequences?.ToArray() ?? p.Stop,
-                MinP = GetAdditional(options, "min_p", p.MinP),
-                RepetitionPenalty = GetAdditional(options, "repetition_penalty", p.RepetitionPenalty),
-            };
-        }
-        return (p with { N = 1, MaxTokens = maxTokens }).Validate();
-    }
+        PromptParam = "messages",
+        N = 1,
+        MaxTokens = options?.MaxOutputTokens,
+        FallbackMaxTokens = _options.DefaultMaxTokens,
+        Temperature = options?.Temperature,
+        TopP = options?.TopP,
+        TopK = options?.TopK,
+        PresencePenalty = options?.PresencePenalty,
+        FrequencyPenalty = options?.FrequencyPenalty,
+        Seed = options?.Seed,
+        Stop = options?.StopSequences?.ToArray(),
+        MinP = GetAdditional(options, "min_p"),
+        RepetitionPenalty = GetAdditional(options, "repetition_penalty"),
+    };
 
     /// <summary>Sampling knobs ChatOptions has no property for travel in AdditionalProperties under their API names.</summary>
-    private static float GetAdditional(ChatOptions options, string key, float fallback) =>
-        options.AdditionalProperties?.TryGetValue(key, out var value) == true && value is not null
+    private static float? GetAdditional(ChatOptions? options, string key) =>
+        options?.AdditionalProperties?.TryGetValue(key, out var value) == true && value is not null
             ? Convert.ToSingle(value, System.Globalization.CultureInfo.InvariantCulture)
-            : fallback;
+            : null;
 
-    private static ChatFinishReason? ToFinishReason(string? reason) => reason switch
+    /// <summary>Microsoft.Extensions.AI's finish reasons; "abort" has no counterpart there and keeps vLLM's word.</summary>
+    private static ChatFinishReason? ToFinishReason(FinishReason? reason) => reason switch
     {
         null => null,
-        "stop" => ChatFinishReason.Stop,
-        "length" => ChatFinishReason.Length,
-        _ => new ChatFinishReason(reason),
+        FinishReason.Stop => ChatFinishReason.Stop,
+        FinishReason.Length => ChatFinishReason.Length,
+        FinishReason.Abort => new ChatFinishReason("abort"),
+        _ => throw new ArgumentOutOfRangeException(nameof(reason), reason, "Unknown finish reason."),
     };
 }

@@ -34,9 +34,9 @@ public sealed class SequenceOutputTracker
 
     /// <summary>Everything released so far.</summary>
     public string Text => new(_text, 0, _released);
-    public string? FinishReason { get; private set; }
-    /// <summary>The stop string (string) or stop token id (int) that ended the sequence, if any.</summary>
-    public object? StopReason { get; private set; }
+    public FinishReason? FinishReason { get; private set; }
+    /// <summary>The stop string or stop token id that ended the sequence, if any.</summary>
+    public StopReason StopReason { get; private set; }
     public bool IsFinished => FinishReason is not null;
 
     /// <summary>
@@ -47,11 +47,12 @@ public sealed class SequenceOutputTracker
     {
         if (IsFinished) throw new InvalidOperationException($"The sequence already finished ({FinishReason}); no token can follow.");
         int produced = numOutputTokens;
-        if (stop.Status == RequestStatus.FinishedLength) FinishReason = FinishReasons.Length;
-        else if (stop.Stopped) (FinishReason, StopReason) = (FinishReasons.Stop, stop.StopTokenId);
+        if (stop.Status == RequestStatus.FinishedLength) FinishReason = Core.Requests.FinishReason.Length;
+        else if (stop.Stopped)
+            (FinishReason, StopReason) = (Core.Requests.FinishReason.Stop, stop.StopTokenId is { } id ? StopReason.TokenId(id) : StopReason.None);
 
         int searchFrom = Math.Max(0, _length - _longestStop + 1);
-        bool stoppedByToken = FinishReason == FinishReasons.Stop;
+        bool stoppedByToken = FinishReason == Core.Requests.FinishReason.Stop;
         if (!stoppedByToken || _params.IncludeStopStrInOutput) AppendText(_decoder.Add(tokenId));
         if (IsFinished) AppendText(_decoder.Flush());
         if (produced > _params.MinTokens && _longestStop > 0) CutAtStopString(searchFrom);
@@ -60,10 +61,10 @@ public sealed class SequenceOutputTracker
         return new OutputUpdate(Release(end), FinishReason, StopReason);
     }
 
-    /// <summary>Ends the sequence with "abort"; text not yet released is dropped.</summary>
+    /// <summary>Ends the sequence with <see cref="FinishReason.Abort"/>; text not yet released is dropped.</summary>
     public OutputUpdate Abort()
     {
-        if (!IsFinished) FinishReason = FinishReasons.Abort;
+        if (!IsFinished) FinishReason = Core.Requests.FinishReason.Abort;
         return new OutputUpdate("", FinishReason, StopReason);
     }
 
@@ -81,8 +82,8 @@ public sealed class SequenceOutputTracker
         if (best is null) return;
         int cut = searchFrom + bestStart + (_params.IncludeStopStrInOutput ? best.Length : 0);
         _length = Math.Max(cut, _released);
-        FinishReason = FinishReasons.Stop;
-        StopReason = best;
+        FinishReason = Core.Requests.FinishReason.Stop;
+        StopReason = StopReason.String(best);
     }
 
     /// <summary>Length of the longest unreleased suffix that is a proper prefix of a stop string.</summary>

@@ -33,5 +33,5 @@ internal sealed class RequestState(EngineRequest request)
     public bool PromptLogprobsSent { get; set; }
 
     /// <summary>Prompt tokens served from the prefix cache (or shared with a sibling), as seen by the first sample.</summary>
-    public int CachedPromptTokens => Math.Max(0, Sequences[0].Request.NumCachedTokens);
+    public int CachedPromptTokens => Sequences[0].Request.NumCachedTokens ?? 0;
 }

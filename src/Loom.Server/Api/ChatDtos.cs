@@ -1,6 +1,6 @@
 using System.Text.Json;
 using System.Text.Json.Serialization;
-using Loom.Core.Sampling;
+using Loom.Core.Requests;
 
 namespace Loom.Server.Api;
 
@@ -28,7 +28,8 @@ public sealed class ChatMessageDto
 public sealed record ChatCompletionResponse(
     string Id, string Object, long Created, string Model, IReadOnlyList<ChatChoice> Choices, Usage Usage);
 
-public sealed record ChatChoice(int Index, ChatResponseMessage Message, ChatLogprobs? Logprobs, string? FinishReason);
+public sealed record ChatChoice(int Index, ChatResponseMessage Message, ChatLogprobs? Logprobs,
+    [property: JsonConverter(typeof(FinishReasonJsonConverter))] FinishReason? FinishReason);
 
 public sealed record ChatResponseMessage(string Role, string? Content);
 
@@ -38,7 +39,8 @@ public sealed record ChatCompletionChunk(
     [JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)] public Usage? Usage { get; init; }
 }
 
-public sealed record ChatChunkChoice(int Index, ChatDelta Delta, ChatLogprobs? Logprobs, string? FinishReason);
+public sealed record ChatChunkChoice(int Index, ChatDelta Delta, ChatLogprobs? Logprobs,
+    [property: JsonConverter(typeof(FinishReasonJsonConverter))] FinishReason? FinishReason);
 
 public sealed record ChatDelta
 {

@@ -1,6 +1,7 @@
 using System.Text.Json;
 using System.Text.Json.Serialization;
-using Loom.Core.Sampling;
+using Loom.Core.Requests;
+using Loom.Engine.Output;
 
 namespace Loom.Server.Api;
 
@@ -24,9 +25,12 @@ public sealed record CompletionResponse(
     [JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)] public Usage? Usage { get; init; }
 }
 
-public sealed record CompletionChoice(int Index, string Text, CompletionLogprobs? Logprobs, string? FinishReason)
+public sealed record CompletionChoice(int Index, string Text, CompletionLogprobs? Logprobs,
+    [property: JsonConverter(typeof(FinishReasonJsonConverter))] FinishReason? FinishReason)
 {
-    [JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)] public object? StopReason { get; init; }
+    /// <summary>Left out when no stop string or stop id ended the choice.</summary>
+    [JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingDefault), JsonConverter(typeof(StopReasonJsonConverter))]
+    public StopReason StopReason { get; init; }
     [JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)] public IReadOnlyList<int>? PromptTokenIds { get; init; }
     [JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)] public IReadOnlyList<int>? TokenIds { get; init; }
 }

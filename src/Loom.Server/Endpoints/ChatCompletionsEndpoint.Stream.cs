@@ -15,35 +15,27 @@ internal static partial class ChatCompletionsEndpoint
         IAsyncEnumerable<PromptOutput> outputs, bool includeUsage, CancellationToken cancellationToken) =>
         SseResponse.RunAsync(context, state, outputs, async (sse, stream) =>
         {
-            int promptTokens = 0, cachedTokens = 0, completionTokens = 0;
+            var choices = new ChoiceAccumulator(prompts: 1, call.N, keepOutput: false);
             for (int i = 0; i < call.N; i++)
                 await sse.WriteAsync(Chunk(call, new ChatChunkChoice(i, new ChatDelta { Role = "assistant", Content = "" }, null, null)),
                     LoomJsonContext.Default.ChatCompletionChunk, cancellationToken);
-            await foreach (var (_, output) in stream)
+            await choices.ConsumeAsync(stream, onOutput: null, async (choice, delta) =>
             {
-                promptTokens = output.PromptTokens;
-                cachedTokens = output.CachedPromptTokens;
-                foreach (var delta in output.Deltas)
-                {
-                    completionTokens += delta.NewTokenIds.Count;
-                    if (ToChoice(call, delta) is { } choice)
-                        await sse.WriteAsync(Chunk(call, choice), LoomJsonContext.Default.ChatCompletionChunk, cancellationToken);
-                }
-            }
+                if (ToChoice(call, choice, delta) is { } chunk)
+                    await sse.WriteAsync(Chunk(call, chunk), LoomJsonContext.Default.ChatCompletionChunk, cancellationToken);
+            }, cancellationToken);
             if (includeUsage)
-                await sse.WriteAsync(Chunk(call) with
-                {
-                    Usage = RequestFields.Usage(call.Options, promptTokens, completionTokens, cachedTokens),
-                }, LoomJsonContext.Default.ChatCompletionChunk, cancellationToken);
+                await sse.WriteAsync(Chunk(call) with { Usage = choices.ToUsage(call.Options) },
+                    LoomJsonContext.Default.ChatCompletionChunk, cancellationToken);
         }, cancellationToken);
 
     /// <summary>A delta as a choice chunk, or null when it carries nothing a client would see.</summary>
-    private static ChatChunkChoice? ToChoice(ChatCall call, CompletionDelta delta)
+    private static ChatChunkChoice? ToChoice(ChatCall call, int choice, CompletionDelta delta)
     {
         var logprobs = call.WantLogprobs && delta.NewLogprobs is { Count: > 0 } lp ? new ChatLogprobs(call.Logprobs.ToChat(lp)) : null;
         if (delta.NewText.Length == 0 && delta.FinishReason is null && logprobs is null) return null;
         var content = delta.NewText.Length > 0 || delta.FinishReason is null ? delta.NewText : null;
-        return new ChatChunkChoice(delta.Index, new ChatDelta { Content = content }, logprobs, delta.FinishReason);
+        return new ChatChunkChoice(choice, new ChatDelta { Content = content }, logprobs, delta.FinishReason);
     }
 
     private static ChatCompletionChunk Chunk(ChatCall call, params ChatChunkChoice[] choices) =>

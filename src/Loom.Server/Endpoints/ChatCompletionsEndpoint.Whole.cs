@@ -1,7 +1,5 @@
-using System.Text;
 using Loom.Server.Api;
 using Microsoft.AspNetCore.Http;
-using Loom.Core.Sampling;
 
 namespace Loom.Server.Endpoints;
 
@@ -10,33 +8,21 @@ internal static partial class ChatCompletionsEndpoint
     private static async Task RespondWholeAsync(HttpContext context, ChatCall call, IAsyncEnumerable<PromptOutput> outputs,
         CancellationToken cancellationToken)
     {
-        var texts = new StringBuilder[call.N];
+        var choices = new ChoiceAccumulator(prompts: 1, call.N, keepOutput: true);
         var logprobs = new List<ChatTokenLogprob>?[call.N];
-        var finish = new string?[call.N];
-        for (int i = 0; i < call.N; i++)
+        if (call.WantLogprobs)
+            for (int i = 0; i < call.N; i++) logprobs[i] = [];
+        await choices.ConsumeAsync(outputs, onOutput: null, (choice, delta) =>
         {
-            texts[i] = new StringBuilder();
-            if (call.WantLogprobs) logprobs[i] = [];
-        }
-        int promptTokens = 0, cachedTokens = 0, completionTokens = 0;
-        await foreach (var (_, output) in outputs.WithCancellation(cancellationToken))
-        {
-            promptTokens = output.PromptTokens;
-            cachedTokens = output.CachedPromptTokens;
-            foreach (var delta in output.Deltas)
-            {
-                texts[delta.Index].Append(delta.NewText);
-                completionTokens += delta.NewTokenIds.Count;
-                if (delta.NewLogprobs is { } lp) logprobs[delta.Index]?.AddRange(call.Logprobs.ToChat(lp));
-                finish[delta.Index] ??= delta.FinishReason;
-            }
-        }
-        var choices = new ChatChoice[call.N];
+            if (delta.NewLogprobs is { } lp) logprobs[choice]?.AddRange(call.Logprobs.ToChat(lp));
+            return default;
+        }, cancellationToken);
+        var result = new ChatChoice[call.N];
         for (int i = 0; i < call.N; i++)
-            choices[i] = new ChatChoice(i, new ChatResponseMessage("assistant", texts[i].ToString()),
-                logprobs[i] is { } l ? new ChatLogprobs(l) : null, finish[i] ?? "abort");
-        var usage = RequestFields.Usage(call.Options, promptTokens, completionTokens, cachedTokens);
-        await JsonBody.WriteAsync(context, new ChatCompletionResponse(call.Id, "chat.completion", call.Created, call.Model, choices, usage),
+            result[i] = new ChatChoice(i, new ChatResponseMessage("assistant", choices[i].Text!.ToString()),
+                logprobs[i] is { } l ? new ChatLogprobs(l) : null, choices[i].FinalReason);
+        await JsonBody.WriteAsync(context,
+            new ChatCompletionResponse(call.Id, "chat.completion", call.Created, call.Model, result, choices.ToUsage(call.Options)),
             LoomJsonContext.Default.ChatCompletionResponse);
     }
 }

@@ -1,6 +1,4 @@
-using Loom.Core.Sampling;
-using Loom.Engine;
-using Loom.Engine.ChatClient;
+using Loom.Engine.Input;
 using Loom.Server.Api;
 using Loom.Server.Hosting;
 using Loom.Server.Metrics;
@@ -18,14 +16,18 @@ internal static partial class ChatCompletionsEndpoint
         RequestFields.CheckModel(state, model, request.Model);
         UnsupportedFields.Check(request.Extra, state.Logger);
         var promptIds = await state.Tokenization.RunAsync(() => EncodePrompt(model, request, context.RequestAborted), context.RequestAborted);
-        var sampling = BuildSampling(model, request, promptIds.Length);
+        var id = "chatcmpl-" + Guid.NewGuid().ToString("N");
+        var engineRequest = model.Input.Process(id, promptIds, Sampling(model, request)) with
+        {
+            CacheSalt = RequestFields.ParseCacheSalt(request.CacheSalt),
+        };
+        int n = engineRequest.Params.N;
 
-        using var admission = state.Admit(sampling.N);
+        using var admission = state.Admit(n);
         using var abort = CancellationTokenSource.CreateLinkedTokenSource(context.RequestAborted, state.AbortAll);
-        var call = new ChatCall("chatcmpl-" + Guid.NewGuid().ToString("N"), DateTimeOffset.UtcNow.ToUnixTimeSeconds(),
-            request.Model ?? RequestFields.ServedNames(state, model)[0], sampling.N, request.Logprobs == true,
+        var call = new ChatCall(id, DateTimeOffset.UtcNow.ToUnixTimeSeconds(),
+            request.Model ?? RequestFields.ServedNames(state, model)[0], n, request.Logprobs == true,
             new LogprobFormatter(model.Tokenizer)) { Options = state.Options };
-        var engineRequest = new EngineRequest(call.Id, promptIds, sampling) { CacheSalt = RequestFields.ParseCacheSalt(request.CacheSalt) };
         var outputs = GenerationStreams.Run(model.Engine, [engineRequest], metrics, abort.Token);
         if (request.Stream == true)
             await StreamAsync(context, state, call, outputs, request.StreamOptions?.IncludeUsage == true, abort.Token);
@@ -33,21 +35,11 @@ internal static partial class ChatCompletionsEndpoint
             await RespondWholeAsync(context, call, outputs, abort.Token);
     }
 
-    private static int[] EncodePrompt(ServedModel model, ChatCompletionRequest request, CancellationToken cancellation)
-    {
-        var messages = ChatMessages.From(request.Messages);
-        try
-        {
-            var text = model.ChatPrompt.Render(messages, request.AddGenerationPrompt ?? true, request.ContinueFinalMessage ?? false);
-            return PromptEncoder.Encode(model, text, addSpecialTokens: false, "messages", cancellation); // as ChatPrompt.Encode, bounded
-        }
-        catch (ChatPromptException e)
-        {
-            throw ApiException.BadRequest(e.Message, e.Param);
-        }
-    }
+    private static int[] EncodePrompt(ServedModel model, ChatCompletionRequest request, CancellationToken cancellation) =>
+        model.Input.EncodeChat(ChatMessages.From(request.Messages), request.AddGenerationPrompt ?? true,
+            request.ContinueFinalMessage ?? false, cancellation);
 
-    private static SamplingParams BuildSampling(ServedModel model, ChatCompletionRequest request, int promptTokens)
+    private static SamplingRequest Sampling(ServedModel model, ChatCompletionRequest request)
     {
         if (request.TopLogprobs is { } top)
         {
@@ -56,13 +48,13 @@ internal static partial class ChatCompletionsEndpoint
             if (top is < 0 or > 20)
                 throw ApiException.BadRequest($"top_logprobs must be in [0, 20], got {top}.", "top_logprobs");
         }
-        var maxTokens = request.MaxCompletionTokens is { } mct
-            ? new MaxTokensField(mct, "max_completion_tokens")
-            : new MaxTokensField(request.MaxTokens, "max_tokens");
-        int? logprobs = request.Logprobs == true ? request.TopLogprobs ?? 0 : null;
         // Chat's default max_tokens is "the rest of the context window" (as vLLM), unless generation_config says less.
-        return RequestFields.BuildSampling(request, model, promptTokens, maxTokens,
-            fallbackMaxTokens: model.MaxModelLen - promptTokens, logprobs, promptParam: "messages");
+        return RequestFields.Sampling(request, model, promptParam: "messages") with
+        {
+            MaxTokens = request.MaxCompletionTokens ?? request.MaxTokens,
+            MaxTokensParam = request.MaxCompletionTokens is null ? "max_tokens" : "max_completion_tokens",
+            Logprobs = request.Logprobs == true ? request.TopLogprobs ?? 0 : null,
+        };
     }
 
     /// <summary>The identity of one chat call, shared by every chunk it sends.</summary>

@@ -1,8 +1,8 @@
+using Loom.Core.Sampling;
 using Loom.Engine;
 using Loom.Server.Api;
 using Loom.Server.Hosting;
 using Microsoft.AspNetCore.Http;
-using Loom.Core.Sampling;
 
 namespace Loom.Server.Endpoints;
 
@@ -16,33 +16,30 @@ internal static partial class CompletionsEndpoint
         IAsyncEnumerable<PromptOutput> outputs, bool includeUsage, CancellationToken cancellationToken) =>
         SseResponse.RunAsync(context, state, outputs, async (sse, stream) =>
         {
-            var usage = new UsageTally(call.Prompts.Count);
-            var textOffsets = new int[call.Choices];
-            var sentPromptIds = new bool[call.Choices];
+            var choices = new ChoiceAccumulator(call.Prompts.Count, call.N, keepOutput: false);
+            var textOffsets = new int[choices.Count];
+            var sentPromptIds = new bool[choices.Count];
             if (call.Echo)
-                for (int c = 0; c < call.Choices; c++)
+                for (int c = 0; c < choices.Count; c++)
                 {
                     textOffsets[c] = call.PromptOf(c).Text.Length;
                     if (!call.EchoLogprobs) await sse.WriteAsync(EchoChunk(call, c, null), LoomJsonContext.Default.CompletionResponse, cancellationToken);
                 }
-            await foreach (var (promptIndex, output) in stream)
+            await choices.ConsumeAsync(stream, async output =>
             {
-                usage.Record(promptIndex, output);
-                if (call.EchoLogprobs && output.PromptLogprobs is { } promptLogprobs)
-                    for (int k = 0; k < call.N; k++) // the echo waits for the prompt's logprobs, which come in its first output
-                        await sse.WriteAsync(EchoChunk(call, call.ChoiceIndex(promptIndex, k), promptLogprobs),
-                            LoomJsonContext.Default.CompletionResponse, cancellationToken);
-                foreach (var delta in output.Deltas)
-                {
-                    int c = call.ChoiceIndex(promptIndex, delta.Index);
-                    if (ToChoice(call, c, delta, ref textOffsets[c], ref sentPromptIds[c]) is { } choice)
-                        await sse.WriteAsync(Chunk(call, choice), LoomJsonContext.Default.CompletionResponse, cancellationToken);
-                }
-            }
+                if (!call.EchoLogprobs || output.Output.PromptLogprobs is not { } promptLogprobs) return;
+                for (int k = 0; k < call.N; k++) // the echo waits for the prompt's logprobs, which come in its first output
+                    await sse.WriteAsync(EchoChunk(call, choices.ChoiceIndex(output.PromptIndex, k), promptLogprobs),
+                        LoomJsonContext.Default.CompletionResponse, cancellationToken);
+            }, async (c, delta) =>
+            {
+                if (ToChoice(call, c, delta, ref textOffsets[c], ref sentPromptIds[c]) is { } choice)
+                    await sse.WriteAsync(Chunk(call, choice), LoomJsonContext.Default.CompletionResponse, cancellationToken);
+            }, cancellationToken);
             if (includeUsage)
                 await sse.WriteAsync(new CompletionResponse(call.Id, "text_completion", call.Created, call.Model, [])
                 {
-                    Usage = usage.ToUsage(call.Options),
+                    Usage = choices.ToUsage(call.Options),
                 }, LoomJsonContext.Default.CompletionResponse, cancellationToken);
         }, cancellationToken);
 

@@ -1,6 +1,4 @@
-using System.Text;
 using Loom.Server.Api;
-using Loom.Server.Hosting;
 using Microsoft.AspNetCore.Http;
 
 namespace Loom.Server.Endpoints;
@@ -10,72 +8,40 @@ internal static partial class CompletionsEndpoint
     private static async Task RespondWholeAsync(HttpContext context, CompletionCall call, IAsyncEnumerable<PromptOutput> outputs,
         CancellationToken cancellationToken)
     {
-        var choices = new ChoiceState[call.Choices];
-        for (int c = 0; c < choices.Length; c++) choices[c] = new ChoiceState(call, c);
-        var usage = new UsageTally(call.Prompts.Count);
-        await foreach (var (promptIndex, output) in outputs.WithCancellation(cancellationToken))
+        var choices = new ChoiceAccumulator(call.Prompts.Count, call.N, keepOutput: true);
+        var logprobs = new CompletionLogprobBuilder?[choices.Count];
+        var textOffsets = new int[choices.Count]; // where each choice's next logprob token starts in its text
+        for (int c = 0; c < choices.Count; c++)
         {
-            usage.Record(promptIndex, output);
-            if (call.EchoLogprobs && output.PromptLogprobs is { } promptLogprobs)
-                for (int k = 0; k < call.N; k++)
-                    call.Logprobs.AppendPrompt(promptLogprobs, call.PromptOf(call.ChoiceIndex(promptIndex, k)).Ids,
-                        choices[call.ChoiceIndex(promptIndex, k)].Logprobs!);
-            foreach (var delta in output.Deltas)
-            {
-                var choice = choices[call.ChoiceIndex(promptIndex, delta.Index)];
-                choice.Text.Append(delta.NewText);
-                choice.TokenIds.AddRange(delta.NewTokenIds);
-                if (choice.Logprobs is not null && delta.NewLogprobs is { } lp)
-                    call.Logprobs.AppendCompletion(lp, choice.Logprobs, ref choice.TextOffset);
-                choice.FinishReason ??= delta.FinishReason;
-                choice.StopReason ??= delta.StopReason;
-            }
+            if (call.Echo) choices[c].Text!.Append(call.PromptOf(c).Text);
+            if (call.WantLogprobs) logprobs[c] = new CompletionLogprobBuilder();
+            textOffsets[c] = choices[c].Text!.Length;
         }
-        var result = choices.Select((c, i) => new CompletionChoice(i, c.Text.ToString(), c.Logprobs?.Build(), c.FinishReason ?? "abort")
+        await choices.ConsumeAsync(outputs, output =>
         {
-            StopReason = c.StopReason,
-            PromptTokenIds = call.ReturnTokenIds ? call.PromptOf(i).Ids : null,
-            TokenIds = call.ReturnTokenIds ? c.TokenIds : null,
-        }).ToArray();
+            if (call.EchoLogprobs && output.Output.PromptLogprobs is { } promptLogprobs)
+                for (int k = 0; k < call.N; k++)
+                {
+                    int c = choices.ChoiceIndex(output.PromptIndex, k);
+                    call.Logprobs.AppendPrompt(promptLogprobs, call.PromptOf(c).Ids, logprobs[c]!);
+                }
+            return default;
+        }, (c, delta) =>
+        {
+            if (logprobs[c] is { } builder && delta.NewLogprobs is { } lp) call.Logprobs.AppendCompletion(lp, builder, ref textOffsets[c]);
+            return default;
+        }, cancellationToken);
+        var result = new CompletionChoice[choices.Count];
+        for (int c = 0; c < result.Length; c++)
+            result[c] = new CompletionChoice(c, choices[c].Text!.ToString(), logprobs[c]?.Build(), choices[c].FinalReason)
+            {
+                StopReason = choices[c].StopReason,
+                PromptTokenIds = call.ReturnTokenIds ? call.PromptOf(c).Ids : null,
+                TokenIds = call.ReturnTokenIds ? choices[c].TokenIds : null,
+            };
         await JsonBody.WriteAsync(context, new CompletionResponse(call.Id, "text_completion", call.Created, call.Model, result)
         {
-            Usage = usage.ToUsage(call.Options),
+            Usage = choices.ToUsage(call.Options),
         }, LoomJsonContext.Default.CompletionResponse);
-    }
-
-    /// <summary>What one choice has produced so far (whole responses only).</summary>
-    private sealed class ChoiceState
-    {
-        public ChoiceState(CompletionCall call, int choice)
-        {
-            if (call.Echo) Text.Append(call.PromptOf(choice).Text);
-            if (call.WantLogprobs) Logprobs = new CompletionLogprobBuilder();
-            TextOffset = Text.Length;
-        }
-
-        public StringBuilder Text { get; } = new();
-        public List<int> TokenIds { get; } = [];
-        public CompletionLogprobBuilder? Logprobs { get; }
-        public int TextOffset;
-        public string? FinishReason { get; set; }
-        public object? StopReason { get; set; }
-    }
-
-    /// <summary>Usage summed over the prompts of one call (each prompt's counts are cumulative per output).</summary>
-    private sealed class UsageTally(int prompts)
-    {
-        private readonly int[] _promptTokens = new int[prompts];
-        private readonly int[] _cachedTokens = new int[prompts];
-        private int _completionTokens;
-
-        public void Record(int promptIndex, Loom.Engine.RequestOutput output)
-        {
-            _promptTokens[promptIndex] = output.PromptTokens;
-            _cachedTokens[promptIndex] = output.CachedPromptTokens;
-            foreach (var delta in output.Deltas) _completionTokens += delta.NewTokenIds.Count;
-        }
-
-        public Usage ToUsage(ServerOptions options) =>
-            RequestFields.Usage(options, _promptTokens.Sum(), _completionTokens, _cachedTokens.Sum());
     }
 }

@@ -1,5 +1,6 @@
 using System.Text.Json;
 using Loom.Engine;
+using Loom.Engine.Input;
 using Loom.Server.Api;
 using Loom.Server.Hosting;
 using Loom.Server.Metrics;
@@ -22,19 +23,19 @@ internal static partial class CompletionsEndpoint
         UnsupportedFields.Check(request.Extra, state.Logger);
         var prompts = await state.Tokenization.RunAsync(() => ParsePrompts(request, model, context.RequestAborted), context.RequestAborted);
         var id = "cmpl-" + Guid.NewGuid().ToString("N");
+        var sampling = RequestFields.Sampling(request, model, promptParam: "prompt") with
+        {
+            FallbackMaxTokens = 16, // OpenAI's completions default
+            Logprobs = request.Logprobs,
+            // echo with logprobs scores the prompt too (OpenAI's legacy shape: the first token's logprob is null).
+            PromptLogprobs = request.Echo == true ? request.Logprobs : null,
+        };
         var engineRequests = new EngineRequest[prompts.Count];
         for (int i = 0; i < prompts.Count; i++)
-        {
-            var sampling = RequestFields.BuildSampling(request, model, prompts[i].Ids.Length,
-                new MaxTokensField(request.MaxTokens, "max_tokens"), fallbackMaxTokens: 16, request.Logprobs,
-                promptParam: "prompt");
-            // echo with logprobs scores the prompt too (OpenAI's legacy shape: the first token's logprob is null).
-            if (request.Echo == true && request.Logprobs is not null) sampling = sampling with { PromptLogprobs = request.Logprobs };
-            engineRequests[i] = new EngineRequest(prompts.Count == 1 ? id : $"{id}-{i}", prompts[i].Ids, sampling)
+            engineRequests[i] = model.Input.Process(prompts.Count == 1 ? id : $"{id}-{i}", prompts[i].Ids, sampling) with
             {
                 CacheSalt = RequestFields.ParseCacheSalt(request.CacheSalt),
             };
-        }
         int n = engineRequests[0].Params.N;
 
         using var admission = state.Admit(n * prompts.Count);
@@ -83,7 +84,7 @@ internal static partial class CompletionsEndpoint
 
     /// <summary>An empty string is refused even where the tokenizer would add a BOS: there is nothing to complete.</summary>
     private static Prompt FromText(string text, ServedModel model, bool addSpecial, CancellationToken cancellation) =>
-        new(text, text.Length == 0 ? [] : PromptEncoder.Encode(model, text, addSpecial, "prompt", cancellation));
+        new(text, text.Length == 0 ? [] : model.Input.EncodeText(text, addSpecial, "prompt", cancellation));
 
     private static Prompt FromIds(JsonElement ids, ServedModel model, string param)
     {
@@ -95,7 +96,7 @@ internal static partial class CompletionsEndpoint
                 throw ApiException.BadRequest($"{param} must hold integer token ids.", "prompt");
             i++;
         }
-        RequestFields.CheckTokenIds(result, model.Tokenizer.VocabSize, "prompt");
+        model.Input.CheckTokenIds(result, "prompt");
         return new Prompt(model.Tokenizer.Decode(result), result);
     }
 
@@ -105,8 +106,6 @@ internal static partial class CompletionsEndpoint
     private sealed record CompletionCall(string Id, long Created, string Model, int N, IReadOnlyList<Prompt> Prompts,
         bool Echo, bool WantLogprobs, bool ReturnTokenIds, LogprobFormatter Logprobs)
     {
-        public int Choices => N * Prompts.Count;
-        public int ChoiceIndex(int promptIndex, int sampleIndex) => promptIndex * N + sampleIndex;
         public Prompt PromptOf(int choice) => Prompts[choice / N];
         /// <summary>Whether the prompt's own logprobs lead each choice's logprobs (echo with logprobs).</summary>
         public bool EchoLogprobs => Echo && WantLogprobs;

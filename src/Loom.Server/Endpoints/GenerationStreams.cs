@@ -1,5 +1,6 @@
 using System.Runtime.CompilerServices;
 using System.Threading.Channels;
+using Loom.Core.Requests;
 using Loom.Engine;
 using Loom.Server.Metrics;
 
@@ -25,7 +26,7 @@ internal static class GenerationStreams
         ServerMetrics metrics, [EnumeratorCancellation] CancellationToken cancellationToken)
     {
         var timing = new RequestTiming();
-        string? finishReason = null;
+        FinishReason? finishReason = null;
         try
         {
             await foreach (var output in engine.GenerateAsync(request, cancellationToken).ConfigureAwait(false))
@@ -43,7 +44,7 @@ internal static class GenerationStreams
         }
         finally
         {
-            metrics.ObserveRequest(timing, finishReason ?? "abort");
+            metrics.ObserveRequest(timing, finishReason ?? FinishReason.Abort);
         }
     }
 

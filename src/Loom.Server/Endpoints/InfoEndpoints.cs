@@ -1,4 +1,3 @@
-using Loom.Engine.ChatClient;
 using Loom.Models.Tokenization;
 using Loom.Server.Api;
 using Loom.Server.Hosting;
@@ -44,16 +43,9 @@ internal static class InfoEndpoints
         }
         if (request.Prompt is not null)
             throw ApiException.BadRequest("Give either prompt or messages, not both.", "prompt");
-        var messages = ChatMessages.From(request.Messages);
-        try
-        {
-            var text = model.ChatPrompt.Render(messages, request.AddGenerationPrompt ?? true, request.ContinueFinalMessage ?? false);
-            return model.Tokenizer.Encode(text, new EncodeOptions(request.AddSpecialTokens ?? false, Cancellation: cancellation));
-        }
-        catch (ChatPromptException e)
-        {
-            throw ApiException.BadRequest(e.Message, e.Param);
-        }
+        var messages = ChatMessages.From(request.Messages); // a ChatPromptException is a 400 naming the field
+        var text = model.ChatPrompt.Render(messages, request.AddGenerationPrompt ?? true, request.ContinueFinalMessage ?? false);
+        return model.Tokenizer.Encode(text, new EncodeOptions(request.AddSpecialTokens ?? false, Cancellation: cancellation));
     }
 
     public static async Task DetokenizeAsync(HttpContext context, ServerState state)
@@ -62,7 +54,7 @@ internal static class InfoEndpoints
         var request = await JsonBody.ReadAsync(context, LoomJsonContext.Default.DetokenizeRequest);
         RequestFields.CheckModel(state, model, request.Model);
         var tokens = request.Tokens ?? throw ApiException.BadRequest("tokens is required.", "tokens");
-        RequestFields.CheckTokenIds(tokens, model.Tokenizer.VocabSize, "tokens");
+        model.Input.CheckTokenIds(tokens, "tokens");
         await JsonBody.WriteAsync(context, new DetokenizeResponse(model.Tokenizer.Decode(tokens.ToArray())),
             LoomJsonContext.Default.DetokenizeResponse);
     }

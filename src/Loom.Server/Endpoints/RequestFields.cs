@@ -1,6 +1,6 @@
 using System.Text.Json;
 using Loom.Core.Sampling;
-using Loom.Engine.ChatClient;
+using Loom.Engine.Input;
 using Loom.Server.Api;
 using Loom.Server.Hosting;
 
@@ -32,51 +32,30 @@ internal static class RequestFields
     }
 
     /// <summary>
-    /// The request's SamplingParams over the model's generation_config defaults, with the context window enforced:
-    /// the prompt must leave room for one token, and an explicit max_tokens must fit beside it.
+    /// The sampling fields chat and completions share, in the input processor's terms (JSON shapes parsed here); it
+    /// lays them over generation_config and applies the context-window rule.
     /// </summary>
-    public static SamplingParams BuildSampling(SamplingFields r, ServedModel model, int promptTokens,
-        MaxTokensField maxTokens, int fallbackMaxTokens, int? logprobs, string promptParam)
+    public static SamplingRequest Sampling(SamplingFields r, ServedModel model, string promptParam) => new()
     {
-        int window = model.MaxModelLen;
-        if (promptTokens >= window)
-            throw ApiException.BadRequest(
-                $"This model's maximum context length is {window} tokens. However, your prompt has {promptTokens} tokens, " +
-                "leaving no room for output.", promptParam);
-        if (maxTokens.Value is { } requested)
-        {
-            if (requested < 1) throw ApiException.BadRequest($"{maxTokens.Param} must be at least 1, got {requested}.", maxTokens.Param);
-            long total = (long)promptTokens + requested; // long: max_tokens = int.MaxValue must not wrap past the check
-            if (total > window)
-                throw ApiException.BadRequest(
-                    $"This model's maximum context length is {window} tokens. However, you requested {total} " +
-                    $"tokens ({promptTokens} in the prompt, {requested} in the completion).", maxTokens.Param);
-        }
-        var p = GenerationDefaults.BaseParams(model.GenerationConfig);
-        p = p with
-        {
-            N = r.N ?? 1,
-            Temperature = r.Temperature ?? p.Temperature,
-            TopP = r.TopP ?? p.TopP,
-            TopK = r.TopK ?? p.TopK,
-            MinP = r.MinP ?? p.MinP,
-            PresencePenalty = r.PresencePenalty ?? p.PresencePenalty,
-            FrequencyPenalty = r.FrequencyPenalty ?? p.FrequencyPenalty,
-            RepetitionPenalty = r.RepetitionPenalty ?? p.RepetitionPenalty,
-            Seed = r.Seed,
-            Stop = ParseStop(r.Stop),
-            StopTokenIds = r.StopTokenIds ?? [],
-            IgnoreEos = r.IgnoreEos ?? false,
-            MinTokens = r.MinTokens ?? 0,
-            IncludeStopStrInOutput = r.IncludeStopStrInOutput ?? false,
-            SkipSpecialTokens = r.SkipSpecialTokens ?? true,
-            Logprobs = logprobs,
-            LogitBias = ParseLogitBias(r.LogitBias, model.Tokenizer.VocabSize),
-            MaxTokens = maxTokens.Value
-                ?? GenerationDefaults.DefaultMaxTokens(model.GenerationConfig, fallbackMaxTokens, promptTokens, window),
-        };
-        return p.Validate();
-    }
+        PromptParam = promptParam,
+        MaxTokens = r.MaxTokens,
+        N = r.N,
+        Temperature = r.Temperature,
+        TopP = r.TopP,
+        TopK = r.TopK,
+        MinP = r.MinP,
+        PresencePenalty = r.PresencePenalty,
+        FrequencyPenalty = r.FrequencyPenalty,
+        RepetitionPenalty = r.RepetitionPenalty,
+        Seed = r.Seed,
+        Stop = ParseStop(r.Stop),
+        StopTokenIds = r.StopTokenIds,
+        IgnoreEos = r.IgnoreEos,
+        MinTokens = r.MinTokens,
+        IncludeStopStrInOutput = r.IncludeStopStrInOutput,
+        SkipSpecialTokens = r.SkipSpecialTokens,
+        LogitBias = ParseLogitBias(r.LogitBias, model.Tokenizer.VocabSize),
+    };
 
     /// <summary>"logit_bias": token ids as decimal strings, inside the vocabulary; the values are checked by SamplingParams.</summary>
     public static IReadOnlyDictionary<int, float>? ParseLogitBias(Dictionary<string, float>? bias, int vocabSize)
@@ -102,15 +81,4 @@ internal static class RequestFields
     /// <summary>Usage with prompt_tokens_details.cached_tokens unless the server keeps cache hits private.</summary>
     public static Usage Usage(ServerOptions options, int promptTokens, int completionTokens, int cachedTokens) =>
         Api.Usage.Of(promptTokens, completionTokens, options.EnablePromptTokensDetails ? cachedTokens : null);
-
-    /// <summary>Token ids must be inside the vocabulary.</summary>
-    public static void CheckTokenIds(IReadOnlyList<int> ids, int vocabSize, string param)
-    {
-        for (int i = 0; i < ids.Count; i++)
-            if ((uint)ids[i] >= (uint)vocabSize)
-                throw ApiException.BadRequest($"Token id {ids[i]} at position {i} is outside the vocabulary [0, {vocabSize}).", param);
-    }
 }
-
-/// <summary>max_tokens as sent (null when absent) and the field it came from, for error messages.</summary>
-internal readonly record struct MaxTokensField(int? Value, string Param);

@@ -1,4 +1,5 @@
 using System.Text.Json;
+using Loom.Core.Scheduling;
 using Loom.Engine;
 using Loom.Server.Api;
 using Microsoft.AspNetCore.Http;
@@ -38,6 +39,7 @@ internal static class ErrorMiddleware
         BadHttpRequestException { StatusCode: 413 } => ApiException.TooLarge(state.MaxRequestBodyBytes),
         BadHttpRequestException bad => ApiException.BadRequest(bad.Message),
         JsonException json => ApiException.BadRequest(DescribeJsonError(json), IsSyntaxError(json) ? null : ParamFromPath(json.Path)),
+        RequestRejectedException rejected => new ApiException(400, "invalid_request_error", rejected.Message, rejected.ParamName, rejected.Code),
         ArgumentException arg => ApiException.BadRequest(StripParamSuffix(arg), arg.ParamName),
         OperationCanceledException when state.AbortAll.IsCancellationRequested =>
             ApiException.Unavailable("The server shut down before the request finished.", "server_draining", state.Options.RetryAfterSeconds),

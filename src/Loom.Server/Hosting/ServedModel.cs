@@ -1,5 +1,6 @@
 using Loom.Engine;
 using Loom.Engine.ChatClient;
+using Loom.Engine.Input;
 using Loom.Models.ChatTemplates;
 using Loom.Models.Config;
 using Loom.Models.Tokenization;
@@ -19,22 +20,11 @@ public sealed record ServedModel(
     public IAsyncDisposable? Owner { get; init; }
     public DateTimeOffset Created { get; init; } = DateTimeOffset.UtcNow;
 
-    public ChatPrompt ChatPrompt { get; } = new(Tokenizer, ChatTemplate);
+    /// <summary>Builds every engine request the endpoints send, as LoomChatClient and the CLI build theirs.</summary>
+    public InputProcessor Input { get; } = new(Tokenizer, ChatTemplate, GenerationConfig, MaxModelLen);
 
-    private int _maxPromptChars;
+    public ChatPrompt ChatPrompt => Input.ChatPrompt!; // the served model always has a tokenizer
 
-    /// <summary>
-    /// Characters past which a prompt cannot fit the window whatever it holds: each token covers at most as many
-    /// characters as the longest vocabulary entry (byte-level entries spell one char per byte), so longer text is
-    /// refused before it is tokenized. Computed once, on first use.
-    /// </summary>
-    public int MaxPromptChars
-    {
-        get
-        {
-            int bound = Volatile.Read(ref _maxPromptChars);
-            if (bound == 0) Volatile.Write(ref _maxPromptChars, bound = PromptBounds.MaxChars(Tokenizer, MaxModelLen));
-            return bound;
-        }
-    }
+    /// <summary>Characters past which a prompt cannot fit the window whatever it holds (<see cref="InputProcessor.MaxPromptChars"/>).</summary>
+    public int MaxPromptChars => Input.MaxPromptChars;
 }

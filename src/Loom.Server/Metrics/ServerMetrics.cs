@@ -1,4 +1,6 @@
+using Loom.Core.Requests;
 using Loom.Engine;
+using Loom.Server.Api;
 using Prometheus;
 
 namespace Loom.Server.Metrics;
@@ -49,9 +51,9 @@ public sealed class ServerMetrics
     }
 
     /// <summary>Records one finished engine request (one prompt; all its n samples).</summary>
-    public void ObserveRequest(RequestTiming timing, string finishReason)
+    public void ObserveRequest(RequestTiming timing, FinishReason finishReason)
     {
-        _requestSuccess.WithLabels(finishReason).Inc();
+        _requestSuccess.WithLabels(OpenAiWords.Of(finishReason)).Inc();
         if (timing.FirstTokenSeconds is { } ttft) _ttft.Observe(ttft);
         if (timing.TimePerOutputTokenSeconds is { } tpot) _tpot.Observe(tpot);
         _e2e.Observe(timing.ElapsedSeconds);

@@ -187,7 +187,7 @@ public class SchedulerTests
         Assert.Equal(3, scheduler.KvCache.Pool.NumUsedBlocks);
         Assert.True(scheduler.FinishRequest("a", RequestStatus.FinishedAborted));
         Assert.Equal(0, scheduler.KvCache.Pool.NumUsedBlocks);
-        Assert.Equal("abort", request.Status.FinishReason());
+        Assert.Equal(FinishReason.Abort, request.Status.FinishReason());
         Assert.Equal(["a"], scheduler.Schedule().FinishedRequestIds);
         Assert.False(scheduler.FinishRequest("a", RequestStatus.FinishedAborted));
         scheduler.CheckIdle();

@@ -1,3 +1,4 @@
+using Loom.Core.Requests;
 using Loom.Core.Sampling;
 
 namespace Loom.Engine.Tests.Engine;
@@ -88,7 +89,7 @@ public class BatchInvarianceTests
         {
             string id = $"r{i}";
             Assert.Equal(alone.Tokens[id], batched.Tokens[id]);
-            Assert.Equal("length", batched.Last[id].Deltas[^1].FinishReason);
+            Assert.Equal(FinishReason.Length, batched.Last[id].Deltas[^1].FinishReason);
             var expectedRows = alone.Logits[id];
             var actualRows = batched.Logits[id];
             Assert.Equal(expectedRows.Count, actualRows.Count);

@@ -1,3 +1,5 @@
+using Loom.Engine.Output;
+using Loom.Core.Requests;
 using Loom.Core.Sampling;
 
 namespace Loom.Engine.Tests.Engine;
@@ -95,7 +97,7 @@ public class EngineFeatureTests
         Assert.True(engine.Engine.Abort("a"));
         Assert.Equal(0, engine.Engine.GetStats().NumBlocksUsed);
         var outputs = engine.Step(); // the abort is reported; the idle self-check runs and passes
-        Assert.Equal("abort", Assert.Single(outputs).Deltas.Single().FinishReason);
+        Assert.Equal(FinishReason.Abort, Assert.Single(outputs).Deltas.Single().FinishReason);
         Assert.True(outputs[0].Finished);
         Assert.False(engine.Engine.HasWork);
     }
@@ -122,8 +124,8 @@ public class EngineFeatureTests
         stopped.Add("x", prompt, greedy with { Stop = [stop] });
         stopped.RunToCompletion();
         var last = stopped.Last["x"].Deltas[^1];
-        Assert.Equal("stop", last.FinishReason);
-        Assert.Equal(stop, last.StopReason);
+        Assert.Equal(FinishReason.Stop, last.FinishReason);
+        Assert.Equal(StopReason.String(stop), last.StopReason);
         Assert.Equal(through[..through.IndexOf(stop, StringComparison.Ordinal)], stopped.Text["x"]);
     }
 

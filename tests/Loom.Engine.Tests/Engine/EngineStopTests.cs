@@ -1,3 +1,5 @@
+using Loom.Engine.Output;
+using Loom.Core.Requests;
 using Loom.Core.Sampling;
 
 namespace Loom.Engine.Tests.Engine;
@@ -44,19 +46,19 @@ public class EngineStopTests
         using (var eosEngine = Model.CreateEngine(Options(), numBlocks: 32, eosTokenIds: [tokens[k]]))
         {
             var eos = Run(eosEngine, prompt, Greedy with { IgnoreEos = false });
-            Assert.Equal((k + 1, "stop", null, 0), (eos.Step, eos.Last.FinishReason, eos.Last.StopReason, eos.BlocksUsed));
+            Assert.Equal((k + 1, FinishReason.Stop, StopReason.None, 0), (eos.Step, eos.Last.FinishReason, eos.Last.StopReason, eos.BlocksUsed));
             Assert.Equal(tokens.Take(k + 1), eos.Tokens);
         }
 
         using (var stopIdEngine = Model.CreateEngine(Options(), numBlocks: 32))
         {
             var stopId = Run(stopIdEngine, prompt, Greedy with { StopTokenIds = [tokens[k]] });
-            Assert.Equal((k + 1, "stop", (object)tokens[k], 0), (stopId.Step, stopId.Last.FinishReason, stopId.Last.StopReason, stopId.BlocksUsed));
+            Assert.Equal((k + 1, FinishReason.Stop, StopReason.TokenId(tokens[k]), 0), (stopId.Step, stopId.Last.FinishReason, stopId.Last.StopReason, stopId.BlocksUsed));
         }
 
         using var lengthEngine = Model.CreateEngine(Options(), numBlocks: 32);
         var length = Run(lengthEngine, prompt, Greedy with { MaxTokens = 4 });
-        Assert.Equal((4, "length", 0), (length.Step, length.Last.FinishReason, length.BlocksUsed));
+        Assert.Equal((4, FinishReason.Length, 0), (length.Step, length.Last.FinishReason, length.BlocksUsed));
         Assert.Equal(tokens.Take(4), length.Tokens);
     }
 }

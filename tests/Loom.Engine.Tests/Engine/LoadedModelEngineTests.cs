@@ -1,3 +1,4 @@
+using Loom.Core.Requests;
 using Loom.Core.Sampling;
 using Loom.Engine.Loading;
 using Loom.Tests;
@@ -21,7 +22,7 @@ public class LoadedModelEngineTests
             last = output;
         }
         Assert.True(last!.Finished);
-        Assert.Equal("length", last.Deltas[^1].FinishReason);
+        Assert.Equal(FinishReason.Length, last.Deltas[^1].FinishReason);
         Assert.Equal(5L, llm.GetStats().GenerationTokensTotal);
         Assert.NotEmpty(text);
     }

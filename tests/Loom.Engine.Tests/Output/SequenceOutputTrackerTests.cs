@@ -1,3 +1,4 @@
+using Loom.Core.Requests;
 using Loom.Core.Sampling;
 using Loom.Core.Scheduling;
 using Loom.Engine.Output;
@@ -15,8 +16,8 @@ public class SequenceOutputTrackerTests
     private sealed record Tracked(SequenceOutputTracker Tracker, SamplingParams Params, int[] Eos, int PromptTokens, int MaxModelLen)
     {
         public bool IsFinished => Tracker.IsFinished;
-        public string? FinishReason => Tracker.FinishReason;
-        public object? StopReason => Tracker.StopReason;
+        public FinishReason? FinishReason => Tracker.FinishReason;
+        public StopReason StopReason => Tracker.StopReason;
         public string Text => Tracker.Text;
         public int NumTokens { get; set; }
         public OutputUpdate Abort() => Tracker.Abort();
@@ -44,8 +45,8 @@ public class SequenceOutputTrackerTests
     {
         var tracker = Make(new SamplingParams { Stop = ["o wo"], MaxTokens = 10 }, ScriptedDecoder.Of("Hel", "lo ", "wor", "ld"));
         Assert.Equal(["Hel", "l", ""], Run(tracker, 4)); // "o " could start "o wo": held back, then dropped with the match
-        Assert.Equal(FinishReasons.Stop, tracker.FinishReason);
-        Assert.Equal("o wo", tracker.StopReason);
+        Assert.Equal(FinishReason.Stop, tracker.FinishReason);
+        Assert.Equal(StopReason.String("o wo"), tracker.StopReason);
         Assert.Equal("Hell", tracker.Text);
         Assert.Equal(3, tracker.NumTokens);
     }
@@ -71,8 +72,8 @@ public class SequenceOutputTrackerTests
     {
         var tracker = Make(new SamplingParams { Stop = ["xyz"], MaxTokens = 3 }, ScriptedDecoder.Of("ab", "x", "y"));
         Assert.Equal(["ab", "", "xy"], Run(tracker, 3));
-        Assert.Equal(FinishReasons.Length, tracker.FinishReason);
-        Assert.Null(tracker.StopReason);
+        Assert.Equal(FinishReason.Length, tracker.FinishReason);
+        Assert.Equal(StopReason.None, tracker.StopReason);
     }
 
     [Fact]
@@ -81,7 +82,7 @@ public class SequenceOutputTrackerTests
         var tracker = Make(new SamplingParams { Stop = ["cd", "bc"], MaxTokens = 10 }, ScriptedDecoder.Of("a", "bcd"));
         Run(tracker, 2);
         Assert.Equal("a", tracker.Text);
-        Assert.Equal("bc", tracker.StopReason);
+        Assert.Equal(StopReason.String("bc"), tracker.StopReason);
     }
 
     [Fact]
@@ -90,8 +91,8 @@ public class SequenceOutputTrackerTests
         var decoder = ScriptedDecoder.Of("Hi", "<eos>");
         var tracker = Make(new SamplingParams { MaxTokens = 10 }, decoder, eos: [1]);
         Assert.Equal(["Hi", ""], Run(tracker, 5));
-        Assert.Equal(FinishReasons.Stop, tracker.FinishReason);
-        Assert.Null(tracker.StopReason);
+        Assert.Equal(FinishReason.Stop, tracker.FinishReason);
+        Assert.Equal(StopReason.None, tracker.StopReason);
     }
 
     [Fact]
@@ -99,7 +100,7 @@ public class SequenceOutputTrackerTests
     {
         var tracker = Make(new SamplingParams { MaxTokens = 3, IgnoreEos = true }, ScriptedDecoder.Of("a", "", "c"), eos: [1]);
         Assert.Equal(["a", "", "c"], Run(tracker, 5));
-        Assert.Equal(FinishReasons.Length, tracker.FinishReason);
+        Assert.Equal(FinishReason.Length, tracker.FinishReason);
     }
 
     [Fact]
@@ -107,7 +108,7 @@ public class SequenceOutputTrackerTests
     {
         var tracker = Make(new SamplingParams { MaxTokens = 10, StopTokenIds = [2] }, ScriptedDecoder.Of("a", "b", "<|end|>", "d"));
         Assert.Equal(["a", "b", ""], Run(tracker, 4));
-        Assert.Equal(2, tracker.StopReason);
+        Assert.Equal(StopReason.TokenId(2), tracker.StopReason);
     }
 
     [Fact]
@@ -116,7 +117,7 @@ public class SequenceOutputTrackerTests
         var p = new SamplingParams { MaxTokens = 10, MinTokens = 3, StopTokenIds = [0], Stop = ["b"] };
         var tracker = Make(p, ScriptedDecoder.Of("", "b", "c", "b"), eos: [0]);
         Assert.Equal(["", "b", "c", ""], Run(tracker, 4));
-        Assert.Equal("b", tracker.StopReason);
+        Assert.Equal(StopReason.String("b"), tracker.StopReason);
         Assert.Equal("bc", tracker.Text);
     }
 
@@ -125,7 +126,7 @@ public class SequenceOutputTrackerTests
     {
         var tracker = Make(new SamplingParams { MaxTokens = 100 }, ScriptedDecoder.Of("a", "b", "c"), promptTokens: 5, maxModelLen: 7);
         Assert.Equal(["a", "b"], Run(tracker, 3));
-        Assert.Equal(FinishReasons.Length, tracker.FinishReason);
+        Assert.Equal(FinishReason.Length, tracker.FinishReason);
     }
 
     [Fact]
@@ -134,7 +135,7 @@ public class SequenceOutputTrackerTests
         var tracker = Make(new SamplingParams { Stop = ["🙂x", "界"], MaxTokens = 10 }, ScriptedDecoder.Of("a🙂", "b世", "界!"));
         Assert.Equal(["a", "🙂b世", ""], Run(tracker, 3));
         Assert.Equal("a🙂b世", tracker.Text);
-        Assert.Equal("界", tracker.StopReason);
+        Assert.Equal(StopReason.String("界"), tracker.StopReason);
     }
 
     [Fact]
@@ -152,7 +153,7 @@ public class SequenceOutputTrackerTests
         var tracker = Make(new SamplingParams { Stop = ["xy"], MaxTokens = 10 }, ScriptedDecoder.Of("a", "x"));
         Run(tracker, 2);
         var update = tracker.Abort();
-        Assert.Equal(FinishReasons.Abort, update.FinishReason);
+        Assert.Equal(FinishReason.Abort, update.FinishReason);
         Assert.Equal("a", tracker.Text);
         Assert.Throws<InvalidOperationException>(() => tracker.Append(0));
     }

@@ -1,3 +1,4 @@
+using Loom.Core.Scheduling;
 using System.Text;
 using Loom.Engine;
 using Loom.Engine.ChatClient;
@@ -92,8 +93,8 @@ public sealed class LoomChatClientTests : IAsyncLifetime
     {
         var e = await Assert.ThrowsAsync<ArgumentException>(() => _client.GetResponseAsync(Conversation, new ChatOptions { Temperature = -1 }));
         Assert.Equal("temperature", e.ParamName);
-        e = await Assert.ThrowsAsync<ArgumentException>(() => _client.GetResponseAsync(Conversation, new ChatOptions { MaxOutputTokens = 5000 }));
-        Assert.Equal("max_tokens", e.ParamName);
+        var rejected = await Assert.ThrowsAsync<RequestRejectedException>(() => _client.GetResponseAsync(Conversation, new ChatOptions { MaxOutputTokens = 5000 }));
+        Assert.Equal("max_tokens", rejected.ParamName);
         await Assert.ThrowsAsync<ChatPromptException>(() => _client.GetResponseAsync([new ChatMessage(new ChatRole("wizard"), "x")]));
     }
 }

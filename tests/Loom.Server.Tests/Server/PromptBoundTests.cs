@@ -1,5 +1,5 @@
 using Loom.Models.Tokenization;
-using Loom.Server.Hosting;
+using Loom.Engine.Input;
 using Loom.Tests;
 
 namespace Loom.Server.Tests.Server;

@@ -1,6 +1,8 @@
 using System.Runtime.CompilerServices;
 using System.Text;
+using Loom.Core.Requests;
 using Loom.Engine;
+using Loom.Engine.Output;
 using Loom.Core.Sampling;
 
 namespace Loom.Server.Tests.Server.Fakes;
@@ -58,14 +60,14 @@ internal sealed class ScriptedEngine : IEngineClient
                     char c = Script[(i + step) % Script.Length];
                     texts[i].Append(c);
                     Interlocked.Increment(ref _generated);
-                    string? finish = step == p.MaxTokens - 1 ? "length" : null;
+                    FinishReason? finish = step == p.MaxTokens - 1 ? FinishReason.Length : null;
                     string newText = c.ToString();
-                    object? stopReason = null;
+                    var stopReason = StopReason.None;
                     foreach (var stop in p.Stop)
                         if (texts[i].ToString().EndsWith(stop, StringComparison.Ordinal))
                         {
-                            finish = "stop";
-                            stopReason = stop;
+                            finish = FinishReason.Stop;
+                            stopReason = StopReason.String(stop);
                             newText = p.IncludeStopStrInOutput ? newText : "";
                         }
                     done[i] = finish is not null;

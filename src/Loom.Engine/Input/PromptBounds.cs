@@ -1,6 +1,6 @@
 using Loom.Models.Tokenization;
 
-namespace Loom.Server.Hosting;
+namespace Loom.Engine.Input;
 
 /// <summary>Bounds on prompt text that follow from the vocabulary alone.</summary>
 public static class PromptBounds

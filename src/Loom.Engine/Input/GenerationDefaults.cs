@@ -1,13 +1,13 @@
 using Loom.Core.Sampling;
 using Loom.Models.Config;
 
-namespace Loom.Engine.ChatClient;
+namespace Loom.Engine.Input;
 
 /// <summary>
 /// The model's generation_config.json as the starting SamplingParams of every request (vLLM's
 /// --generation-config auto): request fields that are present override these, absent ones keep them.
 /// </summary>
-public static class GenerationDefaults
+internal static class GenerationDefaults
 {
     public static SamplingParams BaseParams(GenerationConfig? config)
     {
@@ -24,9 +24,9 @@ public static class GenerationDefaults
     }
 
     /// <summary>
-    /// max_tokens when the request gives none: generation_config's max_new_tokens, else the fallback,
-    /// never past the context window.
+    /// max_tokens when the request gives none: generation_config's max_new_tokens, else the fallback, never past the
+    /// <paramref name="room"/> the context window leaves.
     /// </summary>
-    public static int DefaultMaxTokens(GenerationConfig? config, int fallback, int promptTokens, int maxModelLen) =>
-        Math.Max(1, Math.Min(config?.MaxNewTokens ?? fallback, maxModelLen - promptTokens));
+    public static int DefaultMaxTokens(GenerationConfig? config, int fallback, int room) =>
+        Math.Max(1, Math.Min(config?.MaxNewTokens ?? fallback, room));
 }
