@@ -1,7 +1,6 @@
 using System.Text;
 using Loom.Server.Api;
 using Microsoft.AspNetCore.Http;
-using Loom.Core.Sampling;
 
 namespace Loom.Server.Endpoints;
 

@@ -4,7 +4,6 @@ using Loom.Server.Api;
 using Loom.Server.Hosting;
 using Loom.Server.Metrics;
 using Microsoft.AspNetCore.Http;
-using Prometheus;
 
 namespace Loom.Server.Endpoints;
 
