@@ -1,5 +1,4 @@
 using System.CommandLine;
-using Loom.Models;
 using Loom.Models.Config;
 using Loom.Models.Gguf;
 using Loom.Models.Weights;

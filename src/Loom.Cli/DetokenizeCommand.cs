@@ -1,6 +1,5 @@
 using System.CommandLine;
 using System.Text.Json;
-using Loom.Models.Tokenization;
 
 namespace Loom.Cli;
 

@@ -1,6 +1,5 @@
 using System.CommandLine;
 using System.Runtime.InteropServices;
-using Loom.Engine;
 using Loom.Engine.Loading;
 using Loom.Server.Hosting;
 using Spectre.Console;

@@ -1,5 +1,4 @@
 using System.CommandLine;
-using Loom.Cli;
 using Loom.Models.Config;
 using Loom.Models.Definition;
 using Loom.Models.Gguf;

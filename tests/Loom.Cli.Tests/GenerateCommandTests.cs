@@ -1,7 +1,6 @@
 using System.CommandLine;
 using System.Text.Json;
 using Loom.Backends;
-using Loom.Cli;
 using Loom.Engine;
 using Loom.Engine.Loading;
 using Loom.Models.Weights;

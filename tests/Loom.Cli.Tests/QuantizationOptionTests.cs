@@ -2,7 +2,6 @@ using System.CommandLine;
 using System.Text.Json;
 using Loom.Backends;
 using Loom.Backends.Cpu;
-using Loom.Cli;
 using Loom.Models.Config;
 using Loom.Models.Gguf;
 using Loom.Models.Weights;

@@ -1,5 +1,3 @@
-using Loom.Cli;
-
 namespace Loom.Cli.Tests;
 
 public sealed class ServeCommandTests

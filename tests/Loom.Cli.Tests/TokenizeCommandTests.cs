@@ -1,5 +1,4 @@
 using System.Text.Json;
-using Loom.Cli;
 using Loom.Models.Tokenization;
 using Loom.Tests;
 

@@ -1,5 +1,4 @@
 using System.Globalization;
-using System.Text.Json;
 using Loom.Bench.Client;
 using Loom.Bench.Datasets;
 using Loom.Bench.Reporting;

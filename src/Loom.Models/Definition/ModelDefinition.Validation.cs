@@ -30,9 +30,9 @@ public sealed partial class ModelDefinition
     {
         var problems = FindProblems(weights);
         if (problems.Count == 0) return;
-        const int shown = 12;
-        string list = string.Join(Environment.NewLine, problems.Take(shown).Select(p => "  " + p));
-        if (problems.Count > shown) list += $"{Environment.NewLine}  ... and {problems.Count - shown} more";
+        const int Shown = 12;
+        string list = string.Join(Environment.NewLine, problems.Take(Shown).Select(p => "  " + p));
+        if (problems.Count > Shown) list += $"{Environment.NewLine}  ... and {problems.Count - Shown} more";
         throw new ModelLoadException(
             $"The weights do not match the {Config.Architecture} config ({problems.Count} problem(s)):{Environment.NewLine}{list}");
     }

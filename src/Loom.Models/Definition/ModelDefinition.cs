@@ -1,6 +1,5 @@
 using System.Collections.Immutable;
 using Loom.Models.Config;
-using Loom.Models.Weights;
 
 namespace Loom.Models.Definition;
 

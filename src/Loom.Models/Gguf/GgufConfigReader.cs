@@ -1,5 +1,4 @@
 using Loom.Models.Config;
-using Loom.Models.Weights;
 
 namespace Loom.Models.Gguf;
 
@@ -136,7 +135,7 @@ public static class GgufConfigReader
         double factor = 0;
         foreach (float d in divisors) factor = Math.Max(factor, d);
         if (factor <= 1) return null;
-        const double low = 1.0, high = 4.0;
+        const double Low = 1.0, High = 4.0;
         double lastUnscaledWavelength = 0, firstScaledWavelength = double.MaxValue;
         for (int i = 0; i < divisors.Length; i++)
         {
@@ -147,12 +146,12 @@ public static class GgufConfigReader
             else
             {
                 double smooth = (1 / d - 1 / factor) / (1 - 1 / factor);
-                return new RopeScaling("llama3", factor, low, high, (int)Math.Round(wavelength * (smooth * (high - low) + low)));
+                return new RopeScaling("llama3", factor, Low, High, (int)Math.Round(wavelength * (smooth * (High - Low) + Low)));
             }
         }
-        double original = firstScaledWavelength == double.MaxValue ? high * lastUnscaledWavelength * 2
-            : (high * lastUnscaledWavelength + firstScaledWavelength * low) / 2;
-        return new RopeScaling("llama3", factor, low, high, (int)Math.Round(original));
+        double original = firstScaledWavelength == double.MaxValue ? High * lastUnscaledWavelength * 2
+            : (High * lastUnscaledWavelength + firstScaledWavelength * Low) / 2;
+        return new RopeScaling("llama3", factor, Low, High, (int)Math.Round(original));
     }
 
     /// <summary>llama.cpp's rope_freqs values for a llama3 scaling (convert_hf_to_gguf's generate_extra_tensors).</summary>

@@ -1,5 +1,4 @@
 using System.Text;
-using System.Text.RegularExpressions;
 using Loom.Models.Tokenization.Unicode;
 
 namespace Loom.Models.Tokenization;

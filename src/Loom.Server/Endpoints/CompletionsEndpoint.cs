@@ -1,6 +1,5 @@
 using System.Text.Json;
 using Loom.Engine;
-using Loom.Engine.Input;
 using Loom.Server.Api;
 using Loom.Server.Hosting;
 using Loom.Server.Metrics;

@@ -3,7 +3,6 @@ using Loom.Server.Api;
 using Loom.Server.Hosting;
 using Loom.Server.Metrics;
 using Microsoft.AspNetCore.Http;
-using Prometheus;
 
 namespace Loom.Server.Endpoints;
 

@@ -1,4 +1,3 @@
-using Loom.Engine;
 using Loom.Models.Tokenization;
 using Loom.Server.Api;
 using Loom.Core.Sampling;

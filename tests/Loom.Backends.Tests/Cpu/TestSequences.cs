@@ -1,5 +1,3 @@
-using Loom.Backends;
-
 namespace Loom.Backends.Tests.Cpu;
 
 /// <summary>

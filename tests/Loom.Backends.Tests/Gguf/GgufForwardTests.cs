@@ -1,7 +1,6 @@
 using Loom.Backends.Cpu;
 using Loom.Backends.Tests.Cpu;
 using Loom.Models.Gguf;
-using Loom.Tests;
 
 namespace Loom.Backends.Tests.Gguf;
 

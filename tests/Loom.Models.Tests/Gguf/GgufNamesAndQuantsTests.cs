@@ -1,5 +1,4 @@
 using Loom.Models.Gguf;
-using Loom.Models.Weights;
 
 namespace Loom.Models.Tests.Gguf;
 

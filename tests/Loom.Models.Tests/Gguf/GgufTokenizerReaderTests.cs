@@ -1,7 +1,6 @@
 using System.Text.Json;
 using Loom.Models.ChatTemplates;
 using Loom.Models.Gguf;
-using Loom.Models.Tests.Checkpoints;
 using Loom.Models.Tokenization;
 using Loom.Tests;
 

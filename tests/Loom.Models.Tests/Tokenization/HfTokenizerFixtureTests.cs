@@ -1,5 +1,3 @@
-using Loom.Models.Tokenization;
-
 namespace Loom.Models.Tests.Tokenization;
 
 /// <summary>Every fixture case must equal Hugging Face exactly; failures list each differing case.</summary>

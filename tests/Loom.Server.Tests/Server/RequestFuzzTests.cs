@@ -111,7 +111,6 @@ public sealed class RequestFuzzTests(DemoServerFixture fixture) : IClassFixture<
         private static readonly string[] Words = ["paged", "attention", "the", "KV", "cache", "é", "日本", "🙂", "\\n", "\\\"", " "];
         private static readonly string[] Roles = ["user", "system", "assistant", "wizard", "tool", ""];
 
-        private readonly StringBuilder _b = new();
         private readonly List<byte[]> _rawPieces = [];
 
         public byte[] Body(string path)

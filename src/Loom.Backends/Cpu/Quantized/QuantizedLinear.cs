@@ -1,4 +1,3 @@
-using Loom.Models.Gguf;
 using Loom.Models.Weights;
 
 namespace Loom.Backends.Cpu.Quantized;

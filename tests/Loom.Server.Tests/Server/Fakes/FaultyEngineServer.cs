@@ -1,7 +1,5 @@
-using Loom.Backends;
 using Loom.Engine;
 using Loom.Engine.Loading;
-using Loom.Models.Config;
 using Loom.Server.Hosting;
 using Loom.Tests;
 
