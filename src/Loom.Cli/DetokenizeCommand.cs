@@ -1,6 +1,6 @@
 using System.CommandLine;
 using System.Text.Json;
-using Loom.Models.Tokenization;
+using Loom.Tokenizers;
 
 namespace Loom.Cli;
 

@@ -1,8 +1,8 @@
 using Loom.Engine.ChatClient;
-using Loom.Models.Tokenization;
 using Loom.Server.Api;
 using Loom.Server.Hosting;
 using Loom.Server.Metrics;
+using Loom.Tokenizers;
 using Microsoft.AspNetCore.Http;
 using Prometheus;
 

@@ -1,6 +1,6 @@
-using Loom.Models.Tokenization;
 using Loom.Server.Api;
 using Loom.Server.Hosting;
+using Loom.Tokenizers;
 
 namespace Loom.Server.Endpoints;
 

@@ -1,8 +1,8 @@
+using Loom.ChatTemplates;
 using Loom.Engine;
 using Loom.Engine.ChatClient;
-using Loom.Models.ChatTemplates;
 using Loom.Models.Config;
-using Loom.Models.Tokenization;
+using Loom.Tokenizers;
 
 namespace Loom.Server.Hosting;
 

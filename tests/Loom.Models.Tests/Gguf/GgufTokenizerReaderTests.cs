@@ -1,9 +1,9 @@
 using System.Text.Json;
-using Loom.Models.ChatTemplates;
+using Loom.ChatTemplates;
 using Loom.Models.Gguf;
 using Loom.Models.Tests.Checkpoints;
-using Loom.Models.Tokenization;
 using Loom.Tests;
+using Loom.Tokenizers;
 
 namespace Loom.Models.Tests.Gguf;
 

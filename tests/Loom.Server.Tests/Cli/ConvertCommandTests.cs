@@ -3,9 +3,9 @@ using Loom.Cli;
 using Loom.Models.Config;
 using Loom.Models.Definition;
 using Loom.Models.Gguf;
-using Loom.Models.Tokenization;
 using Loom.Models.Weights;
 using Loom.Tests;
+using Loom.Tokenizers;
 
 namespace Loom.Server.Tests.Cli;
 

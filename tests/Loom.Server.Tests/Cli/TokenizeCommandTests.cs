@@ -1,7 +1,7 @@
 using System.Text.Json;
 using Loom.Cli;
-using Loom.Models.Tokenization;
 using Loom.Tests;
+using Loom.Tokenizers;
 
 namespace Loom.Server.Tests.Cli;
 

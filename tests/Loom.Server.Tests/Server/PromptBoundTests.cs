@@ -1,6 +1,6 @@
-using Loom.Models.Tokenization;
 using Loom.Server.Hosting;
 using Loom.Tests;
+using Loom.Tokenizers;
 
 namespace Loom.Server.Tests.Server;
 
