@@ -25,17 +25,20 @@ internal sealed partial class BpeModel
     private readonly ConcurrentDictionary<string, int[]>.AlternateLookup<ReadOnlySpan<char>> _cacheBySpan;
     private int _cachedWords;   // ConcurrentDictionary.Count takes every lock, so the bound is counted here
 
-    public BpeModel(Dictionary<string, int> vocab, IReadOnlyList<(string Left, string Right)> merges, string? unkToken,
-        bool byteFallback, bool fuseUnk, bool ignoreMerges, string? continuingSubwordPrefix, string? endOfWordSuffix,
-        Func<string, Exception> error)
+    public BpeModel(BpeDefinition definition)
     {
+        // A copy, so that the tables built here cannot drift from a dictionary the caller changes later.
+        var vocab = new Dictionary<string, int>(definition.Vocab, StringComparer.Ordinal);
+        var merges = definition.Merges;
+        string? continuingSubwordPrefix = definition.ContinuingSubwordPrefix;
+        TokenizerFormatException Error(string message) => new($"{definition.Origin}: {message}");
         _vocab = vocab;
         _vocabBySpan = vocab.GetAlternateLookup<ReadOnlySpan<char>>();
         _cacheBySpan = _cache.GetAlternateLookup<ReadOnlySpan<char>>();
         _idToToken = new string?[vocab.Count == 0 ? 0 : vocab.Values.Max() + 1];
         foreach (var (token, id) in vocab)
         {
-            if (id < 0) throw error($"vocab entry \"{token}\" has negative id {id}");
+            if (id < 0) throw Error($"vocab entry \"{token}\" has negative id {id}");
             _idToToken[id] = token;
         }
 
@@ -44,27 +47,27 @@ internal sealed partial class BpeModel
         for (int rank = 0; rank < merges.Count; rank++)
         {
             var (left, right) = merges[rank];
-            if (!vocab.TryGetValue(left, out int a)) throw error($"merge {rank} (\"{left} {right}\"): \"{left}\" is not in the vocab");
-            if (!vocab.TryGetValue(right, out int b)) throw error($"merge {rank} (\"{left} {right}\"): \"{right}\" is not in the vocab");
+            if (!vocab.TryGetValue(left, out int a)) throw Error($"merge {rank} (\"{left} {right}\"): \"{left}\" is not in the vocab");
+            if (!vocab.TryGetValue(right, out int b)) throw Error($"merge {rank} (\"{left} {right}\"): \"{right}\" is not in the vocab");
             string merged = left + (continuingSubwordPrefix != null && right.StartsWith(continuingSubwordPrefix, StringComparison.Ordinal)
                 ? right[continuingSubwordPrefix.Length..] : right);
-            if (!vocab.TryGetValue(merged, out int m)) throw error($"merge {rank} (\"{left} {right}\"): \"{merged}\" is not in the vocab");
+            if (!vocab.TryGetValue(merged, out int m)) throw Error($"merge {rank} (\"{left} {right}\"): \"{merged}\" is not in the vocab");
             _mergeRanks[Key(a, b)] = rank;   // a repeated pair keeps its last rank, as tokenizers' HashMap collect does
             _mergeResults[rank] = m;
         }
 
         _byteFallbackIds = new int[256];
         for (int b = 0; b < 256; b++) _byteFallbackIds[b] = vocab.TryGetValue($"<0x{b:X2}>", out int id) ? id : -1;
-        if (unkToken != null)
+        if (definition.UnkToken is { } unkToken)
         {
-            if (!vocab.TryGetValue(unkToken, out int unk)) throw error($"unk_token \"{unkToken}\" is not in the vocab");
+            if (!vocab.TryGetValue(unkToken, out int unk)) throw Error($"unk_token \"{unkToken}\" is not in the vocab");
             _unkId = unk;
         }
-        _byteFallback = byteFallback;
-        _fuseUnk = fuseUnk;
-        _ignoreMerges = ignoreMerges;
+        _byteFallback = definition.ByteFallback;
+        _fuseUnk = definition.FuseUnk;
+        _ignoreMerges = definition.IgnoreMerges;
         _continuingSubwordPrefix = continuingSubwordPrefix;
-        _endOfWordSuffix = endOfWordSuffix;
+        _endOfWordSuffix = definition.EndOfWordSuffix;
     }
 
     public int VocabSize => _idToToken.Length;

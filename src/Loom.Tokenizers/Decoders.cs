@@ -1,3 +1,4 @@
+using System.Diagnostics;
 using System.Text;
 
 namespace Loom.Tokenizers;
@@ -10,21 +11,18 @@ internal abstract class Decoder
 {
     public abstract void DecodeChain(List<string> tokens);
 
-    public static Decoder? FromJson(TokenizerJson json)
+    public static Decoder? From(DecoderDefinition? definition) => definition switch
     {
-        if (json.IsNull) return null;
-        return json.Type switch
-        {
-            "Sequence" => new SequenceDecoder(json.Required("decoders").Items().Select(d => FromJson(d)!).ToArray()),
-            "ByteLevel" => new ByteLevelDecoder(),
-            "Metaspace" => new MetaspaceDecoder(MetaspacePreTokenizer.ParseReplacement(json), MetaspacePreTokenizer.ParseScheme(json)),
-            "Replace" => new ReplaceDecoder(TextPattern.FromJson(json.Required("pattern")), json.Required("content").String()),
-            "ByteFallback" => new ByteFallbackDecoder(),
-            "Fuse" => new FuseDecoder(),
-            "Strip" => new StripDecoder(json.Required("content").String()[0], json.Child("start").Int(0), json.Child("stop").Int(0)),
-            var other => throw json.Error($"decoder type \"{other}\" is not supported"),
-        };
-    }
+        null => null,
+        DecoderDefinition.Sequence s => new SequenceDecoder(s.Decoders.Select(d => From(d)!).ToArray()),
+        DecoderDefinition.ByteLevel => new ByteLevelDecoder(),
+        DecoderDefinition.Metaspace m => new MetaspaceDecoder(m.Replacement, m.Scheme),
+        DecoderDefinition.Replace r => new ReplaceDecoder(TextPattern.From(r.Pattern), r.Content),
+        DecoderDefinition.ByteFallback => new ByteFallbackDecoder(),
+        DecoderDefinition.Fuse => new FuseDecoder(),
+        DecoderDefinition.Strip s => new StripDecoder(s.Content, s.Start, s.Stop),
+        _ => throw new UnreachableException($"decoder {definition}"),
+    };
 }
 
 internal sealed class SequenceDecoder(Decoder[] decoders) : Decoder

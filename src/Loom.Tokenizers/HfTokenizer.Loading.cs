@@ -1,4 +1,3 @@
-using System.Text.Json;
 using Loom.IO;
 
 namespace Loom.Tokenizers;
@@ -47,28 +46,33 @@ public sealed partial class HfTokenizer
             tokenizerConfigPath is null ? null : File.ReadAllText(tokenizerConfigPath), tokenizerConfigPath ?? "");
     }
 
-    /// <summary>Builds a tokenizer from JSON text held in memory (e.g. synthesized from GGUF metadata).</summary>
+    /// <summary>Builds a tokenizer from JSON text held in memory.</summary>
     public static HfTokenizer FromJson(string tokenizerJson, string? tokenizerConfigJson = null) =>
         Build(tokenizerJson, "tokenizer.json (in memory)", tokenizerConfigJson, "tokenizer_config.json (in memory)");
 
     private static HfTokenizer Build(string tokenizerJson, string source, string? configJson, string configSource)
     {
         var config = configJson is null ? TokenizerConfig.Empty : TokenizerConfig.Parse(configJson, configSource);
-        JsonDocument doc;
-        try { doc = JsonDocument.Parse(tokenizerJson, new JsonDocumentOptions { AllowTrailingCommas = true }); }
-        catch (JsonException e) { throw new TokenizerFormatException($"{source}: not valid JSON: {e.Message}", e); }
-        using (doc)
-        {
-            var root = new TokenizerJson(doc.RootElement, source, "$");
-            if (doc.RootElement.ValueKind != JsonValueKind.Object) throw root.Error("expected a JSON object");
-            var normalizer = Normalizer.FromJson(root.Child("normalizer"));
-            long idBound = IdBound(root);
-            var added = new AddedVocabulary(ParseAddedTokens(root.Child("added_tokens"), idBound), normalizer);
-            var model = ParseModel(root.Required("model"), idBound);
-            var postProcessor = ApplyConfigSpecialTokens(PostProcessor.FromJson(root.Child("post_processor")), config, added, model, source);
-            return new HfTokenizer(model, added, normalizer, PreTokenizer.FromJson(root.Child("pre_tokenizer")),
-                postProcessor, Decoder.FromJson(root.Child("decoder")), config);
-        }
+        return FromDefinition(TokenizerJsonReader.Read(tokenizerJson, source, config));
+    }
+
+    /// <summary>
+    /// Builds the tokenizer a definition describes, from tokenizer.json or any other source (a GGUF file). What JSON
+    /// shape cannot show is checked here: ids dense enough to index tables, merges and unk_token inside the
+    /// vocabulary, regexes that compile, configured BOS/EOS tokens that exist.
+    /// </summary>
+    /// <exception cref="TokenizerFormatException">The definition cannot be run; the message names its source.</exception>
+    public static HfTokenizer FromDefinition(TokenizerDefinition definition)
+    {
+        ArgumentNullException.ThrowIfNull(definition);
+        CheckIdsAreDense(definition);
+        var normalizer = Normalizer.From(definition.Normalizer);
+        var added = new AddedVocabulary(definition.AddedTokens, normalizer);
+        var model = new BpeModel(definition.Model);
+        var postProcessor = ApplyConfigSpecialTokens(PostProcessor.From(definition.PostProcessor), definition.Config, added, model,
+            definition.Source);
+        return new HfTokenizer(model, added, normalizer, PreTokenizer.From(definition.PreTokenizer), postProcessor,
+            Decoder.From(definition.Decoder), definition.Config);
     }
 
     /// <summary>
@@ -89,71 +93,19 @@ public sealed partial class HfTokenizer
     }
 
     /// <summary>
-    /// Ids index per-id tables (id to token here, embedding rows in the model), so they must be about dense: each
-    /// below the number of entries that can claim one, the vocab's plus the added tokens'. A real tokenizer always is;
-    /// a hostile one with id 2^31-1 would overflow the table size, 2^30 would allocate a 2^30-entry table.
+    /// Ids index per-id tables (id to token here, embedding rows in the model), so each must lie below the number of
+    /// entries that can claim one (<see cref="TokenizerJsonReader"/> checks the same, naming the JSON path).
     /// </summary>
-    private static long IdBound(TokenizerJson root)
+    private static void CheckIdsAreDense(TokenizerDefinition definition)
     {
-        var vocab = root.Child("model").Child("vocab").Element;
-        var added = root.Child("added_tokens").Element;
-        return (vocab.ValueKind == JsonValueKind.Object ? vocab.GetPropertyCount() : 0L)
-            + (added.ValueKind == JsonValueKind.Array ? added.GetArrayLength() : 0L);
-    }
+        long bound = (long)definition.Model.Vocab.Count + definition.AddedTokens.Count;
+        foreach (var (token, id) in definition.Model.Vocab) CheckId(id, token);
+        foreach (var added in definition.AddedTokens) CheckId(added.Id, added.Content);
 
-    private static int TokenId(TokenizerJson json, long idBound)
-    {
-        int id = json.Int(0);
-        if (id < 0 || id >= idBound)
-            throw json.Error($"token id {id} is out of range: ids must lie in [0, {idBound}), the number of vocab and added_tokens entries");
-        return id;
-    }
-
-    private static List<AddedToken> ParseAddedTokens(TokenizerJson json, long idBound)
-    {
-        var tokens = new List<AddedToken>();
-        if (json.IsNull) return tokens;
-        foreach (var t in json.Items())
+        void CheckId(int id, string token)
         {
-            bool special = t.Child("special").Bool(false);
-            tokens.Add(new AddedToken(TokenId(t.Required("id"), idBound), t.Required("content").String(), special,
-                t.Child("single_word").Bool(false), t.Child("lstrip").Bool(false), t.Child("rstrip").Bool(false),
-                t.Child("normalized").Bool(!special)));
+            if (id < 0 || id >= bound)
+                throw new TokenizerFormatException($"{definition.Source}: token \"{token}\" has id {id}, outside [0, {bound}), the number of vocab and added tokens");
         }
-        return tokens;
-    }
-
-    private static BpeModel ParseModel(TokenizerJson json, long idBound)
-    {
-        string type = json.Child("type").StringOrNull() ?? (json.Child("merges").IsNull ? "unknown" : "BPE");
-        if (type != "BPE") throw json.Error($"model type \"{type}\" is not supported (only BPE)");
-        if (!(json.Child("dropout").IsNull || json.Child("dropout").Element.GetDouble() == 0))
-            throw json.Error("BPE dropout is not supported for inference");
-
-        var vocab = new Dictionary<string, int>(StringComparer.Ordinal);
-        foreach (var (token, id) in json.Required("vocab").Properties()) vocab[token] = TokenId(id, idBound);
-
-        var merges = new List<(string, string)>();
-        foreach (var merge in json.Required("merges").Items())
-        {
-            if (merge.Element.ValueKind == JsonValueKind.String)
-            {
-                string line = merge.String();
-                int space = line.IndexOf(' ');
-                if (space < 0 || line.IndexOf(' ', space + 1) >= 0) throw merge.Error($"merge \"{line}\" is not two tokens separated by one space");
-                merges.Add((line[..space], line[(space + 1)..]));
-            }
-            else
-            {
-                var parts = merge.Items().ToArray();
-                if (parts.Length != 2) throw merge.Error("a merge pair must have exactly two tokens");
-                merges.Add((parts[0].String(), parts[1].String()));
-            }
-        }
-
-        return new BpeModel(vocab, merges, json.Child("unk_token").StringOrNull(), json.Child("byte_fallback").Bool(false),
-            json.Child("fuse_unk").Bool(false), json.Child("ignore_merges").Bool(false),
-            json.Child("continuing_subword_prefix").StringOrNull(), json.Child("end_of_word_suffix").StringOrNull(),
-            message => json.Error(message));
     }
 }

@@ -1,5 +1,5 @@
+using System.Diagnostics;
 using System.Text;
-using System.Text.RegularExpressions;
 using Loom.Tokenizers.Unicode;
 
 namespace Loom.Tokenizers;
@@ -9,24 +9,18 @@ internal abstract class Normalizer
 {
     public abstract string Normalize(string text);
 
-    public static Normalizer? FromJson(TokenizerJson json)
+    public static Normalizer? From(NormalizerDefinition? definition) => definition switch
     {
-        if (json.IsNull) return null;
-        return json.Type switch
-        {
-            "Sequence" => new SequenceNormalizer(json.Required("normalizers").Items().Select(n => FromJson(n)!).ToArray()),
-            "NFC" => new UnicodeFormNormalizer(NormalizationForm.FormC),
-            "NFD" => new UnicodeFormNormalizer(NormalizationForm.FormD),
-            "NFKC" => new UnicodeFormNormalizer(NormalizationForm.FormKC),
-            "NFKD" => new UnicodeFormNormalizer(NormalizationForm.FormKD),
-            "Lowercase" => new LowercaseNormalizer(),
-            "Prepend" => new PrependNormalizer(json.Required("prepend").String()),
-            "Replace" => new ReplaceNormalizer(TextPattern.FromJson(json.Required("pattern")), json.Required("content").String()),
-            "Strip" => new StripNormalizer(json.Child("strip_left").Bool(true), json.Child("strip_right").Bool(true)),
-            "StripAccents" => new StripAccentsNormalizer(),
-            var other => throw json.Error($"normalizer type \"{other}\" is not supported"),
-        };
-    }
+        null => null,
+        NormalizerDefinition.Sequence s => new SequenceNormalizer(s.Normalizers.Select(n => From(n)!).ToArray()),
+        NormalizerDefinition.UnicodeForm u => new UnicodeFormNormalizer(u.Form),
+        NormalizerDefinition.Lowercase => new LowercaseNormalizer(),
+        NormalizerDefinition.Prepend p => new PrependNormalizer(p.Prefix),
+        NormalizerDefinition.Replace r => new ReplaceNormalizer(TextPattern.From(r.Pattern), r.Content),
+        NormalizerDefinition.Strip s => new StripNormalizer(s.Left, s.Right),
+        NormalizerDefinition.StripAccents => new StripAccentsNormalizer(),
+        _ => throw new UnreachableException($"normalizer {definition}"),
+    };
 }
 
 internal sealed class SequenceNormalizer(Normalizer[] normalizers) : Normalizer

@@ -1,3 +1,4 @@
+using System.Diagnostics;
 using System.Globalization;
 using System.Text;
 using System.Text.RegularExpressions;
@@ -9,22 +10,18 @@ internal abstract class PreTokenizer
 {
     public abstract void Split(in TextPiece piece, List<TextPiece> output);
 
-    public static PreTokenizer? FromJson(TokenizerJson json)
+    public static PreTokenizer? From(PreTokenizerDefinition? definition) => definition switch
     {
-        if (json.IsNull) return null;
-        return json.Type switch
-        {
-            "Sequence" => new SequencePreTokenizer(json.Required("pretokenizers").Items().Select(p => FromJson(p)!).ToArray()),
-            "Split" => new SplitPreTokenizer(TextPattern.FromJson(json.Required("pattern")),
-                PieceSplitter.ParseBehavior(json.Required("behavior")), json.Child("invert").Bool(false)),
-            "ByteLevel" => new ByteLevelPreTokenizer(json.Child("add_prefix_space").Bool(true), json.Child("use_regex").Bool(true)),
-            "Metaspace" => MetaspacePreTokenizer.Parse(json),
-            "Digits" => new DigitsPreTokenizer(json.Child("individual_digits").Bool(false)),
-            "Whitespace" => new SplitPreTokenizer(TextPattern.BuiltIn(new Regex(@"\w+|[^\w\s]+", RegexOptions.Compiled), "Whitespace"), SplitBehavior.Removed, invert: true),
-            "WhitespaceSplit" => new SplitPreTokenizer(TextPattern.BuiltIn(new Regex(@"\s+", RegexOptions.Compiled), "WhitespaceSplit"), SplitBehavior.Removed, invert: false),
-            var other => throw json.Error($"pre_tokenizer type \"{other}\" is not supported"),
-        };
-    }
+        null => null,
+        PreTokenizerDefinition.Sequence s => new SequencePreTokenizer(s.Stages.Select(p => From(p)!).ToArray()),
+        PreTokenizerDefinition.Split s => new SplitPreTokenizer(TextPattern.From(s.Pattern), s.Behavior, s.Invert),
+        PreTokenizerDefinition.ByteLevel b => new ByteLevelPreTokenizer(b.AddPrefixSpace, b.UseRegex),
+        PreTokenizerDefinition.Metaspace m => new MetaspacePreTokenizer(m.Replacement, m.Scheme, m.SplitAtReplacement),
+        PreTokenizerDefinition.Digits d => new DigitsPreTokenizer(d.IndividualDigits),
+        PreTokenizerDefinition.Whitespace => new SplitPreTokenizer(TextPattern.BuiltIn(new Regex(@"\w+|[^\w\s]+", RegexOptions.Compiled), "Whitespace"), SplitBehavior.Removed, invert: true),
+        PreTokenizerDefinition.WhitespaceSplit => new SplitPreTokenizer(TextPattern.BuiltIn(new Regex(@"\s+", RegexOptions.Compiled), "WhitespaceSplit"), SplitBehavior.Removed, invert: false),
+        _ => throw new UnreachableException($"pre_tokenizer {definition}"),
+    };
 }
 
 internal sealed class SequencePreTokenizer(PreTokenizer[] stages) : PreTokenizer
@@ -97,35 +94,12 @@ internal sealed class ByteLevelPreTokenizer(bool addPrefixSpace, bool useRegex) 
     }
 }
 
-internal enum PrependScheme { First, Always, Never }
+/// <summary>When Metaspace prepends its replacement: before every text, only at the very start of the input, or never.</summary>
+public enum PrependScheme { First, Always, Never }
 
 /// <summary>SentencePiece-style: spaces become the replacement (▁), one is prepended per the scheme, optional split.</summary>
 internal sealed class MetaspacePreTokenizer(char replacement, PrependScheme scheme, bool split) : PreTokenizer
 {
-    public static MetaspacePreTokenizer Parse(TokenizerJson json) =>
-        new(ParseReplacement(json), ParseScheme(json), json.Child("split").Bool(true));
-
-    public static char ParseReplacement(TokenizerJson json)
-    {
-        var r = json.Required("replacement");
-        var s = r.String();
-        if (s.Length != 1) throw r.Error("replacement must be a single character");
-        return s[0];
-    }
-
-    public static PrependScheme ParseScheme(TokenizerJson json)
-    {
-        var scheme = json.Child("prepend_scheme");
-        if (scheme.IsNull) return json.Child("add_prefix_space").Bool(true) ? PrependScheme.Always : PrependScheme.Never;
-        return scheme.String() switch
-        {
-            "first" => PrependScheme.First,
-            "always" => PrependScheme.Always,
-            "never" => PrependScheme.Never,
-            var other => throw scheme.Error($"unknown prepend_scheme \"{other}\""),
-        };
-    }
-
     public override void Split(in TextPiece piece, List<TextPiece> output)
     {
         string text = piece.Span.ToString().Replace(' ', replacement);

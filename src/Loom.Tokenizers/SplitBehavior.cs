@@ -1,7 +1,7 @@
 namespace Loom.Tokenizers;
 
 /// <summary>What happens to the delimiters found by a pattern (tokenizers' SplitDelimiterBehavior).</summary>
-internal enum SplitBehavior { Removed, Isolated, MergedWithPrevious, MergedWithNext, Contiguous }
+public enum SplitBehavior { Removed, Isolated, MergedWithPrevious, MergedWithNext, Contiguous }
 
 /// <summary>Turns the matches of a pattern inside a piece into output pieces, exactly as NormalizedString::split.</summary>
 internal static class PieceSplitter
@@ -10,16 +10,6 @@ internal static class PieceSplitter
     [ThreadStatic] private static List<Segment>? t_ranges;
 
     private record struct Segment(int Start, int End, bool IsMatch);
-
-    public static SplitBehavior ParseBehavior(TokenizerJson json) => json.String() switch
-    {
-        "Removed" => SplitBehavior.Removed,
-        "Isolated" => SplitBehavior.Isolated,
-        "MergedWithPrevious" => SplitBehavior.MergedWithPrevious,
-        "MergedWithNext" => SplitBehavior.MergedWithNext,
-        "Contiguous" => SplitBehavior.Contiguous,
-        var other => throw json.Error($"unknown split behavior \"{other}\""),
-    };
 
     /// <summary>Split by a regex: each match is a delimiter (or, with invert, each gap is).</summary>
     public static void SplitByRegex(in TextPiece piece, System.Text.RegularExpressions.Regex regex, SplitBehavior behavior, bool invert, List<TextPiece> output)

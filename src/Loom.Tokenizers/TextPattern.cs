@@ -35,21 +35,16 @@ internal sealed class TextPattern
         Origin = origin;
     }
 
-    public static TextPattern FromJson(TokenizerJson json)
+    public static TextPattern From(PatternDefinition pattern)
     {
-        string origin = $"{json.Source}: {json.Path}";
-        var literal = json.Child("String");
-        if (!literal.IsNull) return new TextPattern(new Regex(Regex.Escape(literal.String()), RegexOptions.CultureInvariant), origin);
-        var regex = json.Child("Regex");
-        if (regex.IsNull) throw json.Error("pattern must be {\"String\": ...} or {\"Regex\": ...}");
-        string pattern = regex.String();
+        if (!pattern.IsRegex) return new TextPattern(new Regex(Regex.Escape(pattern.Text), RegexOptions.CultureInvariant), pattern.Origin);
         try
         {
-            return new TextPattern(KnownLinear.Contains(pattern)
-                ? new Regex(pattern, RegexOptions.Compiled | RegexOptions.CultureInvariant)
-                : new Regex(pattern, RegexOptions.Compiled | RegexOptions.CultureInvariant, MatchTimeout), origin);
+            return new TextPattern(KnownLinear.Contains(pattern.Text)
+                ? new Regex(pattern.Text, RegexOptions.Compiled | RegexOptions.CultureInvariant)
+                : new Regex(pattern.Text, RegexOptions.Compiled | RegexOptions.CultureInvariant, MatchTimeout), pattern.Origin);
         }
-        catch (ArgumentException e) { throw json.Error($"regex does not compile in .NET: {e.Message}"); }
+        catch (ArgumentException e) { throw new TokenizerFormatException($"{pattern.Origin}: regex does not compile in .NET: {e.Message}"); }
     }
 
     public static TextPattern Literal(string literal) =>

@@ -47,9 +47,7 @@ public class HostileTokenizerTests
     [Fact]
     public void KnownLinearPatternsCompileAsBeforeAndOthersGetAMatchTimeout()
     {
-        Regex Compiled(string pattern) =>
-            TextPattern.FromJson(new TokenizerJson(System.Text.Json.JsonDocument.Parse(
-                System.Text.Json.JsonSerializer.Serialize(new { Regex = pattern })).RootElement, "t.json", "$.p")).Regex;
+        Regex Compiled(string pattern) => TextPattern.From(new PatternDefinition(pattern, IsRegex: true, "t.json: $.p")).Regex;
         foreach (var known in new[] { ByteLevelSplitRegexes.Llama3, ByteLevelSplitRegexes.Qwen2, ByteLevelSplitRegexes.Gpt2 })
             Assert.Equal(Regex.InfiniteMatchTimeout, Compiled(known).MatchTimeout);
         Assert.Equal(TextPattern.MatchTimeout, Compiled(@"\p{N}{1,3}").MatchTimeout);
