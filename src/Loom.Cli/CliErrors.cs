@@ -1,7 +1,7 @@
 using System.CommandLine;
+using Loom.ChatTemplates;
 using Loom.Models;
-using Loom.Models.ChatTemplates;
-using Loom.Models.Tokenization;
+using Loom.Tokenizers;
 
 namespace Loom.Cli;
 

@@ -1,5 +1,6 @@
 using System.CommandLine;
 using System.Text.Json;
+using Loom.Tokenizers;
 
 namespace Loom.Cli;
 

@@ -4,7 +4,7 @@ using System.Text.Json;
 using Loom.Engine.Loading;
 using Loom.Models;
 using Loom.Models.Gguf;
-using Loom.Models.Tokenization;
+using Loom.Tokenizers;
 
 namespace Loom.Cli;
 

@@ -3,7 +3,7 @@ using Loom.Core.Requests;
 using Loom.Core.Scheduling;
 using Loom.Engine.Output;
 using Loom.Engine.Requests;
-using Loom.Models.Tokenization;
+using Loom.Tokenizers;
 
 namespace Loom.Engine;
 

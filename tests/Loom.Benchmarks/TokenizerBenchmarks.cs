@@ -1,7 +1,7 @@
 using System.Text;
 using System.Text.Json;
 using BenchmarkDotNet.Attributes;
-using Loom.Models.Tokenization;
+using Loom.Tokenizers;
 
 namespace Loom.Benchmarks;
 

@@ -2,9 +2,9 @@ using System.CommandLine;
 using Loom.Models.Config;
 using Loom.Models.Definition;
 using Loom.Models.Gguf;
-using Loom.Models.Tokenization;
 using Loom.Models.Weights;
 using Loom.Tests;
+using Loom.Tokenizers;
 
 namespace Loom.Cli.Tests;
 

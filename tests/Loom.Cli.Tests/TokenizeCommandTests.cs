@@ -1,6 +1,7 @@
 using System.Text.Json;
-using Loom.Models.Tokenization;
+using Loom.Cli;
 using Loom.Tests;
+using Loom.Tokenizers;
 
 namespace Loom.Cli.Tests;
 

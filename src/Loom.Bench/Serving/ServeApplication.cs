@@ -3,7 +3,7 @@ using Loom.Bench.Client;
 using Loom.Bench.Datasets;
 using Loom.Bench.Reporting;
 using Loom.Models.Config;
-using Loom.Models.Tokenization;
+using Loom.Tokenizers;
 using Spectre.Console;
 
 namespace Loom.Bench.Serving;

@@ -1,5 +1,5 @@
-using Loom.Models.ChatTemplates;
-using Loom.Models.Tokenization;
+using Loom.ChatTemplates;
+using Loom.Tokenizers;
 
 namespace Loom.Engine.ChatClient;
 

@@ -2,12 +2,13 @@ using System.Runtime.CompilerServices;
 using System.Text;
 using Loom.Core.Requests;
 using Loom.Engine.Input;
-using Loom.Models.ChatTemplates;
+using Loom.ChatTemplates;
+using Loom.Core.Sampling;
 using Loom.Models.Config;
-using Loom.Models.Tokenization;
+using Loom.Tokenizers;
 using Microsoft.Extensions.AI;
 using AiChatMessage = Microsoft.Extensions.AI.ChatMessage;
-using TemplateMessage = Loom.Models.ChatTemplates.ChatMessage;
+using TemplateMessage = Loom.ChatTemplates.ChatMessage;
 
 namespace Loom.Engine.ChatClient;
 

@@ -1,9 +1,9 @@
 using Loom.Core.Sampling;
 using Loom.Core.Scheduling;
 using Loom.Engine.ChatClient;
-using Loom.Models.ChatTemplates;
+using Loom.ChatTemplates;
 using Loom.Models.Config;
-using Loom.Models.Tokenization;
+using Loom.Tokenizers;
 
 namespace Loom.Engine.Input;
 

@@ -1,8 +1,8 @@
 using Loom.Backends;
-using Loom.Models.ChatTemplates;
+using Loom.ChatTemplates;
 using Loom.Models.Config;
-using Loom.Models.Tokenization;
 using Loom.Models.Weights;
+using Loom.Tokenizers;
 
 namespace Loom.Engine.Loading;
 

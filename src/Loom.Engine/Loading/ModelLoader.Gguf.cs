@@ -1,7 +1,7 @@
 using Loom.Models;
 using Loom.Models.Config;
 using Loom.Models.Gguf;
-using Loom.Models.Tokenization;
+using Loom.Tokenizers;
 
 namespace Loom.Engine.Loading;
 

@@ -1,10 +1,10 @@
 using Loom.Backends;
 using Loom.Backends.Cpu;
+using Loom.ChatTemplates;
 using Loom.Models;
-using Loom.Models.ChatTemplates;
 using Loom.Models.Config;
-using Loom.Models.Tokenization;
 using Loom.Models.Weights;
+using Loom.Tokenizers;
 
 namespace Loom.Engine.Loading;
 

@@ -1,7 +1,7 @@
 using Loom.Core.Requests;
 using Loom.Core.Sampling;
 using Loom.Core.Scheduling;
-using Loom.Models.Tokenization;
+using Loom.Tokenizers;
 
 namespace Loom.Engine.Output;
 

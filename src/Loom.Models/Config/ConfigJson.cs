@@ -1,4 +1,5 @@
 using System.Text.Json;
+using Loom.IO;
 
 namespace Loom.Models.Config;
 

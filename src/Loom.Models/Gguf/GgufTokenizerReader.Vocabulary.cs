@@ -1,3 +1,5 @@
+using Loom.Tokenizers;
+
 namespace Loom.Models.Gguf;
 
 public static partial class GgufTokenizerReader
@@ -11,7 +13,7 @@ public static partial class GgufTokenizerReader
         public float[]? Scores { get; init; }
         public List<(string Left, string Right)>? StoredMerges { get; init; }
         public (IReadOnlyList<string> Regexes, bool IgnoreMerges, bool Nfc) Pre { get; init; }
-        public string PrependScheme { get; init; } = "never";
+        public PrependScheme PrependScheme { get; init; } = PrependScheme.Never;
         public int? BosId { get; init; }
         public int? EosId { get; init; }
         public int? UnknownId { get; init; }
@@ -57,7 +59,7 @@ public static partial class GgufTokenizerReader
                 Scores = scores,
                 StoredMerges = merges,
                 Pre = pre,
-                PrependScheme = spm ? ReadPrependScheme(m) : "never",
+                PrependScheme = spm ? ReadPrependScheme(m) : PrependScheme.Never,
                 BosId = Id(GgufTokenizerKeys.BosId, spm ? 1 : null),
                 EosId = Id(GgufTokenizerKeys.EosId, spm ? 2 : null),
                 UnknownId = Id(GgufTokenizerKeys.UnknownId, spm ? 0 : null),
@@ -69,13 +71,17 @@ public static partial class GgufTokenizerReader
         }
 
         /// <summary>Loom's own key when present (it can say "first"), else llama.cpp's add_space_prefix (default true).</summary>
-        private static string ReadPrependScheme(GgufMetadata m)
+        private static PrependScheme ReadPrependScheme(GgufMetadata m)
         {
             string? scheme = m.String(GgufTokenizerKeys.LoomPrependScheme);
-            if (scheme is null) return m.Bool(GgufTokenizerKeys.AddSpacePrefix) ?? true ? "always" : "never";
-            return scheme is "first" or "always" or "never"
-                ? scheme
-                : throw Bad(m, GgufTokenizerKeys.LoomPrependScheme, $"is \"{scheme}\"; expected \"first\", \"always\" or \"never\"");
+            if (scheme is null) return m.Bool(GgufTokenizerKeys.AddSpacePrefix) ?? true ? PrependScheme.Always : PrependScheme.Never;
+            return scheme switch
+            {
+                "first" => PrependScheme.First,
+                "always" => PrependScheme.Always,
+                "never" => PrependScheme.Never,
+                _ => throw Bad(m, GgufTokenizerKeys.LoomPrependScheme, $"is \"{scheme}\"; expected \"first\", \"always\" or \"never\""),
+            };
         }
 
         private static GgufTokenType[] ReadTypes(GgufMetadata m, int count)

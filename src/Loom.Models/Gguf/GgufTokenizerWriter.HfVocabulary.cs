@@ -1,6 +1,6 @@
 using System.Text.Json;
 using System.Text.Json.Nodes;
-using Loom.Models.Tokenization;
+using Loom.Tokenizers;
 
 namespace Loom.Models.Gguf;
 

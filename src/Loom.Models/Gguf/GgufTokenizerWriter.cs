@@ -1,6 +1,6 @@
 using System.Text.Json.Nodes;
 using System.Text.RegularExpressions;
-using Loom.Models.Tokenization;
+using Loom.Tokenizers;
 
 namespace Loom.Models.Gguf;
 

@@ -1,4 +1,5 @@
 using System.IO.MemoryMappedFiles;
+using Loom.IO;
 
 namespace Loom.Models.Weights;
 

@@ -1,7 +1,7 @@
 using System.Text;
 using System.Text.Json;
 using Loom.Server.Api;
-using TemplateMessage = Loom.Models.ChatTemplates.ChatMessage;
+using TemplateMessage = Loom.ChatTemplates.ChatMessage;
 
 namespace Loom.Server.Endpoints;
 

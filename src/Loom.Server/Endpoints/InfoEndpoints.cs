@@ -1,7 +1,8 @@
-using Loom.Models.Tokenization;
+using Loom.Engine.ChatClient;
 using Loom.Server.Api;
 using Loom.Server.Hosting;
 using Loom.Server.Metrics;
+using Loom.Tokenizers;
 using Microsoft.AspNetCore.Http;
 
 namespace Loom.Server.Endpoints;

@@ -1,6 +1,8 @@
-using Loom.Models.Tokenization;
 using Loom.Server.Api;
 using Loom.Core.Sampling;
+using Loom.Engine;
+using Loom.Server.Api;
+using Loom.Tokenizers;
 
 namespace Loom.Server.Endpoints;
 

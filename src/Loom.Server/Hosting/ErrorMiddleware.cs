@@ -44,7 +44,7 @@ internal static class ErrorMiddleware
         OperationCanceledException when state.AbortAll.IsCancellationRequested =>
             ApiException.Unavailable("The server shut down before the request finished.", "server_draining", state.Options.RetryAfterSeconds),
         OperationCanceledException => null,
-        Loom.Models.Tokenization.TokenizerTimeoutException slow => new ApiException(500, "internal_error", slow.Message, null, "tokenizer_timeout"),
+        Loom.Tokenizers.TokenizerTimeoutException slow => new ApiException(500, "internal_error", slow.Message, null, "tokenizer_timeout"),
         _ => new ApiException(500, "internal_error", "Internal server error: " + e.Message),
     };
 

@@ -1,9 +1,9 @@
+using Loom.ChatTemplates;
 using Loom.Engine;
 using Loom.Engine.ChatClient;
 using Loom.Engine.Input;
-using Loom.Models.ChatTemplates;
 using Loom.Models.Config;
-using Loom.Models.Tokenization;
+using Loom.Tokenizers;
 
 namespace Loom.Server.Hosting;
 

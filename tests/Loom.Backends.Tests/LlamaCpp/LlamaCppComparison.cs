@@ -2,9 +2,9 @@ using Loom.Backends.Cpu;
 using Loom.Backends.Tests.Cpu;
 using Loom.Models.Config;
 using Loom.Models.Gguf;
-using Loom.Models.Tokenization;
 using Loom.Models.Weights;
 using Loom.Tests;
+using Loom.Tokenizers;
 
 namespace Loom.Backends.Tests.LlamaCpp;
 

@@ -2,9 +2,9 @@ using Loom.Backends;
 using Loom.Backends.Cpu;
 using Loom.Core.Sampling;
 using Loom.Models.Config;
-using Loom.Models.Tokenization;
 using Loom.Models.Weights;
 using Loom.Tests;
+using Loom.Tokenizers;
 
 namespace Loom.Engine.Tests.Engine;
 

@@ -1,7 +1,7 @@
+using Loom.ChatTemplates;
 using Loom.Core.Sampling;
 using Loom.Engine.Loading;
 using Loom.Models;
-using Loom.Models.ChatTemplates;
 using Loom.Models.Config;
 using Loom.Models.Gguf;
 using Loom.Models.Weights;

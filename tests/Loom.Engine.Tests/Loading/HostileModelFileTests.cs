@@ -1,7 +1,7 @@
 using Loom.Engine.Loading;
 using Loom.Models;
-using Loom.Models.Tokenization;
 using Loom.Tests;
+using Loom.Tokenizers;
 
 namespace Loom.Engine.Tests.Loading;
 

@@ -1,4 +1,4 @@
-using Loom.Models.Tokenization;
+using Loom.Tokenizers;
 
 namespace Loom.Engine.Tests.Output;
 

@@ -1,5 +1,6 @@
-using Loom.Models.Tokenization;
+using Loom.IO;
 using Loom.Tests;
+using Loom.Tokenizers;
 
 namespace Loom.Models.Tests.Checkpoints;
 

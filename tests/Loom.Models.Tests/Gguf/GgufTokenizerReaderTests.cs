@@ -1,8 +1,9 @@
 using System.Text.Json;
-using Loom.Models.ChatTemplates;
+using Loom.ChatTemplates;
 using Loom.Models.Gguf;
-using Loom.Models.Tokenization;
+using Loom.Models.Tests.Checkpoints;
 using Loom.Tests;
+using Loom.Tokenizers;
 
 namespace Loom.Models.Tests.Gguf;
 
@@ -115,6 +116,24 @@ public class GgufTokenizerReaderTests
         var spm = FromGguf("spm-legacy");
         Assert.Equal(("<s>", "</s>"), (spm.BosToken, spm.EosToken));
         Assert.Equal(1, spm.Encode("hi", addSpecialTokens: true)[0]);
+    }
+
+    /// <summary>The metadata becomes typed stages directly (no tokenizer.json text in between), named as Hugging Face names them.</summary>
+    [Fact]
+    public void TheDefinitionNamesTheStagesTheMetadataImplies()
+    {
+        var qwen = GgufTokenizerReader.ReadDefinition(GgufMetadataFiles.RoundTrip(GgufTokenizerWriter.FromModelDirectory(RepoPaths.FixtureTokenizer("bytebpe-qwen"))));
+        Assert.Equal(new NormalizerDefinition.UnicodeForm(System.Text.NormalizationForm.FormC), qwen.Normalizer);
+        var stages = Assert.IsType<PreTokenizerDefinition.Sequence>(qwen.PreTokenizer).Stages;
+        Assert.Equal(ByteLevelSplitRegexes.Qwen2, Assert.IsType<PreTokenizerDefinition.Split>(stages[0]).Pattern.Text);
+        Assert.Equal(new PreTokenizerDefinition.ByteLevel(AddPrefixSpace: false, UseRegex: false), stages[1]);
+        Assert.False(qwen.Model.ByteFallback);
+
+        var spm = GgufTokenizerReader.ReadDefinition(GgufMetadataFiles.RoundTrip(GgufTokenizerWriter.FromModelDirectory(RepoPaths.FixtureTokenizer("spm-metaspace"))));
+        Assert.Equal(new PreTokenizerDefinition.Metaspace('\u2581', PrependScheme.First, SplitAtReplacement: false), spm.PreTokenizer);
+        Assert.True(spm.Model.ByteFallback);
+        Assert.Equal("<s>", spm.Config.BosToken);
+        Assert.Contains(spm.AddedTokens, t => t.Content == "<s>" && t.Special);
     }
 
     [Fact]

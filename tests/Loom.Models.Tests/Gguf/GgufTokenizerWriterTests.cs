@@ -1,8 +1,8 @@
 using System.Text.Json;
 using Loom.Models.Gguf;
 using Loom.Models.Tests.Checkpoints;
-using Loom.Models.Tokenization;
 using Loom.Tests;
+using Loom.Tokenizers;
 
 namespace Loom.Models.Tests.Gguf;
 

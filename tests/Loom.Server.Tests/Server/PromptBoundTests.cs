@@ -1,6 +1,7 @@
-using Loom.Models.Tokenization;
 using Loom.Engine.Input;
+using Loom.Server.Hosting;
 using Loom.Tests;
+using Loom.Tokenizers;
 
 namespace Loom.Server.Tests.Server;
 

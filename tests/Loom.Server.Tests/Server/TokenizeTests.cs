@@ -1,10 +1,10 @@
 using System.Text.Json;
-using Loom.Models.ChatTemplates;
+using Loom.ChatTemplates;
 using Loom.Models.Config;
-using Loom.Models.Tokenization;
 using Loom.Server.Hosting;
 using Loom.Server.Tests.Server.Fakes;
 using Loom.Tests;
+using Loom.Tokenizers;
 
 namespace Loom.Server.Tests.Server;
 

@@ -1,5 +1,5 @@
 using System.Text;
-using Loom.Models.Tokenization;
+using Loom.Tokenizers;
 
 namespace Loom.Server.Tests.Server.Fakes;
 

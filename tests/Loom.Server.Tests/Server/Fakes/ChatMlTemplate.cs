@@ -1,5 +1,5 @@
 using System.Text;
-using Loom.Models.ChatTemplates;
+using Loom.ChatTemplates;
 
 namespace Loom.Server.Tests.Server.Fakes;
 
