@@ -1,5 +1,4 @@
 using System.Text.Json;
-using Loom.ChatTemplates;
 using Loom.Tests;
 
 namespace Loom.ChatTemplates.Tests;

@@ -1,5 +1,4 @@
 using System.Text.Json;
-using Loom.ChatTemplates;
 
 namespace Loom.ChatTemplates.Tests;
 

@@ -1,5 +1,3 @@
-using Loom.ChatTemplates;
-
 namespace Loom.ChatTemplates.Tests;
 
 /// <summary>

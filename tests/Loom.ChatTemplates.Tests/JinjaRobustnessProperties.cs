@@ -1,5 +1,4 @@
 using CsCheck;
-using Loom.ChatTemplates;
 
 namespace Loom.ChatTemplates.Tests;
 

@@ -1,5 +1,4 @@
 using System.Text.Json;
-using Loom.Cli;
 using Loom.Tests;
 using Loom.Tokenizers;
 

@@ -1,5 +1,3 @@
-using Loom.Tokenizers;
-
 namespace Loom.Tokenizers.Tests;
 
 /// <summary>Every fixture case must equal Hugging Face exactly; failures list each differing case.</summary>

@@ -1,6 +1,5 @@
 using System.Text.RegularExpressions;
 using Loom.Tests;
-using Loom.Tokenizers;
 
 namespace Loom.Tokenizers.Tests;
 

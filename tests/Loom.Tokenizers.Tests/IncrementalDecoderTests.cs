@@ -1,5 +1,4 @@
 using CsCheck;
-using Loom.Tokenizers;
 
 namespace Loom.Tokenizers.Tests;
 

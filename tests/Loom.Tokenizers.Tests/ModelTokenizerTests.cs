@@ -1,5 +1,4 @@
 using Loom.Tests;
-using Loom.Tokenizers;
 
 namespace Loom.Tokenizers.Tests;
 

@@ -1,5 +1,4 @@
 using System.Text.RegularExpressions;
-using Loom.Tokenizers;
 
 namespace Loom.Tokenizers.Tests;
 

@@ -3,7 +3,6 @@ using System.Text;
 using Loom.Core.Requests;
 using Loom.Engine.Input;
 using Loom.ChatTemplates;
-using Loom.Core.Sampling;
 using Loom.Models.Config;
 using Loom.Tokenizers;
 using Microsoft.Extensions.AI;

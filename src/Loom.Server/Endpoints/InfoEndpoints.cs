@@ -1,4 +1,3 @@
-using Loom.Engine.ChatClient;
 using Loom.Server.Api;
 using Loom.Server.Hosting;
 using Loom.Server.Metrics;

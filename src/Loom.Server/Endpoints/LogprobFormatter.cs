@@ -1,7 +1,5 @@
 using Loom.Server.Api;
 using Loom.Core.Sampling;
-using Loom.Engine;
-using Loom.Server.Api;
 using Loom.Tokenizers;
 
 namespace Loom.Server.Endpoints;

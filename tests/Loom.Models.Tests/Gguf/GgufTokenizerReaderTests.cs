@@ -1,7 +1,6 @@
 using System.Text.Json;
 using Loom.ChatTemplates;
 using Loom.Models.Gguf;
-using Loom.Models.Tests.Checkpoints;
 using Loom.Tests;
 using Loom.Tokenizers;
 

@@ -1,5 +1,4 @@
 using Loom.Engine.Input;
-using Loom.Server.Hosting;
 using Loom.Tests;
 using Loom.Tokenizers;
 
