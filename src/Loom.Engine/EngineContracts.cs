@@ -1,4 +1,5 @@
 using Loom.Core.Sampling;
+using Loom.Core.Scheduling;
 
 namespace Loom.Engine;
 
@@ -68,6 +69,9 @@ public sealed record EngineStats(
 {
     /// <summary>Requests preempted (KV freed, recomputed later) since start.</summary>
     public long NumPreemptions { get; init; }
+
+    /// <summary>Speculative decoding counters (vLLM's spec_decode_*); null when speculation is off.</summary>
+    public SpecDecodingSnapshot? SpecDecoding { get; init; }
 }
 
 /// <summary>
