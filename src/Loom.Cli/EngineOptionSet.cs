@@ -75,7 +75,7 @@ public sealed class EngineOptionSet
         }
         catch (ArgumentException e)
         {
-            throw new CliUsageException(e.Message);
+            throw new CliUsageException(e.ParamName is { } key ? e.Message.Replace($" (Parameter '{key}')", "") : e.Message);
         }
     }
 

@@ -41,4 +41,13 @@ public sealed record SpecDecodingSnapshot(long NumDrafts, long NumDraftTokens, l
 {
     public double AcceptanceRate => NumDraftTokens == 0 ? 0 : (double)NumAcceptedTokens / NumDraftTokens;
     public double MeanAcceptanceLength => NumDrafts == 0 ? 0 : 1 + (double)NumAcceptedTokens / NumDrafts;
+
+    /// <summary>What was counted after <paramref name="before"/> (a benchmark's timed run).</summary>
+    public SpecDecodingSnapshot Since(SpecDecodingSnapshot? before)
+    {
+        if (before is null) return this;
+        var perPosition = (long[])AcceptedPerPosition.Clone();
+        for (int i = 0; i < Math.Min(perPosition.Length, before.AcceptedPerPosition.Length); i++) perPosition[i] -= before.AcceptedPerPosition[i];
+        return new(NumDrafts - before.NumDrafts, NumDraftTokens - before.NumDraftTokens, NumAcceptedTokens - before.NumAcceptedTokens, perPosition);
+    }
 }
