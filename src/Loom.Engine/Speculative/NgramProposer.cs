@@ -4,7 +4,9 @@ namespace Loom.Engine.Speculative;
 /// Prompt lookup (vLLM's NgramProposer): the last n tokens of a sequence, for n from prompt_lookup_max down to
 /// prompt_lookup_min, are looked for earlier in its prompt + output; the tokens that followed the most recent match of
 /// the longest n that matches are the drafts. Free when the output copies spans of its input (editing, summarising,
-/// refactoring code). Reads spans only: nothing is allocated per call.
+/// refactoring code). A match close to the end (a loop) is continued with its own period, as repeated lookups would:
+/// the token D positions back, where D is the match's distance from the suffix, is predicted again. Reads spans only:
+/// nothing is allocated per call.
 /// </summary>
 public sealed class NgramProposer
 {
@@ -33,9 +35,10 @@ public sealed class NgramProposer
             // A match must start early enough to have at least one token after it: search all but the last token.
             int start = tokens[..^1].LastIndexOf(pattern);
             if (start < 0) continue;
-            var following = tokens.Slice(start + n, Math.Min(drafts.Length, tokens.Length - start - n));
-            following.CopyTo(drafts);
-            return following.Length;
+            int distance = tokens.Length - n - start; // >= 1: how far back the match sits
+            for (int j = 0; j < drafts.Length; j++)
+                drafts[j] = j < distance ? tokens[start + n + j] : drafts[j - distance];
+            return drafts.Length;
         }
         return 0;
     }

@@ -27,10 +27,12 @@ public class NgramProposerTests
     }
 
     [Fact]
-    public void Stops_at_the_end_of_the_sequence()
+    public void A_match_near_the_end_continues_with_its_period()
     {
-        // [5 5] matches at 1 (overlapping the suffix) followed by one token only.
-        Assert.Equal([5], Propose(2, 2, 4, 1, 5, 5, 5));
+        // [5 5] matches at 1, one back from the suffix: period 1.
+        Assert.Equal([5, 5, 5, 5], Propose(2, 2, 4, 1, 5, 5, 5));
+        // 9 9 1 2 3 1 2: [1 2] matches at 2, three back from the suffix: period 3, so 3 1 2 3 1.
+        Assert.Equal([3, 1, 2, 3, 1], Propose(2, 2, 5, 9, 9, 1, 2, 3, 1, 2));
     }
 
     [Theory]
