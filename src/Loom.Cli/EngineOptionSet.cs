@@ -3,6 +3,7 @@ using System.Globalization;
 using Loom.Backends;
 using Loom.Engine;
 using Loom.Engine.Loading;
+using Loom.Engine.Speculative;
 
 namespace Loom.Cli;
 
@@ -29,11 +30,12 @@ public sealed class EngineOptionSet
     public Option<int?> Threads { get; } = new("--threads") { Description = "CPU backend threads (default: all cores)." };
     public Option<bool> DummyWeights { get; } = new("--dummy-weights") { Description = "Random seeded weights of the config's shapes: config.json alone suffices." };
     public Option<string?> Quantization { get; } = QuantizationOption.Create();
+    public Option<string?> Speculative { get; } = CreateSpeculativeConfig();
 
     public IEnumerable<Option> All =>
     [
         Model, MaxModelLen, MaxNumSeqs, MaxNumBatchedTokens, BlockSize, KvCacheMemory, KvCacheDType, EnablePrefixCaching, NoEnablePrefixCaching,
-        NoEnableChunkedPrefill, Device, Threads, DummyWeights, Quantization,
+        NoEnableChunkedPrefill, Device, Threads, DummyWeights, Quantization, Speculative,
     ];
 
     public void AddTo(Command command)
@@ -53,7 +55,29 @@ public sealed class EngineOptionSet
         KvCacheDType = KvCacheDTypes.Parse(parse.GetValue(KvCacheDType)!),
         EnablePrefixCaching = parse.GetValue(EnablePrefixCaching) && !parse.GetValue(NoEnablePrefixCaching),
         EnableChunkedPrefill = !parse.GetValue(NoEnableChunkedPrefill),
+        Speculative = ParseSpeculativeConfig(parse.GetValue(Speculative)),
     };
+
+    /// <summary>The --speculative-config option (also taken by `loom generate`, which has its own option set).</summary>
+    public static Option<string?> CreateSpeculativeConfig() => new("--speculative-config")
+    {
+        Description = "Speculative decoding as vLLM's JSON, e.g. '{\"method\":\"ngram\",\"num_speculative_tokens\":4,"
+            + "\"prompt_lookup_max\":4,\"prompt_lookup_min\":2}' (optional: disable_by_batch_size).",
+    };
+
+    /// <summary>Null for no flag; a bad key or value is a usage error naming it.</summary>
+    public static SpeculativeConfig? ParseSpeculativeConfig(string? json)
+    {
+        if (json is null) return null;
+        try
+        {
+            return SpeculativeConfig.Parse(json);
+        }
+        catch (ArgumentException e)
+        {
+            throw new CliUsageException(e.ParamName is { } key ? e.Message.Replace($" (Parameter '{key}')", "") : e.Message);
+        }
+    }
 
     /// <summary>Loader options carrying <see cref="Engine"/>; callers add what is theirs (Log, RequireTokenizer).</summary>
     public LoaderOptions Loader(ParseResult parse) => new()

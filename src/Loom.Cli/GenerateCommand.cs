@@ -21,7 +21,8 @@ public sealed class GenerateCommand : ICliCommand
 
     private sealed record Options(
         Option<string> Model, Option<string?> Prompt, Option<string?> PromptIds, Option<int?> MaxTokens, Option<float?> Temperature,
-        Option<long?> Seed, Option<float?> TopP, Option<int?> TopK, Option<bool> DummyWeights, Option<string?> Quantization, Option<bool> Json);
+        Option<long?> Seed, Option<float?> TopP, Option<int?> TopK, Option<bool> DummyWeights, Option<string?> Quantization, Option<bool> Json,
+        Option<string?> Speculative);
 
     public static Command Create()
     {
@@ -36,9 +37,10 @@ public sealed class GenerateCommand : ICliCommand
             new("--top-k") { Description = "Keep the k most likely tokens; 0 or -1 = all (default: generation_config, else all)." },
             new("--dummy-weights") { Description = "Random seeded weights of the config's shapes: config.json alone suffices." },
             QuantizationOption.Create(),
-            new("--json") { Description = "Print one JSON object {\"token_ids\": [...], \"text\": \"...\"} instead of streaming text." });
+            new("--json") { Description = "Print one JSON object {\"token_ids\": [...], \"text\": \"...\"} instead of streaming text." },
+            EngineOptionSet.CreateSpeculativeConfig());
         var command = new Command("generate", "Generate a completion for a prompt and stream it to stdout.");
-        foreach (Option option in new Option[] { o.Model, o.Prompt, o.PromptIds, o.MaxTokens, o.Temperature, o.Seed, o.TopP, o.TopK, o.DummyWeights, o.Quantization, o.Json })
+        foreach (Option option in new Option[] { o.Model, o.Prompt, o.PromptIds, o.MaxTokens, o.Temperature, o.Seed, o.TopP, o.TopK, o.DummyWeights, o.Quantization, o.Json, o.Speculative })
             command.Options.Add(option);
         command.SetAction((parseResult, cancellationToken) =>
             CliErrors.RunAsync(parseResult, () => ExecuteAsync(parseResult, o, cancellationToken)));
@@ -60,6 +62,7 @@ public sealed class GenerateCommand : ICliCommand
             Quantization = QuantizationOption.Parse(parse.GetValue(o.Quantization)),
             RequireTokenizer = promptIds is null,
             KvCacheTokens = SingleRequestKvTokens,
+            Engine = new EngineOptions { Speculative = EngineOptionSet.ParseSpeculativeConfig(parse.GetValue(o.Speculative)) },
         };
         using var model = LoadWithProgress(parse.GetValue(o.Model)!, loader, error);
         var input = new InputProcessor(model.Tokenizer, model.ChatTemplate, model.GenerationConfig, model.MaxModelLen,

@@ -1,6 +1,7 @@
 using Loom.Core.Requests;
 using Loom.Core.Sampling;
 using Loom.Engine.Output;
+using Loom.Core.Scheduling;
 
 namespace Loom.Engine;
 
@@ -70,6 +71,9 @@ public sealed record EngineStats(
 {
     /// <summary>Requests preempted (KV freed, recomputed later) since start.</summary>
     public long NumPreemptions { get; init; }
+
+    /// <summary>Speculative decoding counters (vLLM's spec_decode_*); null when speculation is off.</summary>
+    public SpecDecodingSnapshot? SpecDecoding { get; init; }
 }
 
 /// <summary>

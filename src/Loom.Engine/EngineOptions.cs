@@ -1,4 +1,5 @@
 using Loom.Backends;
+using Loom.Engine.Speculative;
 
 namespace Loom.Engine;
 
@@ -40,6 +41,8 @@ public sealed record EngineOptions
     public bool EnableChunkedPrefill { get; init; } = true;
     /// <summary>Schedule by EngineRequest.Priority (lower first), FCFS within a level.</summary>
     public bool PriorityScheduling { get; init; }
+    /// <summary>--speculative-config: draft proposer and tokens verified per step; null = no speculative decoding.</summary>
+    public SpeculativeConfig? Speculative { get; init; }
     /// <summary>Check block accounting whenever the engine goes idle; a violation throws (tests turn this on).</summary>
     public bool IdleSelfCheck { get; init; }
 }

@@ -50,7 +50,7 @@ public sealed partial class LlmEngine
             EnableChunkedPrefill = options.EnableChunkedPrefill,
             PriorityScheduling = options.PriorityScheduling,
         });
-        _runner = new ModelRunner(executor, options.StepTokenBudget, options.MaxNumSeqs);
+        _runner = new ModelRunner(executor, options.StepTokenBudget, options.MaxNumSeqs, options.Speculative);
     }
 
     public EngineOptions Options { get; }
@@ -175,6 +175,7 @@ public sealed partial class LlmEngine
             kv.PrefixCacheQueries, kv.PrefixCacheHits, _promptTokensTotal, _generationTokensTotal)
         {
             NumPreemptions = _scheduler.NumPreemptions,
+            SpecDecoding = Options.Speculative is null ? null : _scheduler.SpecDecoding.Snapshot(),
         };
     }
 

@@ -2,6 +2,7 @@ using Loom.Backends;
 using Loom.Core.Sampling;
 using Loom.Core.Scheduling;
 using Loom.Engine.Sampling;
+using Loom.Engine.Speculative;
 
 namespace Loom.Engine;
 
@@ -19,6 +20,9 @@ public readonly record struct ObservedRequest(string RequestId, int SampleIndex,
 /// reached its last token and returns a <see cref="ModelRunnerOutput"/>. It never sees the scheduler or the engine.
 /// The batch is allocated once at the scheduler's capacity (max_num_batched_tokens, max_num_seqs) and refilled every
 /// step; logits are read where the executor left them, so steady decoding allocates no buffers.
+/// With speculative decoding an entry also carries drafts after its last token: the runner scores every one of those
+/// positions in the same pass, verifies the drafts in order (<see cref="BatchSampler.SampleWithDrafts"/>), and drafts
+/// again for the next step from the request's tokens (<see cref="DraftProposer"/>).
 /// </summary>
 internal sealed class ModelRunner
 {
@@ -29,15 +33,18 @@ internal sealed class ModelRunner
     private readonly int _vocabSize;
     private readonly ForwardBatch _forward;  // capacity [maxNumTokens] tokens, [maxNumSeqs] seqs; logits rows: sampled, then prompt
     private RunnerRequestState[] _stepRequests = []; // [numSeqs] this step's requests, in schedule order
-    private Sampler[] _samplers = [];        // [numSampled]
     private RunnerRequestState[] _rowRequests = []; // [numSampled] whose row each is (for LogitsObserver)
-    private SampledToken[] _sampled = [];    // [numSampled]
+    private SampledToken[] _sampled = [];    // [numSampledRows] per row: last token and each draft of every sampled entry
+    private int[] _numEmitted = [];          // [numSeqs] tokens each entry emitted this step
+    private readonly DraftProposer? _proposer;
     private (int First, int Count)[] _promptRows = []; // [numSeqs] prompt logprob rows per scheduled request
 
     /// <param name="maxNumTokens">The scheduler's token budget per step (max_num_batched_tokens).</param>
     /// <param name="maxNumSeqs">The most requests one step schedules (max_num_seqs).</param>
-    public ModelRunner(IModelExecutor executor, int maxNumTokens, int maxNumSeqs)
+    /// <param name="speculative">Draft proposer settings; null = no speculative decoding.</param>
+    public ModelRunner(IModelExecutor executor, int maxNumTokens, int maxNumSeqs, SpeculativeConfig? speculative = null)
     {
+        if (speculative is not null) _proposer = new DraftProposer(speculative.Validate());
         _executor = executor;
         _vocabSize = executor.Config.VocabSize;
         // Logits rows are distinct tokens of the step (each sampled last token, each scored prompt token): at most maxNumTokens.
@@ -60,11 +67,20 @@ internal sealed class ModelRunner
     {
         ApplyDiffs(output);
         if (output.IsEmpty) return new ModelRunnerOutput([0], []); // finished ids still had to be heard
-        int numSampled = output.NumSampled;
-        var allLogits = _executor.Forward(BuildBatch(output, numSampled));
-        var promptLogprobs = _promptScorer.NumRows > 0 ? _promptScorer.Score(allLogits[(numSampled * _vocabSize)..], _vocabSize) : null;
-        var sampled = Sample(output, allLogits[..(numSampled * _vocabSize)], numSampled);
+        int numRows = NumSampledRows(output);
+        var allLogits = _executor.Forward(BuildBatch(output, numRows));
+        var promptLogprobs = _promptScorer.NumRows > 0 ? _promptScorer.Score(allLogits[(numRows * _vocabSize)..], _vocabSize) : null;
+        var sampled = Sample(output, allLogits[..(numRows * _vocabSize)], numRows);
         return promptLogprobs is null ? sampled : sampled with { PromptLogprobs = promptLogprobs };
+    }
+
+    /// <summary>Logits rows sampled this step: each sampled entry's last token and its drafts.</summary>
+    private static int NumSampledRows(SchedulerOutput output)
+    {
+        int rows = 0;
+        foreach (var s in output.Scheduled)
+            if (s.SamplesToken) rows += 1 + s.NumSpecTokens;
+        return rows;
     }
 
     /// <summary>Drops finished requests, forgets preempted ones' blocks, adds new requests and every entry's new blocks.</summary>
@@ -80,62 +96,83 @@ internal sealed class ModelRunner
             var s = output.Scheduled[i];
             var request = _requests.TryGetValue(s.RequestId, out var known) ? known
                 : throw new InvalidOperationException($"The scheduler ran {s.RequestId} but never sent it as a new request.");
-            if (s.ContextLength > request.NumTokens)
-                throw new InvalidOperationException($"{s.RequestId}: scheduled up to position {s.ContextLength} but the runner holds {request.NumTokens} tokens.");
+            if (s.ContextLength - s.NumSpecTokens > request.NumTokens)
+                throw new InvalidOperationException($"{s.RequestId}: scheduled up to position {s.ContextLength - s.NumSpecTokens} (before drafts) but the runner holds {request.NumTokens} tokens.");
             request.UpdateBlocks(s.FirstNewBlockIndex, s.NewBlockIds);
             _stepRequests[i] = request;
         }
     }
 
-    private ModelRunnerOutput Sample(SchedulerOutput output, Span<float> logits, int numSampled)
+    private ModelRunnerOutput Sample(SchedulerOutput output, Span<float> logits, int numRows)
     {
-        EnsureLength(ref _samplers, numSampled);
-        EnsureLength(ref _sampled, numSampled);
-        EnsureLength(ref _rowRequests, numSampled);
+        EnsureLength(ref _sampled, numRows);
+        EnsureLength(ref _rowRequests, numRows);
+        EnsureLength(ref _numEmitted, output.Scheduled.Count);
+        var observe = LogitsObserver is null ? null : _observeRow;
         int row = 0;
         for (int i = 0; i < output.Scheduled.Count; i++)
         {
-            if (!output.Scheduled[i].SamplesToken) continue;
-            _rowRequests[row] = _stepRequests[i];
-            _samplers[row++] = _stepRequests[i].Sampler;
+            var s = output.Scheduled[i];
+            _numEmitted[i] = 0;
+            if (!s.SamplesToken) continue;
+            var request = _stepRequests[i];
+            int rows = 1 + s.NumSpecTokens;
+            _rowRequests.AsSpan(row, rows).Fill(request);
+            _numEmitted[i] = _sampler.SampleWithDrafts(request.Sampler, logits.Slice(row * _vocabSize, rows * _vocabSize), s.SpecTokenIds,
+                _sampled.AsSpan(row, rows), row, observe);
+            row += rows;
         }
-        _sampler.Sample(_samplers.AsSpan(0, numSampled), logits, _sampled, LogitsObserver is null ? null : _observeRow);
-        var result = Collect(output, numSampled);
+        var result = Collect(output, numRows);
         Array.Clear(_stepRequests, 0, output.Scheduled.Count); // do not keep finished requests alive
-        Array.Clear(_samplers, 0, numSampled);
-        Array.Clear(_rowRequests, 0, numSampled);
+        Array.Clear(_rowRequests, 0, numRows);
         return result;
     }
 
-    /// <summary>The sampled rows as the output message; each request's own copy takes its token.</summary>
-    private ModelRunnerOutput Collect(SchedulerOutput output, int numSampled)
+    /// <summary>
+    /// The emitted tokens as the output message; each request's own copy takes them, then drafts its next step.
+    /// A run that ends on a faulted row gives its entry no token and the fault.
+    /// </summary>
+    private ModelRunnerOutput Collect(SchedulerOutput output, int numRows)
     {
         var offsets = new int[output.Scheduled.Count + 1];
-        var tokens = new List<int>(numSampled);
+        var tokens = new List<int>(numRows);
         TokenLogprob?[]? logprobs = null;
         Dictionary<string, Exception>? faults = null;
         int row = 0;
         for (int i = 0; i < output.Scheduled.Count; i++)
         {
             offsets[i + 1] = offsets[i];
-            if (!output.Scheduled[i].SamplesToken) continue;
-            var token = _sampled[row++];
-            if (token.Fault is { } fault)
+            var s = output.Scheduled[i];
+            if (!s.SamplesToken) continue;
+            var emitted = _sampled.AsSpan(row, _numEmitted[i]);
+            row += 1 + s.NumSpecTokens;
+            if (emitted[^1].Fault is { } fault)
             {
                 (faults ??= [])[_stepRequests[i].RequestId] = fault;
                 continue;
             }
-            _stepRequests[i].Append(token.TokenId);
-            if (token.Logprobs is not null) (logprobs ??= new TokenLogprob?[numSampled])[tokens.Count] = token.Logprobs;
-            tokens.Add(token.TokenId);
-            offsets[i + 1]++;
+            foreach (var token in emitted)
+            {
+                _stepRequests[i].Append(token.TokenId);
+                if (token.Logprobs is not null) (logprobs ??= new TokenLogprob?[numRows])[tokens.Count] = token.Logprobs;
+                tokens.Add(token.TokenId);
+            }
+            offsets[i + 1] += emitted.Length;
         }
         if (logprobs is not null && logprobs.Length != tokens.Count) Array.Resize(ref logprobs, tokens.Count);
-        return new ModelRunnerOutput(offsets, [.. tokens], logprobs) { SamplingFaults = faults ?? NoFaults };
+        return new ModelRunnerOutput(offsets, [.. tokens], logprobs)
+        {
+            SamplingFaults = faults ?? NoFaults,
+            Drafts = _proposer?.Propose(output, _stepRequests, offsets),
+        };
     }
 
     private static readonly Dictionary<string, Exception> NoFaults = new();
 
+    /// <summary>
+    /// Flattens the step: each entry's tokens from its own copy, then its drafts; the logits rows sampled first (each
+    /// sampled entry's last token and drafts, in order), then prompt-scoring rows.
+    /// </summary>
     private ForwardBatch BuildBatch(SchedulerOutput output, int numSampled)
     {
         var batch = _forward;
@@ -149,7 +186,9 @@ internal sealed class ModelRunner
         {
             var s = output.Scheduled[i];
             var request = _stepRequests[i];
-            request.Tokens.Slice(s.StartPosition, s.NumNewTokens).CopyTo(batch.TokenIds.AsSpan(t));
+            int numKnown = s.NumNewTokens - s.NumSpecTokens;
+            request.Tokens.Slice(s.StartPosition, numKnown).CopyTo(batch.TokenIds.AsSpan(t));
+            s.SpecTokenIds.CopyTo(batch.TokenIds.AsSpan(t + numKnown));
             for (int q = 0; q < s.NumNewTokens; q++) batch.Positions[t + q] = s.StartPosition + q;
             batch.Seqs[i] = new SequenceSlice(t, s.NumNewTokens, s.ContextLength, request.BlockTable);
             if (numPromptRows > 0)
@@ -158,7 +197,8 @@ internal sealed class ModelRunner
                 for (int r = 0; r < count; r++) batch.LogitsIndices[promptRow++] = t + first - s.StartPosition + r;
             }
             t += s.NumNewTokens;
-            if (s.SamplesToken) batch.LogitsIndices[sampled++] = t - 1;
+            if (!s.SamplesToken) continue;
+            for (int r = s.NumSpecTokens; r >= 0; r--) batch.LogitsIndices[sampled++] = t - 1 - r;
         }
         return batch;
     }

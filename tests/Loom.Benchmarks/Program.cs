@@ -11,6 +11,10 @@ if (args.Length > 0 && args[0] == "kernels")
 if (args.Length > 0 && args[0] == "engine")
     return EngineBenchmark.Run(args[1..]);
 
+// `spec`: single-stream speculative decoding, with and without n-gram drafts (docs/perf.md, "Speculative decoding").
+if (args.Length > 0 && args[0] == "spec")
+    return SpeculativeBenchmark.Run(args[1..]);
+
 // `llamacpp`: Loom vs llama.cpp on the same GGUF files (docs/perf.md, "llama.cpp comparison").
 if (args.Length > 0 && args[0] == "llamacpp")
     return LlamaCppBenchmark.Run(args[1..]);

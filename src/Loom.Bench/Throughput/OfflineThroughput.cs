@@ -51,7 +51,10 @@ public sealed class OfflineThroughput(LlmEngine engine)
         if (finished != requests.Count)
             throw new InvalidOperationException($"the engine finished {finished} of {requests.Count} requests.");
         return new ThroughputResult(elapsed, requests.Count, after.PromptTokensTotal - before.PromptTokensTotal, outputTokens,
-            cachedPromptTokens, after.NumPreemptions - before.NumPreemptions, startedAt);
+            cachedPromptTokens, after.NumPreemptions - before.NumPreemptions, startedAt)
+        {
+            SpecDecoding = after.SpecDecoding?.Since(before.SpecDecoding),
+        };
     }
 
     /// <summary>vLLM's throughput sampling: n = 1, temperature 1, top_p 1, ignore_eos, max_tokens = the output length.</summary>

@@ -117,6 +117,9 @@ public sealed class ThroughputApplication(ThroughputSettings settings, IAnsiCons
             + $"prefix_caching={OnOff(engine.EnablePrefixCaching)} chunked_prefill={OnOff(engine.EnableChunkedPrefill)} "
             + $"kv_cache_blocks={model.Executor.KvCache.NumBlocks} max_model_len={model.MaxModelLen}"));
         yield return KeyValuePair.Create("kv_cache_dtype", engine.KvCacheDType.DisplayName());
+        yield return KeyValuePair.Create("speculative", engine.Speculative is { } spec
+            ? string.Create(c, $"{spec.Method} num_speculative_tokens={spec.NumSpeculativeTokens} prompt_lookup={spec.PromptLookupMin}..{spec.PromptLookupMax} disable_by_batch_size={spec.DisableByBatchSize?.ToString(c) ?? "none"}")
+            : "off");
         yield return KeyValuePair.Create("dataset", DescribeDataset(dataset));
         yield return KeyValuePair.Create("sampling", "temperature 1, top_p 1, ignore_eos");
         yield return KeyValuePair.Create("seed", settings.Seed.ToString(c));
@@ -152,6 +155,9 @@ public sealed class ThroughputApplication(ThroughputSettings settings, IAnsiCons
             $"[bold]Throughput:[/] {result.RequestsPerSecond:0.00} requests/s, {result.TokensPerSecond:0.00} total tokens/s, {result.OutputTokensPerSecond:0.00} output tokens/s"));
         console.MarkupLine(string.Create(c,
             $"Total num prompt tokens:  {result.TotalPromptTokens} ({result.CachedPromptTokens} from the prefix cache)\nTotal num output tokens:  {result.TotalOutputTokens}\nElapsed time (s):  {result.ElapsedS:0.000}, preemptions: {result.NumPreemptions}"));
+        if (result.SpecDecoding is { } spec)
+            console.MarkupLine(Markup.Escape(string.Create(c,
+                $"Speculative decoding: {spec.NumAcceptedTokens} of {spec.NumDraftTokens} draft tokens accepted ({spec.AcceptanceRate:P1}), mean acceptance length {spec.MeanAcceptanceLength:0.00}, accepted per position [{string.Join(", ", spec.AcceptedPerPosition)}]")));
         var table = new Table().Border(TableBorder.Simple).Title("Conditions");
         table.AddColumn("condition").AddColumn("value");
         foreach (var (key, value) in conditions) table.AddRow(Markup.Escape(key), Markup.Escape(value));

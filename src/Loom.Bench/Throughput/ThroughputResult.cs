@@ -18,6 +18,9 @@ public sealed record ThroughputResult(
     long NumPreemptions,
     DateTimeOffset StartedAt)
 {
+    /// <summary>Speculative decoding counters of the timed run; null when speculation is off.</summary>
+    public Core.Scheduling.SpecDecodingSnapshot? SpecDecoding { get; init; }
+
     public long TotalNumTokens => TotalPromptTokens + TotalOutputTokens;
     public double RequestsPerSecond => NumRequests / ElapsedS;
     public double TokensPerSecond => TotalNumTokens / ElapsedS;
@@ -40,6 +43,15 @@ public sealed record ThroughputResult(
         ["total_output_tokens"] = TotalOutputTokens,
         ["cached_prompt_tokens"] = CachedPromptTokens,
         ["num_preemptions"] = NumPreemptions,
+        ["spec_decode"] = SpecDecoding is { } spec ? new JsonObject
+        {
+            ["num_drafts"] = spec.NumDrafts,
+            ["num_draft_tokens"] = spec.NumDraftTokens,
+            ["num_accepted_tokens"] = spec.NumAcceptedTokens,
+            ["draft_acceptance_rate"] = spec.AcceptanceRate,
+            ["mean_acceptance_length"] = spec.MeanAcceptanceLength,
+            ["num_accepted_tokens_per_pos"] = new JsonArray([.. spec.AcceptedPerPosition.Select(n => (JsonNode?)n)]),
+        } : null,
         ["conditions"] = new JsonObject(conditions.Select(kv => KeyValuePair.Create(kv.Key, (JsonNode?)kv.Value))),
     };
 

@@ -119,6 +119,23 @@ public sealed class Request
     /// <summary>Prefix-cache hashes of this request's full blocks, computed incrementally by the KV cache manager.</summary>
     internal List<BlockHash> BlockHashes { get; } = [];
 
+    /// <summary>
+    /// Draft tokens proposed to follow the last token (speculative decoding), set from the runner's output after a step
+    /// and scheduled with the next one; cleared on preemption. Empty without speculation.
+    /// </summary>
+    public ReadOnlySpan<int> SpecTokenIds => _specTokens.AsSpan(0, NumSpecTokens);
+    public int NumSpecTokens { get; private set; }
+    private int[] _specTokens = []; // [capacity num_speculative_tokens] reused step after step
+
+    internal void SetSpecTokens(ReadOnlySpan<int> drafts)
+    {
+        if (drafts.Length > _specTokens.Length) _specTokens = new int[drafts.Length];
+        drafts.CopyTo(_specTokens);
+        NumSpecTokens = drafts.Length;
+    }
+
+    internal void ClearSpecTokens() => NumSpecTokens = 0;
+
     public ReadOnlySpan<int> AllTokenIds => _tokens.AsSpan(0, NumTokens);
     public ReadOnlySpan<int> PromptTokenIds => _tokens.AsSpan(0, NumPromptTokens);
     public ReadOnlySpan<int> OutputTokenIds => _tokens.AsSpan(NumPromptTokens, NumOutputTokens);

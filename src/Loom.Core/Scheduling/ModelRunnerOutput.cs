@@ -51,12 +51,45 @@ public sealed record ModelRunnerOutput
 
     private static readonly Dictionary<string, Exception> NoFaults = new();
 
+    /// <summary>
+    /// Tokens the runner's proposer drafted to follow each entry's last sampled token (speculative decoding): the
+    /// scheduler keeps them on the request and schedules them with its next step. Null without speculation.
+    /// </summary>
+    public DraftTokens? Drafts { get; init; }
+
+    /// <summary>The drafts proposed for entry <paramref name="index"/> (empty when none).</summary>
+    public ReadOnlySpan<int> DraftTokenIds(int index) => Drafts is null ? default : Drafts.Of(index);
+
     /// <summary>The tokens sampled for scheduled entry <paramref name="index"/>, in order.</summary>
     public ReadOnlySpan<int> SampledTokenIds(int index) => _tokenIds.AsSpan(_offsets[index], _offsets[index + 1] - _offsets[index]);
 
     /// <summary>Their log-probabilities (entries null where the request did not ask), or empty when nobody asked.</summary>
     public ReadOnlySpan<TokenLogprob?> Logprobs(int index) =>
         _logprobs is null ? default : _logprobs.AsSpan(_offsets[index], _offsets[index + 1] - _offsets[index]);
+}
+
+/// <summary>Drafted tokens per scheduled entry, flattened like the sampled tokens.</summary>
+public sealed class DraftTokens
+{
+    private readonly int[] _offsets;  // [numScheduled + 1] entry i's drafts are _tokenIds[_offsets[i].._offsets[i + 1]]
+    private readonly int[] _tokenIds; // [total drafts]
+
+    public DraftTokens(int[] offsets, int[] tokenIds)
+    {
+        ArgumentNullException.ThrowIfNull(offsets);
+        ArgumentNullException.ThrowIfNull(tokenIds);
+        if (offsets.Length == 0 || offsets[0] != 0 || offsets[^1] != tokenIds.Length)
+            throw new ArgumentException($"Draft offsets must run from 0 to the {tokenIds.Length} drafted tokens.", nameof(offsets));
+        for (int i = 1; i < offsets.Length; i++)
+            if (offsets[i] < offsets[i - 1])
+                throw new ArgumentException($"Draft offsets must not decrease (entry {i - 1}).", nameof(offsets));
+        _offsets = offsets;
+        _tokenIds = tokenIds;
+    }
+
+    public int NumEntries => _offsets.Length - 1;
+
+    public ReadOnlySpan<int> Of(int index) => _tokenIds.AsSpan(_offsets[index], _offsets[index + 1] - _offsets[index]);
 }
 
 /// <summary>

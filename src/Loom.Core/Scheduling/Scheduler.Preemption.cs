@@ -41,6 +41,7 @@ public sealed partial class Scheduler
     {
         _running.Remove(victim);
         KvCache.Free(victim);
+        victim.ClearSpecTokens(); // proposed for KV that is gone; the runner drafts again once it decodes
         victim.NumComputedTokens = 0;
         victim.Status = RequestStatus.Preempted;
         victim.NumPreemptions++;

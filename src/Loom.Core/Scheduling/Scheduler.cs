@@ -33,6 +33,8 @@ public sealed partial class Scheduler
     public int NumRunning => _running.Count;
     public int NumWaiting => _waiting.Count;
     public bool HasUnfinishedRequests => _requests.Count > 0;
+    /// <summary>Draft tokens scheduled and accepted since start (speculative decoding).</summary>
+    public SpecDecodingStats SpecDecoding { get; } = new();
     /// <summary>Preemptions since start.</summary>
     public long NumPreemptions { get; private set; }
 
@@ -94,7 +96,8 @@ public sealed partial class Scheduler
         for (int i = 0; i < _running.Count && budget > 0;)
         {
             var request = _running[i];
-            if (!TryChunk(request, request.NumComputedTokens, budget, out int numNew)) { i++; continue; }
+            int numSpec = SpecTokensToSchedule(request, budget);
+            if (!TryChunk(request, request.NumComputedTokens, budget, numSpec, out int numNew)) { i++; continue; }
 
             int blocksBefore = KvCache.NumBlocksOf(request);
             bool allocated;
@@ -109,7 +112,7 @@ public sealed partial class Scheduler
                 if (victimIndex < i) i--;
             }
             if (!allocated) continue;
-            _scheduled.Add(Entry(request, request.NumComputedTokens, numNew, blocksBefore));
+            _scheduled.Add(Entry(request, request.NumComputedTokens, numNew, blocksBefore, numSpec));
             budget -= numNew;
             i++;
         }
@@ -125,7 +128,7 @@ public sealed partial class Scheduler
             Debug.Assert(request.NumComputedTokens == 0 && KvCache.NumBlocksOf(request) == 0);
 
             var computed = KvCache.GetComputedBlocks(request);
-            if (!TryChunk(request, computed.NumTokens, budget, out int numNew)) break;
+            if (!TryChunk(request, computed.NumTokens, budget, 0, out int numNew)) break;
             if (!KvCache.TryAllocateSlots(request, numNew, computed)) break; // FCFS: nobody overtakes the head
 
             _waiting.RemoveAt(i);
@@ -140,21 +143,36 @@ public sealed partial class Scheduler
     }
 
     /// <summary>
-    /// How many of the request's remaining tokens run this step: all that its own cap and the budget allow. False when
-    /// none, or when chunked prefill is off and the budget (not the request's cap) would split them.
+    /// How many of the request's drafts ride on this step: only on a step that reaches its last token, as many as the
+    /// budget and its per-step cap leave room for, and never past what it could still emit (max_tokens, max_model_len),
+    /// so its KV never outgrows what intake checked.
     /// </summary>
-    private bool TryChunk(Request request, int numComputed, int budget, out int numNew)
+    private int SpecTokensToSchedule(Request request, int budget)
     {
-        int wanted = Math.Min(request.NumTokens - numComputed, request.MaxTokensPerStep);
+        if (request.NumSpecTokens == 0) return 0;
+        int pending = request.NumTokens - request.NumComputedTokens;
+        int room = Math.Min(budget, request.MaxTokensPerStep) - pending;
+        int emittable = Math.Min(request.Params.MaxTokens - request.NumOutputTokens, Config.MaxModelLen - request.NumTokens) - 1;
+        return Math.Max(0, Math.Min(request.NumSpecTokens, Math.Min(room, emittable)));
+    }
+
+    /// <summary>
+    /// How many of the request's remaining tokens (and <paramref name="numSpec"/> drafts) run this step: all that its own
+    /// cap and the budget allow. False when none, or when chunked prefill is off and the budget (not the request's cap)
+    /// would split them.
+    /// </summary>
+    private bool TryChunk(Request request, int numComputed, int budget, int numSpec, out int numNew)
+    {
+        int wanted = Math.Min(request.NumTokens + numSpec - numComputed, request.MaxTokensPerStep);
         numNew = Math.Min(wanted, budget);
         return numNew > 0 && (Config.EnableChunkedPrefill || numNew == wanted);
     }
 
-    private ScheduledRequest Entry(Request request, int startPosition, int numNew, int blocksBefore)
+    private ScheduledRequest Entry(Request request, int startPosition, int numNew, int blocksBefore, int numSpec = 0)
     {
         var ids = KvCache.GetBlockIds(request);
         int[] newIds = ids.Length == blocksBefore ? [] : ids[blocksBefore..].ToArray();
-        return new ScheduledRequest(request, startPosition, numNew, blocksBefore, newIds);
+        return new ScheduledRequest(request, startPosition, numNew, blocksBefore, newIds, numSpec);
     }
 
     /// <summary>The runner's first sight of each request scheduled for the first time.</summary>
@@ -172,9 +190,10 @@ public sealed partial class Scheduler
     }
 
     /// <summary>
-    /// Called after the step ran (vLLM's update_from_output): appends each entry's sampled tokens until a stop, registers
-    /// newly full blocks in the prefix cache, and finishes every request that hit a token-based stop (length,
-    /// max_model_len, EOS, stop token ids, after min_tokens). Returns one update per request that took tokens.
+    /// Called after the step ran (vLLM's update_from_output): appends each entry's sampled tokens until a stop, takes
+    /// back the computed tokens of rejected drafts, registers newly full blocks in the prefix cache, keeps the runner's
+    /// next drafts, and finishes every request that hit a token-based stop (length, max_model_len, EOS, stop token ids,
+    /// after min_tokens). Returns one update per request that took tokens.
     /// </summary>
     public RequestUpdate[] UpdateFromOutput(SchedulerOutput output, ModelRunnerOutput runnerOutput)
     {
@@ -182,6 +201,8 @@ public sealed partial class Scheduler
         ArgumentNullException.ThrowIfNull(runnerOutput);
         if (runnerOutput.NumEntries != output.Scheduled.Count)
             throw new ArgumentException($"The runner output covers {runnerOutput.NumEntries} entries; {output.Scheduled.Count} were scheduled.", nameof(runnerOutput));
+        if (runnerOutput.Drafts is { } drafts && drafts.NumEntries != output.Scheduled.Count)
+            throw new ArgumentException($"The runner drafted for {drafts.NumEntries} entries; {output.Scheduled.Count} were scheduled.", nameof(runnerOutput));
         var updates = new RequestUpdate[output.NumSampled];
         int count = 0;
         for (int i = 0; i < output.Scheduled.Count; i++)
@@ -194,12 +215,28 @@ public sealed partial class Scheduler
             if (request.IsFinished) continue; // aborted while the step ran, or ended for a sampling fault
             if (s.SamplesToken && tokens.IsEmpty)
                 throw new ArgumentException($"Entry {i} ({s.RequestId}) samples a token but the runner returned none.", nameof(runnerOutput));
+            if (tokens.Length > s.NumSpecTokens + 1)
+                throw new ArgumentException($"Entry {i} ({s.RequestId}) scheduled {s.NumSpecTokens} draft(s) but the runner returned {tokens.Length} tokens.", nameof(runnerOutput));
             var (taken, stop) = AppendUntilStop(request, tokens);
+            if (s.NumSpecTokens > 0) SettleDrafts(request, s.NumSpecTokens, tokens.Length);
             KvCache.CacheComputedBlocks(request);
+            if (!stop.Stopped) request.SetSpecTokens(runnerOutput.DraftTokenIds(i));
             if (taken > 0) updates[count++] = new RequestUpdate(request.RequestId, i, taken, request.NumOutputTokens, stop);
             if (stop.Stopped) FinishRequest(request.RequestId, stop.Status);
         }
         return count == updates.Length ? updates : updates[..count];
+    }
+
+    /// <summary>
+    /// Of <paramref name="numSpec"/> drafts scored, <paramref name="numEmitted"/> - 1 were accepted (the last emitted
+    /// token is the target's own): the rejected ones' KV is taken back, so only accepted tokens are ever cached.
+    /// </summary>
+    private void SettleDrafts(Request request, int numSpec, int numEmitted)
+    {
+        int accepted = Math.Max(0, numEmitted - 1);
+        SpecDecoding.Observe(numSpec, accepted);
+        int rejected = numSpec - accepted;
+        if (rejected > 0 && !request.IsFinished) RollBackComputedTokens(request.RequestId, rejected);
     }
 
     /// <summary>Appends tokens one by one, checking each; tokens after a stop are dropped (vLLM does the same).</summary>

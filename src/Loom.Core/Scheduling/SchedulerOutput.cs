@@ -6,18 +6,22 @@ namespace Loom.Core.Scheduling;
 /// <summary>
 /// One request's share of a step: run tokens [StartPosition, StartPosition + NumNewTokens) of it. Its block table
 /// travels as a diff: the runner cuts its copy to <see cref="FirstNewBlockIndex"/> entries and appends
-/// <see cref="NewBlockIds"/>. A struct so that a decode step allocates nothing per request.
+/// <see cref="NewBlockIds"/>. With speculative decoding the last <see cref="NumSpecTokens"/> of the new tokens are
+/// drafts (<see cref="SpecTokenIds"/>) that follow the request's last known token: the runner scores all of them and
+/// keeps the accepted ones. A struct so that a decode step allocates nothing per request.
 /// </summary>
 public readonly struct ScheduledRequest
 {
-    internal ScheduledRequest(Request request, int startPosition, int numNewTokens, int firstNewBlockIndex, int[] newBlockIds)
+    internal ScheduledRequest(Request request, int startPosition, int numNewTokens, int firstNewBlockIndex, int[] newBlockIds,
+        int numSpecTokens = 0)
     {
         Request = request;
         StartPosition = startPosition;
         NumNewTokens = numNewTokens;
         FirstNewBlockIndex = firstNewBlockIndex;
         NewBlockIds = newBlockIds;
-        SamplesToken = startPosition + numNewTokens == request.NumTokens;
+        NumSpecTokens = numSpecTokens;
+        SamplesToken = startPosition + numNewTokens == request.NumTokens + numSpecTokens;
     }
 
     /// <summary>The scheduler's own state of the request: Core only, so the runner cannot read past the message.</summary>
@@ -32,9 +36,17 @@ public readonly struct ScheduledRequest
     public int FirstNewBlockIndex { get; }
     /// <summary>Blocks allocated to it by this step (empty on most decode steps; all of them when first scheduled).</summary>
     public int[] NewBlockIds { get; }
-    /// <summary>True when this step reaches the request's last known token, so its logits are sampled;
+    /// <summary>True when this step reaches the request's last known token (and its drafts), so its logits are sampled;
     /// false for a prefill chunk that stops short of the end of the prompt.</summary>
     public bool SamplesToken { get; }
+
+    /// <summary>Drafts among the new tokens (after the request's known tokens); 0 without speculation.</summary>
+    public int NumSpecTokens { get; }
+    /// <summary>
+    /// The drafts scheduled (the request's first <see cref="NumSpecTokens"/> proposed tokens), read while the step runs:
+    /// settling the step replaces them with the next proposal.
+    /// </summary>
+    public ReadOnlySpan<int> SpecTokenIds => Request.SpecTokenIds[..NumSpecTokens];
 
     /// <summary>Tokens with KV once this step has run (the attention context length).</summary>
     public int ContextLength => StartPosition + NumNewTokens;

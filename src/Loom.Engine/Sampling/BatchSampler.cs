@@ -29,6 +29,36 @@ public sealed class BatchSampler
             results[i] = SampleRow(samplers[i], logits.Slice(i * vocab, vocab), i, observeRow);
     }
 
+    /// <summary>
+    /// One request's rows of a speculative step, [1 + drafts, vocab]: row j verifies draft j (see
+    /// <see cref="Sampler.SampleAgainstDraft"/>) until one is rejected; after all are accepted the last row samples the
+    /// bonus token. Writes the emitted tokens (the accepted drafts, then the target's own) to <paramref name="results"/>
+    /// and returns their count; a faulted row ends the run with its fault as the last result.
+    /// </summary>
+    /// <param name="firstRow">Index of the first row in the step, for <paramref name="observeRow"/>.</param>
+    public int SampleWithDrafts(Sampler sampler, Span<float> rows, ReadOnlySpan<int> drafts, Span<SampledToken> results, int firstRow,
+        RowObserver? observeRow = null)
+    {
+        int vocab = sampler.VocabSize;
+        for (int j = 0; j < drafts.Length; j++)
+        {
+            var row = rows.Slice(j * vocab, vocab);
+            bool accepted = false;
+            try
+            {
+                observeRow?.Invoke(firstRow + j, row);
+                results[j] = sampler.SampleAgainstDraft(row, drafts[j], _scratch, out accepted);
+            }
+            catch (Exception e)
+            {
+                results[j] = SampledToken.Failed(e);
+            }
+            if (!accepted) return j + 1;
+        }
+        results[drafts.Length] = SampleRow(sampler, rows.Slice(drafts.Length * vocab, vocab), firstRow + drafts.Length, observeRow);
+        return drafts.Length + 1;
+    }
+
     private SampledToken SampleRow(Sampler sampler, Span<float> row, int index, RowObserver? observeRow)
     {
         try

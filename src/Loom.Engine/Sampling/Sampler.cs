@@ -10,8 +10,8 @@ namespace Loom.Engine.Sampling;
 /// Sampling is split in two: <see cref="Score"/> is pure (the row through the processors in order, vLLM's: min_tokens
 /// mask on EOS/stop ids, repetition / frequency / presence penalties, logit_bias; then greedy argmax, or temperature,
 /// top-k, top-p, min-p and a draw from a copy of the generator) and <see cref="Commit"/> takes a token, advancing the
-/// generator and the processors. Speculative decoding will score a draft without taking it; <see cref="Sample"/> is
-/// the two in a row.
+/// generator and the processors. <see cref="Sample"/> is the two in a row; <see cref="SampleAgainstDraft"/> verifies a
+/// speculative draft with the same processors.
 /// Never throws on a row's values: +inf (a penalty's overflow) is clamped to the largest float; a row left with no
 /// finite logit (min_tokens masking every id) takes the request's own stop token (EOS first); a NaN logit, which only
 /// a broken model produces, fails the row (<see cref="SampledToken.Fault"/>) so the engine ends that request alone.
@@ -58,25 +58,57 @@ public sealed class Sampler
     /// </summary>
     public SampledToken Score(Span<float> logits, SamplerScratch scratch)
     {
-        if (logits.Length != VocabSize)
-            throw new ArgumentException($"The logits row has {logits.Length} entries; this sampler expects the vocab size {VocabSize}.", nameof(logits));
-        scratch.EnsureCapacity(VocabSize);
-        bool wantLogprobs = _params.Logprobs is not null;
-        if (wantLogprobs) logits.CopyTo(scratch.RawLogits);
-        foreach (var processor in _processors) processor.Apply(logits, NumOutputTokens);
-        if (!_params.IsGreedy) TensorPrimitives.Divide(logits, _params.Temperature, logits);
-
-        var row = RowCheck.Inspect(logits);
-        if (row == RowState.HasNaN)
-            return SampledToken.Failed(new InvalidOperationException("The model produced NaN logits; nothing can be sampled."));
+        var row = Prepare(logits, scratch);
+        if (row == RowState.HasNaN) return NaNRow();
         var rng = _rng; // a copy: the draw is what Commit will consume
         int token = row == RowState.NoFiniteLogit ? FallbackToken()
             : _params.IsGreedy ? TensorPrimitives.IndexOfMax(logits) : Draw(logits, scratch, ref rng);
+        return Result(token, scratch);
+    }
+
+    /// <summary>
+    /// Speculative verification of one drafted position: the row of the position the draft fills, through the same
+    /// processors as <see cref="Score"/>, decides whether <paramref name="draftTokenId"/> stands. Greedy: it stands when
+    /// it is the argmax, else the argmax is emitted. Random (a proposer with q = 1 on its draft, as n-gram lookup): the
+    /// draft stands with probability p(draft) under the filtered distribution p; otherwise the token is drawn from
+    /// max(0, p - q) normalised, that is p with the draft removed, so every token comes out with probability exactly p.
+    /// Commits the token it returns (the draws it made are used up); <paramref name="accepted"/> says whether it is the draft.
+    /// </summary>
+    public SampledToken SampleAgainstDraft(Span<float> logits, int draftTokenId, SamplerScratch scratch, out bool accepted)
+    {
+        accepted = false;
+        var row = Prepare(logits, scratch);
+        if (row == RowState.HasNaN) return NaNRow();
+        int token = row == RowState.NoFiniteLogit ? FallbackToken()
+            : _params.IsGreedy ? TensorPrimitives.IndexOfMax(logits) : DrawAgainstDraft(logits, draftTokenId, scratch);
+        var result = Result(token, scratch);
+        if (result.Fault is not null) return result;
+        accepted = token == draftTokenId;
+        Advance(token);
+        return result;
+    }
+
+    /// <summary>The row through the processors and temperature, then checked; raw logits kept for log-probabilities.</summary>
+    private RowState Prepare(Span<float> logits, SamplerScratch scratch)
+    {
+        if (logits.Length != VocabSize)
+            throw new ArgumentException($"The logits row has {logits.Length} entries; this sampler expects the vocab size {VocabSize}.", nameof(logits));
+        scratch.EnsureCapacity(VocabSize);
+        if (_params.Logprobs is not null) logits.CopyTo(scratch.RawLogits);
+        foreach (var processor in _processors) processor.Apply(logits, NumOutputTokens);
+        if (!_params.IsGreedy) TensorPrimitives.Divide(logits, _params.Temperature, logits);
+        return RowCheck.Inspect(logits);
+    }
+
+    private static SampledToken NaNRow() =>
+        SampledToken.Failed(new InvalidOperationException("The model produced NaN logits; nothing can be sampled."));
+
+    private SampledToken Result(int token, SamplerScratch scratch)
+    {
         if (token < 0)
             return SampledToken.Failed(new InvalidOperationException("The logits row has no finite value; nothing can be sampled."));
-
-        var logprobs = wantLogprobs
-            ? LogprobCalculator.Compute(scratch.RawLogits.AsSpan(0, VocabSize), token, _params.Logprobs!.Value, scratch)
+        var logprobs = _params.Logprobs is int top
+            ? LogprobCalculator.Compute(scratch.RawLogits.AsSpan(0, VocabSize), token, top, scratch)
             : null;
         return new SampledToken(token, logprobs);
     }
@@ -85,6 +117,11 @@ public sealed class Sampler
     public void Commit(int tokenId)
     {
         if (!_params.IsGreedy) _rng.NextUInt64(); // the one draw Score made from its copy (a fallback row drew none; harmless)
+        Advance(tokenId);
+    }
+
+    private void Advance(int tokenId)
+    {
         foreach (var processor in _processors) processor.Commit(tokenId);
         NumOutputTokens++;
     }
@@ -104,15 +141,52 @@ public sealed class Sampler
         return candidates.TokenIds[DrawIndex(candidates.Weights, ref rng)];
     }
 
+    /// <summary>
+    /// The rejection rule for a draft with q = 1 (accept with probability min(1, p/q) = p(draft); on rejection draw
+    /// from max(0, p - q)): one uniform against p(draft), then, if it fails, a draw from the same weights with the
+    /// draft's zeroed. Uses the generator itself (these draws are committed).
+    /// </summary>
+    private int DrawAgainstDraft(Span<float> logits, int draft, SamplerScratch scratch)
+    {
+        bool filtered = (_params.TopK > 0 && _params.TopK < logits.Length) || _params.TopP < 1f || _params.MinP > 0f;
+        ReadOnlySpan<int> ids = default; // empty = weights indexed by token id (the whole row)
+        int count;
+        if (filtered)
+        {
+            var candidates = TokenFilter.Apply(logits, _params.TopK, _params.TopP, _params.MinP, scratch);
+            ids = candidates.TokenIds;
+            count = candidates.Count;
+        }
+        else
+        {
+            ExpOfRow(logits, scratch);
+            count = logits.Length;
+        }
+        // The candidate weights live in scratch.Weights[..count] (TokenFilter writes them there too): editable here.
+        var weights = scratch.Weights.AsSpan(0, count);
+        int draftIndex = filtered ? ids.IndexOf(draft) : (uint)draft < (uint)count ? draft : -1;
+        double total = 0;
+        foreach (float w in weights) total += w;
+        double u = _rng.NextDouble();
+        if (draftIndex >= 0 && u * total < weights[draftIndex]) return draft;
+        if (draftIndex >= 0) weights[draftIndex] = 0;
+        int index = DrawIndex(weights, ref _rng);
+        return filtered ? ids[index] : index;
+    }
+
     /// <summary>A draw from softmax over the whole row.</summary>
-    private static int DrawFromRow(ReadOnlySpan<float> logits, SamplerScratch scratch, ref Xoshiro256StarStar rng)
+    private static int DrawFromRow(ReadOnlySpan<float> logits, SamplerScratch scratch, ref Xoshiro256StarStar rng) =>
+        DrawIndex(ExpOfRow(logits, scratch), ref rng);
+
+    /// <summary>scratch.Weights[..vocab] = exp(logit - max): unnormalised softmax of the whole row.</summary>
+    private static Span<float> ExpOfRow(ReadOnlySpan<float> logits, SamplerScratch scratch)
     {
         float max = TensorPrimitives.Max(logits);
         Debug.Assert(float.IsFinite(max), "RowCheck leaves every sampled row a finite maximum");
         var weights = scratch.Weights.AsSpan(0, logits.Length);
         TensorPrimitives.Subtract(logits, max, weights);
         TensorPrimitives.Exp(weights, weights);
-        return DrawIndex(weights, ref rng);
+        return weights;
     }
 
     /// <summary>Index i with probability weights[i] / Σ weights (inverse CDF; rounding falls to the last positive weight).</summary>

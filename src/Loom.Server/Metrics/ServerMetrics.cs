@@ -20,6 +20,8 @@ public sealed class ServerMetrics
     private readonly Gauge _running, _waiting, _kvUsage, _prefixHitRate, _engineDead;
     private readonly Counter _prefixQueries, _prefixHits, _promptTokens, _generationTokens;
     private readonly Counter _requestSuccess;
+    private readonly Counter _specDrafts, _specDraftTokens, _specAccepted, _specAcceptedPerPosition;
+    private readonly Gauge _specAcceptanceRate, _specMeanAcceptanceLength;
     private readonly Histogram _ttft, _tpot, _e2e;
 
     public CollectorRegistry Registry { get; } = Prometheus.Metrics.NewCustomRegistry();
@@ -39,6 +41,14 @@ public sealed class ServerMetrics
         _promptTokens = f.CreateCounter("loom_prompt_tokens_total", "Prompt tokens processed.");
         _generationTokens = f.CreateCounter("loom_generation_tokens_total", "Tokens generated.");
         _requestSuccess = f.CreateCounter("loom_request_success_total", "Requests finished, by finish reason.", "finished_reason");
+        _specDrafts = f.CreateCounter("loom_spec_decode_num_drafts_total", "Speculative verification steps of a request (vLLM's spec_decode_num_drafts).");
+        _specDraftTokens = f.CreateCounter("loom_spec_decode_num_draft_tokens_total", "Draft tokens scored by the target.");
+        _specAccepted = f.CreateCounter("loom_spec_decode_num_accepted_tokens_total", "Draft tokens the target accepted.");
+        _specAcceptedPerPosition = f.CreateCounter("loom_spec_decode_num_accepted_tokens_per_pos_total",
+            "Draft tokens accepted, by position in the draft (0 = first).", "position");
+        _specAcceptanceRate = f.CreateGauge("loom_spec_decode_draft_acceptance_rate", "Accepted / draft tokens since start.");
+        _specMeanAcceptanceLength = f.CreateGauge("loom_spec_decode_mean_acceptance_length",
+            "Tokens emitted per verification step since start: 1 + accepted / drafts.");
         var buckets = new HistogramConfiguration { Buckets = LatencyBuckets };
         _ttft = f.CreateHistogram("loom_time_to_first_token_seconds", "Time from arrival to the first generated token.", buckets);
         _tpot = f.CreateHistogram("loom_time_per_output_token_seconds", "Mean time between output tokens of a request.", buckets);
@@ -70,5 +80,17 @@ public sealed class ServerMetrics
         _prefixHits.IncTo(stats.PrefixCacheHits);
         _promptTokens.IncTo(stats.PromptTokensTotal);
         _generationTokens.IncTo(stats.GenerationTokensTotal);
+        if (stats.SpecDecoding is { } spec) Refresh(spec);
+    }
+
+    private void Refresh(Core.Scheduling.SpecDecodingSnapshot spec)
+    {
+        _specDrafts.IncTo(spec.NumDrafts);
+        _specDraftTokens.IncTo(spec.NumDraftTokens);
+        _specAccepted.IncTo(spec.NumAcceptedTokens);
+        for (int i = 0; i < spec.AcceptedPerPosition.Length; i++)
+            _specAcceptedPerPosition.WithLabels(i.ToString(System.Globalization.CultureInfo.InvariantCulture)).IncTo(spec.AcceptedPerPosition[i]);
+        _specAcceptanceRate.Set(spec.AcceptanceRate);
+        _specMeanAcceptanceLength.Set(spec.MeanAcceptanceLength);
     }
 }

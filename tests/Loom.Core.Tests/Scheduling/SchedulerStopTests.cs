@@ -92,15 +92,28 @@ public class SchedulerStopTests
     [Fact]
     public void TokensAfterAStopInOneEntryAreDropped()
     {
-        // Several tokens for one entry, as speculative decoding will return: the scheduler takes them up to the stop.
+        // Several tokens for one entry, as speculative decoding returns them: the scheduler takes them up to the stop.
         var scheduler = new Scheduler(new SchedulerConfig { NumBlocks = 64, BlockSize = 4 });
         var request = new Request("r", [1, 2, 3], new SamplingParams { MaxTokens = 10 }) { EosTokenIds = [0] };
         scheduler.AddRequest(request);
-        var output = scheduler.Schedule();
-        var updates = scheduler.UpdateFromOutput(output, new ModelRunnerOutput([0, 4], [5, 6, 0, 7]));
+        var prefill = scheduler.Schedule();
+        scheduler.UpdateFromOutput(prefill, new ModelRunnerOutput([0, 1], [5]) { Drafts = new DraftTokens([0, 3], [6, 0, 7]) });
+        var verify = scheduler.Schedule();
+        Assert.Equal((4, 3), (verify.Scheduled[0].NumNewTokens, verify.Scheduled[0].NumSpecTokens));
+        var updates = scheduler.UpdateFromOutput(verify, new ModelRunnerOutput([0, 4], [6, 0, 7, 9]));
         Assert.Equal([5, 6, 0], request.OutputTokenIds.ToArray());
-        Assert.Equal(new RequestUpdate("r", 0, 3, 3, new StopCheck(RequestStatus.FinishedStopped)), updates.Single());
+        Assert.Equal(new RequestUpdate("r", 0, 2, 3, new StopCheck(RequestStatus.FinishedStopped)), updates.Single());
         scheduler.CheckIdle();
+    }
+
+    [Fact]
+    public void MoreTokensThanDraftsPlusOneAreRejected()
+    {
+        var scheduler = new Scheduler(new SchedulerConfig { NumBlocks = 64, BlockSize = 4 });
+        scheduler.AddRequest(new Request("r", [1, 2, 3], new SamplingParams { MaxTokens = 10 }));
+        var output = scheduler.Schedule();
+        var e = Assert.Throws<ArgumentException>(() => scheduler.UpdateFromOutput(output, new ModelRunnerOutput([0, 2], [5, 6])));
+        Assert.Contains("0 draft(s)", e.Message);
     }
 
     [Fact]

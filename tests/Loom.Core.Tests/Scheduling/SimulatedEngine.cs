@@ -27,6 +27,15 @@ internal sealed class SimulatedEngine
     public int Steps { get; private set; }
     public List<Request> Finished { get; } = [];
 
+    /// <summary>
+    /// Speculative decoding: after each sampled step, drafts for the request's next step (given its tokens so far);
+    /// null = no speculation. Drafts are verified greedily against <see cref="NextToken"/>, as the runner does.
+    /// </summary>
+    public Func<Request, IReadOnlyList<int>, int[]>? Drafter { get; init; }
+
+    /// <summary>Called between scheduling and settling a step (an abort arriving while the step runs).</summary>
+    public Action<SchedulerOutput>? WhileRunning { get; set; }
+
     /// <summary>Tokens of the fake model's next output, keyed by scheduler request id; overrides <see cref="NextToken"/>.</summary>
     public Dictionary<string, Queue<int>> Scripted { get; } = new();
 
@@ -51,8 +60,14 @@ internal sealed class SimulatedEngine
         ApplyDiffs(output);
 
         var sampled = new List<int>();
-        foreach (var s in output.Scheduled)
+        var offsets = new int[output.Scheduled.Count + 1];
+        var draftOffsets = new int[output.Scheduled.Count + 1];
+        var drafts = new List<int>();
+        for (int i = 0; i < output.Scheduled.Count; i++)
         {
+            var s = output.Scheduled[i];
+            offsets[i + 1] = offsets[i];
+            draftOffsets[i + 1] = draftOffsets[i];
             var request = s.Request;
             var copy = _copies[s.RequestId];
             Assert.True(s.NumNewTokens > 0);
@@ -63,6 +78,7 @@ internal sealed class SimulatedEngine
             Assert.Equal(request.AllTokenIds.ToArray(), copy.Tokens.ToArray());
             var table = copy.BlockIds;
             var tokens = copy.Tokens;
+            List<int> written = [.. tokens, .. s.SpecTokenIds.ToArray()]; // drafts are written to KV like any token
             Assert.True(table.Count * config.BlockSize >= s.ContextLength, "block table too short for the context");
             for (int p = 0; p < s.StartPosition; p++)
                 Assert.True(tokens[p] == _kv[Slot(table, p)], $"{request.RequestId} reads wrong KV at position {p}");
@@ -71,17 +87,19 @@ internal sealed class SimulatedEngine
                 int slot = Slot(table, p);
                 var block = Scheduler.KvCache.Pool[table[p / config.BlockSize]];
                 // Writing into a block someone else also holds must not change what they read.
-                Assert.True(block.RefCount == 1 || _kv[slot] == tokens[p], $"{request.RequestId} overwrites shared KV at position {p}");
-                _kv[slot] = tokens[p];
+                Assert.True(block.RefCount == 1 || _kv[slot] == written[p], $"{request.RequestId} overwrites shared KV at position {p}");
+                _kv[slot] = written[p];
             }
             if (!s.SamplesToken) continue;
-            int token = Scripted.TryGetValue(s.RequestId, out var script) && script.Count > 0
-                ? script.Dequeue()
-                : NextToken(System.Runtime.InteropServices.CollectionsMarshal.AsSpan(tokens), copy.SampleIndex);
-            sampled.Add(token);
-            tokens.Add(token);
+            int emitted = Verify(s, copy, sampled);
+            offsets[i + 1] += emitted;
+            if (Drafter is null) continue;
+            drafts.AddRange(Drafter(request, tokens));
+            draftOffsets[i + 1] = drafts.Count;
         }
-        var updates = Scheduler.UpdateFromOutput(output, OneTokenPerSampledEntry(output, [.. sampled]));
+        WhileRunning?.Invoke(output);
+        var runnerOutput = new ModelRunnerOutput(offsets, [.. sampled]) { Drafts = Drafter is null ? null : new DraftTokens(draftOffsets, [.. drafts]) };
+        var updates = Scheduler.UpdateFromOutput(output, runnerOutput);
         Assert.Equal(updates.Length, updates.Select(u => u.RequestId).Distinct().Count());
         foreach (var s in output.Scheduled)
             if (s.Request.IsFinished) Finished.Add(s.Request);
@@ -89,12 +107,23 @@ internal sealed class SimulatedEngine
         return output;
     }
 
-    /// <summary>The runner output of a step without speculation: one token per sampling entry.</summary>
-    private static ModelRunnerOutput OneTokenPerSampledEntry(SchedulerOutput output, int[] sampledTokenIds)
+    /// <summary>
+    /// The fake model's tokens for one sampled entry: the next token, or, with drafts, each draft while it equals the
+    /// next token, then the model's own (greedy verification). Appends them to the copy and to <paramref name="sampled"/>.
+    /// </summary>
+    private int Verify(ScheduledRequest s, RunnerCopy copy, List<int> sampled)
     {
-        var offsets = new int[output.Scheduled.Count + 1];
-        for (int i = 0; i < output.Scheduled.Count; i++) offsets[i + 1] = offsets[i] + (output.Scheduled[i].SamplesToken ? 1 : 0);
-        return new ModelRunnerOutput(offsets, sampledTokenIds);
+        var tokens = copy.Tokens;
+        var specTokens = s.SpecTokenIds;
+        for (int j = 0; ; j++)
+        {
+            int token = Scripted.TryGetValue(s.RequestId, out var script) && script.Count > 0
+                ? script.Dequeue()
+                : NextToken(System.Runtime.InteropServices.CollectionsMarshal.AsSpan(tokens), copy.SampleIndex);
+            sampled.Add(token);
+            tokens.Add(token);
+            if (j == specTokens.Length || specTokens[j] != token) return j + 1;
+        }
     }
 
     /// <summary>What the scheduler settled in the last step.</summary>

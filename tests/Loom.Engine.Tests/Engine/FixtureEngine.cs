@@ -13,9 +13,12 @@ internal sealed class FixtureModel
 {
     private static readonly Dictionary<string, FixtureModel> Loaded = new();
 
+    /// <summary>The name that stands for the demo model (models/demo) rather than a fixture.</summary>
+    public const string Demo = "demo";
+
     private FixtureModel(string name)
     {
-        string dir = RepoPaths.FixtureModel(name);
+        string dir = name == Demo ? RepoPaths.DemoModel : RepoPaths.FixtureModel(name);
         Config = ModelConfigLoader.Load(dir);
         Weights = SafetensorsWeightSource.Open(dir); // kept for the process lifetime, shared by every test
         Tokenizer = HfTokenizer.FromDirectory(dir);

@@ -1,0 +1,100 @@
+using System.Text.Json;
+
+namespace Loom.Engine.Speculative;
+
+/// <summary>
+/// vLLM's <c>--speculative-config</c>: which proposer drafts tokens and how many the target verifies per step.
+/// Method <c>ngram</c> (prompt lookup) is built; <c>draft_model</c> is parsed and refused until it is.
+/// </summary>
+public sealed record SpeculativeConfig
+{
+    /// <summary>vLLM's default n-gram length when neither prompt_lookup_min nor prompt_lookup_max is given.</summary>
+    public const int DefaultPromptLookup = 5;
+
+    /// <summary>"ngram" today.</summary>
+    public string Method { get; init; } = "ngram";
+    /// <summary>num_speculative_tokens: most drafts proposed (and verified) per request per step.</summary>
+    public int NumSpeculativeTokens { get; init; }
+    /// <summary>prompt_lookup_max: longest suffix n-gram looked up.</summary>
+    public int PromptLookupMax { get; init; } = DefaultPromptLookup;
+    /// <summary>prompt_lookup_min: shortest suffix n-gram looked up.</summary>
+    public int PromptLookupMin { get; init; } = DefaultPromptLookup;
+    /// <summary>disable_by_batch_size: with at least this many requests in a step, no drafts are proposed; null = never off.</summary>
+    public int? DisableByBatchSize { get; init; }
+
+    private static readonly string[] Keys =
+        ["method", "num_speculative_tokens", "prompt_lookup_max", "prompt_lookup_min", "disable_by_batch_size", "model"];
+
+    /// <summary>
+    /// Parses the JSON object of <c>--speculative-config</c> with vLLM's keys and defaults (either prompt_lookup bound
+    /// defaults to the other, both to 5). Throws <see cref="ArgumentException"/> naming the key for anything else.
+    /// </summary>
+    public static SpeculativeConfig Parse(string json)
+    {
+        ArgumentNullException.ThrowIfNull(json);
+        using var doc = ParseDocument(json);
+        var root = doc.RootElement;
+        if (root.ValueKind != JsonValueKind.Object)
+            throw new ArgumentException($"--speculative-config must be a JSON object, got {root.ValueKind.ToString().ToLowerInvariant()}.", "speculative_config");
+        foreach (var property in root.EnumerateObject())
+            if (Array.IndexOf(Keys, property.Name) < 0)
+                throw new ArgumentException($"--speculative-config: unknown key '{property.Name}' (known: {string.Join(", ", Keys)}).", property.Name);
+
+        string method = root.TryGetProperty("method", out var m) && m.ValueKind == JsonValueKind.String ? m.GetString()!
+            : throw new ArgumentException("--speculative-config: \"method\" is required (a string: \"ngram\").", "method");
+        if (method == "draft_model")
+            throw new ArgumentException("--speculative-config: method \"draft_model\" is not built yet; use \"ngram\".", "method");
+        if (method != "ngram")
+            throw new ArgumentException($"--speculative-config: unknown method \"{method}\" (supported: \"ngram\").", "method");
+        if (root.TryGetProperty("model", out _))
+            throw new ArgumentException("--speculative-config: \"model\" belongs to method \"draft_model\", not \"ngram\".", "model");
+
+        int k = Int(root, "num_speculative_tokens") ?? throw new ArgumentException(
+            "--speculative-config: \"num_speculative_tokens\" is required for method \"ngram\".", "num_speculative_tokens");
+        int? max = Int(root, "prompt_lookup_max"), min = Int(root, "prompt_lookup_min");
+        return new SpeculativeConfig
+        {
+            Method = method,
+            NumSpeculativeTokens = k,
+            PromptLookupMax = max ?? min ?? DefaultPromptLookup,
+            PromptLookupMin = min ?? max ?? DefaultPromptLookup,
+            DisableByBatchSize = Int(root, "disable_by_batch_size"),
+        }.Validate();
+    }
+
+    /// <summary>Checks the ranges (also for a config built in code); returns itself.</summary>
+    public SpeculativeConfig Validate()
+    {
+        Check(NumSpeculativeTokens is >= 1 and <= 64, "num_speculative_tokens", $"num_speculative_tokens must be in [1, 64], got {NumSpeculativeTokens}.");
+        Check(PromptLookupMin >= 1, "prompt_lookup_min", $"prompt_lookup_min must be at least 1, got {PromptLookupMin}.");
+        Check(PromptLookupMax >= PromptLookupMin, "prompt_lookup_max",
+            $"prompt_lookup_max ({PromptLookupMax}) must be at least prompt_lookup_min ({PromptLookupMin}).");
+        Check(DisableByBatchSize is null or >= 1, "disable_by_batch_size", $"disable_by_batch_size must be at least 1, got {DisableByBatchSize}.");
+        return this;
+    }
+
+    private static JsonDocument ParseDocument(string json)
+    {
+        try
+        {
+            return JsonDocument.Parse(json);
+        }
+        catch (JsonException e)
+        {
+            throw new ArgumentException($"--speculative-config is not valid JSON: {e.Message}", "speculative_config", e);
+        }
+    }
+
+    /// <summary>The integer under <paramref name="key"/>, null when absent or JSON null; anything else is an error.</summary>
+    private static int? Int(JsonElement root, string key)
+    {
+        if (!root.TryGetProperty(key, out var value) || value.ValueKind == JsonValueKind.Null) return null;
+        if (value.ValueKind == JsonValueKind.Number && value.TryGetInt32(out int n)) return n;
+        throw new ArgumentException($"--speculative-config: \"{key}\" must be an integer, got {value.GetRawText()}.", key);
+    }
+
+    private static void Check(bool ok, string key, string message)
+    {
+        if (!ok) throw new ArgumentException("--speculative-config: " + message, key);
+    }
+}
