@@ -71,10 +71,14 @@ internal static class InlineDecisions
         var refCount = new int[names.Length];
         foreach (var list in callees) foreach (int c in list) refCount[c]++;
         var inline = new bool[names.Length];
+        var weight = new int?[names.Length];
+        bool[] recursive = [.. Enumerable.Range(0, names.Length).Select(r => IsRecursive(r, callees))];
+        // A rule's weight counts the inlined rules it contains, so that nested inlining cannot grow exponentially.
+        int WeightOf(int r) => weight[r] ??= Weight(bodies[r], name => recursive[ids[name]] ? 1 : WeightOf(ids[name]));
         for (int r = 1; r < names.Length; r++)
         {
-            if (IsRecursive(r, callees)) continue;
-            inline[r] = refCount[r] == 1 || (Weight(bodies[r]) <= SmallWeight && !HasUnboundedRepeat(bodies[r]));
+            if (recursive[r]) continue;
+            inline[r] = refCount[r] == 1 || (WeightOf(r) <= SmallWeight && !HasUnboundedRepeat(bodies[r]));
         }
         return inline;
     }
@@ -92,12 +96,13 @@ internal static class InlineDecisions
         return false;
     }
 
-    private static int Weight(GrammarExpr e) => e switch
+    private static int Weight(GrammarExpr e, Func<string, int> refWeight) => e switch
     {
         LiteralExpr l => l.Bytes.Length,
-        SequenceExpr s => s.Items.Sum(Weight),
-        ChoiceExpr c => c.Options.Sum(Weight),
-        RepeatExpr r => Weight(r.Item) * Math.Max(1, r.Max == RepeatExpr.Unbounded ? r.Min + 1 : r.Max),
+        SequenceExpr s => s.Items.Sum(i => Weight(i, refWeight)),
+        ChoiceExpr c => c.Options.Sum(o => Weight(o, refWeight)),
+        RepeatExpr r => (int)Math.Min(1_000_000L, (long)Weight(r.Item, refWeight) * Math.Max(1, r.Max == RepeatExpr.Unbounded ? r.Min + 1 : r.Max)),
+        RuleRefExpr r => refWeight(r.Name),
         _ => 1,
     };
 
