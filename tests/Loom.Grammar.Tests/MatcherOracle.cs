@@ -36,7 +36,7 @@ internal static class MatcherOracle
     /// Samples allowed tokens uniformly until EOS is taken or <paramref name="maxTokens"/> pass; returns the bytes
     /// produced and whether the walk ended on EOS. Biased toward ending once it can, so outputs stay short.
     /// </summary>
-    public static (byte[] Output, bool Ended) RandomWalk(TokenGrammar g, Random rng, int maxTokens, double endBias = 0.3)
+    public static (byte[] Output, bool Ended) RandomWalk(TokenGrammar g, Random rng, int maxTokens, double endBias = 0.3, Func<int, bool>? prefer = null)
     {
         var m = g.CreateMatcher();
         var vocab = g.Vocabulary;
@@ -48,7 +48,8 @@ internal static class MatcherOracle
             if (m.CanEnd && (rng.NextDouble() < endBias || m.IsFinished)) return ([.. output], true);
             int[] allowed = [.. Members(mask, vocab.Size).Where(t => !vocab.EosTokenIds.Contains(t))];
             if (allowed.Length == 0) throw new InvalidOperationException($"dead end after '{System.Text.Encoding.UTF8.GetString([.. output])}'");
-            int token = allowed[rng.Next(allowed.Length)];
+            int[] preferred = prefer == null || rng.NextDouble() < 0.5 ? [] : [.. allowed.Where(prefer)];
+            int token = preferred.Length > 0 ? preferred[rng.Next(preferred.Length)] : allowed[rng.Next(allowed.Length)];
             if (!m.TryAdvance(token)) throw new InvalidOperationException($"mask allowed token {token} that the matcher refuses");
             output.AddRange(vocab.BytesOf(token).ToArray());
         }

@@ -24,6 +24,7 @@ public sealed partial class JsonSchemaGrammar
             : Expr.Seq(Expr.Lit("\""), KeyNotIn(props.Select(p => p.Key).ToHashSet()), Expr.Lit("\""), Space, Expr.Lit(":"), Space, additional, Space);
 
         string stem = _grammar.FreshName("object");
+        _grammar.Define(stem, Expr.Empty); // reserves the name; the rules made here are stem-after-i
         string After(int i) => $"{stem}-after-{i}";
         GrammarExpr Member(int i) => Expr.Seq(JsonLiteralKey(props[i].Key), Space, Expr.Lit(":"), Space, props[i].Value, Space);
         GrammarExpr Comma = Expr.Seq(Expr.Lit(","), Space);
