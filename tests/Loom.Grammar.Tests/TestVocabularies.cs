@@ -32,17 +32,6 @@ internal static class TestVocabularies
     private static TokenVocabulary? LoadFixture(string name)
     {
         string path = Path.Combine(RepoPaths.Root, "tests", "fixtures", "tokenizers", name, "tokenizer.json");
-        if (!File.Exists(path)) return null;
-        using var doc = System.Text.Json.JsonDocument.Parse(File.ReadAllBytes(path));
-        var vocab = doc.RootElement.GetProperty("model").GetProperty("vocab");
-        var added = doc.RootElement.GetProperty("added_tokens").EnumerateArray()
-            .ToDictionary(t => t.GetProperty("id").GetInt32(), t => t.GetProperty("content").GetString()!);
-        int size = Math.Max(vocab.EnumerateObject().Max(p => p.Value.GetInt32()), added.Keys.DefaultIfEmpty(0).Max()) + 1;
-        var strings = new string?[size];
-        foreach (var p in vocab.EnumerateObject()) strings[p.Value.GetInt32()] = p.Name;
-        foreach (var (id, content) in added) strings[id] = content;
-        var bytes = TokenByteDecoding.Decode(strings, TokenSpelling.ByteLevel, added.ContainsKey);
-        int eos = added.First(kv => kv.Value == "<|im_end|>").Key;
-        return new TokenVocabulary(bytes, [eos]);
+        return File.Exists(path) ? TokenizerJsonVocabulary.Load(path, ["<|im_end|>"]) : null;
     }
 }

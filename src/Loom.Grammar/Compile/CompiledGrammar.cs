@@ -25,6 +25,9 @@ public sealed class CompiledGrammar
         for (int s = 0; s < StateCount; s++)
             for (int c = 0; c < classCount && !HasBytes[s]; c++) HasBytes[s] = next[s * classCount + c] >= 0;
         ReturnSites = BuildReturnSites();
+        IsPlain = new bool[StateCount];
+        for (int st = 0; st < StateCount; st++)
+            IsPlain[st] = HasBytes[st] && !accepting[st] && callOffset[st] == callOffset[st + 1];
     }
 
     internal string[] RuleNames { get; }
@@ -39,7 +42,9 @@ public sealed class CompiledGrammar
     internal int[] CallRule { get; }           // [calls] rule entered
     internal int[] CallReturn { get; }         // [calls] state resumed after the callee ends
     internal bool[] HasBytes { get; }          // [states] some byte transition leaves this state
-    internal int[][] ReturnSites { get; }      // [rules] every state resumed after a call of that rule
+    internal int[][] ReturnSites { get; }
+    /// <summary>[states] reads bytes only: no call, no return, so reaching it needs no closure (the walks' fast path).</summary>
+    internal bool[] IsPlain { get; }      // [rules] every state resumed after a call of that rule
 
     public int StateCount => Accepting.Length;
     public int RuleCount => RuleNames.Length;

@@ -9,6 +9,7 @@ public sealed partial class GrammarMatcher
     /// <see cref="CanEnd"/>. Each top contributes its state's precomputed accepted set, then its uncertain tokens are
     /// read against the real stack.
     /// </summary>
+    [System.Runtime.CompilerServices.MethodImpl(System.Runtime.CompilerServices.MethodImplOptions.AggressiveOptimization)]
     public void ComputeMask(Span<ulong> mask)
     {
         if (mask.Length < _vocab.MaskWords) throw new ArgumentException($"the mask needs {_vocab.MaskWords} words", nameof(mask));
@@ -33,6 +34,7 @@ public sealed partial class GrammarMatcher
     /// Reads each uncertain token from <paramref name="top"/>. The tokens come in byte order, so consecutive ones share
     /// prefixes: levels up to the common prefix are reused, and a prefix found dead skips every token under it.
     /// </summary>
+    [System.Runtime.CompilerServices.MethodImpl(System.Runtime.CompilerServices.MethodImplOptions.AggressiveOptimization)]
     private void AddSurvivingUncertain(int top, int[] uncertain, Span<ulong> mask)
     {
         if (uncertain.Length == 0) return;
@@ -51,7 +53,7 @@ public sealed partial class GrammarMatcher
             for (int d = common + 1; d <= bytes.Length; d++)
             {
                 _levels.Extend(_stepper, d, bytes[d - 1]);
-                if (_levels.Tops(d).Length > 0) continue;
+                if (!_levels.IsEmpty(d)) continue;
                 deadAt = d;
                 alive = d == bytes.Length && (_levels.Flags(d) & ReachFlags.End) != 0;
                 break;

@@ -17,6 +17,7 @@ internal sealed class PushdownStepper(CompiledGrammar grammar, StackNodes nodes)
     public StackNodes Nodes => nodes;
 
     /// <summary>Tops after reading <paramref name="b"/> from <paramref name="tops"/>, appended to <paramref name="result"/>.</summary>
+    [System.Runtime.CompilerServices.MethodImpl(System.Runtime.CompilerServices.MethodImplOptions.AggressiveOptimization)]
     public ReachFlags Step(ReadOnlySpan<int> tops, byte b, IntList result)
     {
         _seeds.Clear();
@@ -28,6 +29,7 @@ internal sealed class PushdownStepper(CompiledGrammar grammar, StackNodes nodes)
         return _seeds.Count == 0 ? ReachFlags.None : Close(_seeds.Span, result);
     }
 
+    [System.Runtime.CompilerServices.MethodImpl(System.Runtime.CompilerServices.MethodImplOptions.AggressiveOptimization)]
     public ReachFlags Close(ReadOnlySpan<int> seeds, IntList result)
     {
         NewEpoch();

@@ -9,11 +9,12 @@ namespace Loom.Grammar.Matching;
 /// </summary>
 public sealed class TokenGrammar
 {
-    public TokenGrammar(CompiledGrammar grammar, TokenVocabulary vocabulary)
+    /// <param name="threads">Threads for the per-state mask precomputation; 0: all cores.</param>
+    public TokenGrammar(CompiledGrammar grammar, TokenVocabulary vocabulary, int threads = 0)
     {
         Grammar = grammar ?? throw new ArgumentNullException(nameof(grammar));
         Vocabulary = vocabulary ?? throw new ArgumentNullException(nameof(vocabulary));
-        Masks = new TokenMaskTable(grammar, vocabulary);
+        Masks = new TokenMaskTable(grammar, vocabulary, threads: threads);
     }
 
     public CompiledGrammar Grammar { get; }

@@ -14,53 +14,77 @@ internal sealed class TokenMaskTable
 {
     private readonly StateMasks?[] _byState;   // [grammar states] null for states that read no byte
 
-    public TokenMaskTable(CompiledGrammar grammar, TokenVocabulary vocab)
+    /// <param name="onState">Diagnostics: (state, trie nodes visited, elapsed ticks) per precomputed state.</param>
+    /// <param name="threads">Workers sharing the states (each with its own stack nodes); default: all cores.</param>
+    public TokenMaskTable(CompiledGrammar grammar, TokenVocabulary vocab, Action<int, long, long>? onState = null, int threads = 0)
     {
         _byState = new StateMasks?[grammar.StateCount];
-        var nodes = new StackNodes();
-        var stepper = new PushdownStepper(grammar, nodes);
-        var levels = new TrieLevels();
-        var accepted = new IntList(1024);
-        var uncertain = new IntList(1024);
-        for (int s = 0; s < grammar.StateCount; s++)
+        int next = -1;
+        long visited = 0;
+        int workers = Math.Max(1, Math.Min(threads > 0 ? threads : Environment.ProcessorCount, grammar.StateCount / 8 + 1));
+        Parallel.For(0, workers, new ParallelOptions { MaxDegreeOfParallelism = workers }, _ =>
         {
-            if (!grammar.HasBytes[s]) continue;
-            Classify(stepper, vocab, nodes.Intern(s, nodes.Context(grammar.RuleOf[s], approx: false)), levels, accepted, uncertain);
-            _byState[s] = StateMasks.Create(accepted, uncertain, vocab);
-        }
+            var worker = new Worker(grammar, vocab);
+            for (int s; (s = Interlocked.Increment(ref next)) < grammar.StateCount;)
+            {
+                if (!grammar.HasBytes[s]) continue;
+                long ticks = System.Diagnostics.Stopwatch.GetTimestamp();
+                long nodes = worker.Classify(s);
+                _byState[s] = worker.ToMasks();
+                Interlocked.Add(ref visited, nodes);
+                if (onState != null) lock (onState) onState(s, nodes, System.Diagnostics.Stopwatch.GetTimestamp() - ticks);
+            }
+        });
+        NodesVisited = visited;
     }
 
     public StateMasks For(int state) => _byState[state] ?? throw new InvalidOperationException($"state {state} reads no byte");
 
+    /// <summary>Trie nodes visited while precomputing (the compile cost's measure).</summary>
+    public long NodesVisited { get; private set; }
+
     public long TotalUncertain => _byState.Sum(m => (long)(m?.Uncertain.Length ?? 0));
 
-    private static void Classify(PushdownStepper stepper, TokenVocabulary vocab, int seed, TrieLevels levels,
-        IntList accepted, IntList uncertain)
+    /// <summary>One thread's precomputation scratch: its own stack nodes, levels and result buffers.</summary>
+    private sealed class Worker(CompiledGrammar grammar, TokenVocabulary vocab)
     {
-        var trie = vocab.Trie;
-        accepted.Clear();
-        uncertain.Clear();
-        levels.SetRoot(stepper, [seed], close: true);
-        for (int i = 0; i < trie.NodeCount;)
-        {
-            int d = trie.Depth[i];
-            levels.Extend(stepper, d, trie.NodeByte[i]);
-            var tops = levels.Tops(d);
-            var flags = levels.Flags(d);
-            if (trie.FirstToken[i] >= 0)
-            {
-                if ((flags & ReachFlags.ExactEscape) != 0 || AnyExact(stepper.Nodes, tops))
-                    for (int t = trie.FirstToken[i]; t >= 0; t = trie.NextSameBytes[t]) accepted.Add(t);
-                else if (tops.Length > 0 || (flags & ReachFlags.ApproxEnd) != 0) uncertain.Add(trie.FirstToken[i]);
-            }
-            i = tops.Length > 0 ? i + 1 : trie.SubtreeEnd[i];
-        }
-    }
+        private readonly StackNodes _nodes = new();
+        private readonly TrieLevels _levels = new();
+        private readonly ulong[] _accepted = new ulong[vocab.MaskWords];
+        private readonly IntList _uncertain = new(1024);
+        private PushdownStepper? _stepper;
 
-    private static bool AnyExact(StackNodes nodes, ReadOnlySpan<int> tops)
-    {
-        foreach (int top in tops) if (!nodes.IsApprox(top)) return true;
-        return false;
+        /// <summary>Walks the trie from state s under its rule's exact caller; returns the trie nodes visited.</summary>
+        [System.Runtime.CompilerServices.MethodImpl(System.Runtime.CompilerServices.MethodImplOptions.AggressiveOptimization)]
+        public long Classify(int s)
+        {
+            var stepper = _stepper ??= new PushdownStepper(grammar, _nodes);
+            var trie = vocab.Trie;
+            var levels = _levels;
+            Array.Clear(_accepted);
+            _uncertain.Clear();
+            levels.SetRoot(stepper, [_nodes.Intern(s, _nodes.Context(grammar.RuleOf[s], approx: false))], close: true);
+            long visited = 0;
+            for (int i = 0; i < trie.NodeCount;)
+            {
+                int d = trie.Depth[i];
+                visited++;
+                levels.Extend(stepper, d, trie.NodeByte[i]);
+                bool alive = !levels.IsEmpty(d);
+                int token = trie.FirstToken[i];
+                if (token >= 0)
+                {
+                    var flags = levels.Flags(d);
+                    if ((flags & ReachFlags.ExactEscape) != 0 || (alive && levels.AnyExact(_nodes, d)))
+                        TokenMask.SetChain(_accepted, trie, token);
+                    else if (alive || (flags & ReachFlags.ApproxEnd) != 0) _uncertain.Add(token);
+                }
+                i = alive ? i + 1 : trie.SubtreeEnd[i];
+            }
+            return visited;
+        }
+
+        public StateMasks ToMasks() => StateMasks.Create(_accepted, _uncertain, vocab);
     }
 }
 
@@ -81,12 +105,16 @@ internal sealed class StateMasks
     /// <summary>First token id per distinct byte string, in trie (byte-lexicographic) order.</summary>
     public int[] Uncertain { get; }
 
-    public static StateMasks Create(IntList accepted, IntList uncertain, TokenVocabulary vocab)
+    public static StateMasks Create(ReadOnlySpan<ulong> accepted, IntList uncertain, TokenVocabulary vocab)
     {
-        if (accepted.Count * 32 <= vocab.Size) return new StateMasks(null, accepted.Span.ToArray(), uncertain.Span.ToArray());
-        var dense = new ulong[vocab.MaskWords];
-        foreach (int t in accepted.Span) TokenMask.Set(dense, t);
-        return new StateMasks(dense, [], uncertain.Span.ToArray());
+        int count = TokenMask.Count(accepted);
+        if (count * 32 > vocab.Size) return new StateMasks(accepted.ToArray(), [], uncertain.Span.ToArray());
+        var sparse = new int[count];
+        int n = 0;
+        for (int w = 0; w < accepted.Length; w++)
+            for (ulong bits = accepted[w]; bits != 0; bits &= bits - 1)
+                sparse[n++] = (w << 6) + System.Numerics.BitOperations.TrailingZeroCount(bits);
+        return new StateMasks(null, sparse, uncertain.Span.ToArray());
     }
 
     public void OrAcceptedInto(Span<ulong> mask)
