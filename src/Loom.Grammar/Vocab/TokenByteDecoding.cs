@@ -29,6 +29,23 @@ public static class TokenByteDecoding
         return result;
     }
 
+    /// <summary>
+    /// The spelling a vocabulary uses, from its strings: GPT-2's 'Ġ' (space) or 'Ċ' (newline) mean byte-level; '▁' or
+    /// byte-fallback tokens mean SentencePiece; otherwise plain text.
+    /// </summary>
+    public static TokenSpelling GuessSpelling(IEnumerable<string?> tokens)
+    {
+        int byteLevel = 0, sentencePiece = 0;
+        foreach (string? t in tokens)
+        {
+            if (t == null) continue;
+            if (t.Contains('\u0120') || t.Contains('\u010A')) byteLevel++;
+            if (t.Contains('\u2581') || (t.Length == 6 && t.StartsWith("<0x", StringComparison.Ordinal))) sentencePiece++;
+        }
+        return byteLevel == 0 && sentencePiece == 0 ? TokenSpelling.Plain
+            : byteLevel >= sentencePiece ? TokenSpelling.ByteLevel : TokenSpelling.SentencePiece;
+    }
+
     public static byte[] Decode(string token, TokenSpelling spelling) => spelling switch
     {
         TokenSpelling.ByteLevel => DecodeByteLevel(token),
