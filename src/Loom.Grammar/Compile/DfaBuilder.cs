@@ -66,7 +66,9 @@ internal sealed class DfaBuilder(byte[] byteClass, int classCount, Nfa?[] nfas)
             if (!set.Add(s)) continue;
             foreach (int t in nfa.Epsilon[s]) stack.Push(t);
         }
-        int[] members = [.. set];
+        // Only states that read, call or end matter for what follows; dropping the epsilon-only ones makes subsets
+        // reached along different paths (a plain character versus an escape) the same DFA state.
+        int[] members = [.. set.Where(s => nfa.Bytes[s].Count > 0 || nfa.Calls[s].Count > 0 || s == nfa.Final)];
         Array.Sort(members);
         return members;
     }
