@@ -14,24 +14,34 @@ public sealed partial class JsonSchemaGrammar
     }
 
     /// <summary>
-    /// Numbers with bounds: supported when the bounds are integers. Integers in range, plus k.fraction where every
-    /// such value is in range (a sound subset: e.g. with maximum 5, "5.0" is not produced but "5" is).
+    /// Numbers with bounds, supported when the bounds are integers: the integers in range, plus k.f with a non-zero
+    /// fraction where every such value is in range whatever f is. With integer bounds M (minimum or exclusiveMinimum)
+    /// and X (maximum or exclusiveMaximum), k + f lies in (k, k + 1), so k in [M, X - 1] is in range either way.
     /// </summary>
     private GrammarExpr NumberExpr(JsonElement schema, string path)
     {
         var (lo, hi) = IntegerBounds(schema, path);
         if (lo == null && hi == null) return Expr.Ref("number-any");
-        long l = lo ?? -999_999_999_999_999L, h = hi ?? 9_999_999_999_999_999L;
-        if (l > h) return Expr.Nothing;
-        var digits = Expr.Seq(Expr.Lit("."), Expr.Repeat(Expr.Chars('0', '9'), 1, 15));
-        var options = new List<GrammarExpr> { DecimalRange.Integers(l, h) };
-        // Positive k.f with k >= 0: needs k >= lo and k + 1 <= hi.
-        long pLo = Math.Max(l, 0), pHi = h - 1;
-        if (pLo <= pHi) options.Add(Expr.Seq(DecimalRange.NonNegative(pLo, pHi), digits));
-        // Negative -(k.f) with k >= 0: needs -(k + 1) >= lo and -k <= hi.
-        long nLo = Math.Max(0, -h), nHi = -l - 1;
-        if (nLo <= nHi) options.Add(Expr.Seq(Expr.Lit("-"), DecimalRange.NonNegative(nLo, nHi), digits));
-        return Expr.Or(options);
+        const long Far = 999_999_999_999_999L;
+        long l = lo ?? -Far, h = hi ?? Far;
+        long m = RawBound(schema, "minimum", "exclusiveMinimum", path, Math.Max) ?? -Far;
+        long x = RawBound(schema, "maximum", "exclusiveMaximum", path, Math.Min) ?? Far;
+        // Fraction digits end in a non-zero digit, so k.f is never equal to k.
+        var fraction = Expr.Seq(Expr.Lit("."), Expr.Repeat(Expr.Chars('0', '9'), 0, 14), Expr.Chars('1', '9'));
+        var options = new List<GrammarExpr>();
+        if (l <= h) options.Add(DecimalRange.Integers(l, h));
+        long pLo = Math.Max(m, 0), pHi = x - 1;
+        if (pLo <= pHi) options.Add(Expr.Seq(DecimalRange.NonNegative(pLo, pHi), fraction));
+        long nLo = Math.Max(0, -x), nHi = -m - 1;
+        if (nLo <= nHi) options.Add(Expr.Seq(Expr.Lit("-"), DecimalRange.NonNegative(nLo, nHi), fraction));
+        return options.Count == 0 ? Expr.Nothing : Expr.Or(options);
+    }
+
+    /// <summary>The tighter of an inclusive and an exclusive bound's values (as written), null if neither.</summary>
+    private static long? RawBound(JsonElement schema, string inclusive, string exclusive, string path, Func<long, long, long> tighter)
+    {
+        long? a = Bound(schema, inclusive, path), b = Bound(schema, exclusive, path);
+        return a is { } va && b is { } vb ? tighter(va, vb) : a ?? b;
     }
 
     /// <summary>Inclusive integer bounds from minimum/maximum/exclusive*, null where unbounded.</summary>
