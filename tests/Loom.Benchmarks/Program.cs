@@ -15,6 +15,10 @@ if (args.Length > 0 && args[0] == "engine")
 if (args.Length > 0 && args[0] == "spec")
     return SpeculativeBenchmark.Run(args[1..]);
 
+// `grammar`: constrained-decoding mask time per token and compile time per schema (docs/perf.md, "Structured outputs").
+if (args.Length > 0 && args[0] == "grammar")
+    return GrammarBenchmark.Run(args[1..]);
+
 // `llamacpp`: Loom vs llama.cpp on the same GGUF files (docs/perf.md, "llama.cpp comparison").
 if (args.Length > 0 && args[0] == "llamacpp")
     return LlamaCppBenchmark.Run(args[1..]);

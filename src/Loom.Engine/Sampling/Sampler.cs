@@ -24,15 +24,17 @@ public sealed class Sampler
     private Xoshiro256StarStar _rng;
 
     /// <param name="completionIndex">Which of the request's n completions this is: seeded siblings use seed + index (as vLLM).</param>
+    /// <param name="constraints">Processors that run before those the params ask for (a grammar mask), so that
+    /// penalties, top-k and top-p see only allowed tokens.</param>
     public Sampler(SamplingParams samplingParams, ReadOnlySpan<int> promptTokenIds, int vocabSize,
-        IReadOnlyCollection<int> eosTokenIds, int completionIndex = 0)
+        IReadOnlyCollection<int> eosTokenIds, int completionIndex = 0, IReadOnlyList<ILogitsProcessor>? constraints = null)
     {
         ArgumentNullException.ThrowIfNull(samplingParams);
         ArgumentNullException.ThrowIfNull(eosTokenIds);
         ArgumentOutOfRangeException.ThrowIfLessThan(vocabSize, 1);
         _params = samplingParams;
         VocabSize = vocabSize;
-        _processors = LogitsProcessors.For(samplingParams, promptTokenIds, eosTokenIds);
+        _processors = [.. constraints ?? [], .. LogitsProcessors.For(samplingParams, promptTokenIds, eosTokenIds)];
         _minTokens = _processors.OfType<MinTokensProcessor>().FirstOrDefault();
         _rng = samplingParams.Seed is long seed
             ? new Xoshiro256StarStar(unchecked((ulong)(seed + completionIndex)))
