@@ -4,8 +4,9 @@ namespace Loom.Core.Scheduling;
 
 /// <summary>
 /// What the model runner produced for one <see cref="SchedulerOutput"/>, entry by entry in its Scheduled order:
-/// a variable number of sampled tokens per entry (none for a prefill chunk, one for a decode today, several once
-/// speculative decoding verifies drafts), their log-probabilities where asked for, and prompt log-probabilities.
+/// a variable number of sampled tokens per entry (none for a prefill chunk, one for a decode, up to 1 + drafts when
+/// speculative drafts are verified), their log-probabilities where asked for, prompt log-probabilities, and the drafts
+/// proposed for each entry's next step.
 /// </summary>
 public sealed record ModelRunnerOutput
 {

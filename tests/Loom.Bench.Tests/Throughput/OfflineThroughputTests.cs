@@ -30,6 +30,27 @@ public class OfflineThroughputTests
     }
 
     [Fact]
+    public void Speculative_counters_of_the_run_reach_the_result_json()
+    {
+        var engineOptions = new EngineOptions
+        {
+            KvCacheBytes = 8 << 20, IdleSelfCheck = true,
+            Speculative = new Engine.Speculative.SpeculativeConfig { NumSpeculativeTokens = 3, PromptLookupMin = 1, PromptLookupMax = 2 },
+        };
+        using var model = ModelLoader.Load(RepoPaths.DemoModel, new LoaderOptions { Backend = "cpu", NumThreads = 1, Engine = engineOptions });
+        var engine = LlmEngine.Create(model, engineOptions);
+        // Repeating prompts, so prompt lookup has something to draft from.
+        var requests = Enumerable.Range(0, 2).Select(i => new OfflineRequest([.. Enumerable.Repeat(new[] { 100 + i, 200, 300 }, 4).SelectMany(x => x)], 16)).ToArray();
+
+        var result = new OfflineThroughput(engine).Run(requests, seed: 1);
+
+        Assert.Equal(2 * 16, result.TotalOutputTokens); // speculation changes no count
+        var spec = Assert.IsType<System.Text.Json.Nodes.JsonObject>(result.ToJson(new Dictionary<string, string>())["spec_decode"]);
+        Assert.True((long)spec["num_draft_tokens"]! > 0);
+        Assert.Equal(result.SpecDecoding!.NumAcceptedTokens, (long)spec["num_accepted_tokens"]!);
+    }
+
+    [Fact]
     public void A_cancelled_run_leaves_the_engine_empty()
     {
         var engineOptions = new EngineOptions { KvCacheBytes = 8 << 20 };
