@@ -97,7 +97,7 @@ public unsafe class BlockKernelTests
         return result;
     }
 
-    private static void AssertMatchesReference(DType dtype, byte[] weightBytes, float[] x, int inFeatures, int outFeatures, int numTokens)
+    internal static void AssertMatchesReference(DType dtype, byte[] weightBytes, float[] x, int inFeatures, int outFeatures, int numTokens)
     {
         var w = new float[outFeatures * inFeatures];
         GgmlQuants.Dequantize(dtype, weightBytes, w);
@@ -128,9 +128,9 @@ public unsafe class BlockKernelTests
             }
     }
 
-    private static long RowBytes(DType dtype, int inFeatures) => inFeatures / DTypes.BlockElements(dtype) * DTypes.BlockBytes(dtype);
+    internal static long RowBytes(DType dtype, int inFeatures) => inFeatures / DTypes.BlockElements(dtype) * DTypes.BlockBytes(dtype);
 
-    private static float[] RandomInputs(int count, Random rng)
+    internal static float[] RandomInputs(int count, Random rng)
     {
         var x = new float[count];
         for (int i = 0; i < x.Length; i++) x[i] = (float)(rng.NextDouble() * 2 - 1);

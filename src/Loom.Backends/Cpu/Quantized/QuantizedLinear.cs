@@ -6,6 +6,8 @@ namespace Loom.Backends.Cpu.Quantized;
 /// A linear layer over a GGUF-quantized weight read in place, multiplied block by block in integers against quantized
 /// activations, as llama.cpp does: the 32-value types (Q8_0, Q4_0, Q4_1, Q5_0, Q5_1, IQ4_NL) against Q8 activations
 /// (<see cref="QuantizedGemm"/>), the K-quants (Q4_K, Q5_K, Q6_K) against Q8_K activations (<see cref="SuperBlockGemm"/>).
+/// Q8_0 and Q4_0 are repacked at load eight rows side by side (<see cref="InterleavedWeights"/>, a copy the size of
+/// the tensor; the original stays mapped for embedding lookups) and run by <see cref="InterleavedGemm"/>.
 /// Each weight row is read from memory once per step for all tokens.
 /// </summary>
 internal sealed unsafe class QuantizedLinear : CpuLinear
@@ -13,6 +15,7 @@ internal sealed unsafe class QuantizedLinear : CpuLinear
     private readonly byte* _rows;     // [OutFeatures] rows of RowBytes each
     private readonly long _rowBytes;
     private readonly DType _dtype;
+    private readonly InterleavedWeights? _interleaved; // Q8_0 / Q4_0 rows repacked eight side by side, or null
 
     public QuantizedLinear(TensorInfo weight, int inFeatures, int outFeatures, int rowOffset, float[]? bias)
         : base(weight.Name, inFeatures, outFeatures, bias)
@@ -27,7 +30,12 @@ internal sealed unsafe class QuantizedLinear : CpuLinear
         if (weight.ByteLength != _rowBytes * weight.Shape[0])
             throw new ArgumentException($"Tensor {weight.Name} in {weight.File} holds {weight.ByteLength} bytes; {_dtype} [{weight.Shape[0]}, {inFeatures}] needs {_rowBytes * weight.Shape[0]}.");
         _rows = weight.Data + rowOffset * _rowBytes;
+        if (_dtype is DType.Q8_0 or DType.Q4_0)
+            _interleaved = InterleavedWeights.TryCreate(_rows, _rowBytes, outFeatures, inFeatures / 32, DTypes.BlockBytes(_dtype));
     }
+
+    /// <summary>Whole groups of eight rows for the interleaved kernels (any range still works, just less well).</summary>
+    public override int RowGranularity => _interleaved != null ? InterleavedWeights.GroupRows : base.RowGranularity;
 
     /// <summary>The quantized types these kernels compute with.</summary>
     public static bool HasKernel(DType dtype) => dtype is DType.Q8_0 or DType.Q4_0 or DType.Q4_1 or DType.Q5_0 or DType.Q5_1
@@ -39,6 +47,8 @@ internal sealed unsafe class QuantizedLinear : CpuLinear
     {
         switch (_dtype)
         {
+            case DType.Q8_0 when _interleaved != null: ComputeInterleavedRows<Q8_0x8>(x, xStride, numTokens, y, yStride, rowStart, rowEnd); break;
+            case DType.Q4_0 when _interleaved != null: ComputeInterleavedRows<Q4_0x8>(x, xStride, numTokens, y, yStride, rowStart, rowEnd); break;
             case DType.Q8_0: ComputeBlockRows<Q8_0Block>(x, xStride, numTokens, y, yStride, rowStart, rowEnd); break;
             case DType.Q4_0: ComputeBlockRows<Q4_0Block>(x, xStride, numTokens, y, yStride, rowStart, rowEnd); break;
             case DType.Q4_1: ComputeBlockRows<Q4_1Block>(x, xStride, numTokens, y, yStride, rowStart, rowEnd); break;
@@ -62,6 +72,14 @@ internal sealed unsafe class QuantizedLinear : CpuLinear
         var activations = Q8Activations.ForThisThread();
         activations.Quantize(x, xStride, numTokens, InFeatures);
         QuantizedGemm.ComputeRows<TBlock>(_rows, _rowBytes, InFeatures, activations, numTokens, y, yStride, rowStart, rowEnd);
+    }
+
+    private void ComputeInterleavedRows<TBlock>(float* x, int xStride, int numTokens, float* y, int yStride, int rowStart, int rowEnd)
+        where TBlock : struct, IInterleavedBlock
+    {
+        var activations = Q8Activations.ForThisThread();
+        activations.Quantize(x, xStride, numTokens, InFeatures);
+        InterleavedGemm.ComputeRows<TBlock>(_interleaved!, activations, numTokens, y, yStride, rowStart, rowEnd);
     }
 
     private void ComputeSuperBlockRows<TBlock>(float* x, int xStride, int numTokens, float* y, int yStride, int rowStart, int rowEnd)

@@ -1,0 +1,132 @@
+using System.Runtime.CompilerServices;
+using System.Runtime.Intrinsics;
+using System.Runtime.Intrinsics.X86;
+
+namespace Loom.Backends.Cpu.Quantized;
+
+/// <summary>
+/// y = x W^T for Q8_0 / Q4_0 weights repacked eight rows side by side (<see cref="InterleavedWeights"/>), against Q8
+/// activations. Each int32 lane of a block's dot product is one row: four activation bytes are broadcast to all eight
+/// lanes and multiplied with four bytes of each row (maddubs), so one activation load feeds eight rows, the block's
+/// integer sum needs no horizontal reduction, and the scales are applied as one vector (d_w of eight rows · d_x)
+/// with one convert and one FMA per eight rows instead of per row. For Q4_0 the int16 pair sums of a whole block are
+/// added before widening (16 products of at most 15 · 128 fit in int16), which llama.cpp's Q4_0x8 kernel does too.
+/// <para>
+/// Shapes: four tokens at a time (each weight block loaded and unpacked once for four tokens) and single tokens for
+/// the rest and for decode. Every (row, token) output is the same computation in every shape: per block the exact
+/// integer sum, converted to float (exact: |Σ| &lt; 2^24), acc = fma(Σ, d_w · d_x, acc) in block order, so batching
+/// stays bit-invariant; the portable path does the same in scalar code and gives the same bits.
+/// </para>
+/// </summary>
+internal static unsafe class InterleavedGemm
+{
+    private const int G = InterleavedWeights.GroupRows;
+
+    /// <summary>Activation bytes per token tile (a quarter of a typical 1 MB L2), as in <see cref="QuantizedGemm"/>.</summary>
+    private const long InputTileBytes = 256 * 1024;
+
+    /// <summary>Output columns [rowStart, rowEnd) of y ([numTokens, yStride]) for every token.</summary>
+    public static void ComputeRows<TBlock>(InterleavedWeights w, Q8Activations x, int numTokens, float* y, int yStride,
+        int rowStart, int rowEnd) where TBlock : struct, IInterleavedBlock
+    {
+        int n = w.Blocks * 32;
+        var a = new Activations(x.Quants, x.Scales, x.Sums, n);
+        int tileTokens = (int)Math.Clamp(InputTileBytes / n, 4, int.MaxValue) & ~3;
+        for (int tile = 0; tile < numTokens; tile += tileTokens)
+        {
+            int tileEnd = Math.Min(numTokens, tile + tileTokens);
+            for (int g = rowStart / G; g * G < rowEnd; g++)
+            {
+                int first = Math.Max(rowStart - g * G, 0), last = Math.Min(rowEnd - g * G, G);
+                float* yg = y + g * G;
+                int t = tile;
+                if (QuantizedGemm.UseAvx2)
+                {
+                    for (; t + 4 <= tileEnd; t += 4)
+                        TBlock.Tokens4(w.Quants(g), w.Scales(g), w.Blocks, a, t, yg + (long)t * yStride, yStride, first, last);
+                    for (; t < tileEnd; t++)
+                        TBlock.Token1(w.Quants(g), w.Scales(g), w.Blocks, a, t, yg + (long)t * yStride, first, last);
+                }
+                else
+                {
+                    for (; t < tileEnd; t++)
+                        for (int r = first; r < last; r++)
+                            yg[(long)t * yStride + r] = DotScalar<TBlock>(w.Quants(g), w.Scales(g), w.Blocks, r, a, t);
+                }
+            }
+        }
+    }
+
+    /// <summary>Stores lanes [first, last) of one token's eight row results.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    internal static void StoreRows(float* y, Vector256<float> v, int first, int last)
+    {
+        if (first == 0 && last == G)
+        {
+            Avx.Store(y, v);
+            return;
+        }
+        for (int r = first; r < last; r++) y[r] = v.GetElement(r);
+    }
+
+    /// <summary>Eight fp16 scales to fp32, exactly for every finite value: the bits moved into fp32 place, times 2^112.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    internal static Vector256<float> HalvesToSingles(ushort* h)
+    {
+        var v = Avx2.ConvertToVector256Int32(h);
+        var sign = Avx2.ShiftLeftLogical(v, 16) & Vector256.Create(int.MinValue);
+        var magnitude = Avx2.ShiftLeftLogical(v & Vector256.Create(0x7FFF), 13).AsSingle() * Vector256.Create(TwoTo112);
+        return magnitude | sign.AsSingle();
+    }
+
+    private static readonly float TwoTo112 = BitConverter.Int32BitsToSingle((127 + 112) << 23);
+
+    /// <summary>Four activation bytes broadcast to all eight lanes.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    internal static Vector256<sbyte> Broadcast4(sbyte* x) => Avx2.BroadcastScalarToVector256((int*)x).AsSByte();
+
+    /// <summary>The same result as the vector kernels for one (row, token), in scalar code.</summary>
+    private static float DotScalar<TBlock>(byte* q, ushort* scales, int blocks, int r, Activations a, int t)
+        where TBlock : struct, IInterleavedBlock
+    {
+        sbyte* xq = a.Quants(t);
+        float* xd = a.Scales(t);
+        int* xs = a.Sums(t);
+        float acc = 0;
+        for (int b = 0; b < blocks; b++)
+        {
+            int sum = TBlock.DotScalar(q + (long)b * G * TBlock.QuantBytes, r, xq + b * 32, xs[b]);
+            float dw = (float)BitConverter.UInt16BitsToHalf(scales[b * G + r]);
+            acc = MathF.FusedMultiplyAdd(sum, dw * xd[b], acc);
+        }
+        return acc;
+    }
+}
+
+/// <summary>Pointers into quantized activations: token t's blocks.</summary>
+internal readonly unsafe struct Activations(sbyte* quants, float* scales, int* sums, int n)
+{
+    private readonly int _blocks = n / 32;
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public sbyte* Quants(int t) => quants + (long)t * _blocks * 32;
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public float* Scales(int t) => scales + (long)t * _blocks;
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public int* Sums(int t) => sums + (long)t * _blocks;
+}
+
+/// <summary>A block type in the interleaved layout: its kernels for one group of eight rows.</summary>
+internal unsafe interface IInterleavedBlock
+{
+    static abstract int QuantBytes { get; }
+
+    /// <summary>Tokens t..t+3 into y (token i at y + i * yStride), lanes [first, last).</summary>
+    static abstract void Tokens4(byte* q, ushort* scales, int blocks, Activations a, int t, float* y, int yStride, int first, int last);
+
+    /// <summary>Token t into y, lanes [first, last).</summary>
+    static abstract void Token1(byte* q, ushort* scales, int blocks, Activations a, int t, float* y, int first, int last);
+
+    /// <summary>Row r's exact integer block sum (including any offset correction) against one activation block.</summary>
+    static abstract int DotScalar(byte* groupBlock, int r, sbyte* x, int xSum);
+}
