@@ -70,6 +70,9 @@ public sealed record EngineStats(
 {
     /// <summary>Requests preempted (KV freed, recomputed later) since start.</summary>
     public long NumPreemptions { get; init; }
+
+    /// <summary>Tokens per KV block (0 = unknown); a router hashes prompts in blocks of this size to predict cache hits.</summary>
+    public int BlockSize { get; init; }
 }
 
 /// <summary>

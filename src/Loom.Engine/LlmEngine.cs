@@ -175,6 +175,7 @@ public sealed partial class LlmEngine
             kv.PrefixCacheQueries, kv.PrefixCacheHits, _promptTokensTotal, _generationTokensTotal)
         {
             NumPreemptions = _scheduler.NumPreemptions,
+            BlockSize = kv.BlockSize,
         };
     }
 
