@@ -81,7 +81,8 @@ public sealed class LoomRouter : IAsyncDisposable
         var poller = signals = new ReplicaSignalPoller(options.Replicas, options.MetricsPollInterval,
             LoggerFactory.Create(b => b.SetMinimumLevel(options.LogLevel)).CreateLogger<ReplicaSignalPoller>());
         builder.Services.AddSingleton(replicas).AddSingleton(metrics).AddSingleton(poller).AddSingleton(options.Policy);
-        builder.Services.AddSingleton<ILoadBalancingPolicy, InferenceLoadBalancingPolicy>();
+        builder.Services.AddSingleton<InferenceLoadBalancingPolicy>();
+        builder.Services.AddSingleton<ILoadBalancingPolicy>(sp => sp.GetRequiredService<InferenceLoadBalancingPolicy>());
         builder.Services.AddSingleton<IPassiveHealthCheckPolicy>(sp =>
             new ConnectFailureHealthPolicy(sp.GetRequiredService<IDestinationHealthUpdater>(), options.ReactivationPeriod));
         builder.Services.AddReverseProxy()
@@ -90,7 +91,7 @@ public sealed class LoomRouter : IAsyncDisposable
 
         var app = builder.Build();
         var hashing = new PromptHashing(reader, poller, options.Replicas, options.BlockSize);
-        var retry = new RetryOnAnotherReplica(metrics);
+        var retry = new RetryOnAnotherReplica(metrics, app.Services.GetRequiredService<InferenceLoadBalancingPolicy>());
         app.Use((context, next) => hashing.InvokeAsync(context, () => next(context)));
         app.UseRouting();
         app.MapGet("/health", (HttpContext c) => HealthAsync(c));
@@ -104,21 +105,16 @@ public sealed class LoomRouter : IAsyncDisposable
         return app;
     }
 
-    private const string NoHealthyReplica =
-        "{\"error\":{\"message\":\"No replica is healthy; retry shortly.\",\"type\":\"service_unavailable\",\"param\":null,\"code\":\"no_healthy_replica\"}}";
-
     /// <summary>200 while some replica is in rotation; 503 in OpenAI's error shape when none is.</summary>
-    private static async Task HealthAsync(HttpContext context)
+    private static Task HealthAsync(HttpContext context)
     {
         var lookup = context.RequestServices.GetRequiredService<IProxyStateLookup>();
         if (lookup.TryGetCluster(ProxyConfig.ClusterId, out var cluster) && cluster.DestinationsState.AvailableDestinations.Count > 0)
         {
             context.Response.StatusCode = 200;
-            return;
+            return Task.CompletedTask;
         }
-        context.Response.StatusCode = 503;
-        context.Response.ContentType = "application/json";
-        await context.Response.WriteAsync(NoHealthyReplica);
+        return RetryOnAnotherReplica.NoHealthyReplicaAsync(context.Response);
     }
 
     private static async Task MetricsAsync(HttpContext context, RouterMetrics metrics)

@@ -27,6 +27,8 @@ internal static class ProxyConfig
             .ToDictionary(d => d.Id, d => d.Config),
         HealthCheck = new HealthCheckConfig
         {
+            // Not YARP's default HealthyOrPanic (all replicas when none is healthy): with none healthy the router says so (503).
+            AvailableDestinationsPolicy = "HealthyAndUnknown",
             Active = new ActiveHealthCheckConfig
             {
                 Enabled = true,

@@ -1,4 +1,5 @@
 using Loom.Router.Hosting;
+using Loom.Router.Routing;
 using Microsoft.AspNetCore.Http;
 using Yarp.ReverseProxy.Forwarder;
 using Yarp.ReverseProxy.Transforms;
@@ -12,7 +13,7 @@ namespace Loom.Router.Proxy;
 /// back to the client as it is: the replica may have done the work, and a response already started cannot be retried.
 /// Sits in YARP's proxy pipeline before load balancing, so each attempt picks among the replicas not yet tried.
 /// </summary>
-public sealed class RetryOnAnotherReplica(RouterMetrics metrics)
+public sealed class RetryOnAnotherReplica(RouterMetrics metrics, InferenceLoadBalancingPolicy policy)
 {
     private const string CauseKey = "loom.retry-cause";
     private const string CanRetryKey = "loom.can-retry";
@@ -21,10 +22,16 @@ public sealed class RetryOnAnotherReplica(RouterMetrics metrics)
     {
         var proxy = context.GetReverseProxyFeature();
         var untried = proxy.AvailableDestinations.ToList();
+        if (untried.Count == 0)
+        {
+            await NoHealthyReplicaAsync(context.Response);
+            return;
+        }
         while (true)
         {
             proxy.AvailableDestinations = untried;
             context.Items[CanRetryKey] = untried.Count > 1 && context.Request.Body.CanSeek;
+            if (untried.Count == 1) policy.Record(context, untried[0], new RoutingDecision(0, RoutingReason.Single, 0)); // YARP skips the policy
             await next();
             if (CauseOf(context) is not { } cause || context.Response.HasStarted || proxy.ProxiedDestination is not { } failed) return;
             untried.Remove(failed);
@@ -35,6 +42,18 @@ public sealed class RetryOnAnotherReplica(RouterMetrics metrics)
             context.Response.Clear();
             context.Request.Body.Position = 0;
         }
+    }
+
+    private const string NoHealthyReplica =
+        "{\"error\":{\"message\":\"No replica is healthy; retry shortly.\",\"type\":\"service_unavailable\",\"param\":null,\"code\":\"no_healthy_replica\"}}";
+
+    /// <summary>503 in OpenAI's error shape, with Retry-After: every replica is out of rotation.</summary>
+    public static Task NoHealthyReplicaAsync(HttpResponse response)
+    {
+        response.StatusCode = StatusCodes.Status503ServiceUnavailable;
+        response.Headers.RetryAfter = "1";
+        response.ContentType = "application/json";
+        return response.WriteAsync(NoHealthyReplica);
     }
 
     /// <summary>Why the attempt just made should go to another replica ("connect", "draining"), or null.</summary>

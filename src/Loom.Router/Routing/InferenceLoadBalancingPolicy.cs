@@ -22,6 +22,7 @@ public sealed class InferenceLoadBalancingPolicy(ReplicaDirectory replicas, Repl
     public DestinationState? PickDestination(HttpContext context, ClusterState cluster, IReadOnlyList<DestinationState> availableDestinations)
     {
         if (availableDestinations.Count == 0) return null;
+        if (availableDestinations.Count == 1) return availableDestinations[0]; // YARP never asks then; RetryOnAnotherReplica records it
         var prompt = context.Features.Get<RoutedPrompt>();
         var blocks = prompt?.Blocks ?? PromptBlocks.None;
         Span<ReplicaCandidate> candidates = availableDestinations.Count <= 64
@@ -36,8 +37,20 @@ public sealed class InferenceLoadBalancingPolicy(ReplicaDirectory replicas, Repl
             candidates[i] = new ReplicaCandidate(destination.ConcurrentRequestCount, reading.Waiting, reading.KvCacheUsage, matched, index.Count);
         }
         var decision = ReplicaPicker.Pick(candidates, blocks.MatchableBlocks, options);
-        var picked = availableDestinations[decision.Index];
-        replicas.IndexOf(picked.DestinationId).Add(blocks.Hashes);
+        return Record(context, availableDestinations[decision.Index], decision);
+    }
+
+    /// <summary>
+    /// The picked replica's index learns the prompt, and the metrics the decision. YARP skips the policy when only one
+    /// replica is available, so <see cref="Proxy.RetryOnAnotherReplica"/> calls this itself then.
+    /// </summary>
+    public DestinationState Record(HttpContext context, DestinationState picked, RoutingDecision decision)
+    {
+        var prompt = context.Features.Get<RoutedPrompt>();
+        var blocks = prompt?.Blocks ?? PromptBlocks.None;
+        var index = replicas.IndexOf(picked.DestinationId);
+        if (decision.Reason == RoutingReason.Single) decision = decision with { MatchedBlocks = Math.Min(index.LongestMatch(blocks.Hashes), blocks.MatchableBlocks) };
+        index.Add(blocks.Hashes);
         metrics.ObserveDecision(picked.Model.Config.Address, decision, prompt?.BlockSize ?? 0, prompt?.Known == true);
         return picked;
     }
