@@ -26,6 +26,11 @@ public sealed class RouterCommand : ICliCommand
         {
             Description = "The served model's directory (tokenizer.json, tokenizer_config.json): enables prefix-cache affinity. Without it, routing uses load alone.",
         };
+        var policy = new Option<string>("--policy")
+        {
+            Description = "cache_aware (queue, KV use and prefix affinity), or round_robin / random for comparison (SGLang's words).",
+            DefaultValueFactory = _ => "cache_aware",
+        };
         var blockSize = new Option<int?>("--block-size") { Description = "Tokens per KV block on the replicas (default: their loom_cache_config_info / vllm:cache_config_info, else 16)." };
         var queueWeight = new Option<double>("--queue-weight") { Description = "Weight of the waiting-queue scorer (inference extension default 2).", DefaultValueFactory = _ => defaults.QueueWeight };
         var kvWeight = new Option<double>("--kv-cache-weight") { Description = "Weight of the KV-cache-utilization scorer (inference extension default 2).", DefaultValueFactory = _ => defaults.KvCacheWeight };
@@ -54,7 +59,7 @@ public sealed class RouterCommand : ICliCommand
         };
         var command = new Command("router", "Route OpenAI API requests across replicas by queue, KV-cache use and prefix-cache affinity.")
         {
-            replicas, host, port, model, blockSize, queueWeight, kvWeight, prefixWeight, cacheThreshold, absThreshold, relThreshold,
+            replicas, host, port, model, policy, blockSize, queueWeight, kvWeight, prefixWeight, cacheThreshold, absThreshold, relThreshold,
             healthInterval, pollInterval, reactivation,
         };
         command.SetAction((parse, ct) => CliErrors.RunAsync(parse, () => RunAsync(new RouterOptions
@@ -64,6 +69,7 @@ public sealed class RouterCommand : ICliCommand
             Port = parse.GetValue(port),
             ModelDirectory = parse.GetValue(model),
             BlockSize = parse.GetValue(blockSize),
+            LoadBalancing = parse.GetValue(policy)!,
             Policy = new RoutingPolicyOptions
             {
                 QueueWeight = parse.GetValue(queueWeight),
@@ -94,7 +100,8 @@ public sealed class RouterCommand : ICliCommand
             throw new CliUsageException(e.ParamName is { } name ? e.Message.Replace($" (Parameter '{name}')", "") : e.Message);
         }
         await using var router = await LoomRouter.StartAsync(options, cancellationToken);
-        string affinity = options.ModelDirectory is null ? "load only (no --model)" : "prefix-cache affinity";
+        string affinity = options.LoadBalancing != "cache_aware" ? options.LoadBalancing
+            : options.ModelDirectory is null ? "load only (no --model)" : "prefix-cache affinity";
         Console.WriteLine($"Loom router at {router.BaseUrl}/v1 over {options.Replicas.Count} replicas, {affinity} (Ctrl-C to stop)");
         var stop = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
         using var sigterm = PosixSignalRegistration.Create(PosixSignal.SIGTERM, c => { c.Cancel = true; stop.TrySetResult(); });

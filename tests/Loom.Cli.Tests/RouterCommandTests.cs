@@ -8,6 +8,7 @@ public sealed class RouterCommandTests
     [InlineData("--replica ftp://x", "--replica 'ftp://x' is not an http(s) URL.")]
     [InlineData("--replica http://127.0.0.1:1 --cache-threshold 3", "--cache-threshold must lie in [0, 1], got 3.")]
     [InlineData("--replica http://127.0.0.1:1 --replica http://127.0.0.1:1", "Each --replica must be given once.")]
+    [InlineData("--replica http://127.0.0.1:1 --policy fastest", "--policy must be cache_aware, round_robin or random, got 'fastest'.")]
     [InlineData("--replica http://127.0.0.1:1 --health-check-interval 0", "--health-check-interval must be a positive number of seconds")]
     public void Bad_flags_are_one_line_naming_the_flag(string args, string message)
     {

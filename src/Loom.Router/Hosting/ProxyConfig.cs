@@ -21,7 +21,7 @@ internal static class ProxyConfig
     public static ClusterConfig Cluster(RouterOptions options) => new()
     {
         ClusterId = ClusterId,
-        LoadBalancingPolicy = InferenceLoadBalancingPolicy.PolicyName,
+        LoadBalancingPolicy = options.YarpPolicyName,
         Destinations = options.Replicas
             .Select((address, i) => (Id: ReplicaDirectory.DestinationId(i), Config: new DestinationConfig { Address = address }))
             .ToDictionary(d => d.Id, d => d.Config),

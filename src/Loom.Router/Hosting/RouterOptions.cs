@@ -22,6 +22,18 @@ public sealed record RouterOptions
 
     public RoutingPolicyOptions Policy { get; init; } = new();
 
+    /// <summary>SGLang's --policy words: cache_aware (the inference-aware policy), round_robin or random (YARP's own, for comparison).</summary>
+    public string LoadBalancing { get; init; } = "cache_aware";
+
+    /// <summary>YARP's name of the <see cref="LoadBalancing"/> policy.</summary>
+    public string YarpPolicyName => LoadBalancing switch
+    {
+        "cache_aware" => Routing.InferenceLoadBalancingPolicy.PolicyName,
+        "round_robin" => Yarp.ReverseProxy.LoadBalancing.LoadBalancingPolicies.RoundRobin,
+        "random" => Yarp.ReverseProxy.LoadBalancing.LoadBalancingPolicies.Random,
+        _ => throw new ArgumentException($"--policy must be cache_aware, round_robin or random, got '{LoadBalancing}'.", "--policy"),
+    };
+
     /// <summary>Blocks each replica's prefix index remembers.</summary>
     public int PrefixIndexCapacityBlocks { get; init; } = 1 << 20;
 
@@ -51,6 +63,7 @@ public sealed record RouterOptions
         foreach (var (name, value) in new[] { ("--metrics-poll-interval", MetricsPollInterval), ("--health-check-interval", HealthCheckInterval),
                      ("--health-check-timeout", HealthCheckTimeout), ("--reactivation-period", ReactivationPeriod) })
             if (value <= TimeSpan.Zero) throw new ArgumentException($"{name} must be positive, got {value.TotalSeconds}s.", name);
+        _ = YarpPolicyName;
         Policy.Validate();
     }
 }

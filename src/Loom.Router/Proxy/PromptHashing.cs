@@ -16,19 +16,16 @@ public sealed class PromptHashing(PromptReader? reader, ReplicaSignalPoller sign
     public async Task InvokeAsync(HttpContext context, Func<Task> next)
     {
         var request = context.Request;
-        if (HttpMethods.IsPost(request.Method))
+        request.EnableBuffering(); // every body, so a retry can rewind it
+        if (reader is not null && HttpMethods.IsPost(request.Method) && request.Path.Value is "/v1/chat/completions" or "/v1/completions")
         {
-            request.EnableBuffering();
-            if (reader is not null && request.Path.Value is "/v1/chat/completions" or "/v1/completions")
-            {
-                using var body = new MemoryStream();
-                await request.Body.CopyToAsync(body, context.RequestAborted);
-                request.Body.Position = 0;
-                int size = BlockSize();
-                var prompt = reader.Read(request.Path.Value, body.GetBuffer().AsSpan(0, (int)body.Length));
-                var blocks = prompt is { } p ? PromptBlocks.Of(p.Tokens, size, p.CacheSalt) : PromptBlocks.None;
-                context.Features.Set(new RoutedPrompt(blocks, size));
-            }
+            using var body = new MemoryStream();
+            await request.Body.CopyToAsync(body, context.RequestAborted);
+            request.Body.Position = 0;
+            int size = BlockSize();
+            var prompt = reader.Read(request.Path.Value, body.GetBuffer().AsSpan(0, (int)body.Length));
+            var blocks = prompt is { } p ? PromptBlocks.Of(p.Tokens, size, p.CacheSalt) : PromptBlocks.None;
+            context.Features.Set(new RoutedPrompt(blocks, size));
         }
         await next();
     }

@@ -33,7 +33,8 @@ public sealed class RetryOnAnotherReplica(RouterMetrics metrics, InferenceLoadBa
             context.Items[CanRetryKey] = untried.Count > 1 && context.Request.Body.CanSeek;
             if (untried.Count == 1) policy.Record(context, untried[0], new RoutingDecision(0, RoutingReason.Single, 0)); // YARP skips the policy
             await next();
-            if (CauseOf(context) is not { } cause || context.Response.HasStarted || proxy.ProxiedDestination is not { } failed) return;
+            if (CauseOf(context) is not { } cause || context.Response.HasStarted || !context.Request.Body.CanSeek
+                || proxy.ProxiedDestination is not { } failed) return;
             untried.Remove(failed);
             if (untried.Count == 0) return;
             metrics.ObserveRetry(cause);
