@@ -18,6 +18,7 @@ public static class Program
     private static IEnumerable<Command> Commands() =>
     [
         ServeCommand.Create(),
+        RouterCommand.Create(),
         GenerateCommand.Create(),
         ChatCommand.Create(),
         TokenizeCommand.Create(),

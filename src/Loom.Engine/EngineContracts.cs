@@ -74,6 +74,8 @@ public sealed record EngineStats(
 
     /// <summary>Speculative decoding counters (vLLM's spec_decode_*); null when speculation is off.</summary>
     public SpecDecodingSnapshot? SpecDecoding { get; init; }
+    /// <summary>Tokens per KV block (0 = unknown); a router hashes prompts in blocks of this size to predict cache hits.</summary>
+    public int BlockSize { get; init; }
 }
 
 /// <summary>

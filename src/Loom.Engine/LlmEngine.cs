@@ -176,6 +176,7 @@ public sealed partial class LlmEngine
         {
             NumPreemptions = _scheduler.NumPreemptions,
             SpecDecoding = Options.Speculative is null ? null : _scheduler.SpecDecoding.Snapshot(),
+            BlockSize = kv.BlockSize,
         };
     }
 

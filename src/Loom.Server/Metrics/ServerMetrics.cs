@@ -17,7 +17,7 @@ public sealed class ServerMetrics
     private static readonly double[] LatencyBuckets =
         [0.001, 0.005, 0.01, 0.02, 0.04, 0.06, 0.08, 0.1, 0.25, 0.5, 0.75, 1, 2.5, 5, 7.5, 10, 20, 40, 80, 160];
 
-    private readonly Gauge _running, _waiting, _kvUsage, _prefixHitRate, _engineDead;
+    private readonly Gauge _running, _waiting, _kvUsage, _prefixHitRate, _engineDead, _cacheConfig;
     private readonly Counter _prefixQueries, _prefixHits, _promptTokens, _generationTokens;
     private readonly Counter _requestSuccess;
     private readonly Counter _specDrafts, _specDraftTokens, _specAccepted, _specAcceptedPerPosition;
@@ -35,6 +35,8 @@ public sealed class ServerMetrics
         _waiting = f.CreateGauge("loom_num_requests_waiting", "Requests waiting to be scheduled.");
         _kvUsage = f.CreateGauge("loom_kv_cache_usage_perc", "Fraction of KV cache blocks in use (1 = full).");
         _prefixHitRate = f.CreateGauge("loom_prefix_cache_hit_rate", "Prefix cache hits / queries since start (tokens).");
+        // vLLM's cache_config_info: an info gauge (value 1) whose labels carry the KV cache layout a router needs.
+        _cacheConfig = f.CreateGauge("loom_cache_config_info", "KV cache configuration (value 1; the labels hold it).", "block_size", "num_gpu_blocks");
         _engineDead = f.CreateGauge("loom_engine_dead", "1 once the engine loop has stopped on a fault (restart the server), else 0.");
         _prefixQueries = f.CreateCounter("loom_prefix_cache_queries_total", "Prompt tokens looked up in the prefix cache.");
         _prefixHits = f.CreateCounter("loom_prefix_cache_hits_total", "Prompt tokens found in the prefix cache.");
@@ -73,6 +75,7 @@ public sealed class ServerMetrics
     {
         if (stats is null) return;
         _running.Set(stats.NumRunning);
+        if (stats.BlockSize > 0) _cacheConfig.WithLabels(stats.BlockSize.ToString(), stats.NumBlocksTotal.ToString()).Set(1);
         _waiting.Set(stats.NumWaiting);
         _kvUsage.Set(stats.NumBlocksTotal == 0 ? 0 : (double)stats.NumBlocksUsed / stats.NumBlocksTotal);
         _prefixHitRate.Set(stats.PrefixCacheQueries == 0 ? 0 : (double)stats.PrefixCacheHits / stats.PrefixCacheQueries);

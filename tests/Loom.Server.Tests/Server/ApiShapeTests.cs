@@ -197,7 +197,8 @@ public sealed class ApiShapeTests : IAsyncLifetime
         foreach (var name in new[] { "loom_num_requests_running 0", "loom_num_requests_waiting 0", "loom_kv_cache_usage_perc 0",
                      "loom_prefix_cache_hit_rate", "loom_prompt_tokens_total", "loom_generation_tokens_total",
                      "loom_time_to_first_token_seconds_count", "loom_time_per_output_token_seconds_count",
-                     "loom_e2e_request_latency_seconds_count", "loom_request_success_total{finished_reason=\"length\"}" })
+                     "loom_e2e_request_latency_seconds_count", "loom_request_success_total{finished_reason=\"length\"}",
+                     "loom_cache_config_info{block_size=\"16\",num_gpu_blocks=\"100\"} 1" })
             Assert.Contains(name, metrics);
         Assert.DoesNotContain("loom_e2e_request_latency_seconds_count 0\n", metrics);
     }

@@ -29,7 +29,7 @@ internal sealed class ScriptedEngine : IEngineClient
     public int Running => Volatile.Read(ref _running);
 
     public EngineStats GetStats() => new(Volatile.Read(ref _running), Volatile.Read(ref _waiting), 100, Volatile.Read(ref _running),
-        0, 0, Interlocked.Read(ref _promptTokens), Interlocked.Read(ref _generated));
+        0, 0, Interlocked.Read(ref _promptTokens), Interlocked.Read(ref _generated)) { BlockSize = 16 };
 
     public async IAsyncEnumerable<RequestOutput> GenerateAsync(EngineRequest request,
         [EnumeratorCancellation] CancellationToken cancellationToken = default)

@@ -1,0 +1,140 @@
+using System.Net;
+using System.Net.Sockets;
+using Loom.Router.Proxy;
+using Loom.Router.Routing;
+using Loom.Router.Signals;
+using Microsoft.AspNetCore.Builder;
+using Microsoft.AspNetCore.Hosting;
+using Microsoft.AspNetCore.Http;
+using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.Hosting;
+using Microsoft.Extensions.Logging;
+using Yarp.ReverseProxy;
+using Yarp.ReverseProxy.Health;
+using Yarp.ReverseProxy.LoadBalancing;
+using Yarp.ReverseProxy.Transforms;
+
+namespace Loom.Router.Hosting;
+
+/// <summary>
+/// <c>loom router</c>, started in-process: a YARP reverse proxy in front of Loom replicas that serves the same OpenAI
+/// API (streams pass through untouched), picks a replica per request with <see cref="InferenceLoadBalancingPolicy"/>,
+/// ejects dead or draining replicas (active /health probes, passive connect-failure detection) and readmits them when
+/// healthy, and answers its own /health and /metrics.
+/// </summary>
+public sealed class LoomRouter : IAsyncDisposable
+{
+    private readonly WebApplication _app;
+    private readonly ReplicaSignalPoller _signals;
+    private int _disposed;
+
+    private LoomRouter(WebApplication app, ReplicaSignalPoller signals, ReplicaDirectory replicas, RouterMetrics metrics)
+    {
+        _app = app;
+        _signals = signals;
+        Replicas = replicas;
+        Metrics = metrics;
+        BaseUrl = app.Urls.First().TrimEnd('/');
+    }
+
+    /// <summary>e.g. http://127.0.0.1:41234 (no trailing slash).</summary>
+    public string BaseUrl { get; }
+
+    public ReplicaDirectory Replicas { get; }
+    public RouterMetrics Metrics { get; }
+
+    /// <summary>Scrapes every replica's /metrics now instead of waiting for the next poll (tests).</summary>
+    public Task PollSignalsAsync() => _signals.PollOnceAsync();
+
+    public static async Task<LoomRouter> StartAsync(RouterOptions options, CancellationToken cancellationToken = default)
+    {
+        ArgumentNullException.ThrowIfNull(options);
+        options.Validate();
+        var reader = options.ModelDirectory is { } dir ? PromptReader.FromModelDirectory(dir) : null;
+        var replicas = new ReplicaDirectory(options.Replicas, options.PrefixIndexCapacityBlocks);
+        var metrics = new RouterMetrics();
+        var app = Build(options, replicas, metrics, reader, out var signals);
+        await signals.PollOnceAsync(cancellationToken); // the first pick already knows block sizes and queues
+        signals.Start();
+        await app.StartAsync(cancellationToken);
+        return new LoomRouter(app, signals, replicas, metrics);
+    }
+
+    public async ValueTask DisposeAsync()
+    {
+        if (Interlocked.Exchange(ref _disposed, 1) != 0) return;
+        await _app.StopAsync();
+        await _app.DisposeAsync();
+        await _signals.DisposeAsync();
+    }
+
+    private static WebApplication Build(RouterOptions options, ReplicaDirectory replicas, RouterMetrics metrics, PromptReader? reader,
+        out ReplicaSignalPoller signals)
+    {
+        var builder = WebApplication.CreateEmptyBuilder(new WebApplicationOptions());
+        builder.Logging.AddSimpleConsole(o => o.SingleLine = true).SetMinimumLevel(options.LogLevel);
+        builder.Services.AddSingleton<IHostLifetime, OwnerControlledLifetime>();
+        builder.Services.AddRoutingCore();
+        builder.WebHost.UseKestrelCore().ConfigureKestrel(k => k.AddServerHeader = false);
+        builder.WebHost.UseUrls(ListenUrl(options.Host, options.Port));
+
+        var poller = signals = new ReplicaSignalPoller(options.Replicas, options.MetricsPollInterval,
+            LoggerFactory.Create(b => b.SetMinimumLevel(options.LogLevel)).CreateLogger<ReplicaSignalPoller>());
+        builder.Services.AddSingleton(replicas).AddSingleton(metrics).AddSingleton(poller).AddSingleton(options.Policy);
+        builder.Services.AddSingleton<InferenceLoadBalancingPolicy>();
+        builder.Services.AddSingleton<ILoadBalancingPolicy>(sp => sp.GetRequiredService<InferenceLoadBalancingPolicy>());
+        builder.Services.AddSingleton<IPassiveHealthCheckPolicy>(sp =>
+            new ConnectFailureHealthPolicy(sp.GetRequiredService<IDestinationHealthUpdater>(), options.ReactivationPeriod));
+        builder.Services.AddReverseProxy()
+            .LoadFromMemory(ProxyConfig.Routes(), [ProxyConfig.Cluster(options)])
+            .AddTransforms(t => t.AddResponseTransform(RetryOnAnotherReplica.MarkUnavailable));
+
+        var app = builder.Build();
+        var hashing = new PromptHashing(reader, poller, options.Replicas, options.BlockSize);
+        var retry = new RetryOnAnotherReplica(metrics, app.Services.GetRequiredService<InferenceLoadBalancingPolicy>());
+        app.Use((context, next) => hashing.InvokeAsync(context, () => next(context)));
+        app.UseRouting();
+        app.MapGet("/health", (HttpContext c) => HealthAsync(c));
+        app.MapGet("/metrics", (HttpContext c) => MetricsAsync(c, metrics));
+        app.MapReverseProxy(pipeline =>
+        {
+            pipeline.Use((context, next) => retry.InvokeAsync(context, () => next(context)));
+            pipeline.UseLoadBalancing();
+            pipeline.UsePassiveHealthChecks();
+        });
+        return app;
+    }
+
+    /// <summary>200 while some replica is in rotation; 503 in OpenAI's error shape when none is.</summary>
+    private static Task HealthAsync(HttpContext context)
+    {
+        var lookup = context.RequestServices.GetRequiredService<IProxyStateLookup>();
+        if (lookup.TryGetCluster(ProxyConfig.ClusterId, out var cluster) && cluster.DestinationsState.AvailableDestinations.Count > 0)
+        {
+            context.Response.StatusCode = 200;
+            return Task.CompletedTask;
+        }
+        return RetryOnAnotherReplica.NoHealthyReplicaAsync(context.Response);
+    }
+
+    private static async Task MetricsAsync(HttpContext context, RouterMetrics metrics)
+    {
+        context.Response.StatusCode = 200;
+        context.Response.ContentType = "text/plain; version=0.0.4; charset=utf-8";
+        await metrics.Registry.CollectAndExportAsTextAsync(context.Response.Body, context.RequestAborted);
+    }
+
+    private static string ListenUrl(string host, int port)
+    {
+        if (host is "*" or "0.0.0.0" or "::" or "[::]") return $"http://{(host == "0.0.0.0" ? "0.0.0.0" : "[::]")}:{port}";
+        bool ipv6 = IPAddress.TryParse(host.Trim('[', ']'), out var ip) && ip.AddressFamily == AddressFamily.InterNetworkV6;
+        return ipv6 ? $"http://[{host.Trim('[', ']')}]:{port}" : $"http://{host}:{port}";
+    }
+
+    /// <summary>The host stops only when the owner says so; signals are the CLI command's business.</summary>
+    private sealed class OwnerControlledLifetime : IHostLifetime
+    {
+        public Task WaitForStartAsync(CancellationToken cancellationToken) => Task.CompletedTask;
+        public Task StopAsync(CancellationToken cancellationToken) => Task.CompletedTask;
+    }
+}

@@ -1,0 +1,62 @@
+using System.Collections.Concurrent;
+using Microsoft.Extensions.Logging;
+
+namespace Loom.Router.Signals;
+
+/// <summary>
+/// Scrapes every replica's /metrics on a fixed period and keeps the latest <see cref="ReplicaSignals"/> per replica
+/// address. A replica that does not answer keeps its last reading; health is YARP's business, not this poller's.
+/// </summary>
+public sealed class ReplicaSignalPoller : IAsyncDisposable
+{
+    private readonly ConcurrentDictionary<string, ReplicaSignals> _latest = new();
+    private readonly HttpClient _http;
+    private readonly IReadOnlyList<string> _replicas;
+    private readonly TimeSpan _period;
+    private readonly ILogger _logger;
+    private readonly CancellationTokenSource _stop = new();
+    private Task _loop = Task.CompletedTask;
+
+    public ReplicaSignalPoller(IReadOnlyList<string> replicas, TimeSpan period, ILogger logger)
+    {
+        _replicas = replicas;
+        _period = period;
+        _logger = logger;
+        _http = new HttpClient { Timeout = period < TimeSpan.FromSeconds(1) ? TimeSpan.FromSeconds(1) : period };
+    }
+
+    /// <summary>The latest reading of the replica at <paramref name="address"/> (Unknown before the first scrape).</summary>
+    public ReplicaSignals Get(string address) => _latest.GetValueOrDefault(address, ReplicaSignals.Unknown);
+
+    /// <summary>Scrapes every replica once, now (also what the loop does each period).</summary>
+    public Task PollOnceAsync(CancellationToken cancellationToken = default) =>
+        Task.WhenAll(_replicas.Select(r => PollAsync(r, cancellationToken)));
+
+    public void Start() => _loop = Task.Run(async () =>
+    {
+        using var timer = new PeriodicTimer(_period);
+        do await PollOnceAsync(_stop.Token);
+        while (await timer.WaitForNextTickAsync(_stop.Token).AsTask().ContinueWith(t => t.IsCompletedSuccessfully && t.Result));
+    });
+
+    private async Task PollAsync(string address, CancellationToken cancellationToken)
+    {
+        try
+        {
+            var text = await _http.GetStringAsync(address.TrimEnd('/') + "/metrics", cancellationToken);
+            _latest[address] = ReplicaSignals.Parse(text);
+        }
+        catch (Exception e) when (e is HttpRequestException or TaskCanceledException)
+        {
+            _logger.LogDebug("Scraping {Replica}/metrics failed: {Error}", address, e.Message);
+        }
+    }
+
+    public async ValueTask DisposeAsync()
+    {
+        await _stop.CancelAsync();
+        await _loop;
+        _http.Dispose();
+        _stop.Dispose();
+    }
+}

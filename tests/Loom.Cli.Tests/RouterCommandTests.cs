@@ -1,0 +1,30 @@
+using System.CommandLine;
+
+namespace Loom.Cli.Tests;
+
+public sealed class RouterCommandTests
+{
+    [Theory]
+    [InlineData("--replica ftp://x", "--replica 'ftp://x' is not an http(s) URL.")]
+    [InlineData("--replica http://127.0.0.1:1 --cache-threshold 3", "--cache-threshold must lie in [0, 1], got 3.")]
+    [InlineData("--replica http://127.0.0.1:1 --replica http://127.0.0.1:1", "Each --replica must be given once.")]
+    [InlineData("--replica http://127.0.0.1:1 --policy fastest", "--policy must be cache_aware, round_robin or random, got 'fastest'.")]
+    [InlineData("--replica http://127.0.0.1:1 --health-check-interval 0", "--health-check-interval must be a positive number of seconds")]
+    public void Bad_flags_are_one_line_naming_the_flag(string args, string message)
+    {
+        var error = new StringWriter();
+        int exit = Program.BuildRoot().Parse(["router", .. args.Split(' ')]).Invoke(new InvocationConfiguration { Error = error, Output = TextWriter.Null });
+        Assert.Equal(1, exit);
+        Assert.Contains("error: " + message, error.ToString());
+        Assert.DoesNotContain("(Parameter", error.ToString());
+    }
+
+    [Fact]
+    public void Defaults_are_the_inference_extensions_weights_and_sglangs_thresholds()
+    {
+        var router = RouterCommand.Create();
+        string Default(string name) => router.Parse(["--replica", "http://x"]).GetValue<object>(name)?.ToString() ?? "";
+        Assert.Equal(("2", "2", "3"), (Default("--queue-weight"), Default("--kv-cache-weight"), Default("--prefix-weight")));
+        Assert.Equal(("0.5", "32", "1.0001"), (Default("--cache-threshold"), Default("--balance-abs-threshold"), Default("--balance-rel-threshold")));
+    }
+}
