@@ -13,6 +13,12 @@ public sealed record EngineRequest(string RequestId, IReadOnlyList<int> PromptTo
 
     /// <summary>vLLM's cache_salt: requests share prefix-cache blocks only with requests of the same salt (null = none).</summary>
     public string? CacheSalt { get; init; }
+
+    /// <summary>
+    /// The grammar every sample must follow (structured output), compiled or compiling: the request waits behind it
+    /// while its masks compile, then each sequence gets its own matcher. Null = unconstrained.
+    /// </summary>
+    public StructuredOutput.GrammarCompilation? Grammar { get; init; }
 }
 
 /// <summary>State of one of the n completions of a request, as a delta since the last output.</summary>
@@ -74,6 +80,7 @@ public sealed record EngineStats(
 
     /// <summary>Speculative decoding counters (vLLM's spec_decode_*); null when speculation is off.</summary>
     public SpecDecodingSnapshot? SpecDecoding { get; init; }
+
     /// <summary>Tokens per KV block (0 = unknown); a router hashes prompts in blocks of this size to predict cache hits.</summary>
     public int BlockSize { get; init; }
 }

@@ -100,6 +100,7 @@ public sealed partial class LlmEngine
                 SampleIndex = i,
                 CacheSalt = request.CacheSalt,
                 EosTokenIds = _eosTokenIds,
+                Gate = request.Grammar,
                 // prompt_logprobs: every prompt position is a vocabulary-sized logits row, computed here, not served from cache.
                 MaxTokensPerStep = scoresPrompt ? Math.Max(1, PromptLogprobLogitsBudget / VocabSize) : int.MaxValue,
                 ReadsPrefixCache = !scoresPrompt,

@@ -2,6 +2,7 @@ using System.Diagnostics;
 using Loom.Core.Sampling;
 using Loom.Core.Scheduling;
 using Loom.Engine.Sampling;
+using Loom.Engine.StructuredOutput;
 
 namespace Loom.Engine;
 
@@ -24,10 +25,15 @@ internal sealed class RunnerRequestState
         _tokens = new int[NumPromptTokens + Math.Clamp(request.Params.MaxTokens, 1, 256)]; // grown by doubling past that
         request.PromptTokenIds.CopyTo(_tokens, 0);
         NumTokens = NumPromptTokens;
-        Sampler = new Sampler(request.Params, request.PromptTokenIds, vocabSize, [.. request.EosTokenIds], request.SampleIndex);
+        Sampler = new Sampler(request.Params, request.PromptTokenIds, vocabSize, [.. request.EosTokenIds], request.SampleIndex,
+            Constraints(request));
         // Only the first of n samples scores the shared prompt (the others would repeat it).
         PromptLogprobs = request.SampleIndex == 0 ? request.Params.PromptLogprobs : null;
     }
+
+    /// <summary>A grammar the request waited for becomes this sequence's own matcher (one per sample).</summary>
+    private static ILogitsProcessor[]? Constraints(NewRequestData request) =>
+        request.Gate is GrammarCompilation grammar ? [grammar.CreateProcessor()] : null;
 
     public string RequestId { get; }
     public int SampleIndex { get; }

@@ -184,7 +184,7 @@ public sealed partial class Scheduler
             var r = s.Request;
             if (r.IsKnownToRunner) continue;
             r.IsKnownToRunner = true;
-            (news ??= []).Add(new NewRequestData(r.RequestId, r.PromptTokenIds.ToArray(), r.Params, r.SampleIndex, r.EosTokenIds));
+            (news ??= []).Add(new NewRequestData(r.RequestId, r.PromptTokenIds.ToArray(), r.Params, r.SampleIndex, r.EosTokenIds, r.Gate));
         }
         return news is null ? [] : [.. news];
     }

@@ -58,8 +58,9 @@ public readonly struct ScheduledRequest
 /// </summary>
 /// <param name="SampleIndex">Which of its parent's n samples it is (seeded siblings draw with seed + index).</param>
 /// <param name="EosTokenIds">The model's end-of-sequence ids (min_tokens masks them).</param>
+/// <param name="Gate">The gate the request waited behind (open by now); a compiled grammar also constrains its sampling.</param>
 public sealed record NewRequestData(string RequestId, int[] PromptTokenIds, SamplingParams Params, int SampleIndex,
-    IReadOnlyList<int> EosTokenIds);
+    IReadOnlyList<int> EosTokenIds, Requests.IReadinessGate? Gate = null);
 
 /// <summary>What the scheduler decided for one step: the only message the model runner reads.</summary>
 /// <param name="Scheduled">Requests to run, in batch order: running ones first, then newly admitted ones.</param>

@@ -15,11 +15,13 @@ internal static partial class ChatCompletionsEndpoint
         var request = await JsonBody.ReadAsync(context, LoomJsonContext.Default.ChatCompletionRequest);
         RequestFields.CheckModel(state, model, request.Model);
         UnsupportedFields.Check(request.Extra, state.Logger);
+        var grammar = StructuredOutputFields.Compile(model, request.Extra);
         var promptIds = await state.Tokenization.RunAsync(() => EncodePrompt(model, request, context.RequestAborted), context.RequestAborted);
         var id = "chatcmpl-" + Guid.NewGuid().ToString("N");
         var engineRequest = model.Input.Process(id, promptIds, Sampling(model, request)) with
         {
             CacheSalt = RequestFields.ParseCacheSalt(request.CacheSalt),
+            Grammar = grammar,
         };
         int n = engineRequest.Params.N;
 

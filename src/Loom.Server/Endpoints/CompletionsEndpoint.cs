@@ -20,6 +20,7 @@ internal static partial class CompletionsEndpoint
         RequestFields.CheckModel(state, model, request.Model);
         RejectUnsupported(request);
         UnsupportedFields.Check(request.Extra, state.Logger);
+        var grammar = StructuredOutputFields.Compile(model, request.Extra);
         var prompts = await state.Tokenization.RunAsync(() => ParsePrompts(request, model, context.RequestAborted), context.RequestAborted);
         var id = "cmpl-" + Guid.NewGuid().ToString("N");
         var sampling = RequestFields.Sampling(request, model, promptParam: "prompt") with
@@ -34,6 +35,7 @@ internal static partial class CompletionsEndpoint
             engineRequests[i] = model.Input.Process(prompts.Count == 1 ? id : $"{id}-{i}", prompts[i].Ids, sampling) with
             {
                 CacheSalt = RequestFields.ParseCacheSalt(request.CacheSalt),
+            Grammar = grammar,
             };
         int n = engineRequests[0].Params.N;
 

@@ -8,7 +8,7 @@ namespace Loom.Server.Endpoints;
 /// <summary>
 /// Request fields the DTOs do not bind land in their extension data. A field that would change what the model must
 /// produce (tools, structured output, ...) is refused with 400 rather than ignored with 200; its harmless spellings
-/// (tools: [], tool_choice: "none", response_format: {"type": "text"}) are accepted. Fields that only label a request
+/// (tools: [], tool_choice: "none") are accepted; the structured-output fields are StructuredOutputFields'. Fields that only label a request
 /// (user, metadata, store, ...) are accepted; any other unknown field is ignored with a warning logged once, as vLLM does.
 /// </summary>
 internal static class UnsupportedFields
@@ -16,8 +16,7 @@ internal static class UnsupportedFields
     /// <summary>Fields that change the meaning of a request and that Loom does not implement yet.</summary>
     private static readonly HashSet<string> Refused = new(StringComparer.Ordinal)
     {
-        "tools", "tool_choice", "functions", "function_call", "parallel_tool_calls", "response_format", "structured_outputs",
-        "guided_json", "guided_regex", "guided_choice", "guided_grammar", "guided_decoding_backend", "guided_whitespace_pattern",
+        "tools", "tool_choice", "functions", "function_call", "parallel_tool_calls",
         "allowed_token_ids", "bad_words", "truncate_prompt_tokens", "use_beam_search", "length_penalty", "prompt_logprobs",
         "logits_processors", "chat_template", "chat_template_kwargs", "documents", "modalities", "audio", "prediction",
         "reasoning_effort", "web_search_options", "thinking", "echo", "return_tokens_as_token_ids",
@@ -36,7 +35,8 @@ internal static class UnsupportedFields
         if (extra is null) return;
         foreach (var (name, value) in extra)
         {
-            if (value.ValueKind == JsonValueKind.Null || Labels.Contains(name) || IsHarmless(name, value, extra)) continue;
+            if (value.ValueKind == JsonValueKind.Null || Labels.Contains(name) || StructuredOutputFields.Names.Contains(name)
+                || IsHarmless(name, value, extra)) continue;
             if (Refused.Contains(name))
                 throw ApiException.BadRequest($"{name} is not supported yet.", name);
             if (Warned.TryAdd(name, true) && Warned.Count < 1000)
@@ -52,8 +52,6 @@ internal static class UnsupportedFields
             && (value.ValueEquals("none") || (value.ValueEquals("auto") && !HasTools(extra))),
         "function_call" => value.ValueKind == JsonValueKind.String && value.ValueEquals("none"),
         "parallel_tool_calls" => !HasTools(extra),
-        "response_format" => value.ValueKind == JsonValueKind.Object && value.TryGetProperty("type", out var type)
-            && type.ValueKind == JsonValueKind.String && type.ValueEquals("text") && CountProperties(value) == 1,
         "echo" => value.ValueKind == JsonValueKind.False,
         _ => false,
     };
@@ -61,11 +59,4 @@ internal static class UnsupportedFields
     private static bool HasTools(IReadOnlyDictionary<string, JsonElement> extra) =>
         (extra.TryGetValue("tools", out var t) && t.ValueKind == JsonValueKind.Array && t.GetArrayLength() > 0)
         || (extra.TryGetValue("functions", out var f) && f.ValueKind == JsonValueKind.Array && f.GetArrayLength() > 0);
-
-    private static int CountProperties(JsonElement o)
-    {
-        int n = 0;
-        foreach (var _ in o.EnumerateObject()) n++;
-        return n;
-    }
 }

@@ -15,6 +15,7 @@ public static class EngineHost
         return new ServedModel(servedName ?? model.Name, engine, tokenizer, model.ChatTemplate, model.GenerationConfig, model.MaxModelLen)
         {
             Owner = new Ownership(engine, model),
+            EosTokenIds = model.EosTokenIds,
         };
     }
 

@@ -2,6 +2,7 @@ using Loom.ChatTemplates;
 using Loom.Engine;
 using Loom.Engine.ChatClient;
 using Loom.Engine.Input;
+using Loom.Engine.StructuredOutput;
 using Loom.Models.Config;
 using Loom.Tokenizers;
 
@@ -22,6 +23,14 @@ public sealed record ServedModel(
 
     /// <summary>Builds every engine request the endpoints send, as LoomChatClient and the CLI build theirs.</summary>
     public InputProcessor Input { get; } = new(Tokenizer, ChatTemplate, GenerationConfig, MaxModelLen);
+
+    /// <summary>The ids that end a sequence (allowed exactly where a grammar can end).</summary>
+    public IReadOnlyList<int> EosTokenIds { get; init; } = GenerationConfig.EosTokenIds;
+
+    /// <summary>Structured-output grammars, compiled once per distinct constraint; built on first use (it reads the vocabulary).</summary>
+    public GrammarCompilationCache Grammars =>
+        LazyInitializer.EnsureInitialized(ref _grammars, () => new GrammarCompilationCache(TokenizerVocabulary.From(Tokenizer, EosTokenIds)));
+    private GrammarCompilationCache? _grammars;
 
     public ChatPrompt ChatPrompt => Input.ChatPrompt!; // the served model always has a tokenizer
 
