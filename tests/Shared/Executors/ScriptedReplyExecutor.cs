@@ -5,7 +5,8 @@ using Loom.Tokenizers;
 namespace Loom.Tests;
 
 /// <summary>
-/// The real executor, with the logits of each sequence overwritten so that greedy sampling writes a chosen reply:
+/// An executor whose logits make greedy sampling write a chosen reply (the real model's shapes and KV layout, but
+/// its forward pass is skipped: its logits would be overwritten anyway, and the tests stay fast):
 /// <see cref="Reply"/> gets the conversation so far (the sequence's tokens decoded, up to the last assistant header)
 /// and names the whole reply; each step picks the first token of what is left of it, then EOS. Everything else
 /// (scheduler, KV cache, sampler, detokenizer, stop rules) runs for real. It tracks each sequence's tokens by its first
@@ -15,6 +16,7 @@ internal sealed class ScriptedReplyExecutor(IModelExecutor inner, ITokenizer tok
     Func<string, string> reply) : IModelExecutor
 {
     private readonly Dictionary<int, List<int>> _tokens = []; // first KV block id -> the sequence's tokens so far
+    private float[] _logits = []; // [numLogits, vocab]
 
     public Func<string, string> Reply { get; } = reply;
     public ModelConfig Config => inner.Config;
@@ -23,8 +25,9 @@ internal sealed class ScriptedReplyExecutor(IModelExecutor inner, ITokenizer tok
 
     public Span<float> Forward(ForwardBatch batch)
     {
-        var logits = inner.Forward(batch);
         int vocab = Config.VocabSize;
+        if (_logits.Length < batch.NumLogits * vocab) _logits = new float[batch.MaxNumLogits * vocab];
+        var logits = _logits.AsSpan(0, batch.NumLogits * vocab);
         for (int s = 0; s < batch.NumSeqs; s++)
         {
             var seq = batch.Seqs[s];
