@@ -53,7 +53,7 @@ public sealed partial class LoomChatClient
             });
         if (results.Count > 0 && calls.Count == 0 && message.Text.Length == 0) return;
         var text = message.Text;
-        result.Add(new TemplateMessage(message.Role.Value, calls.Count > 0 && text.Length == 0 ? null : text)
+        result.Add(new TemplateMessage(message.Role.Value, text)
         {
             Extra = calls.Count > 0 ? new Dictionary<string, object?> { ["tool_calls"] = calls } : null,
         });

@@ -33,7 +33,8 @@ internal static class ChatMessages
                 extra["tool_calls"] = ToolCalls(calls, $"messages[{i}].tool_calls", callIds);
             }
             if (role == "tool") extra["tool_call_id"] = AnsweredCall(m.ToolCallId, i, callIds);
-            result.Add(new TemplateMessage(role, content) { Extra = extra.Count == 0 ? null : extra });
+            // A missing content is "" for templates, as vLLM passes it (Qwen3's template tests '</think>' in content).
+            result.Add(new TemplateMessage(role, content ?? "") { Extra = extra.Count == 0 ? null : extra });
         }
         return result;
     }

@@ -29,12 +29,12 @@ public sealed class ToolTemplateTests
          {"role": "tool", "tool_call_id": "call_1", "content": "{\"temperature\": 18}"}]
         """;
 
-    /// <summary>The same conversation as transformers hands it to a template (arguments parsed into a dictionary).</summary>
+    /// <summary>The same conversation as vLLM hands it to transformers' templates (arguments parsed into a dictionary, a null content as "").</summary>
     private static ChatTemplateInput TransformersInput() => new(
     [
         new ChatMessage("system", "You are a helpful assistant."),
         new ChatMessage("user", "What's the weather in Paris?"),
-        new ChatMessage("assistant", null)
+        new ChatMessage("assistant", "")
         {
             Extra = new Dictionary<string, object?>
             {
