@@ -30,7 +30,11 @@ public sealed class JinjaChatTemplate : IChatTemplate
             throw new ChatTemplateException($"Chat template syntax error: {e.GetType().Name}: {e.Message}", e);
         }
         _time = time ?? TimeProvider.System;
+        Source = source;
     }
+
+    /// <summary>The template text (tool-call parsers are picked by what it tells the model).</summary>
+    public string Source { get; }
 
     public string Render(ChatTemplateInput input)
     {

@@ -1,6 +1,7 @@
 using System.CommandLine;
 using System.Runtime.InteropServices;
 using Loom.Engine.Loading;
+using Loom.Engine.ToolCalls;
 using Loom.Server.Hosting;
 using Spectre.Console;
 
@@ -39,9 +40,14 @@ public sealed class ServeCommand : ICliCommand
         {
             Description = "Largest request body, e.g. 8MiB (default: 256 bytes per token of max-model-len, within 2-64 MiB).",
         };
+        var toolCallParser = new Option<string?>("--tool-call-parser")
+        {
+            Description = "How tool calls are read from the model's output (vLLM's names; default: picked from the chat template).",
+        };
+        toolCallParser.AcceptOnlyFromAmong([.. ToolCallParsers.Names]);
         var command = new Command("serve", "Serve a model over an OpenAI-compatible HTTP API.") { host, port, servedName };
         engine.AddTo(command);
-        foreach (var option in new Option[] { apiKey, maxWaiting, shutdown, allowedHosts, maxConnections, keepAlive, maxBody, noCachedTokens })
+        foreach (var option in new Option[] { apiKey, maxWaiting, shutdown, allowedHosts, maxConnections, keepAlive, maxBody, noCachedTokens, toolCallParser })
             command.Options.Add(option);
         command.SetAction((parse, ct) => CliErrors.RunAsync(parse, async () =>
         {
@@ -61,13 +67,14 @@ public sealed class ServeCommand : ICliCommand
                 KeepAliveTimeout = TimeSpan.FromSeconds(parse.GetValue(keepAlive)),
                 MaxRequestBodyBytes = parse.GetValue(maxBody) is { } body ? EngineOptionSet.ParseBytes(body, "--max-request-body") : null,
             };
-            return await RunAsync(engine.ModelDir(parse), serverOptions, loader, parse.GetValue(servedName), ct);
+            var parser = parse.GetValue(toolCallParser) is { } parserName ? ToolCallParsers.ByName(parserName) : null;
+            return await RunAsync(engine.ModelDir(parse), serverOptions, loader, parse.GetValue(servedName), parser, ct);
         }));
         return command;
     }
 
     private static async Task<int> RunAsync(string modelDir, ServerOptions options, LoaderOptions loader, string? servedName,
-        CancellationToken cancellationToken)
+        ToolCallParser? toolCallParser, CancellationToken cancellationToken)
     {
         var error = Console.Error;
         var console = AnsiConsole.Create(new AnsiConsoleSettings { Out = new AnsiConsoleOutput(error) });
@@ -75,7 +82,7 @@ public sealed class ServeCommand : ICliCommand
         await using var server = await LoomServer.StartAsync(options, _ => Task.Run(() =>
         {
             var model = ModelLoader.Load(modelDir, loader with { Log = error.WriteLine }, loadProgress);
-            return EngineHost.Start(model, loader.Engine, servedName);
+            return EngineHost.Start(model, loader.Engine, servedName, toolCallParser);
         }), cancellationToken);
 
         await console.Progress()

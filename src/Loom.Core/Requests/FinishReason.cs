@@ -12,4 +12,9 @@ public enum FinishReason
     Length,
     /// <summary>The client went away or cancelled, or the request failed.</summary>
     Abort,
+    /// <summary>
+    /// The model stopped after writing tool calls: decided by the chat front end's tool-call parser, never by the
+    /// engine (which reports Stop for such an output).
+    /// </summary>
+    ToolCalls,
 }

@@ -17,7 +17,9 @@ public sealed class ChatPrompt(ITokenizer tokenizer, IChatTemplate? template)
     public bool HasTemplate => template is not null;
 
     /// <summary>Renders the conversation; throws <see cref="ChatPromptException"/> naming the offending field.</summary>
-    public string Render(IReadOnlyList<ChatMessage> messages, bool addGenerationPrompt, bool continueFinalMessage = false)
+    /// <param name="tools">The tools as transformers passes them ({type: function, function: {...}}); null = none.</param>
+    public string Render(IReadOnlyList<ChatMessage> messages, bool addGenerationPrompt, bool continueFinalMessage = false,
+        IReadOnlyList<object?>? tools = null)
     {
         Validate(messages);
         if (template is null)
@@ -30,6 +32,7 @@ public sealed class ChatPrompt(ITokenizer tokenizer, IChatTemplate? template)
                 AddGenerationPrompt = addGenerationPrompt && !continueFinalMessage,
                 BosToken = tokenizer.BosToken,
                 EosToken = tokenizer.EosToken,
+                Tools = tools,
             });
             return continueFinalMessage ? TrimAfterFinalMessage(text, normalized[^1].Content ?? "") : text;
         }

@@ -2,6 +2,7 @@ using System.Runtime.CompilerServices;
 using System.Text;
 using Loom.Core.Requests;
 using Loom.Engine.Input;
+using Loom.Engine.ToolCalls;
 using Loom.ChatTemplates;
 using Loom.Models.Config;
 using Loom.Tokenizers;
@@ -21,6 +22,8 @@ public sealed record LoomChatClientOptions
     public GenerationConfig? GenerationConfig { get; init; }
     /// <summary>max_tokens when ChatOptions.MaxOutputTokens and generation_config are both silent.</summary>
     public int DefaultMaxTokens { get; init; } = 256;
+    /// <summary>How tool calls are read from the output; null = picked from the chat template.</summary>
+    public ToolCallParser? ToolCallParser { get; init; }
 }
 
 /// <summary>
@@ -28,7 +31,7 @@ public sealed record LoomChatClientOptions
 /// without HTTP. Requests are built exactly as the server builds them, by an <see cref="InputProcessor"/>; its
 /// refusals (ArgumentExceptions naming the field) are thrown as they are.
 /// </summary>
-public sealed class LoomChatClient : IChatClient
+public sealed partial class LoomChatClient : IChatClient
 {
     private readonly IEngineClient _engine;
     private readonly InputProcessor _input;
@@ -41,7 +44,8 @@ public sealed class LoomChatClient : IChatClient
         ArgumentNullException.ThrowIfNull(tokenizer);
         _engine = engine;
         _options = options ?? new LoomChatClientOptions();
-        _input = new InputProcessor(tokenizer, template, _options.GenerationConfig, _options.MaxModelLen);
+        _input = new InputProcessor(tokenizer, template, _options.GenerationConfig, _options.MaxModelLen,
+            toolCallParser: _options.ToolCallParser);
         _metadata = new ChatClientMetadata("loom", defaultModelId: _options.ModelId);
     }
 
@@ -49,6 +53,7 @@ public sealed class LoomChatClient : IChatClient
         CancellationToken cancellationToken = default)
     {
         var text = new StringBuilder();
+        var calls = new List<AIContent>();
         var response = new ChatResponse { ModelId = _options.ModelId };
         await foreach (var update in GetStreamingResponseAsync(messages, options, cancellationToken).ConfigureAwait(false))
         {
@@ -56,9 +61,12 @@ public sealed class LoomChatClient : IChatClient
             response.CreatedAt ??= update.CreatedAt;
             text.Append(update.Text);
             if (update.FinishReason is { } reason) response.FinishReason = reason;
-            foreach (var usage in update.Contents.OfType<UsageContent>()) response.Usage = usage.Details;
+            foreach (var content in update.Contents)
+                if (content is UsageContent usage) response.Usage = usage.Details;
+                else if (content is FunctionCallContent call) calls.Add(call);
         }
-        response.Messages = [new AiChatMessage(ChatRole.Assistant, text.ToString()) { MessageId = response.ResponseId }];
+        List<AIContent> contents = text.Length > 0 || calls.Count == 0 ? [new TextContent(text.ToString()), .. calls] : calls;
+        response.Messages = [new AiChatMessage(ChatRole.Assistant, contents) { MessageId = response.ResponseId }];
         return response;
     }
 
@@ -67,8 +75,10 @@ public sealed class LoomChatClient : IChatClient
     {
         ArgumentNullException.ThrowIfNull(messages);
         var id = "chatcmpl-" + Guid.NewGuid().ToString("N");
-        var request = _input.Process(id, _input.EncodeChat(ToTemplateMessages(messages, options), cancellation: cancellationToken),
-            ToSamplingRequest(options));
+        var tools = PlanTools(options);
+        var prompt = _input.EncodeChat(ToTemplateMessages(messages, options), cancellation: cancellationToken, tools: tools.TemplateTools);
+        var request = _input.ApplyTools(_input.Process(id, prompt, ToSamplingRequest(options)), tools, skipSpecialTokens: null);
+        var calls = tools.Parser?.CreateStream(tools.AllowParallel);
         var created = DateTimeOffset.UtcNow;
         int outputTokens = 0, cachedTokens = 0;
 
@@ -79,14 +89,17 @@ public sealed class LoomChatClient : IChatClient
             {
                 if (delta.Index != 0) continue; // IChatClient has one choice; n is fixed at 1 below
                 outputTokens += delta.NewTokenIds.Count;
-                if (delta.NewText.Length == 0 && delta.FinishReason is null) continue;
-                yield return new ChatResponseUpdate(ChatRole.Assistant, delta.NewText)
+                var (contents, finish) = calls is null
+                    ? (delta.NewText.Length > 0 ? [new TextContent(delta.NewText)] : new List<AIContent>(), delta.FinishReason)
+                    : ReadCalls(calls, delta);
+                if (contents.Count == 0 && finish is null) continue;
+                yield return new ChatResponseUpdate(ChatRole.Assistant, contents)
                 {
                     ResponseId = id,
                     MessageId = id,
                     CreatedAt = created,
                     ModelId = _options.ModelId,
-                    FinishReason = ToFinishReason(delta.FinishReason),
+                    FinishReason = ToFinishReason(finish),
                 };
             }
             if (!output.Finished) continue;
@@ -121,16 +134,25 @@ public sealed class LoomChatClient : IChatClient
         var result = new List<TemplateMessage>();
         if (!string.IsNullOrEmpty(options?.Instructions)) result.Add(new TemplateMessage("system", options.Instructions));
         int i = 0;
-        foreach (var message in messages)
-        {
-            foreach (var content in message.Contents)
-                if (content is not TextContent and not UsageContent)
-                    throw new ArgumentException(
-                        $"messages[{i}] holds {content.GetType().Name}; only text content is supported.", nameof(messages));
-            result.Add(new TemplateMessage(message.Role.Value, message.Text));
-            i++;
-        }
+        foreach (var message in messages) AddTemplateMessages(message, i++, result);
         return result;
+    }
+
+    /// <summary>A delta through the tool-call stream: the content it released and the calls it completed.</summary>
+    private static (List<AIContent> Contents, FinishReason? Finish) ReadCalls(ToolCallStream calls, CompletionDelta delta)
+    {
+        var update = calls.Feed(delta.NewText);
+        var contents = new List<AIContent>();
+        var finish = delta.FinishReason;
+        if (finish is not null)
+        {
+            var last = calls.Finish();
+            update = new ToolCallUpdate(update.Content + last.Content, [.. update.Calls, .. last.Calls]);
+            if (finish == FinishReason.Stop && calls.CallCount > 0) finish = FinishReason.ToolCalls;
+        }
+        if (update.Content.Length > 0) contents.Add(new TextContent(update.Content));
+        foreach (var call in update.Calls) contents.Add(ToContent(call));
+        return (contents, finish);
     }
 
     /// <summary>ChatOptions in the input processor's terms (n is 1: IChatClient has one choice).</summary>
@@ -156,14 +178,4 @@ public sealed class LoomChatClient : IChatClient
         options?.AdditionalProperties?.TryGetValue(key, out var value) == true && value is not null
             ? Convert.ToSingle(value, System.Globalization.CultureInfo.InvariantCulture)
             : null;
-
-    /// <summary>Microsoft.Extensions.AI's finish reasons; "abort" has no counterpart there and keeps vLLM's word.</summary>
-    private static ChatFinishReason? ToFinishReason(FinishReason? reason) => reason switch
-    {
-        null => null,
-        FinishReason.Stop => ChatFinishReason.Stop,
-        FinishReason.Length => ChatFinishReason.Length,
-        FinishReason.Abort => new ChatFinishReason("abort"),
-        _ => throw new ArgumentOutOfRangeException(nameof(reason), reason, "Unknown finish reason."),
-    };
 }

@@ -1,6 +1,7 @@
 using Loom.Core.Sampling;
 using Loom.Core.Scheduling;
 using Loom.Engine.ChatClient;
+using Loom.Engine.ToolCalls;
 using Loom.ChatTemplates;
 using Loom.Models.Config;
 using Loom.Tokenizers;
@@ -26,13 +27,18 @@ public sealed class InputProcessor
     private readonly ITokenizer? _tokenizer;
     private readonly ChatPrompt? _chatPrompt;
     private readonly GenerationConfig? _generationConfig;
+    private readonly IToolCallConstrainer? _constrainer;
     private int _maxPromptChars; // 0 until first needed (it scans the vocabulary)
 
     /// <param name="tokenizer">Null = token-id prompts only.</param>
     /// <param name="vocabSize">Prompt ids must be below it; null = the tokenizer's vocabulary (or unchecked here without one).</param>
+    /// <param name="toolCallParser">The family tool calls are read with (--tool-call-parser); null = picked from the chat template.</param>
+    /// <param name="constrainer">The grammar engine that enforces tool_choice "required" and named functions; null = refuse them.</param>
     public InputProcessor(ITokenizer? tokenizer, IChatTemplate? chatTemplate, GenerationConfig? generationConfig, int maxModelLen,
-        int? vocabSize = null)
+        int? vocabSize = null, ToolCallParser? toolCallParser = null, IToolCallConstrainer? constrainer = null)
     {
+        ToolCallParser = toolCallParser ?? ToolCallParsers.FromTemplate((chatTemplate as JinjaChatTemplate)?.Source);
+        _constrainer = constrainer;
         _tokenizer = tokenizer;
         _chatPrompt = tokenizer is null ? null : new ChatPrompt(tokenizer, chatTemplate);
         _generationConfig = generationConfig;
@@ -41,6 +47,9 @@ public sealed class InputProcessor
     }
 
     public ContextWindow Window { get; }
+
+    /// <summary>How this model's tool calls are read out of its output; null when neither the flag nor the template says.</summary>
+    public ToolCallParser? ToolCallParser { get; }
     public int? VocabSize { get; }
 
     /// <summary>Renders conversations (null without a tokenizer).</summary>
@@ -80,11 +89,29 @@ public sealed class InputProcessor
     /// A conversation to prompt ids as transformers' apply_chat_template(tokenize=True): rendered with the chat template,
     /// then encoded without adding special tokens (the template writes them), bounded as <see cref="EncodeText"/>.
     /// </summary>
+    /// <param name="tools">The request's tools (<see cref="ToolCallPlan.TemplateTools"/>), listed by the template; null = none.</param>
     public int[] EncodeChat(IReadOnlyList<ChatMessage> messages, bool addGenerationPrompt = true, bool continueFinalMessage = false,
-        CancellationToken cancellation = default)
+        CancellationToken cancellation = default, IReadOnlyList<object?>? tools = null)
     {
         var chat = _chatPrompt ?? throw new ArgumentException("The model has no tokenizer; a conversation cannot be encoded.", "messages");
-        return EncodeText(chat.Render(messages, addGenerationPrompt, continueFinalMessage), addSpecialTokens: false, "messages", cancellation);
+        return EncodeText(chat.Render(messages, addGenerationPrompt, continueFinalMessage, tools), addSpecialTokens: false, "messages", cancellation);
+    }
+
+    /// <summary>What a chat request's tools, tool_choice and parallel_tool_calls mean here (see <see cref="ToolCallPlan"/>).</summary>
+    public ToolCallPlan PlanTools(IReadOnlyList<ToolFunction>? tools, ToolChoice? choice, bool? parallelToolCalls) =>
+        ToolCallPlan.Create(tools, choice, parallelToolCalls, ToolCallParser, _constrainer is not null);
+
+    /// <summary>
+    /// A request as its tool plan needs it: special tokens kept in the text when the family's call marker is one
+    /// (unless the request chose), and the output constrained to calls when the plan says so.
+    /// </summary>
+    public EngineRequest ApplyTools(EngineRequest request, ToolCallPlan plan, bool? skipSpecialTokens)
+    {
+        ArgumentNullException.ThrowIfNull(request);
+        ArgumentNullException.ThrowIfNull(plan);
+        if (plan.Parser is { NeedsSpecialTokens: true } && skipSpecialTokens is null)
+            request = request with { Params = request.Params with { SkipSpecialTokens = false } };
+        return plan.Constraint is { } constraint ? _constrainer!.Constrain(request, constraint) : request;
     }
 
     /// <summary>Token ids given as the prompt must lie inside the vocabulary (when it is known).</summary>

@@ -20,6 +20,8 @@ public sealed class TokenizeRequest
     public bool? AddGenerationPrompt { get; set; }
     public bool? ContinueFinalMessage { get; set; }
     public bool? ReturnTokenStrs { get; set; }
+    /// <summary>With messages: the tools the template lists, as chat completions takes them (vLLM's /tokenize does too).</summary>
+    public List<ChatToolDto>? Tools { get; set; }
 }
 
 public sealed record TokenizeResponse(int Count, int MaxModelLen, IReadOnlyList<int> Tokens)

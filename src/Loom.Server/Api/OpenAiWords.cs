@@ -13,6 +13,7 @@ public static class OpenAiWords
         FinishReason.Stop => "stop",
         FinishReason.Length => "length",
         FinishReason.Abort => "abort",
+        FinishReason.ToolCalls => "tool_calls",
         _ => throw new ArgumentOutOfRangeException(nameof(reason), reason, "Unknown finish reason."),
     };
 
@@ -21,11 +22,12 @@ public static class OpenAiWords
         "stop" => FinishReason.Stop,
         "length" => FinishReason.Length,
         "abort" => FinishReason.Abort,
+        "tool_calls" => FinishReason.ToolCalls,
         _ => throw new JsonException($"'{word}' is not a finish_reason."),
     };
 }
 
-/// <summary>finish_reason: "stop", "length" or "abort".</summary>
+/// <summary>finish_reason: "stop", "length", "abort" or "tool_calls".</summary>
 public sealed class FinishReasonJsonConverter : JsonConverter<FinishReason>
 {
     public override FinishReason Read(ref Utf8JsonReader reader, Type typeToConvert, JsonSerializerOptions options) =>

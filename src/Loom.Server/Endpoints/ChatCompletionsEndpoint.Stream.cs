@@ -16,12 +16,13 @@ internal static partial class ChatCompletionsEndpoint
         SseResponse.RunAsync(context, state, outputs, async (sse, stream) =>
         {
             var choices = new ChoiceAccumulator(prompts: 1, call.N, keepOutput: false);
+            var toolStreams = ChatToolOutput.Streams(call.Tools, call.N);
             for (int i = 0; i < call.N; i++)
                 await sse.WriteAsync(Chunk(call, new ChatChunkChoice(i, new ChatDelta { Role = "assistant", Content = "" }, null, null)),
                     LoomJsonContext.Default.ChatCompletionChunk, cancellationToken);
             await choices.ConsumeAsync(stream, onOutput: null, async (choice, delta) =>
             {
-                if (ToChoice(call, choice, delta) is { } chunk)
+                foreach (var chunk in ToChoices(call, choice, delta, toolStreams?[choice]))
                     await sse.WriteAsync(Chunk(call, chunk), LoomJsonContext.Default.ChatCompletionChunk, cancellationToken);
             }, cancellationToken);
             if (includeUsage)
@@ -29,13 +30,29 @@ internal static partial class ChatCompletionsEndpoint
                     LoomJsonContext.Default.ChatCompletionChunk, cancellationToken);
         }, cancellationToken);
 
-    /// <summary>A delta as a choice chunk, or null when it carries nothing a client would see.</summary>
-    private static ChatChunkChoice? ToChoice(ChatCall call, int choice, CompletionDelta delta)
+    /// <summary>
+    /// A delta as choice chunks: its content (what the tool-call stream released of it, when calls are read), then
+    /// each call it completed as a name chunk and an arguments chunk; none when it carries nothing a client would see.
+    /// </summary>
+    private static IEnumerable<ChatChunkChoice> ToChoices(ChatCall call, int choice, CompletionDelta delta, ChatToolOutput.Stream? tools)
     {
         var logprobs = call.WantLogprobs && delta.NewLogprobs is { Count: > 0 } lp ? new ChatLogprobs(call.Logprobs.ToChat(lp)) : null;
-        if (delta.NewText.Length == 0 && delta.FinishReason is null && logprobs is null) return null;
-        var content = delta.NewText.Length > 0 || delta.FinishReason is null ? delta.NewText : null;
-        return new ChatChunkChoice(choice, new ChatDelta { Content = content }, logprobs, delta.FinishReason);
+        var (text, calls, finish) = tools is null ? (delta.NewText, [], delta.FinishReason) : tools.Add(delta);
+        if (calls.Count == 0)
+        {
+            if (text.Length == 0 && finish is null && logprobs is null) yield break;
+            var content = text.Length > 0 || finish is null ? text : null;
+            yield return new ChatChunkChoice(choice, new ChatDelta { Content = content }, logprobs, finish);
+            yield break;
+        }
+        if (text.Length > 0 || logprobs is not null)
+            yield return new ChatChunkChoice(choice, new ChatDelta { Content = text }, logprobs, null);
+        foreach (var (name, arguments) in calls)
+        {
+            yield return new ChatChunkChoice(choice, new ChatDelta { ToolCalls = [name] }, null, null);
+            yield return new ChatChunkChoice(choice, new ChatDelta { ToolCalls = [arguments] }, null, null);
+        }
+        if (finish is not null) yield return new ChatChunkChoice(choice, new ChatDelta(), null, finish);
     }
 
     private static ChatCompletionChunk Chunk(ChatCall call, params ChatChunkChoice[] choices) =>

@@ -19,8 +19,10 @@ internal static partial class ChatCompletionsEndpoint
         }, cancellationToken);
         var result = new ChatChoice[call.N];
         for (int i = 0; i < call.N; i++)
-            result[i] = new ChatChoice(i, new ChatResponseMessage("assistant", choices[i].Text!.ToString()),
-                logprobs[i] is { } l ? new ChatLogprobs(l) : null, choices[i].FinalReason);
+        {
+            var (message, reason) = ChatToolOutput.Message(call.Tools, choices[i].Text!.ToString(), choices[i].FinalReason);
+            result[i] = new ChatChoice(i, message, logprobs[i] is { } l ? new ChatLogprobs(l) : null, reason);
+        }
         await JsonBody.WriteAsync(context,
             new ChatCompletionResponse(call.Id, "chat.completion", call.Created, call.Model, result, choices.ToUsage(call.Options)),
             LoomJsonContext.Default.ChatCompletionResponse);

@@ -1,4 +1,5 @@
 using Loom.Engine.Input;
+using Loom.Engine.ToolCalls;
 using Loom.Server.Api;
 using Loom.Server.Hosting;
 using Loom.Server.Metrics;
@@ -16,9 +17,10 @@ internal static partial class ChatCompletionsEndpoint
         RequestFields.CheckModel(state, model, request.Model);
         UnsupportedFields.Check(request.Extra, state.Logger);
         var grammar = StructuredOutputFields.Compile(model, request.Extra);
-        var promptIds = await state.Tokenization.RunAsync(() => EncodePrompt(model, request, context.RequestAborted), context.RequestAborted);
+        var tools = model.Input.PlanTools(ChatTools.Functions(request.Tools), ChatTools.Choice(request.ToolChoice), request.ParallelToolCalls);
+        var promptIds = await state.Tokenization.RunAsync(() => EncodePrompt(model, request, tools, context.RequestAborted), context.RequestAborted);
         var id = "chatcmpl-" + Guid.NewGuid().ToString("N");
-        var engineRequest = model.Input.Process(id, promptIds, Sampling(model, request)) with
+        var engineRequest = model.Input.ApplyTools(model.Input.Process(id, promptIds, Sampling(model, request)), tools, request.SkipSpecialTokens) with
         {
             CacheSalt = RequestFields.ParseCacheSalt(request.CacheSalt),
             Grammar = grammar,
@@ -29,7 +31,7 @@ internal static partial class ChatCompletionsEndpoint
         using var abort = CancellationTokenSource.CreateLinkedTokenSource(context.RequestAborted, state.AbortAll);
         var call = new ChatCall(id, DateTimeOffset.UtcNow.ToUnixTimeSeconds(),
             request.Model ?? RequestFields.ServedNames(state, model)[0], n, request.Logprobs == true,
-            new LogprobFormatter(model.Tokenizer)) { Options = state.Options };
+            new LogprobFormatter(model.Tokenizer)) { Options = state.Options, Tools = tools };
         var outputs = GenerationStreams.Run(model.Engine, [engineRequest], metrics, abort.Token);
         if (request.Stream == true)
             await StreamAsync(context, state, call, outputs, request.StreamOptions?.IncludeUsage == true, abort.Token);
@@ -37,9 +39,9 @@ internal static partial class ChatCompletionsEndpoint
             await RespondWholeAsync(context, call, outputs, abort.Token);
     }
 
-    private static int[] EncodePrompt(ServedModel model, ChatCompletionRequest request, CancellationToken cancellation) =>
+    private static int[] EncodePrompt(ServedModel model, ChatCompletionRequest request, ToolCallPlan tools, CancellationToken cancellation) =>
         model.Input.EncodeChat(ChatMessages.From(request.Messages), request.AddGenerationPrompt ?? true,
-            request.ContinueFinalMessage ?? false, cancellation);
+            request.ContinueFinalMessage ?? false, cancellation, tools.TemplateTools);
 
     private static SamplingRequest Sampling(ServedModel model, ChatCompletionRequest request)
     {
@@ -63,5 +65,6 @@ internal static partial class ChatCompletionsEndpoint
     private sealed record ChatCall(string Id, long Created, string Model, int N, bool WantLogprobs, LogprobFormatter Logprobs)
     {
         public required ServerOptions Options { get; init; }
+        public required ToolCallPlan Tools { get; init; }
     }
 }

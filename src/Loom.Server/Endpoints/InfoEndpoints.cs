@@ -1,3 +1,4 @@
+using Loom.Engine.ToolCalls;
 using Loom.Server.Api;
 using Loom.Server.Hosting;
 using Loom.Server.Metrics;
@@ -43,7 +44,10 @@ internal static class InfoEndpoints
         if (request.Prompt is not null)
             throw ApiException.BadRequest("Give either prompt or messages, not both.", "prompt");
         var messages = ChatMessages.From(request.Messages); // a ChatPromptException is a 400 naming the field
-        var text = model.ChatPrompt.Render(messages, request.AddGenerationPrompt ?? true, request.ContinueFinalMessage ?? false);
+        // The tools are listed as chat completions lists them; no output is read here, so no parser is needed.
+        var tools = model.Input.PlanTools(ChatTools.Functions(request.Tools), ToolChoice.None, parallelToolCalls: null);
+        var text = model.ChatPrompt.Render(messages, request.AddGenerationPrompt ?? true, request.ContinueFinalMessage ?? false,
+            tools.TemplateTools);
         return model.Tokenizer.Encode(text, new EncodeOptions(request.AddSpecialTokens ?? false, Cancellation: cancellation));
     }
 

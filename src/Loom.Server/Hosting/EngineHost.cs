@@ -1,18 +1,22 @@
 using Loom.Engine;
 using Loom.Engine.Loading;
+using Loom.Engine.ToolCalls;
 
 namespace Loom.Server.Hosting;
 
 /// <summary>A loaded model with its engine running, as a <see cref="ServedModel"/> whose Owner stops the engine, then frees the model.</summary>
 public static class EngineHost
 {
-    public static ServedModel Start(LoadedModel model, EngineOptions engineOptions, string? servedName = null)
+    /// <param name="toolCallParser">--tool-call-parser; null = picked from the chat template.</param>
+    public static ServedModel Start(LoadedModel model, EngineOptions engineOptions, string? servedName = null,
+        ToolCallParser? toolCallParser = null)
     {
         ArgumentNullException.ThrowIfNull(model);
         var tokenizer = model.Tokenizer
             ?? throw new ArgumentException($"{model.Directory}: the server needs the model's tokenizer files.", nameof(model));
         var engine = new AsyncLlm(new LlmEngine(model.Executor, tokenizer, model.EosTokenIds, model.MaxModelLen, engineOptions));
-        return new ServedModel(servedName ?? model.Name, engine, tokenizer, model.ChatTemplate, model.GenerationConfig, model.MaxModelLen)
+        return new ServedModel(servedName ?? model.Name, engine, tokenizer, model.ChatTemplate, model.GenerationConfig, model.MaxModelLen,
+            toolCallParser)
         {
             Owner = new Ownership(engine, model),
             EosTokenIds = model.EosTokenIds,

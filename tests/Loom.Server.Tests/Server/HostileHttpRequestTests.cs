@@ -213,9 +213,6 @@ public sealed class HostileHttpRequestTests : IAsyncLifetime
 
     // Defect 9: fields that change the meaning of a request are refused, not silently ignored.
     [Theory]
-    [InlineData("tools", """[{"type":"function","function":{"name":"f","parameters":{}}}]""")]
-    [InlineData("tool_choice", "\"required\"")]
-    [InlineData("tool_choice", """{"type":"function","function":{"name":"f"}}""")]
     [InlineData("functions", """[{"name":"f"}]""")]
     [InlineData("function_call", "\"auto\"")]
     [InlineData("allowed_token_ids", "[1,2]")]
@@ -231,6 +228,26 @@ public sealed class HostileHttpRequestTests : IAsyncLifetime
             ErrorResponseTests.AssertError(json, "invalid_request_error", field);
             Assert.Contains("not supported", json.GetProperty("error").GetProperty("message").GetString());
         }
+        await AssertStillServesAsync();
+    }
+
+    /// <summary>
+    /// Completions has no tools; chat reads them (ToolCallingTests), and on a model whose template names no parser
+    /// every spelling that asks for calls is a 400 on tool_choice.
+    /// </summary>
+    [Theory]
+    [InlineData("tools", """[{"type":"function","function":{"name":"f","parameters":{}}}]""")]
+    [InlineData("tool_choice", "\"required\"")]
+    [InlineData("tool_choice", """{"type":"function","function":{"name":"f"}}""")]
+    public async Task Tool_fields_are_400s_where_they_cannot_be_served(string field, string value)
+    {
+        var (status, json) = await TestServers.PostAsync(_client, "/v1/completions", $"{{\"prompt\": \"hi\", \"max_tokens\": 2, \"{field}\": {value}}}");
+        Assert.Equal(400, status);
+        ErrorResponseTests.AssertError(json, "invalid_request_error", field);
+        (status, json) = await TestServers.PostAsync(_client, "/v1/chat/completions",
+            $"{{\"messages\": [{{\"role\":\"user\",\"content\":\"hi\"}}], \"max_tokens\": 2, \"{field}\": {value}}}");
+        Assert.Equal(400, status);
+        ErrorResponseTests.AssertError(json, "invalid_request_error", "tool_choice");
         await AssertStillServesAsync();
     }
 
