@@ -34,7 +34,10 @@ public sealed class Request
     public int Priority { get; }
 
     /// <summary>Monotonic intake number, assigned by the scheduler; FCFS order and preemption victim choice.</summary>
-    public long ArrivalOrder { get; internal set; } = -1;
+    public long ArrivalOrder { get; internal set; }
+
+    /// <summary>Whether a scheduler has taken this request in (a request is submitted once).</summary>
+    internal bool IsSubmitted { get; set; }
 
     public RequestStatus Status { get; internal set; } = RequestStatus.Waiting;
     public bool IsFinished => Status.IsFinished();

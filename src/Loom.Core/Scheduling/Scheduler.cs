@@ -46,7 +46,7 @@ public sealed partial class Scheduler
     public void AddRequest(Request request)
     {
         ArgumentNullException.ThrowIfNull(request);
-        if (request.Status != RequestStatus.Waiting || request.ArrivalOrder >= 0)
+        if (request.Status != RequestStatus.Waiting || request.IsSubmitted)
             throw new ArgumentException($"Request '{request.RequestId}' was already submitted.", "request_id");
         if (_requests.ContainsKey(request.RequestId))
             throw new ArgumentException($"A request with id '{request.RequestId}' is already running.", "request_id");
@@ -54,6 +54,7 @@ public sealed partial class Scheduler
             throw new ArgumentException($"A finished request with id '{request.RequestId}' still holds its KV blocks.", "request_id");
         CheckIntake(request);
         request.ArrivalOrder = _nextArrivalOrder++;
+        request.IsSubmitted = true;
         _requests.Add(request.RequestId, request);
         _waiting.Insert(request);
     }

@@ -15,12 +15,12 @@ internal sealed class MinTokensProcessor(int minTokens, int[] maskedIds) : ILogi
 
     public void Commit(int tokenId) { }
 
-    /// <summary>While masking, a row with nothing else left allows only the masked stop ids: the first in the vocabulary; else -1.</summary>
-    public int FallbackToken(int numOutputTokens, int vocabSize)
+    /// <summary>While masking, a row with nothing else left allows only the masked stop ids: the first in the vocabulary; else none.</summary>
+    public int? FallbackToken(int numOutputTokens, int vocabSize)
     {
-        if (numOutputTokens >= minTokens) return -1;
+        if (numOutputTokens >= minTokens) return null;
         foreach (int id in maskedIds)
             if ((uint)id < (uint)vocabSize) return id;
-        return -1;
+        return null;
     }
 }

@@ -63,7 +63,7 @@ public sealed class Sampler
         var row = Prepare(logits, scratch);
         if (row == RowState.HasNaN) return NaNRow();
         var rng = _rng; // a copy: the draw is what Commit will consume
-        int token = row == RowState.NoFiniteLogit ? FallbackToken()
+        int? token = row == RowState.NoFiniteLogit ? FallbackToken()
             : _params.IsGreedy ? TensorPrimitives.IndexOfMax(logits) : Draw(logits, scratch, ref rng);
         return Result(token, scratch);
     }
@@ -81,12 +81,12 @@ public sealed class Sampler
         accepted = false;
         var row = Prepare(logits, scratch);
         if (row == RowState.HasNaN) return NaNRow();
-        int token = row == RowState.NoFiniteLogit ? FallbackToken()
+        int? sampled = row == RowState.NoFiniteLogit ? FallbackToken()
             : _params.IsGreedy ? TensorPrimitives.IndexOfMax(logits) : DrawAgainstDraft(logits, draftTokenId, scratch);
-        var result = Result(token, scratch);
+        var result = Result(sampled, scratch);
         if (result.Fault is not null) return result;
-        accepted = token == draftTokenId;
-        Advance(token);
+        accepted = result.TokenId == draftTokenId;
+        Advance(result.TokenId);
         return result;
     }
 
@@ -105,9 +105,9 @@ public sealed class Sampler
     private static SampledToken NaNRow() =>
         SampledToken.Failed(new InvalidOperationException("The model produced NaN logits; nothing can be sampled."));
 
-    private SampledToken Result(int token, SamplerScratch scratch)
+    private SampledToken Result(int? sampled, SamplerScratch scratch)
     {
-        if (token < 0)
+        if (sampled is not int token)
             return SampledToken.Failed(new InvalidOperationException("The logits row has no finite value; nothing can be sampled."));
         var logprobs = _params.Logprobs is int top
             ? LogprobCalculator.Compute(scratch.RawLogits.AsSpan(0, VocabSize), token, top, scratch)
@@ -132,7 +132,7 @@ public sealed class Sampler
     /// The token for a row with no finite logit: when the min_tokens mask hid every id, the request's own stop tokens
     /// are all it allows, so EOS (or its first stop id); -1 when the model itself gave nothing finite.
     /// </summary>
-    private int FallbackToken() => _minTokens?.FallbackToken(NumOutputTokens, VocabSize) ?? -1;
+    private int? FallbackToken() => _minTokens?.FallbackToken(NumOutputTokens, VocabSize);
 
     /// <summary>Over temperature-scaled logits: filtered (top-k/p, min-p) or whole-row draw.</summary>
     private int Draw(Span<float> logits, SamplerScratch scratch, ref Xoshiro256StarStar rng)
