@@ -103,11 +103,12 @@ public sealed class OpenAiStreamingClient(HttpClient http, EndpointTarget target
 
     /// <summary>
     /// The connection closed or was reset after the request went out and before a status line came back (SendAsync
-    /// with ResponseHeadersRead throws only then); a refused or failed connect is the server's absence, not a race.
+    /// with ResponseHeadersRead throws only then), or a pooled connection was reset while the request was written (an
+    /// IOException under a connection error); a refused or failed connect is the server's absence, not a race.
     /// </summary>
     private static bool IsLostBeforeResponse(HttpRequestException e) =>
         e.HttpRequestError == HttpRequestError.ResponseEnded
-        || (e.HttpRequestError == HttpRequestError.Unknown && e.InnerException is IOException);
+        || (e.HttpRequestError is HttpRequestError.Unknown or HttpRequestError.ConnectionError && e.InnerException is IOException);
 
     private async Task<RequestOutcome> ReadResponseAsync(HttpResponseMessage response, SampleRequest request, long sent, double startTime,
         CancellationToken cancellationToken)
