@@ -49,12 +49,16 @@ public sealed class OpenAiStreamingClient(HttpClient http, EndpointTarget target
     /// <summary>How often one request is sent again after its connection closed before any response byte arrived.</summary>
     public const int MaxResends = 2;
 
-    /// <summary>An HttpClient suited to many concurrent long streams (no connection limit; timeout per request).</summary>
-    public static HttpClient CreateHttpClient(TimeSpan requestTimeout) =>
+    /// <summary>
+    /// An HttpClient suited to many concurrent long streams (no connection limit; timeout per request). Without
+    /// <paramref name="reuseConnections"/> every request opens its own connection, which no earlier response can have
+    /// left half-closed: resends go that way.
+    /// </summary>
+    public static HttpClient CreateHttpClient(TimeSpan requestTimeout, bool reuseConnections = true) =>
         new(new SocketsHttpHandler
         {
             MaxConnectionsPerServer = int.MaxValue,
-            PooledConnectionLifetime = TimeSpan.FromMinutes(10),
+            PooledConnectionLifetime = reuseConnections ? TimeSpan.FromMinutes(10) : TimeSpan.Zero,
             PooledConnectionIdleTimeout = PooledConnectionIdleTimeout,
             AutomaticDecompression = DecompressionMethods.None,
             UseProxy = false,
@@ -64,7 +68,9 @@ public sealed class OpenAiStreamingClient(HttpClient http, EndpointTarget target
     /// <summary>
     /// Sends the request, and sends it again (at most <see cref="MaxResends"/> times) when the connection was lost before
     /// any response byte arrived: a server's keep-alive timer may close a pooled connection while the request is on the
-    /// wire, and that loss is the client's, not the server's. aiohttp (vLLM's client) resends only idempotent methods,
+    /// wire, and that loss is the client's, not the server's. A resend goes out on a connection of its own: the pool may
+    /// hold more connections the server has already closed (one per concurrent stream when a server closes after each
+    /// response), and a resend that drew another of those would be lost the same way. aiohttp (vLLM's client) resends only idempotent methods,
     /// per RFC 9112 §9.3.1; a benchmark's generation request has no side effect, so resending it is safe. Times are
     /// measured from the attempt that got a response; <see cref="RequestOutcome.Resends"/> counts the others.
     /// </summary>
@@ -81,6 +87,8 @@ public sealed class OpenAiStreamingClient(HttpClient http, EndpointTarget target
     /// <summary>One attempt; null when the connection was lost before the response began and a resend is allowed.</summary>
     private async Task<RequestOutcome?> SendOnceAsync(SampleRequest request, long clockOrigin, int resends, CancellationToken cancellationToken)
     {
+        using var ownConnection = resends > 0 ? CreateHttpClient(http.Timeout, reuseConnections: false) : null; // rare: only after a loss
+        var client = ownConnection ?? http;
         using var message = new HttpRequestMessage(HttpMethod.Post, target.ApiUrl) { Content = BuildBody(request) };
         if (!string.IsNullOrEmpty(apiKey)) message.Headers.Authorization = new AuthenticationHeaderValue("Bearer", apiKey);
         long sent = Stopwatch.GetTimestamp();
@@ -88,7 +96,7 @@ public sealed class OpenAiStreamingClient(HttpClient http, EndpointTarget target
         HttpResponseMessage response;
         try
         {
-            response = await http.SendAsync(message, HttpCompletionOption.ResponseHeadersRead, cancellationToken).ConfigureAwait(false);
+            response = await client.SendAsync(message, HttpCompletionOption.ResponseHeadersRead, cancellationToken).ConfigureAwait(false);
         }
         catch (HttpRequestException e) when (resends < MaxResends && IsLostBeforeResponse(e))
         {
@@ -96,7 +104,7 @@ public sealed class OpenAiStreamingClient(HttpClient http, EndpointTarget target
         }
         catch (Exception e) when (e is HttpRequestException or IOException or TaskCanceledException && !cancellationToken.IsCancellationRequested)
         {
-            return RequestOutcome.Failed(request.PromptLen, startTime, e.GetType().Name + ": " + e.Message);
+            return RequestOutcome.Failed(request.PromptLen, startTime, Describe(e));
         }
         using (response) return await ReadResponseAsync(response, request, sent, startTime, cancellationToken).ConfigureAwait(false);
     }
@@ -106,6 +114,20 @@ public sealed class OpenAiStreamingClient(HttpClient http, EndpointTarget target
     /// with ResponseHeadersRead throws only then), or a pooled connection was reset while the request was written (an
     /// IOException under a connection error); a refused or failed connect is the server's absence, not a race.
     /// </summary>
+    /// <summary>The exception and its causes in one line ("HttpRequestException (ConnectionError): ... &lt;- IOException: ..."), so a lost request says why.</summary>
+    private static string Describe(Exception e)
+    {
+        var text = new StringBuilder();
+        for (var cause = e; cause is not null; cause = cause.InnerException)
+        {
+            if (text.Length > 0) text.Append(" <- ");
+            text.Append(cause.GetType().Name);
+            if (cause is HttpRequestException { HttpRequestError: not HttpRequestError.Unknown } http) text.Append(" (").Append(http.HttpRequestError).Append(')');
+            text.Append(": ").Append(cause.Message);
+        }
+        return text.ToString();
+    }
+
     private static bool IsLostBeforeResponse(HttpRequestException e) =>
         e.HttpRequestError == HttpRequestError.ResponseEnded
         || (e.HttpRequestError is HttpRequestError.Unknown or HttpRequestError.ConnectionError && e.InnerException is IOException);
@@ -125,7 +147,7 @@ public sealed class OpenAiStreamingClient(HttpClient http, EndpointTarget target
         }
         catch (Exception e) when (e is HttpRequestException or IOException or JsonException or TaskCanceledException && !cancellationToken.IsCancellationRequested)
         {
-            return RequestOutcome.Failed(request.PromptLen, startTime, e.GetType().Name + ": " + e.Message);
+            return RequestOutcome.Failed(request.PromptLen, startTime, Describe(e));
         }
     }
 
