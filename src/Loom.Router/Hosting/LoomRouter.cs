@@ -80,11 +80,12 @@ public sealed class LoomRouter : IAsyncDisposable
 
         var poller = signals = new ReplicaSignalPoller(options.Replicas, options.MetricsPollInterval,
             LoggerFactory.Create(b => b.SetMinimumLevel(options.LogLevel)).CreateLogger<ReplicaSignalPoller>());
+        poller.Unreachable += replicas.ForgetCacheOf;
         builder.Services.AddSingleton(replicas).AddSingleton(metrics).AddSingleton(poller).AddSingleton(options.Policy);
         builder.Services.AddSingleton<InferenceLoadBalancingPolicy>();
         builder.Services.AddSingleton<ILoadBalancingPolicy>(sp => sp.GetRequiredService<InferenceLoadBalancingPolicy>());
         builder.Services.AddSingleton<IPassiveHealthCheckPolicy>(sp =>
-            new ConnectFailureHealthPolicy(sp.GetRequiredService<IDestinationHealthUpdater>(), options.ReactivationPeriod));
+            new ConnectFailureHealthPolicy(sp.GetRequiredService<IDestinationHealthUpdater>(), options.ReactivationPeriod, replicas));
         builder.Services.AddReverseProxy()
             .LoadFromMemory(ProxyConfig.Routes(), [ProxyConfig.Cluster(options)])
             .AddTransforms(t => t.AddResponseTransform(RetryOnAnotherReplica.MarkUnavailable));

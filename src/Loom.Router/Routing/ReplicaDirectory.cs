@@ -20,4 +20,14 @@ public sealed class ReplicaDirectory
     public static string DestinationId(int i) => $"replica-{i}";
 
     public PrefixIndex IndexOf(string destinationId) => _indexes[destinationId];
+
+    /// <summary>
+    /// Forgets what the replica at <paramref name="address"/> was thought to cache: it stopped answering, and a
+    /// replica that comes back has restarted with an empty cache, so affinity to the old index would misroute.
+    /// </summary>
+    public void ForgetCacheOf(string address)
+    {
+        for (int i = 0; i < Addresses.Count; i++)
+            if (Addresses[i] == address) _indexes[DestinationId(i)].Clear();
+    }
 }

@@ -5,7 +5,8 @@ namespace Loom.Router.Signals;
 
 /// <summary>
 /// Scrapes every replica's /metrics on a fixed period and keeps the latest <see cref="ReplicaSignals"/> per replica
-/// address. A replica that does not answer keeps its last reading; health is YARP's business, not this poller's.
+/// address. A replica that does not answer keeps its last reading (health is YARP's business, not this poller's) and is
+/// reported through <see cref="Unreachable"/>, so whoever keeps per-replica cache state can drop it.
 /// </summary>
 public sealed class ReplicaSignalPoller : IAsyncDisposable
 {
@@ -24,6 +25,9 @@ public sealed class ReplicaSignalPoller : IAsyncDisposable
         _logger = logger;
         _http = new HttpClient { Timeout = period < TimeSpan.FromSeconds(1) ? TimeSpan.FromSeconds(1) : period };
     }
+
+    /// <summary>Raised with a replica's address each time a scrape of it fails.</summary>
+    public event Action<string>? Unreachable;
 
     /// <summary>The latest reading of the replica at <paramref name="address"/> (Unknown before the first scrape).</summary>
     public ReplicaSignals Get(string address) => _latest.GetValueOrDefault(address, ReplicaSignals.Unknown);
@@ -49,6 +53,7 @@ public sealed class ReplicaSignalPoller : IAsyncDisposable
         catch (Exception e) when (e is HttpRequestException or TaskCanceledException)
         {
             _logger.LogDebug("Scraping {Replica}/metrics failed: {Error}", address, e.Message);
+            if (!cancellationToken.IsCancellationRequested) Unreachable?.Invoke(address);
         }
     }
 

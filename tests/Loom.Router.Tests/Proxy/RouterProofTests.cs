@@ -77,6 +77,20 @@ public sealed class RouterProofTests
     }
 
     [Fact]
+    public async Task A_stopped_replica_loses_its_prefix_index_so_after_a_restart_affinity_does_not_point_at_an_empty_cache()
+    {
+        await using var rig = await RouterRig.StartAsync();
+        await rig.ChatAsync(SystemA, "first question");
+        int holder = await rig.RoutedToAsync(0) == 1 ? 0 : 1;
+        var index = rig.Router.Replicas.IndexOf(ReplicaDirectory.DestinationId(holder));
+        Assert.True(index.Count > 0);
+
+        await rig.StopReplicaAsync(holder);
+        await rig.Router.PollSignalsAsync(); // the scrape fails: the replica is unreachable
+        Assert.Equal(0, index.Count);
+    }
+
+    [Fact]
     public async Task With_every_replica_stopped_the_router_answers_503_in_openai_shape()
     {
         await using var rig = await RouterRig.StartAsync();
