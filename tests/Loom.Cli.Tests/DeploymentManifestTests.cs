@@ -1,0 +1,105 @@
+using k8s;
+using k8s.Models;
+using Loom.Tests;
+
+namespace Loom.Cli.Tests;
+
+/// <summary>
+/// deploy/kubernetes stays in step with the CLI: every manifest loads with KubernetesClient's typed loader, every
+/// container's arguments parse as a loom command line, and ports, probes, selectors and the router's replica list agree.
+/// </summary>
+public sealed class DeploymentManifestTests
+{
+    private static readonly string Folder = Path.Combine(RepoPaths.Root, "deploy", "kubernetes");
+
+    private static List<object> LoadAll() =>
+        Directory.GetFiles(Folder, "*.yaml").Order(StringComparer.Ordinal)
+            .SelectMany(f => KubernetesYaml.LoadAllFromString(File.ReadAllText(f))).ToList();
+
+    private static IEnumerable<(string Owner, V1PodTemplateSpec Template)> PodTemplates(List<object> objects) =>
+        objects.OfType<V1StatefulSet>().Select(s => (s.Metadata.Name, s.Spec.Template))
+            .Concat(objects.OfType<V1Deployment>().Select(d => (d.Metadata.Name, d.Spec.Template)));
+
+    [Fact]
+    public void Every_manifest_loads_as_typed_objects()
+    {
+        var objects = LoadAll();
+        Assert.Contains(objects, o => o is V1StatefulSet { Metadata.Name: "loom-replica" });
+        Assert.Contains(objects, o => o is V1Deployment { Metadata.Name: "loom-router" });
+        Assert.Equal(2, objects.OfType<V1Service>().Count());
+        Assert.Single(objects.OfType<V1PersistentVolumeClaim>());
+    }
+
+    [Fact]
+    public void Every_container_runs_a_loom_command_line_that_parses()
+    {
+        foreach (var (owner, template) in PodTemplates(LoadAll()))
+            foreach (var container in template.Spec.Containers)
+            {
+                var parsed = Program.BuildRoot().Parse([.. container.Args]);
+                Assert.True(parsed.Errors.Count == 0, $"{owner}/{container.Name}: {string.Join("; ", parsed.Errors.Select(e => e.Message))}");
+                Assert.Contains(parsed.CommandResult.Command.Name, new[] { "serve", "router" });
+            }
+    }
+
+    [Fact]
+    public void Ports_and_readiness_probes_match_the_port_flag()
+    {
+        foreach (var (owner, template) in PodTemplates(LoadAll()))
+            foreach (var container in template.Spec.Containers)
+            {
+                int port = int.Parse(FlagValues(container.Args, "--port").Single(), System.Globalization.CultureInfo.InvariantCulture);
+                var named = Assert.Single(container.Ports);
+                Assert.Equal(port, named.ContainerPort);
+                Assert.Equal("0.0.0.0", FlagValues(container.Args, "--host").Single()); // reachable from other pods
+                Assert.Equal("/health", container.ReadinessProbe.HttpGet.Path);
+                Assert.Equal(named.Name, container.ReadinessProbe.HttpGet.Port.Value);
+            }
+    }
+
+    [Fact]
+    public void Services_select_their_pods_and_target_a_named_container_port()
+    {
+        var objects = LoadAll();
+        var templates = PodTemplates(objects).Select(t => t.Template).ToList();
+        foreach (var service in objects.OfType<V1Service>())
+        {
+            var pods = templates.Where(t => service.Spec.Selector.All(s => t.Metadata.Labels.TryGetValue(s.Key, out var v) && v == s.Value)).ToList();
+            var pod = Assert.Single(pods);
+            var portNames = pod.Spec.Containers.SelectMany(c => c.Ports).Select(p => p.Name).ToHashSet();
+            Assert.All(service.Spec.Ports, p => Assert.Contains(p.TargetPort.Value, portNames));
+        }
+    }
+
+    [Fact]
+    public void The_router_lists_every_replica_by_its_stable_name_and_port()
+    {
+        var objects = LoadAll();
+        var replicas = objects.OfType<V1StatefulSet>().Single(s => s.Metadata.Name == "loom-replica");
+        var replicaPort = replicas.Spec.Template.Spec.Containers.Single().Ports.Single().ContainerPort;
+        var router = objects.OfType<V1Deployment>().Single(d => d.Metadata.Name == "loom-router").Spec.Template.Spec.Containers.Single();
+        var expected = Enumerable.Range(0, replicas.Spec.Replicas ?? 1)
+            .Select(i => $"http://{replicas.Metadata.Name}-{i}.{replicas.Spec.ServiceName}:{replicaPort}");
+        Assert.Equal(expected, FlagValues(router.Args, "--replica"));
+        Assert.Contains(objects.OfType<V1Service>(), s => s.Metadata.Name == replicas.Spec.ServiceName && s.Spec.ClusterIP == "None");
+    }
+
+    [Fact]
+    public void Replicas_carry_their_kv_role_as_a_label()
+    {
+        var replicas = LoadAll().OfType<V1StatefulSet>().Single(s => s.Metadata.Name == "loom-replica");
+        Assert.Equal("both", replicas.Spec.Template.Metadata.Labels["loom.dev/kv-role"]);
+    }
+
+    [Fact]
+    public void The_dockerfile_publishes_the_cli_project_that_exists()
+    {
+        var dockerfile = File.ReadAllText(Path.Combine(RepoPaths.Root, "deploy", "Dockerfile"));
+        Assert.Contains("dotnet publish src/Loom.Cli/Loom.Cli.csproj", dockerfile);
+        Assert.True(File.Exists(Path.Combine(RepoPaths.Root, "src", "Loom.Cli", "Loom.Cli.csproj")));
+        Assert.Contains("ENTRYPOINT [\"dotnet\", \"/app/loom.dll\"]", dockerfile);
+    }
+
+    private static IEnumerable<string> FlagValues(IList<string> args, string flag) =>
+        args.Select((a, i) => (a, i)).Where(p => p.a == flag && p.i + 1 < args.Count).Select(p => args[p.i + 1]);
+}
