@@ -42,9 +42,11 @@ internal sealed class ModelRunner
     /// <param name="maxNumTokens">The scheduler's token budget per step (max_num_batched_tokens).</param>
     /// <param name="maxNumSeqs">The most requests one step schedules (max_num_seqs).</param>
     /// <param name="speculative">Draft proposer settings; null = no speculative decoding.</param>
-    public ModelRunner(IModelExecutor executor, int maxNumTokens, int maxNumSeqs, SpeculativeConfig? speculative = null)
+    /// <param name="draftExecutor">The draft model of method draft_model, its KV cache of the same blocks as <paramref name="executor"/>'s.</param>
+    public ModelRunner(IModelExecutor executor, int maxNumTokens, int maxNumSeqs, SpeculativeConfig? speculative = null,
+        IModelExecutor? draftExecutor = null)
     {
-        if (speculative is not null) _proposer = new DraftProposer(speculative.Validate());
+        if (speculative is not null) _proposer = DraftProposer.Create(speculative, draftExecutor, maxNumTokens, maxNumSeqs);
         _executor = executor;
         _vocabSize = executor.Config.VocabSize;
         // Logits rows are distinct tokens of the step (each sampled last token, each scored prompt token): at most maxNumTokens.
