@@ -122,6 +122,7 @@ internal sealed class ModelRunner
             _rowRequests.AsSpan(row, rows).Fill(request);
             _numEmitted[i] = _sampler.SampleWithDrafts(request.Sampler, logits.Slice(row * _vocabSize, rows * _vocabSize), s.SpecTokenIds,
                 _sampled.AsSpan(row, rows), row, observe);
+            if (_sampled[row + _numEmitted[i] - 1].Fault is null) _proposer?.Observe(request, s.NumSpecTokens, _numEmitted[i] - 1);
             row += rows;
         }
         var result = Collect(output, numRows);

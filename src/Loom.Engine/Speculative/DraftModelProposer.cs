@@ -73,7 +73,7 @@ internal sealed class DraftModelProposer : DraftProposer
             if (end <= s.StartPosition) continue;
             AddSequence(batch, seqs++, ref t, request, s.StartPosition, end - s.StartPosition);
             if (!drafting || !sampled || end != request.NumTokens) continue;
-            _numDrafts[i] = Math.Min(NumSpeculativeTokens, writable - request.NumTokens + 1);
+            _numDrafts[i] = Math.Min(LimitFor(request), writable - request.NumTokens + 1);
             _rowOf[i] = rows;
             batch.LogitsIndices[rows++] = t - 1;
         }

@@ -16,10 +16,28 @@ internal abstract class DraftProposer
     {
         NumSpeculativeTokens = config.NumSpeculativeTokens;
         DisableByBatchSize = config.DisableByBatchSize ?? int.MaxValue;
+        _adaptive = config.AdaptiveK;
     }
+
+    private readonly bool _adaptive;
 
     protected int NumSpeculativeTokens { get; }
     protected int DisableByBatchSize { get; }
+
+    /// <summary>Most drafts to propose for <paramref name="request"/> now.</summary>
+    protected int LimitFor(RunnerRequestState request) => request.DraftLimit ?? NumSpeculativeTokens;
+
+    /// <summary>
+    /// Adaptive k (adaptive_k): after a verification, a request whose drafts all stood may propose one more next time
+    /// (up to num_speculative_tokens), one with a rejection one fewer (down to 1), so drafts are spent where they pay.
+    /// Only the proposals change: verification, and so the output, is the same whatever k is.
+    /// </summary>
+    public void Observe(RunnerRequestState request, int numScheduled, int numAccepted)
+    {
+        if (!_adaptive || numScheduled == 0) return;
+        int limit = LimitFor(request);
+        request.DraftLimit = numAccepted >= numScheduled ? Math.Min(NumSpeculativeTokens, limit + 1) : Math.Max(1, limit - 1);
+    }
 
     /// <param name="draftExecutor">The draft model of method draft_model (its KV cache has the target's block ids).</param>
     /// <param name="maxNumTokens">The scheduler's token budget per step.</param>
@@ -54,7 +72,7 @@ internal sealed class PromptLookupProposer(SpeculativeConfig config) : DraftProp
         {
             int count = 0;
             if (sampledOffsets[i + 1] > sampledOffsets[i])
-                count = _ngram.Propose(requests[i].Tokens, _buffer.AsSpan(offsets[i], NumSpeculativeTokens));
+                count = _ngram.Propose(requests[i].Tokens, _buffer.AsSpan(offsets[i], LimitFor(requests[i])));
             offsets[i + 1] = offsets[i] + count;
         }
         return new DraftTokens(offsets, _buffer[..offsets[n]]);

@@ -29,11 +29,16 @@ public sealed record SpeculativeConfig
     public int PromptLookupMax { get; init; } = DefaultPromptLookup;
     /// <summary>prompt_lookup_min: shortest suffix n-gram looked up.</summary>
     public int PromptLookupMin { get; init; } = DefaultPromptLookup;
+    /// <summary>
+    /// adaptive_k (Loom's key, off by default as in vLLM): each request's number of drafts shrinks by one after a
+    /// rejection and grows by one after a full accept, between 1 and num_speculative_tokens.
+    /// </summary>
+    public bool AdaptiveK { get; init; }
     /// <summary>disable_by_batch_size: with at least this many requests in a step, no drafts are proposed; null = never off.</summary>
     public int? DisableByBatchSize { get; init; }
 
     private static readonly string[] Keys =
-        ["method", "num_speculative_tokens", "prompt_lookup_max", "prompt_lookup_min", "disable_by_batch_size", "model", "quantization"];
+        ["method", "num_speculative_tokens", "prompt_lookup_max", "prompt_lookup_min", "disable_by_batch_size", "model", "quantization", "adaptive_k"];
 
     /// <summary>
     /// Parses the JSON object of <c>--speculative-config</c> with vLLM's keys and defaults (either prompt_lookup bound
@@ -72,6 +77,7 @@ public sealed record SpeculativeConfig
             PromptLookupMax = max ?? min ?? DefaultPromptLookup,
             PromptLookupMin = min ?? max ?? DefaultPromptLookup,
             DisableByBatchSize = Int(root, "disable_by_batch_size"),
+            AdaptiveK = Bool(root, "adaptive_k"),
         }.Validate();
     }
 
@@ -91,6 +97,7 @@ public sealed record SpeculativeConfig
             Quantization = quantization,
             NumSpeculativeTokens = RequiredK(root, DraftModelMethod),
             DisableByBatchSize = Int(root, "disable_by_batch_size"),
+            AdaptiveK = Bool(root, "adaptive_k"),
         }.Validate();
     }
 
@@ -137,6 +144,18 @@ public sealed record SpeculativeConfig
         if (!root.TryGetProperty(key, out var value) || value.ValueKind == JsonValueKind.Null) return null;
         if (value.ValueKind == JsonValueKind.Number && value.TryGetInt32(out int n)) return n;
         throw new ArgumentException($"--speculative-config: \"{key}\" must be an integer, got {value.GetRawText()}.", key);
+    }
+
+    /// <summary>The boolean under <paramref name="key"/>, false when absent or JSON null; anything else is an error.</summary>
+    private static bool Bool(JsonElement root, string key)
+    {
+        if (!root.TryGetProperty(key, out var value) || value.ValueKind == JsonValueKind.Null) return false;
+        return value.ValueKind switch
+        {
+            JsonValueKind.True => true,
+            JsonValueKind.False => false,
+            _ => throw new ArgumentException($"--speculative-config: \"{key}\" must be true or false, got {value.GetRawText()}.", key),
+        };
     }
 
     private static void Check(bool ok, string key, string message)

@@ -26,6 +26,7 @@ public class SpeculativeConfigTests
     [InlineData("{not json", "speculative_config", "not valid JSON")]
     [InlineData("""{"num_speculative_tokens":3}""", "method", "required")]
     [InlineData("""{"method":"eagle","num_speculative_tokens":3}""", "method", "unknown method")]
+    [InlineData("""{"method":"ngram","num_speculative_tokens":3,"adaptive_k":1}""", "adaptive_k", "true or false")]
     [InlineData("""{"method":"draft_model","num_speculative_tokens":3}""", "model", "required")]
     [InlineData("""{"method":"draft_model","model":"","num_speculative_tokens":3}""", "model", "required")]
     [InlineData("""{"method":"draft_model","model":"x"}""", "num_speculative_tokens", "required")]
@@ -53,5 +54,7 @@ public class SpeculativeConfigTests
     {
         var c = SpeculativeConfig.Parse("""{"method":"draft_model","model":"d.gguf","num_speculative_tokens":3,"quantization":"Q4_0","disable_by_batch_size":8}""");
         Assert.Equal((true, "d.gguf", "q4_0", 3, (int?)8), (c.IsDraftModel, c.Model, c.Quantization, c.NumSpeculativeTokens, c.DisableByBatchSize));
+        Assert.False(c.AdaptiveK);
+        Assert.True(SpeculativeConfig.Parse("""{"method":"ngram","num_speculative_tokens":3,"adaptive_k":true}""").AdaptiveK);
     }
 }
