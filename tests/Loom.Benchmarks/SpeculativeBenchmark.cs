@@ -16,7 +16,7 @@ namespace Loom.Benchmarks;
 /// so the continuation copies it) and on free generation; the draft-model method with a Q4_0 copy of the target
 /// (quantized while loading) on free generation. Acceptance rate and mean acceptance length of each run. Outputs are
 /// checked equal token for token.
-/// Usage: dotnet run -c Release --project tests/Loom.Benchmarks -- spec [--threads N] [--k K] [--skip-qwen] [--method ngram|draft_model|all]
+/// Usage: dotnet run -c Release --project tests/Loom.Benchmarks -- spec [--threads N] [--k K] [--skip-qwen] [--method ngram|draft_model|all] [--adaptive]
 /// </summary>
 internal static class SpeculativeBenchmark
 {
@@ -41,7 +41,7 @@ internal static class SpeculativeBenchmark
 
     private static void RunNgram(string[] args, int threads, int k, string root)
     {
-        var spec = new SpeculativeConfig { NumSpeculativeTokens = k, PromptLookupMin = 1, PromptLookupMax = 3 };
+        var spec = new SpeculativeConfig { NumSpeculativeTokens = k, PromptLookupMin = 1, PromptLookupMax = 3, AdaptiveK = args.Contains("--adaptive") };
         string demo = Path.Combine(root, "models", "demo");
         var demoTokenizer = HfTokenizer.FromDirectory(demo);
         int[] Text(string s) => demoTokenizer.Encode(s, addSpecialTokens: true);
@@ -72,7 +72,10 @@ internal static class SpeculativeBenchmark
     /// </summary>
     private static void RunDraftModel(string[] args, int threads, int k, string root)
     {
-        var spec = new SpeculativeConfig { Method = SpeculativeConfig.DraftModelMethod, Model = "self, Q4_0", NumSpeculativeTokens = k };
+        var spec = new SpeculativeConfig
+        {
+            Method = SpeculativeConfig.DraftModelMethod, Model = "self, Q4_0", NumSpeculativeTokens = k, AdaptiveK = args.Contains("--adaptive"),
+        };
         string demo = Path.Combine(root, "models", "demo");
         var demoTokenizer = HfTokenizer.FromDirectory(demo);
         int[] Text(string s) => demoTokenizer.Encode(s, addSpecialTokens: true);
@@ -127,6 +130,16 @@ internal static class SpeculativeBenchmark
                 + $"{1000 * plainSeconds / plainSteps:F1} | {1000 * specSeconds / specSteps:F1} | "
                 + $"{stats.AcceptanceRate:P0} | {stats.MeanAcceptanceLength:F2} | {(same ? "yes" : "NO")} |");
         }
+        if (draftExecutor is not null) DraftAlone(name, draftExecutor, options, workloads[0].Prompts[0], greedy);
+    }
+
+    /// <summary>The draft model decoding by itself: what one draft forward costs next to the target's step.</summary>
+    private static void DraftAlone(string name, IModelExecutor draftExecutor, EngineOptions options, int[] prompt, SamplingParams greedy)
+    {
+        var alone = new LlmEngine(draftExecutor, null, [], 1024, options);
+        Generate(alone, prompt, greedy with { MaxTokens = 8 });
+        var (tokens, seconds, steps) = Generate(alone, prompt, greedy);
+        Console.WriteLine($"  ({name}: the Q4_0 draft alone decodes {(tokens.Count - 1) / seconds:F1} tok/s, {1000 * seconds / steps:F1} ms/step)");
     }
 
     /// <summary>
