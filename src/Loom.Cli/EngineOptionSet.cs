@@ -62,7 +62,8 @@ public sealed class EngineOptionSet
     public static Option<string?> CreateSpeculativeConfig() => new("--speculative-config")
     {
         Description = "Speculative decoding as vLLM's JSON, e.g. '{\"method\":\"ngram\",\"num_speculative_tokens\":4,"
-            + "\"prompt_lookup_max\":4,\"prompt_lookup_min\":2}' (optional: disable_by_batch_size).",
+            + "\"prompt_lookup_max\":4,\"prompt_lookup_min\":2}' or '{\"method\":\"draft_model\",\"model\":PATH,"
+            + "\"num_speculative_tokens\":4,\"quantization\":\"q4_0\"}' (optional: disable_by_batch_size).",
     };
 
     /// <summary>Null for no flag; a bad key or value is a usage error naming it.</summary>

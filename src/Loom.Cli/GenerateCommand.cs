@@ -70,7 +70,7 @@ public sealed class GenerateCommand : ICliCommand
         int[] prompt = promptIds ?? input.EncodeText(promptText!, addSpecialTokens: true, "prompt", cancellationToken);
         var request = input.Process("generate-0", prompt, ToSamplingRequest(parse, o));
 
-        var engine = new LlmEngine(model.Executor, model.Tokenizer, model.EosTokenIds, model.MaxModelLen, loader.Engine);
+        var engine = new LlmEngine(model.Executor, model.Tokenizer, model.EosTokenIds, model.MaxModelLen, loader.Engine, model.Draft?.Executor);
         await using var llm = new AsyncLlm(engine);
         var tokenIds = new List<int>();
         var text = new System.Text.StringBuilder();

@@ -12,6 +12,6 @@ public sealed partial class LlmEngine
         if (options.BlockSize != model.Executor.KvCache.BlockSize)
             throw new ArgumentException(
                 $"EngineOptions.BlockSize {options.BlockSize} differs from the loaded KV cache's block size {model.Executor.KvCache.BlockSize}.", "block_size");
-        return new LlmEngine(model.Executor, model.Tokenizer, model.EosTokenIds, model.MaxModelLen, options);
+        return new LlmEngine(model.Executor, model.Tokenizer, model.EosTokenIds, model.MaxModelLen, options, model.Draft?.Executor);
     }
 }

@@ -29,11 +29,15 @@ public sealed partial class LlmEngine
     /// <param name="executor">Holds the weights and the paged KV cache (its KvCache spec sizes the block pool).</param>
     /// <param name="tokenizer">For incremental detokenization; null = token ids only (text stays empty).</param>
     /// <param name="maxModelLen">Prompt + output limit per request.</param>
-    public LlmEngine(IModelExecutor executor, ITokenizer? tokenizer, IReadOnlyList<int> eosTokenIds, int maxModelLen, EngineOptions options)
+    /// <param name="draftExecutor">The draft model when <see cref="EngineOptions.Speculative"/> is method draft_model: same
+    /// vocabulary, and a KV cache of the same block count and size (the scheduler's block ids name blocks in both).</param>
+    public LlmEngine(IModelExecutor executor, ITokenizer? tokenizer, IReadOnlyList<int> eosTokenIds, int maxModelLen, EngineOptions options,
+        IModelExecutor? draftExecutor = null)
     {
         ArgumentNullException.ThrowIfNull(executor);
         ArgumentNullException.ThrowIfNull(eosTokenIds);
         ArgumentNullException.ThrowIfNull(options);
+        CheckDraft(executor, draftExecutor, options);
         Options = options;
         MaxModelLen = maxModelLen;
         _tokenizer = tokenizer;
@@ -49,8 +53,26 @@ public sealed partial class LlmEngine
             EnablePrefixCaching = options.EnablePrefixCaching,
             EnableChunkedPrefill = options.EnableChunkedPrefill,
             PriorityScheduling = options.PriorityScheduling,
+            // A draft model writes KV for its drafts past the last token before the next step schedules them.
+            NumLookaheadTokens = options.Speculative is { IsDraftModel: true } spec ? spec.NumSpeculativeTokens : 0,
         });
-        _runner = new ModelRunner(executor, options.StepTokenBudget, options.MaxNumSeqs, options.Speculative);
+        _runner = new ModelRunner(executor, options.StepTokenBudget, options.MaxNumSeqs, options.Speculative, draftExecutor);
+    }
+
+    private static void CheckDraft(IModelExecutor executor, IModelExecutor? draft, EngineOptions options)
+    {
+        bool wanted = options.Speculative?.IsDraftModel == true;
+        if (draft is null)
+        {
+            if (wanted) throw new ArgumentException("--speculative-config method \"draft_model\" needs the draft model's executor.", "model");
+            return;
+        }
+        if (!wanted) throw new ArgumentException("A draft executor was given but --speculative-config is not method \"draft_model\".", "speculative_config");
+        if (draft.Config.VocabSize != executor.Config.VocabSize)
+            throw new ArgumentException($"The draft model's vocabulary ({draft.Config.VocabSize} tokens) differs from the target's ({executor.Config.VocabSize}).", "model");
+        if (draft.KvCache.NumBlocks != executor.KvCache.NumBlocks || draft.KvCache.BlockSize != executor.KvCache.BlockSize)
+            throw new ArgumentException($"The draft's KV cache ({draft.KvCache.NumBlocks} blocks of {draft.KvCache.BlockSize}) must have the target's " +
+                $"shape ({executor.KvCache.NumBlocks} blocks of {executor.KvCache.BlockSize}): block ids are shared.", "model");
     }
 
     public EngineOptions Options { get; }

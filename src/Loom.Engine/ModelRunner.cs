@@ -42,9 +42,11 @@ internal sealed class ModelRunner
     /// <param name="maxNumTokens">The scheduler's token budget per step (max_num_batched_tokens).</param>
     /// <param name="maxNumSeqs">The most requests one step schedules (max_num_seqs).</param>
     /// <param name="speculative">Draft proposer settings; null = no speculative decoding.</param>
-    public ModelRunner(IModelExecutor executor, int maxNumTokens, int maxNumSeqs, SpeculativeConfig? speculative = null)
+    /// <param name="draftExecutor">The draft model of method draft_model, its KV cache of the same blocks as <paramref name="executor"/>'s.</param>
+    public ModelRunner(IModelExecutor executor, int maxNumTokens, int maxNumSeqs, SpeculativeConfig? speculative = null,
+        IModelExecutor? draftExecutor = null)
     {
-        if (speculative is not null) _proposer = new DraftProposer(speculative.Validate());
+        if (speculative is not null) _proposer = DraftProposer.Create(speculative, draftExecutor, maxNumTokens, maxNumSeqs);
         _executor = executor;
         _vocabSize = executor.Config.VocabSize;
         // Logits rows are distinct tokens of the step (each sampled last token, each scored prompt token): at most maxNumTokens.
@@ -120,6 +122,7 @@ internal sealed class ModelRunner
             _rowRequests.AsSpan(row, rows).Fill(request);
             _numEmitted[i] = _sampler.SampleWithDrafts(request.Sampler, logits.Slice(row * _vocabSize, rows * _vocabSize), s.SpecTokenIds,
                 _sampled.AsSpan(row, rows), row, observe);
+            if (_sampled[row + _numEmitted[i] - 1].Fault is null) _proposer?.Observe(request, s.NumSpecTokens, _numEmitted[i] - 1);
             row += rows;
         }
         var result = Collect(output, numRows);

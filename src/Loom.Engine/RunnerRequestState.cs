@@ -46,6 +46,8 @@ internal sealed class RunnerRequestState
     public int? PromptLogprobs { get; }
     /// <summary>Prompt positions whose logits row has been scored (position p scores prompt token p + 1).</summary>
     public int NumPromptPositionsScored { get; set; }
+    /// <summary>Most drafts to propose for this request's next step (adaptive k); null = num_speculative_tokens.</summary>
+    public int? DraftLimit { get; set; }
 
     /// <summary>This request as a logits observer sees it.</summary>
     public ObservedRequest Observed => new(RequestId, SampleIndex, Params, Sampler.NumOutputTokens);

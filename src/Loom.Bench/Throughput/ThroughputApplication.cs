@@ -4,6 +4,7 @@ using Loom.Bench.Datasets;
 using Loom.Bench.Reporting;
 using Loom.Engine;
 using Loom.Engine.Loading;
+using Loom.Engine.Speculative;
 using Spectre.Console;
 
 namespace Loom.Bench.Throughput;
@@ -118,7 +119,7 @@ public sealed class ThroughputApplication(ThroughputSettings settings, IAnsiCons
             + $"kv_cache_blocks={model.Executor.KvCache.NumBlocks} max_model_len={model.MaxModelLen}"));
         yield return KeyValuePair.Create("kv_cache_dtype", engine.KvCacheDType.DisplayName());
         yield return KeyValuePair.Create("speculative", engine.Speculative is { } spec
-            ? string.Create(c, $"{spec.Method} num_speculative_tokens={spec.NumSpeculativeTokens} prompt_lookup={spec.PromptLookupMin}..{spec.PromptLookupMax} disable_by_batch_size={spec.DisableByBatchSize?.ToString(c) ?? "none"}")
+            ? string.Create(c, $"{spec.Method} num_speculative_tokens={spec.NumSpeculativeTokens} {ProposerSettings(spec)} disable_by_batch_size={spec.DisableByBatchSize?.ToString(c) ?? "none"} adaptive_k={OnOff(spec.AdaptiveK)}")
             : "off");
         yield return KeyValuePair.Create("dataset", DescribeDataset(dataset));
         yield return KeyValuePair.Create("sampling", "temperature 1, top_p 1, ignore_eos");
@@ -165,4 +166,8 @@ public sealed class ThroughputApplication(ThroughputSettings settings, IAnsiCons
     }
 
     private static string OnOff(bool on) => on ? "on" : "off";
+
+    private static string ProposerSettings(SpeculativeConfig spec) => spec.IsDraftModel
+        ? $"model={spec.Model} quantization={spec.Quantization ?? "none"}"
+        : string.Create(CultureInfo.InvariantCulture, $"prompt_lookup={spec.PromptLookupMin}..{spec.PromptLookupMax}");
 }

@@ -102,7 +102,7 @@ public sealed partial class Scheduler
 
             int blocksBefore = KvCache.NumBlocksOf(request);
             bool allocated;
-            while (!(allocated = KvCache.TryAllocateSlots(request, numNew)))
+            while (!(allocated = KvCache.TryAllocateSlots(request, numNew + Lookahead(request, request.NumComputedTokens + numNew))))
             {
                 var victim = PickPreemptionVictim();
                 int victimIndex = _running.IndexOf(victim);
@@ -130,7 +130,8 @@ public sealed partial class Scheduler
 
             var computed = KvCache.GetComputedBlocks(request);
             if (!TryChunk(request, computed.NumTokens, budget, 0, out int numNew)) break;
-            if (!KvCache.TryAllocateSlots(request, numNew, computed)) break; // FCFS: nobody overtakes the head
+            int lookahead = Lookahead(request, computed.NumTokens + numNew);
+            if (!KvCache.TryAllocateSlots(request, numNew + lookahead, computed)) break; // FCFS: nobody overtakes the head
 
             _waiting.RemoveAt(i);
             request.Status = RequestStatus.Running;
@@ -141,6 +142,17 @@ public sealed partial class Scheduler
             budget -= numNew;
         }
         return budget;
+    }
+
+    /// <summary>
+    /// Lookahead slots past <paramref name="contextLength"/> (num_lookahead_tokens), never past the most tokens the
+    /// request can hold (prompt + max_tokens, max_model_len): intake checked that those fit the cache.
+    /// </summary>
+    private int Lookahead(Request request, int contextLength)
+    {
+        if (Config.NumLookaheadTokens == 0) return 0;
+        int most = Math.Min(request.NumPromptTokens + request.Params.MaxTokens, Config.MaxModelLen);
+        return Math.Clamp(most - contextLength, 0, Config.NumLookaheadTokens);
     }
 
     /// <summary>

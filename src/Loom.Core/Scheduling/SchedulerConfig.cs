@@ -16,6 +16,11 @@ public sealed record SchedulerConfig
     public bool EnableChunkedPrefill { get; init; } = true;
     /// <summary>Lower <c>Request.Priority</c> first, FCFS within a level; preempt the lowest priority first.</summary>
     public bool PriorityScheduling { get; init; }
+    /// <summary>
+    /// num_lookahead_tokens: KV slots allocated past each scheduled entry's tokens, for a draft model that writes its
+    /// drafts' KV before the next step schedules them (never past what the request can still emit).
+    /// </summary>
+    public int NumLookaheadTokens { get; init; }
 
     public SchedulerConfig Validate()
     {
@@ -23,6 +28,7 @@ public sealed record SchedulerConfig
         Check(MaxNumBatchedTokens >= 1, "max_num_batched_tokens", $"max_num_batched_tokens must be at least 1, got {MaxNumBatchedTokens}.");
         Check(MaxModelLen >= 1, "max_model_len", $"max_model_len must be at least 1, got {MaxModelLen}.");
         Check(BlockSize >= 1, "block_size", $"block_size must be at least 1, got {BlockSize}.");
+        Check(NumLookaheadTokens >= 0, "num_lookahead_tokens", $"num_lookahead_tokens must not be negative, got {NumLookaheadTokens}.");
         Check(NumBlocks >= 1, "num_blocks", $"the KV cache must hold at least one block, got {NumBlocks}.");
         return this;
     }

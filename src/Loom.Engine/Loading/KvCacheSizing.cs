@@ -9,12 +9,13 @@ public static class KvCacheSizing
 {
     /// <param name="maxModelLen">Lowered to the cache's capacity when the model's own limit would not fit and the user set none.</param>
     /// <param name="tokens">When set, the cache holds this many tokens (at most maxModelLen) whatever the byte budget.</param>
+    /// <param name="draftBytesPerBlock">A draft model's bytes per block (its cache has the same blocks): each block costs both.</param>
     public static KvCacheSpec Plan(ModelConfig config, IBackend backend, EngineOptions engine, int? tokens, ref int maxModelLen,
-        Action<string>? log)
+        Action<string>? log, long draftBytesPerBlock = 0)
     {
         if (engine.BlockSize < 1) throw new ModelLoadException($"block_size must be at least 1, got {engine.BlockSize}.");
         if (tokens is < 1) throw new ModelLoadException($"The KV cache must hold at least one token, got {tokens}.");
-        long bytesPerBlock = backend.KvBytesPerBlock(config, engine.BlockSize, engine.KvCacheDType);
+        long bytesPerBlock = backend.KvBytesPerBlock(config, engine.BlockSize, engine.KvCacheDType) + draftBytesPerBlock;
         string why = "";
         long budget;
         if (tokens is int t) budget = (Math.Min(t, maxModelLen) + engine.BlockSize - 1) / engine.BlockSize * bytesPerBlock;
@@ -36,7 +37,7 @@ public static class KvCacheSizing
             maxModelLen = (int)capacity;
         }
         log?.Invoke($"KV cache: {blocks} blocks of {engine.BlockSize} tokens = {capacity} tokens ({Mib(blocks * bytesPerBlock)}, " +
-            $"{bytesPerBlock / engine.BlockSize} bytes per token, {engine.KvCacheDType.DisplayName()}){why}.");
+            $"{bytesPerBlock / engine.BlockSize} bytes per token{(draftBytesPerBlock > 0 ? " with the draft model's" : "")}, {engine.KvCacheDType.DisplayName()}){why}.");
         return new KvCacheSpec((int)blocks, engine.BlockSize) { DType = engine.KvCacheDType };
     }
 

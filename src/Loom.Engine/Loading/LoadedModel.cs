@@ -26,9 +26,15 @@ public sealed record LoadedModel(
     /// <summary>The backend that made <see cref="Executor"/> ("cpu", ...).</summary>
     public string BackendName { get; init; } = "";
     internal IWeightSource? Weights { get; init; }
+    /// <summary>
+    /// The draft model of --speculative-config method draft_model (its executor's KV cache has this one's blocks);
+    /// null otherwise. Disposed with this model.
+    /// </summary>
+    public LoadedModel? Draft { get; init; }
 
     public void Dispose()
     {
+        Draft?.Dispose();
         Executor.Dispose();
         Weights?.Dispose();
     }

@@ -1,3 +1,4 @@
+using Loom.Backends;
 using Loom.Models.Weights;
 
 namespace Loom.Engine.Loading;
@@ -31,6 +32,10 @@ public sealed record LoaderOptions
     public EngineOptions Engine { get; init; } = new();
     /// <summary>Threads for the CPU backend; null = all cores.</summary>
     public int? NumThreads { get; init; }
+    /// <summary>Bytes per KV block of a draft model sharing the cache's blocks: the budget pays for both caches.</summary>
+    internal long DraftKvBytesPerBlock { get; init; }
+    /// <summary>The exact KV cache (a draft model's: the target's block count and size) instead of a planned one.</summary>
+    internal KvCacheSpec? FixedKvCache { get; init; }
     /// <summary>Receives one-line progress notes (e.g. the KV cache size in blocks and tokens).</summary>
     public Action<string>? Log { get; init; }
 }

@@ -15,10 +15,20 @@ namespace Loom.Engine.Loading;
 /// </summary>
 public static partial class ModelLoader
 {
+    /// <summary>
+    /// Loads the model, and with --speculative-config method draft_model its draft too (<see cref="LoadedModel.Draft"/>).
+    /// </summary>
     public static LoadedModel Load(string modelDir, LoaderOptions options, IProgress<double>? progress = null)
     {
         ArgumentNullException.ThrowIfNull(modelDir);
         ArgumentNullException.ThrowIfNull(options);
+        return options.Engine.Speculative is { IsDraftModel: true } speculative
+            ? LoadWithDraft(modelDir, options, speculative, progress)
+            : LoadModel(modelDir, options, progress);
+    }
+
+    private static LoadedModel LoadModel(string modelDir, LoaderOptions options, IProgress<double>? progress)
+    {
         if (GgufCheckpoint(modelDir) is { } ggufPath) return LoadGguf(ggufPath, options, progress);
         if (!Directory.Exists(modelDir)) throw new ModelLoadException($"Model directory not found: {modelDir}");
         modelDir = Path.GetFullPath(modelDir);
@@ -42,7 +52,8 @@ public static partial class ModelLoader
     {
         var backend = CreateBackend(options);
         int maxModelLen = ResolveMaxModelLen(config, options.Engine);
-        var kvCache = KvCacheSizing.Plan(config, backend, options.Engine, options.KvCacheTokens, ref maxModelLen, options.Log);
+        var kvCache = options.FixedKvCache ?? KvCacheSizing.Plan(config, backend, options.Engine, options.KvCacheTokens, ref maxModelLen,
+            options.Log, options.DraftKvBytesPerBlock);
 
         var weights = options.DummyWeights
             ? new DummyWeightSource(config, options.DummyWeightsDType ?? DummyDType(config), options.DummyWeightsSeed)

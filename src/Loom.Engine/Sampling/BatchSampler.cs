@@ -31,13 +31,14 @@ public sealed class BatchSampler
 
     /// <summary>
     /// One request's rows of a speculative step, [1 + drafts, vocab]: row j verifies draft j (see
-    /// <see cref="Sampler.SampleAgainstDraft"/>) until one is rejected; after all are accepted the last row samples the
+    /// <see cref="Sampler.SampleAgainstDraft(Span{float}, int, ReadOnlySpan{float}, SamplerScratch, out bool)"/>) until one is rejected; after all are accepted the last row samples the
     /// bonus token. Writes the emitted tokens (the accepted drafts, then the target's own) to <paramref name="results"/>
     /// and returns their count; a faulted row ends the run with its fault as the last result.
     /// </summary>
     /// <param name="firstRow">Index of the first row in the step, for <paramref name="observeRow"/>.</param>
+    /// <param name="draftProbs">[drafts, vocab] the distribution each draft was drawn from; empty = point masses (q = 1).</param>
     public int SampleWithDrafts(Sampler sampler, Span<float> rows, ReadOnlySpan<int> drafts, Span<SampledToken> results, int firstRow,
-        RowObserver? observeRow = null)
+        RowObserver? observeRow = null, ReadOnlySpan<float> draftProbs = default)
     {
         int vocab = sampler.VocabSize;
         for (int j = 0; j < drafts.Length; j++)
@@ -47,7 +48,8 @@ public sealed class BatchSampler
             try
             {
                 observeRow?.Invoke(firstRow + j, row);
-                results[j] = sampler.SampleAgainstDraft(row, drafts[j], _scratch, out accepted);
+                var q = draftProbs.IsEmpty ? default : draftProbs.Slice(j * vocab, vocab);
+                results[j] = sampler.SampleAgainstDraft(row, drafts[j], q, _scratch, out accepted);
             }
             catch (Exception e)
             {

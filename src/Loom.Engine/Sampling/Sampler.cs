@@ -10,8 +10,8 @@ namespace Loom.Engine.Sampling;
 /// Sampling is split in two: <see cref="Score"/> is pure (the row through the processors in order, vLLM's: min_tokens
 /// mask on EOS/stop ids, repetition / frequency / presence penalties, logit_bias; then greedy argmax, or temperature,
 /// top-k, top-p, min-p and a draw from a copy of the generator) and <see cref="Commit"/> takes a token, advancing the
-/// generator and the processors. <see cref="Sample"/> is the two in a row; <see cref="SampleAgainstDraft"/> verifies a
-/// speculative draft with the same processors.
+/// generator and the processors. <see cref="Sample"/> is the two in a row; <see cref="SampleAgainstDraft(Span{float}, int, ReadOnlySpan{float}, SamplerScratch, out bool)"/>
+/// verifies a speculative draft with the same processors.
 /// Never throws on a row's values: +inf (a penalty's overflow) is clamped to the largest float; a row left with no
 /// finite logit (min_tokens masking every id) takes the request's own stop token (EOS first); a NaN logit, which only
 /// a broken model produces, fails the row (<see cref="SampledToken.Fault"/>) so the engine ends that request alone.
@@ -69,20 +69,33 @@ public sealed class Sampler
     }
 
     /// <summary>
+    /// Speculative verification of one drafted position whose proposer put all its mass on the draft (q = 1, as n-gram
+    /// lookup or a greedy draft model): <see cref="SampleAgainstDraft(Span{float}, int, ReadOnlySpan{float}, SamplerScratch, out bool)"/>
+    /// with no draft distribution.
+    /// </summary>
+    public SampledToken SampleAgainstDraft(Span<float> logits, int draftTokenId, SamplerScratch scratch, out bool accepted) =>
+        SampleAgainstDraft(logits, draftTokenId, [], scratch, out accepted);
+
+    /// <summary>
     /// Speculative verification of one drafted position: the row of the position the draft fills, through the same
     /// processors as <see cref="Score"/>, decides whether <paramref name="draftTokenId"/> stands. Greedy: it stands when
-    /// it is the argmax, else the argmax is emitted. Random (a proposer with q = 1 on its draft, as n-gram lookup): the
-    /// draft stands with probability p(draft) under the filtered distribution p; otherwise the token is drawn from
-    /// max(0, p - q) normalised, that is p with the draft removed, so every token comes out with probability exactly p.
-    /// Commits the token it returns (the draws it made are used up); <paramref name="accepted"/> says whether it is the draft.
+    /// it is the argmax, else the argmax is emitted. Random (Leviathan et al. / Chen et al.): with p the filtered,
+    /// temperature-scaled target distribution and q the distribution the draft was drawn from, the draft stands with
+    /// probability min(1, p(d) / q(d)); otherwise the token is drawn from max(0, p - q) normalised, so every token comes
+    /// out with probability exactly p whatever q is. Commits the token it returns (the draws it made are used up);
+    /// <paramref name="accepted"/> says whether it is the draft.
     /// </summary>
-    public SampledToken SampleAgainstDraft(Span<float> logits, int draftTokenId, SamplerScratch scratch, out bool accepted)
+    /// <param name="draftProbs">[vocab] q, summing to 1; empty = a point mass on the draft (q = 1).</param>
+    public SampledToken SampleAgainstDraft(Span<float> logits, int draftTokenId, ReadOnlySpan<float> draftProbs, SamplerScratch scratch,
+        out bool accepted)
     {
         accepted = false;
+        if (!draftProbs.IsEmpty && draftProbs.Length != VocabSize)
+            throw new ArgumentException($"The draft distribution has {draftProbs.Length} entries; this sampler expects the vocab size {VocabSize}.", nameof(draftProbs));
         var row = Prepare(logits, scratch);
         if (row == RowState.HasNaN) return NaNRow();
         int? sampled = row == RowState.NoFiniteLogit ? FallbackToken()
-            : _params.IsGreedy ? TensorPrimitives.IndexOfMax(logits) : DrawAgainstDraft(logits, draftTokenId, scratch);
+            : _params.IsGreedy ? TensorPrimitives.IndexOfMax(logits) : DrawAgainstDraft(logits, draftTokenId, draftProbs, scratch);
         var result = Result(sampled, scratch);
         if (result.Fault is not null) return result;
         accepted = result.TokenId == draftTokenId;
@@ -144,11 +157,11 @@ public sealed class Sampler
     }
 
     /// <summary>
-    /// The rejection rule for a draft with q = 1 (accept with probability min(1, p/q) = p(draft); on rejection draw
-    /// from max(0, p - q)): one uniform against p(draft), then, if it fails, a draw from the same weights with the
-    /// draft's zeroed. Uses the generator itself (these draws are committed).
+    /// The rejection rule: one uniform u, the draft stands when u · q(d) &lt; p(d); if not, a draw from the residual
+    /// max(0, p - q) over the same candidate weights (for q = 1 that is p with the draft's weight zeroed). Uses the
+    /// generator itself (these draws are committed).
     /// </summary>
-    private int DrawAgainstDraft(Span<float> logits, int draft, SamplerScratch scratch)
+    private int DrawAgainstDraft(Span<float> logits, int draft, ReadOnlySpan<float> q, SamplerScratch scratch)
     {
         bool filtered = (_params.TopK > 0 && _params.TopK < logits.Length) || _params.TopP < 1f || _params.MinP > 0f;
         ReadOnlySpan<int> ids = default; // empty = weights indexed by token id (the whole row)
@@ -169,11 +182,35 @@ public sealed class Sampler
         int draftIndex = filtered ? ids.IndexOf(draft) : (uint)draft < (uint)count ? draft : -1;
         double total = 0;
         foreach (float w in weights) total += w;
+        double qDraft = q.IsEmpty ? 1.0 : q[draft];
         double u = _rng.NextDouble();
-        if (draftIndex >= 0 && u * total < weights[draftIndex]) return draft;
-        if (draftIndex >= 0) weights[draftIndex] = 0;
+        if (draftIndex >= 0 && u * qDraft * total < weights[draftIndex]) return draft;
+        if (q.IsEmpty)
+        {
+            if (draftIndex >= 0) weights[draftIndex] = 0;
+        }
+        else if (!ToResidual(weights, total, ids, q))
+        {
+            return draft; // p <= q everywhere means p = q: only rounding could reject, and p's own draw may be the draft
+        }
         int index = DrawIndex(weights, ref _rng);
         return filtered ? ids[index] : index;
+    }
+
+    /// <summary>
+    /// weights[i] = max(0, weights[i] / total - q[token of i]): the residual distribution, unnormalised (DrawIndex
+    /// normalises). Tokens outside the candidates have p = 0 and so no residual. False when nothing is left.
+    /// </summary>
+    private static bool ToResidual(Span<float> weights, double total, ReadOnlySpan<int> ids, ReadOnlySpan<float> q)
+    {
+        bool any = false;
+        for (int i = 0; i < weights.Length; i++)
+        {
+            float residual = (float)(weights[i] / total) - q[ids.IsEmpty ? i : ids[i]];
+            weights[i] = residual > 0 ? residual : 0;
+            any |= residual > 0;
+        }
+        return any;
     }
 
     /// <summary>A draw from softmax over the whole row.</summary>

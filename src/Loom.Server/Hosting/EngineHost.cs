@@ -14,7 +14,8 @@ public static class EngineHost
         ArgumentNullException.ThrowIfNull(model);
         var tokenizer = model.Tokenizer
             ?? throw new ArgumentException($"{model.Directory}: the server needs the model's tokenizer files.", nameof(model));
-        var engine = new AsyncLlm(new LlmEngine(model.Executor, tokenizer, model.EosTokenIds, model.MaxModelLen, engineOptions));
+        var engine = new AsyncLlm(new LlmEngine(model.Executor, tokenizer, model.EosTokenIds, model.MaxModelLen, engineOptions,
+            model.Draft?.Executor));
         return new ServedModel(servedName ?? model.Name, engine, tokenizer, model.ChatTemplate, model.GenerationConfig, model.MaxModelLen,
             toolCallParser)
         {

@@ -42,13 +42,31 @@ internal sealed class FixtureModel
     /// <summary>An engine over a fresh executor; the idle self-check is always on in tests.</summary>
     /// <param name="wrap">Wraps the executor (fault injection), when given.</param>
     /// <param name="eosTokenIds">The engine's EOS ids (default: the model's).</param>
+    /// <param name="draft">The draft model of a draft_model config (its executor gets a cache of the same blocks).</param>
     public TestEngine CreateEngine(EngineOptions options, int numBlocks, int maxModelLen = 1024,
-        Func<IModelExecutor, IModelExecutor>? wrap = null, IReadOnlyList<int>? eosTokenIds = null)
+        Func<IModelExecutor, IModelExecutor>? wrap = null, IReadOnlyList<int>? eosTokenIds = null, DraftWeights? draft = null)
     {
-        IModelExecutor executor = new CpuBackend(2).LoadModel(Config, Weights, new KvCacheSpec(numBlocks, options.BlockSize));
+        var kvCache = new KvCacheSpec(numBlocks, options.BlockSize);
+        IModelExecutor executor = new CpuBackend(2).LoadModel(Config, Weights, kvCache);
         if (wrap is not null) executor = wrap(executor);
-        return new TestEngine(executor, new LlmEngine(executor, Tokenizer, eosTokenIds ?? EosTokenIds, maxModelLen, options with { IdleSelfCheck = true }));
+        var draftExecutor = draft is null ? null : new CpuBackend(2).LoadModel(draft.Config, draft.Weights, kvCache);
+        return new TestEngine(executor, new LlmEngine(executor, Tokenizer, eosTokenIds ?? EosTokenIds, maxModelLen,
+            options with { IdleSelfCheck = true }, draftExecutor), draftExecutor);
     }
+
+    /// <summary>This model's weights quantized to Q4_0 (made once): the self-draft of issue 14.</summary>
+    public DraftWeights Q4Draft
+    {
+        get
+        {
+            lock (Loaded) return _q4Draft ??= new DraftWeights(Config, QuantizedWeightSource.Quantize(Weights, DType.Q4_0));
+        }
+    }
+
+    private DraftWeights? _q4Draft;
+
+    /// <summary>This model itself as its draft.</summary>
+    public DraftWeights SelfDraft => new(Config, Weights);
 
     /// <summary>A fresh CPU executor over the shared weights (for tests that drive the runner alone).</summary>
     public IModelExecutor CreateExecutor(int numBlocks, int blockSize) =>
@@ -62,14 +80,19 @@ internal sealed class FixtureModel
     }
 }
 
+/// <summary>A draft model's config and weights (shared by the tests, never disposed by an engine).</summary>
+internal sealed record DraftWeights(ModelConfig Config, IWeightSource Weights);
+
 /// <summary>An engine and the executor it runs on; records every step's outputs and sampled logits rows.</summary>
 internal sealed class TestEngine : IDisposable
 {
     private readonly IModelExecutor _executor;
+    private readonly IModelExecutor? _draftExecutor;
 
-    public TestEngine(IModelExecutor executor, LlmEngine engine)
+    public TestEngine(IModelExecutor executor, LlmEngine engine, IModelExecutor? draftExecutor = null)
     {
         _executor = executor;
+        _draftExecutor = draftExecutor;
         Engine = engine;
         Engine.LogitsObserver = (request, logits) =>
         {
@@ -119,5 +142,9 @@ internal sealed class TestEngine : IDisposable
         }
     }
 
-    public void Dispose() => _executor.Dispose();
+    public void Dispose()
+    {
+        _executor.Dispose();
+        _draftExecutor?.Dispose();
+    }
 }

@@ -4,7 +4,7 @@ using Loom.Engine.Sampling;
 namespace Loom.Engine.Tests.Speculative;
 
 /// <summary>
-/// The rejection rule for q = 1 drafts (n-gram): over many seeds, the tokens <see cref="Sampler.SampleAgainstDraft"/>
+/// The rejection rule for q = 1 drafts (n-gram): over many seeds, the tokens <see cref="Sampler.SampleAgainstDraft(Span{float}, int, SamplerScratch, out bool)"/>
 /// emits follow the target distribution p exactly (chi-square at α = 0.001), whether the draft is likely, unlikely or
 /// filtered out by top-k/top-p, and after penalties and logit_bias; greedy accepts exactly the argmax.
 /// </summary>
@@ -88,7 +88,7 @@ public class RejectionSamplerTests
     }
 
     /// <summary>softmax(logits / T), then vLLM's top-k and top-p cuts, renormalised.</summary>
-    private static double[] Target(float[] logits, float temperature, int topK, float topP)
+    internal static double[] Target(float[] logits, float temperature, int topK, float topP)
     {
         var weights = logits.Select(x => Math.Exp(x / temperature)).ToArray();
         var order = Enumerable.Range(0, logits.Length).OrderByDescending(i => weights[i]).ToArray();
@@ -102,7 +102,7 @@ public class RejectionSamplerTests
         return target;
     }
 
-    private static void AssertMatches(double[] target, long[] counts)
+    internal static void AssertMatches(double[] target, long[] counts)
     {
         double chi2 = 0;
         int cells = 0;

@@ -1,0 +1,138 @@
+using System.Numerics.Tensors;
+using Loom.Backends;
+using Loom.Core.Scheduling;
+
+namespace Loom.Engine.Speculative;
+
+/// <summary>
+/// Method draft_model: a second model drafts greedily (each draft is a point mass, q = 1, so verification is the
+/// q = 1 rule and the output stays exactly the target's). Its paged KV cache has the target's block count and size,
+/// so each request's block table from the scheduler names its draft KV too: no state of its own per request.
+/// After each step the draft first catches up on what the target's entry covered, from the entry's start position up
+/// to the request's last token (a prefill chunk's tokens; or the last token, the accepted drafts and the bonus
+/// token), with a logits row on that last token, then runs k - 1 one-token steps on its own drafts, every drafting
+/// request in the same batch. Positions below the entry's start are the target's computed ones: the draft computed
+/// them too (it follows every step, drafting or not) or they came from the prefix cache, filled by an earlier
+/// request the draft also followed. What it writes past the request's last token (its drafts' KV) sits in the
+/// scheduler's lookahead slots and is overwritten by the next catch-up.
+/// Drafts stop at the request's blocks (a draft needs a KV slot) and at the draft's max_position_embeddings.
+/// </summary>
+internal sealed class DraftModelProposer : DraftProposer
+{
+    private readonly IModelExecutor _draft;
+    private readonly int _blockSize, _maxPositions, _vocabSize;
+    private readonly ForwardBatch _batch; // capacity [maxNumTokens + maxNumSeqs] tokens: an entry's tokens + its bonus token
+    private int[] _buffer = [];           // [numSeqs * k] this step's drafts, k slots per entry
+    private int[] _numDrafts = [];        // [numSeqs] drafts each entry gets (0 = none)
+    private int[] _rowOf = [];            // [numSeqs] the entry's logits row in the current draft step, -1 when not in it
+
+    public DraftModelProposer(SpeculativeConfig config, IModelExecutor draft, int maxNumTokens, int maxNumSeqs) : base(config)
+    {
+        _draft = draft;
+        _blockSize = draft.KvCache.BlockSize;
+        _maxPositions = draft.Config.MaxPositionEmbeddings;
+        _vocabSize = draft.Config.VocabSize;
+        _batch = new ForwardBatch(maxNumTokens + maxNumSeqs, maxNumSeqs, maxNumSeqs);
+    }
+
+    public override DraftTokens? Propose(SchedulerOutput output, ReadOnlySpan<RunnerRequestState> requests, ReadOnlySpan<int> sampledOffsets)
+    {
+        int n = output.Scheduled.Count;
+        bool drafting = n < DisableByBatchSize;
+        int k = NumSpeculativeTokens;
+        if (_buffer.Length < n * k) (_buffer, _numDrafts, _rowOf) = (new int[n * k], new int[n], new int[n]);
+        CatchUp(output, requests, sampledOffsets, drafting);
+        for (int j = 1; j < k; j++)
+            if (!DraftStep(requests, n, j)) break;
+        if (!drafting) return null;
+        var offsets = new int[n + 1];
+        var tokens = new int[SumOfDrafts(n)];
+        for (int i = 0; i < n; i++)
+        {
+            _buffer.AsSpan(i * k, _numDrafts[i]).CopyTo(tokens.AsSpan(offsets[i]));
+            offsets[i + 1] = offsets[i] + _numDrafts[i];
+        }
+        return new DraftTokens(offsets, tokens);
+    }
+
+    /// <summary>The catch-up pass: every entry's tokens, logits on the last token of each entry that drafts; d1 from them.</summary>
+    private void CatchUp(SchedulerOutput output, ReadOnlySpan<RunnerRequestState> requests, ReadOnlySpan<int> sampledOffsets, bool drafting)
+    {
+        var batch = _batch;
+        int t = 0, seqs = 0, rows = 0;
+        for (int i = 0; i < output.Scheduled.Count; i++)
+        {
+            var s = output.Scheduled[i];
+            var request = requests[i];
+            _numDrafts[i] = 0;
+            _rowOf[i] = -1;
+            bool sampled = sampledOffsets[i + 1] > sampledOffsets[i];
+            if (s.SamplesToken && !sampled) continue; // a faulted row: the request is ending
+            int writable = Writable(request);
+            int end = Math.Min(sampled ? request.NumTokens : s.ContextLength, writable);
+            if (end <= s.StartPosition) continue;
+            AddSequence(batch, seqs++, ref t, request, s.StartPosition, end - s.StartPosition);
+            if (!drafting || !sampled || end != request.NumTokens) continue;
+            _numDrafts[i] = Math.Min(LimitFor(request), writable - request.NumTokens + 1);
+            _rowOf[i] = rows;
+            batch.LogitsIndices[rows++] = t - 1;
+        }
+        if (seqs == 0) return;
+        (batch.NumTokens, batch.NumSeqs, batch.NumLogits) = (t, seqs, rows);
+        TakeArgmax(_draft.Forward(batch), output.Scheduled.Count, draftIndex: 0);
+    }
+
+    /// <summary>
+    /// Draft step <paramref name="j"/> (1-based): each entry still drafting feeds its draft j at position
+    /// NumTokens + j - 1 and gets draft j + 1. False when no entry needs it.
+    /// </summary>
+    private bool DraftStep(ReadOnlySpan<RunnerRequestState> requests, int n, int j)
+    {
+        var batch = _batch;
+        int t = 0, rows = 0;
+        int k = NumSpeculativeTokens;
+        for (int i = 0; i < n; i++)
+        {
+            _rowOf[i] = -1;
+            if (_numDrafts[i] <= j) continue;
+            var request = requests[i];
+            int position = request.NumTokens + j - 1;
+            batch.TokenIds[t] = _buffer[i * k + j - 1];
+            batch.Positions[t] = position;
+            batch.Seqs[rows] = new SequenceSlice(t, 1, position + 1, request.BlockTable);
+            batch.LogitsIndices[rows] = t;
+            _rowOf[i] = rows++;
+            t++;
+        }
+        if (rows == 0) return false;
+        (batch.NumTokens, batch.NumSeqs, batch.NumLogits) = (t, rows, rows);
+        TakeArgmax(_draft.Forward(batch), n, j);
+        return true;
+    }
+
+    /// <summary>Greedy drafts: draft <paramref name="draftIndex"/> of each entry in the step is its row's argmax.</summary>
+    private void TakeArgmax(ReadOnlySpan<float> logits, int n, int draftIndex)
+    {
+        for (int i = 0; i < n; i++)
+            if (_rowOf[i] >= 0)
+                _buffer[i * NumSpeculativeTokens + draftIndex] = TensorPrimitives.IndexOfMax(logits.Slice(_rowOf[i] * _vocabSize, _vocabSize));
+    }
+
+    private void AddSequence(ForwardBatch batch, int seq, ref int t, RunnerRequestState request, int start, int count)
+    {
+        request.Tokens.Slice(start, count).CopyTo(batch.TokenIds.AsSpan(t));
+        for (int q = 0; q < count; q++) batch.Positions[t + q] = start + q;
+        batch.Seqs[seq] = new SequenceSlice(t, count, start + count, request.BlockTable);
+        t += count;
+    }
+
+    /// <summary>Positions the draft may write for this request: those its blocks cover, below max_position_embeddings.</summary>
+    private int Writable(RunnerRequestState request) => Math.Min(request.NumBlocks * _blockSize, _maxPositions);
+
+    private int SumOfDrafts(int n)
+    {
+        int total = 0;
+        for (int i = 0; i < n; i++) total += _numDrafts[i];
+        return total;
+    }
+}
