@@ -13,7 +13,7 @@ namespace Loom.Backends.Cpu.Quantized;
 /// <para>
 /// The products go to int16 pairs (maddubs) and are added there while they fit: a pair is at most 2 · 31 · 127, so two
 /// vectors' lo + hi pairs (four pairs) of 5-bit values fit in int16, four vectors' of 4-bit values (llama.cpp's Q4_0x8
-/// kernel adds a whole block too), then widened to int32 once.
+/// kernel adds a whole block too), then widened to int32. The four tokens of a tile share each unpacked block.
 /// </para>
 /// </summary>
 internal unsafe struct Nibblesx8<TFormat> : IInterleavedBlock where TFormat : struct, INibbleFormat
@@ -21,45 +21,29 @@ internal unsafe struct Nibblesx8<TFormat> : IInterleavedBlock where TFormat : st
     public static int GroupBlockBytes => TFormat.HasFifthBit ? 160 : 128;
     public static bool HasMin => TFormat.HasMin;
 
-    /// <summary>Vectors whose int16 pair sums are added before widening to int32.</summary>
-    private static int VectorsPerWiden => TFormat.HasFifthBit ? 2 : 4;
-
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     public static void Tokens4(byte* q, ushort* scales, int blocks, Activations a, int t, float* y, int yStride, int first, int last)
     {
         sbyte* x0 = a.Quants(t), x1 = a.Quants(t + 1), x2 = a.Quants(t + 2), x3 = a.Quants(t + 3);
         float* d0 = a.Scales(t), d1 = a.Scales(t + 1), d2 = a.Scales(t + 2), d3 = a.Scales(t + 3);
         int* s0 = a.Sums(t), s1 = a.Sums(t + 1), s2 = a.Sums(t + 2), s3 = a.Sums(t + 3);
-        var ones = Vector256.Create((short)1);
         Vector256<float> f0 = default, f1 = default, f2 = default, f3 = default;
         for (int b = 0; b < blocks; b++)
         {
             byte* qb = q + b * GroupBlockBytes;
-            Vector256<int> i0 = default, i1 = default, i2 = default, i3 = default;
-            for (int h = 0; h < 4; h += VectorsPerWiden)
-            {
-                Vector256<short> p0 = default, p1 = default, p2 = default, p3 = default;
-                for (int m = h; m < h + VectorsPerWiden; m++)
-                {
-                    Unpack(qb, m, out var lo, out var hi);
-                    int k = b * 32 + m * 4;
-                    p0 += Pair(lo, hi, x0 + k);
-                    p1 += Pair(lo, hi, x1 + k);
-                    p2 += Pair(lo, hi, x2 + k);
-                    p3 += Pair(lo, hi, x3 + k);
-                }
-                i0 += Avx2.MultiplyAddAdjacent(p0, ones);
-                i1 += Avx2.MultiplyAddAdjacent(p1, ones);
-                i2 += Avx2.MultiplyAddAdjacent(p2, ones);
-                i3 += Avx2.MultiplyAddAdjacent(p3, ones);
-            }
+            // Unpacked once, multiplied with four tokens.
+            Unpack(qb, 0, out var lo0, out var hi0);
+            Unpack(qb, 1, out var lo1, out var hi1);
+            Unpack(qb, 2, out var lo2, out var hi2);
+            Unpack(qb, 3, out var lo3, out var hi3);
             ushort* sb = scales + b * 8 * (HasMin ? 2 : 1);
             var dw = InterleavedGemm.HalvesToSingles(sb);
             var mw = HasMin ? InterleavedGemm.HalvesToSingles(sb + 8) : default;
-            f0 = Scale(f0, i0, s0[b], dw, mw, d0[b]);
-            f1 = Scale(f1, i1, s1[b], dw, mw, d1[b]);
-            f2 = Scale(f2, i2, s2[b], dw, mw, d2[b]);
-            f3 = Scale(f3, i3, s3[b], dw, mw, d3[b]);
+            int k = b * 32;
+            f0 = Scale(f0, BlockSum(lo0, hi0, lo1, hi1, lo2, hi2, lo3, hi3, x0 + k), s0[b], dw, mw, d0[b]);
+            f1 = Scale(f1, BlockSum(lo0, hi0, lo1, hi1, lo2, hi2, lo3, hi3, x1 + k), s1[b], dw, mw, d1[b]);
+            f2 = Scale(f2, BlockSum(lo0, hi0, lo1, hi1, lo2, hi2, lo3, hi3, x2 + k), s2[b], dw, mw, d2[b]);
+            f3 = Scale(f3, BlockSum(lo0, hi0, lo1, hi1, lo2, hi2, lo3, hi3, x3 + k), s3[b], dw, mw, d3[b]);
         }
         InterleavedGemm.StoreRows(y, f0, first, last);
         InterleavedGemm.StoreRows(y + yStride, f1, first, last);
@@ -73,27 +57,35 @@ internal unsafe struct Nibblesx8<TFormat> : IInterleavedBlock where TFormat : st
         sbyte* x0 = a.Quants(t);
         float* d0 = a.Scales(t);
         int* s0 = a.Sums(t);
-        var ones = Vector256.Create((short)1);
         Vector256<float> f0 = default;
         for (int b = 0; b < blocks; b++)
         {
             byte* qb = q + b * GroupBlockBytes;
-            int k = b * 32;
-            // Two chains of two vectors, so consecutive adds do not wait on each other; each chain fits in int16.
             Unpack(qb, 0, out var lo0, out var hi0);
             Unpack(qb, 1, out var lo1, out var hi1);
             Unpack(qb, 2, out var lo2, out var hi2);
             Unpack(qb, 3, out var lo3, out var hi3);
-            var pA = Pair(lo0, hi0, x0 + k) + Pair(lo1, hi1, x0 + k + 4);
-            var pB = Pair(lo2, hi2, x0 + k + 8) + Pair(lo3, hi3, x0 + k + 12);
-            var sum = TFormat.HasFifthBit
-                ? Avx2.MultiplyAddAdjacent(pA, ones) + Avx2.MultiplyAddAdjacent(pB, ones)
-                : Avx2.MultiplyAddAdjacent(pA + pB, ones);
             ushort* sb = scales + b * 8 * (HasMin ? 2 : 1);
             var mw = HasMin ? InterleavedGemm.HalvesToSingles(sb + 8) : default;
-            f0 = Scale(f0, sum, s0[b], InterleavedGemm.HalvesToSingles(sb), mw, d0[b]);
+            f0 = Scale(f0, BlockSum(lo0, hi0, lo1, hi1, lo2, hi2, lo3, hi3, x0 + b * 32), s0[b], InterleavedGemm.HalvesToSingles(sb), mw, d0[b]);
         }
         InterleavedGemm.StoreRows(y, f0, first, last);
+    }
+
+    /// <summary>
+    /// Σ q·x of one block for eight rows: two chains of two vectors (consecutive adds do not wait on each other), each
+    /// chain's int16 pairs fitting in int16; the 4-bit types add both chains before widening.
+    /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static Vector256<int> BlockSum(Vector256<byte> lo0, Vector256<byte> hi0, Vector256<byte> lo1, Vector256<byte> hi1,
+        Vector256<byte> lo2, Vector256<byte> hi2, Vector256<byte> lo3, Vector256<byte> hi3, sbyte* x)
+    {
+        var ones = Vector256.Create((short)1);
+        var pA = Pair(lo0, hi0, x) + Pair(lo1, hi1, x + 4);
+        var pB = Pair(lo2, hi2, x + 8) + Pair(lo3, hi3, x + 12);
+        return TFormat.HasFifthBit
+            ? Avx2.MultiplyAddAdjacent(pA, ones) + Avx2.MultiplyAddAdjacent(pB, ones)
+            : Avx2.MultiplyAddAdjacent(pA + pB, ones);
     }
 
     /// <summary>Vector m of a group block as unsigned values: low nibbles (values 4m..), high nibbles (16 + 4m..), fifth bits added.</summary>

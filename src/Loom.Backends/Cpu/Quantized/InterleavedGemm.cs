@@ -74,11 +74,11 @@ internal static unsafe class InterleavedGemm
     {
         var v = Avx2.ConvertToVector256Int32(h);
         var sign = Avx2.ShiftLeftLogical(v, 16) & Vector256.Create(int.MinValue);
-        var magnitude = Avx2.ShiftLeftLogical(v & Vector256.Create(0x7FFF), 13).AsSingle() * Vector256.Create(TwoTo112);
+        // 2^112 as its bits: a constant even in the AggressiveOptimization kernels, which a static readonly is not.
+        var twoTo112 = Vector256.Create((127 + 112) << 23).AsSingle();
+        var magnitude = Avx2.ShiftLeftLogical(v & Vector256.Create(0x7FFF), 13).AsSingle() * twoTo112;
         return magnitude | sign.AsSingle();
     }
-
-    private static readonly float TwoTo112 = BitConverter.Int32BitsToSingle((127 + 112) << 23);
 
     /// <summary>Four activation bytes broadcast to all eight lanes.</summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
