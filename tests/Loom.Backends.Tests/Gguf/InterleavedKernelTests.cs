@@ -8,7 +8,8 @@ namespace Loom.Backends.Tests.Gguf;
 
 /// <summary>
 /// The Q8_0 / Q4_0 / Q4_1 / Q5_0 / Q5_1 kernels over weights repacked eight rows side by side
-/// (<see cref="InterleavedWeights"/>): equal to dequantize-then-multiply for every batch size 1..33 with a partial last
+/// (<see cref="InterleavedWeights"/>; the K-quants' <see cref="InterleavedSuperBlocks"/> are covered by
+/// <see cref="BlockKernelTests"/> and the row ranges here): equal to dequantize-then-multiply for every batch size 1..33 with a partial last
 /// group of rows, each token alone bit-equal to it in a batch, the same bits for any split of the rows into ranges
 /// (ranges that cut a group), and the exact fp16 widening of the scales.
 /// </summary>
@@ -39,9 +40,13 @@ public unsafe class InterleavedKernelTests
     [InlineData(DType.Q4_1)]
     [InlineData(DType.Q5_0)]
     [InlineData(DType.Q5_1)]
+    [InlineData(DType.Q4_K)]
+    [InlineData(DType.Q5_K)]
+    [InlineData(DType.Q6_K)]
     public void RowRangesThatCutGroupsGiveTheSameBits(DType dtype)
     {
-        const int inFeatures = 160, outFeatures = 21, numTokens = 6;
+        const int outFeatures = 21, numTokens = 6;
+        int inFeatures = DTypes.BlockElements(dtype) * 5;
         var rng = new Random(23);
         var bytes = QuantizedLinearTests.RandomBlocks(dtype, BlockKernelTests.RowBytes(dtype, inFeatures) * outFeatures, rng);
         var x = BlockKernelTests.RandomInputs(numTokens * inFeatures, rng);
