@@ -21,39 +21,23 @@ internal static unsafe class InterleavedGemm
 {
     private const int G = InterleavedWeights.GroupRows;
 
-    /// <summary>Activation bytes per token tile (a quarter of a typical 1 MB L2), as in <see cref="QuantizedGemm"/>.</summary>
-    private const long InputTileBytes = 256 * 1024;
-
     /// <summary>Output columns [rowStart, rowEnd) of y ([numTokens, yStride]) for every token.</summary>
     public static void ComputeRows<TBlock>(InterleavedWeights w, Q8Activations x, int numTokens, float* y, int yStride,
         int rowStart, int rowEnd) where TBlock : struct, IInterleavedBlock
     {
         int n = w.Blocks * 32;
-        var a = new Activations(x.Quants, x.Scales, x.Sums, n);
-        int tileTokens = (int)Math.Clamp(InputTileBytes / n, 4, int.MaxValue) & ~3;
-        for (int tile = 0; tile < numTokens; tile += tileTokens)
-        {
-            int tileEnd = Math.Min(numTokens, tile + tileTokens);
-            for (int g = rowStart / G; g * G < rowEnd; g++)
-            {
-                int first = Math.Max(rowStart - g * G, 0), last = Math.Min(rowEnd - g * G, G);
-                float* yg = y + g * G;
-                int t = tile;
-                if (QuantizedGemm.UseAvx2)
-                {
-                    for (; t + 4 <= tileEnd; t += 4)
-                        TBlock.Tokens4(w.Quants(g), w.Scales(g), w.Blocks, a, t, yg + (long)t * yStride, yStride, first, last);
-                    for (; t < tileEnd; t++)
-                        TBlock.Token1(w.Quants(g), w.Scales(g), w.Blocks, a, t, yg + (long)t * yStride, first, last);
-                }
-                else
-                {
-                    for (; t < tileEnd; t++)
-                        for (int r = first; r < last; r++)
-                            yg[(long)t * yStride + r] = DotScalar<TBlock>(w.Quants(g), w.Scales(g), w.Blocks, r, a, t);
-                }
-            }
-        }
+        var kernels = new Kernels<TBlock>(w, new Activations(x.Quants, x.Scales, x.Sums, n));
+        InterleavedTiles.Run(kernels, n, numTokens, y, yStride, rowStart, rowEnd);
+    }
+
+    private readonly struct Kernels<TBlock>(InterleavedWeights w, Activations a) : IGroupKernels where TBlock : struct, IInterleavedBlock
+    {
+        public void Tokens4(int g, int t, float* y, int yStride, int first, int last) =>
+            TBlock.Tokens4(w.Quants(g), w.Scales(g), w.Blocks, a, t, y, yStride, first, last);
+
+        public void Token1(int g, int t, float* y, int first, int last) => TBlock.Token1(w.Quants(g), w.Scales(g), w.Blocks, a, t, y, first, last);
+
+        public float Scalar(int g, int r, int t) => DotScalar<TBlock>(w.Quants(g), w.Scales(g), w.Blocks, r, a, t);
     }
 
     /// <summary>Stores lanes [first, last) of one token's eight row results.</summary>

@@ -18,38 +18,19 @@ internal static unsafe class InterleavedSuperBlockGemm
 {
     private const int G = InterleavedSuperBlocks.GroupRows;
 
-    /// <summary>Activation bytes per token tile (a quarter of a typical 1 MB L2), as in <see cref="QuantizedGemm"/>.</summary>
-    private const long InputTileBytes = 256 * 1024;
-
     /// <summary>Output columns [rowStart, rowEnd) of y ([numTokens, yStride]) for every token.</summary>
     public static void ComputeRows<TFormat>(InterleavedSuperBlocks w, Q8KActivations x, int numTokens, float* y, int yStride,
-        int rowStart, int rowEnd) where TFormat : struct, ISuperBlockFormat
+        int rowStart, int rowEnd) where TFormat : struct, ISuperBlockFormat =>
+        InterleavedTiles.Run(new Kernels<TFormat>(w, x), w.Blocks * 256, numTokens, y, yStride, rowStart, rowEnd);
+
+    private readonly struct Kernels<TFormat>(InterleavedSuperBlocks w, Q8KActivations x) : IGroupKernels where TFormat : struct, ISuperBlockFormat
     {
-        int n = w.Blocks * 256;
-        int tileTokens = (int)Math.Clamp(InputTileBytes / n, 4, int.MaxValue) & ~3;
-        for (int tile = 0; tile < numTokens; tile += tileTokens)
-        {
-            int tileEnd = Math.Min(numTokens, tile + tileTokens);
-            for (int g = rowStart / G; g * G < rowEnd; g++)
-            {
-                int first = Math.Max(rowStart - g * G, 0), last = Math.Min(rowEnd - g * G, G);
-                float* yg = y + g * G;
-                int t = tile;
-                if (QuantizedGemm.UseAvx2)
-                {
-                    for (; t + 4 <= tileEnd; t += 4)
-                        Tokens4<TFormat>(w.Group(g), w.Blocks, x, n, t, yg + (long)t * yStride, yStride, first, last);
-                    for (; t < tileEnd; t++)
-                        Token1<TFormat>(w.Group(g), w.Blocks, x, n, t, yg + (long)t * yStride, first, last);
-                }
-                else
-                {
-                    for (; t < tileEnd; t++)
-                        for (int r = first; r < last; r++)
-                            yg[(long)t * yStride + r] = DotScalar<TFormat>(w.Group(g), w.Blocks, r, x, n, t);
-                }
-            }
-        }
+        public void Tokens4(int g, int t, float* y, int yStride, int first, int last) =>
+            Tokens4<TFormat>(w.Group(g), w.Blocks, x, w.Blocks * 256, t, y, yStride, first, last);
+
+        public void Token1(int g, int t, float* y, int first, int last) => Token1<TFormat>(w.Group(g), w.Blocks, x, w.Blocks * 256, t, y, first, last);
+
+        public float Scalar(int g, int r, int t) => DotScalar<TFormat>(w.Group(g), w.Blocks, r, x, w.Blocks * 256, t);
     }
 
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
@@ -66,10 +47,7 @@ internal static unsafe class InterleavedSuperBlockGemm
             for (int g = 0; g < 4; g++)
             {
                 sbyte* scales = (sbyte*)gb + InterleavedSuperBlocks.ScalesOffset(TFormat.HasHighBits) + 8 * g;
-                var sa = PairScales(scales);
-                var sb = PairScales(scales + 32);
-                var sc = PairScales(scales + 64);
-                var sd = PairScales(scales + 96);
+                SubBlockScales(scales, out var sa, out var sb, out var sc, out var sd);
                 for (int u = 4 * g; u < 4 * g + 4; u += 2)
                 {
                     Unpack<TFormat>(gb, u, out var a0, out var a16, out var a32, out var a48);
@@ -107,10 +85,7 @@ internal static unsafe class InterleavedSuperBlockGemm
             for (int g = 0; g < 4; g++)
             {
                 sbyte* scales = (sbyte*)gb + InterleavedSuperBlocks.ScalesOffset(TFormat.HasHighBits) + 8 * g;
-                var sa = PairScales(scales);
-                var sb = PairScales(scales + 32);
-                var sc = PairScales(scales + 64);
-                var sd = PairScales(scales + 96);
+                SubBlockScales(scales, out var sa, out var sb, out var sc, out var sd);
                 int u = 4 * g, k = b * 256 + 4 * u;
                 Unpack<TFormat>(gb, u, out var a0, out var a16, out var a32, out var a48);
                 Unpack<TFormat>(gb, u + 1, out var b0, out var b16, out var b32, out var b48);
@@ -165,6 +140,16 @@ internal static unsafe class InterleavedSuperBlockGemm
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     private static Vector256<short> Pairs(Vector256<byte> a, Vector256<byte> b, sbyte* x) =>
         Avx2.MultiplyAddAdjacent(a, InterleavedGemm.Broadcast4(x)) + Avx2.MultiplyAddAdjacent(b, InterleavedGemm.Broadcast4(x + 4));
+
+    /// <summary>The scales of sub-blocks g, g + 4, g + 8, g + 12 (<paramref name="scales"/> at sub-block g), as <see cref="PairScales"/>.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static void SubBlockScales(sbyte* scales, out Vector256<short> sa, out Vector256<short> sb, out Vector256<short> sc, out Vector256<short> sd)
+    {
+        sa = PairScales(scales);
+        sb = PairScales(scales + 32);
+        sc = PairScales(scales + 64);
+        sd = PairScales(scales + 96);
+    }
 
     /// <summary>Eight rows' int8 scales as int16, each twice (both halves of the row's int32 lane), for a madd with int16 pairs.</summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
