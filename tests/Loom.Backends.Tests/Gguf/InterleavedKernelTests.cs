@@ -7,9 +7,11 @@ using Loom.Models.Weights;
 namespace Loom.Backends.Tests.Gguf;
 
 /// <summary>
-/// The Q8_0 / Q4_0 kernels over weights repacked eight rows side by side (<see cref="InterleavedWeights"/>): equal to
-/// dequantize-then-multiply for every batch size 1..33 with a partial last group of rows, the same bits for any split
-/// of the rows into ranges (ranges that cut a group), and the exact fp16 widening of the scales.
+/// The Q8_0 / Q4_0 / Q4_1 / Q5_0 / Q5_1 kernels over weights repacked eight rows side by side
+/// (<see cref="InterleavedWeights"/>; the K-quants' <see cref="InterleavedSuperBlocks"/> are covered by
+/// <see cref="BlockKernelTests"/> and the row ranges here): equal to dequantize-then-multiply for every batch size 1..33 with a partial last
+/// group of rows, each token alone bit-equal to it in a batch, the same bits for any split of the rows into ranges
+/// (ranges that cut a group), and the exact fp16 widening of the scales.
 /// </summary>
 public unsafe class InterleavedKernelTests
 {
@@ -18,6 +20,10 @@ public unsafe class InterleavedKernelTests
     [InlineData(DType.Q4_0, 13)]
     [InlineData(DType.Q8_0, 3)]
     [InlineData(DType.Q4_0, 16)]
+    [InlineData(DType.Q5_0, 13)]
+    [InlineData(DType.Q5_0, 8)]
+    [InlineData(DType.Q4_1, 11)]
+    [InlineData(DType.Q5_1, 13)]
     public void MatchesReferenceForEveryBatchSizeUpTo33(DType dtype, int outFeatures)
     {
         const int inFeatures = 96;
@@ -31,9 +37,16 @@ public unsafe class InterleavedKernelTests
     [Theory]
     [InlineData(DType.Q8_0)]
     [InlineData(DType.Q4_0)]
+    [InlineData(DType.Q4_1)]
+    [InlineData(DType.Q5_0)]
+    [InlineData(DType.Q5_1)]
+    [InlineData(DType.Q4_K)]
+    [InlineData(DType.Q5_K)]
+    [InlineData(DType.Q6_K)]
     public void RowRangesThatCutGroupsGiveTheSameBits(DType dtype)
     {
-        const int inFeatures = 160, outFeatures = 21, numTokens = 6;
+        const int outFeatures = 21, numTokens = 6;
+        int inFeatures = DTypes.BlockElements(dtype) * 5;
         var rng = new Random(23);
         var bytes = QuantizedLinearTests.RandomBlocks(dtype, BlockKernelTests.RowBytes(dtype, inFeatures) * outFeatures, rng);
         var x = BlockKernelTests.RandomInputs(numTokens * inFeatures, rng);
@@ -49,6 +62,24 @@ public unsafe class InterleavedKernelTests
                 linear.ComputeRows(xp, inFeatures, numTokens, sp, outFeatures, start, end);
         }
         Assert.Equal(whole, split);
+    }
+
+    /// <summary>Each token's outputs are bit-identical alone and in a batch of 10 (a tile of four, a tail), on the model's row length.</summary>
+    [Theory]
+    [InlineData(DType.Q4_1)]
+    [InlineData(DType.Q5_0)]
+    [InlineData(DType.Q5_1)]
+    public void BatchedOutputsEqualEachTokenAlone(DType dtype) => QuantizedLinearTests.AssertBatchedOutputsEqualEachTokenAlone(dtype, inFeatures: 896);
+
+    /// <summary>The fifth bits' rearrangement: value 4c + i's bit lands on bit c of byte i, value 16 + 4c + i's on bit 4 + c.</summary>
+    [Fact]
+    public void FifthBitsLandWhereTheKernelShiftsThemFrom()
+    {
+        for (int j = 0; j < 32; j++)
+        {
+            int c = j % 16 / 4, i = j % 4, bit = 8 * i + c + (j >= 16 ? 4 : 0);
+            Assert.Equal(1u << bit, InterleavedWeights.FifthBits(1u << j));
+        }
     }
 
     /// <summary>Every finite fp16 bit pattern (zeros, subnormals, negatives) widens to exactly (float)Half.</summary>
@@ -68,17 +99,19 @@ public unsafe class InterleavedKernelTests
             }
     }
 
-    /// <summary>A tensor with an infinite scale keeps the in-place kernels (the widening is exact for finite values only).</summary>
-    [Fact]
-    public void InfiniteScaleKeepsTheInPlaceKernels()
+    /// <summary>A tensor with an infinite scale or min keeps the in-place kernels (the widening is exact for finite values only).</summary>
+    [Theory]
+    [InlineData(DType.Q8_0, 0)]
+    [InlineData(DType.Q5_1, 2)]
+    public void InfiniteScaleKeepsTheInPlaceKernels(DType dtype, int halfOffset)
     {
         const int inFeatures = 64, outFeatures = 8;
-        var bytes = QuantizedLinearTests.RandomBlocks(DType.Q8_0, BlockKernelTests.RowBytes(DType.Q8_0, inFeatures) * outFeatures, new Random(4));
-        bytes[0] = 0x00;
-        bytes[1] = 0x7C; // +inf
+        var bytes = QuantizedLinearTests.RandomBlocks(dtype, BlockKernelTests.RowBytes(dtype, inFeatures) * outFeatures, new Random(4));
+        bytes[halfOffset] = 0x00;
+        bytes[halfOffset + 1] = 0x7C; // +inf
         fixed (byte* data = bytes)
         {
-            var linear = CpuLinear.Create(new TensorInfo("w", DType.Q8_0, [outFeatures, inFeatures], data, bytes.Length, "test"));
+            var linear = CpuLinear.Create(new TensorInfo("w", dtype, [outFeatures, inFeatures], data, bytes.Length, "test"));
             Assert.Equal(4, linear.RowGranularity);
         }
     }

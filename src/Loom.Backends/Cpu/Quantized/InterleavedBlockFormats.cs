@@ -5,12 +5,21 @@ using System.Runtime.Intrinsics.X86;
 namespace Loom.Backends.Cpu.Quantized;
 
 /// <summary>
-/// Q4_0 interleaved: four 32-byte vectors per group block; vector m's low nibbles are values 4m..4m+3 of each row,
-/// its high nibbles values 16 + 4m... Σ(q − 8)·x = Σ q·x − 8·Σx, the correction added to the int32 sum.
+/// The 4- and 5-bit types interleaved (Q4_0, Q4_1, Q5_0, Q5_1): four 32-byte vectors per group block; vector m's low
+/// nibbles are values 4m..4m+3 of each row, its high nibbles values 16 + 4m..; the 5-bit types add a vector of fifth
+/// bits (<see cref="InterleavedWeights.FifthBits"/>). One kernel for all four: the format (<typeparamref name="TFormat"/>)
+/// says whether there are fifth bits, the offset subtracted from every value (Σ(q − o)·x = Σ q·x − o·Σx, the correction
+/// added to the int32 sum) and whether there is a min (w = d·q + m: m · d_x·Σx added in float).
+/// <para>
+/// The products go to int16 pairs (maddubs) and are added there while they fit: a pair is at most 2 · 31 · 127, so two
+/// vectors' lo + hi pairs (four pairs) of 5-bit values fit in int16, four vectors' of 4-bit values (llama.cpp's Q4_0x8
+/// kernel adds a whole block too), then widened to int32. The four tokens of a tile share each unpacked block.
+/// </para>
 /// </summary>
-internal unsafe struct Q4_0x8 : IInterleavedBlock
+internal unsafe struct Nibblesx8<TFormat> : IInterleavedBlock where TFormat : struct, INibbleFormat
 {
-    public static int QuantBytes => 16;
+    public static int GroupBlockBytes => TFormat.HasFifthBit ? 160 : 128;
+    public static bool HasMin => TFormat.HasMin;
 
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     public static void Tokens4(byte* q, ushort* scales, int blocks, Activations a, int t, float* y, int yStride, int first, int last)
@@ -18,28 +27,23 @@ internal unsafe struct Q4_0x8 : IInterleavedBlock
         sbyte* x0 = a.Quants(t), x1 = a.Quants(t + 1), x2 = a.Quants(t + 2), x3 = a.Quants(t + 3);
         float* d0 = a.Scales(t), d1 = a.Scales(t + 1), d2 = a.Scales(t + 2), d3 = a.Scales(t + 3);
         int* s0 = a.Sums(t), s1 = a.Sums(t + 1), s2 = a.Sums(t + 2), s3 = a.Sums(t + 3);
-        var low = Vector256.Create((byte)0x0F);
         Vector256<float> f0 = default, f1 = default, f2 = default, f3 = default;
         for (int b = 0; b < blocks; b++)
         {
-            byte* qb = q + b * 128;
-            Vector256<short> p0 = default, p1 = default, p2 = default, p3 = default;
-            for (int m = 0; m < 4; m++)
-            {
-                var packed = Avx.LoadVector256(qb + m * 32);
-                var lo = packed & low;
-                var hi = Avx2.ShiftRightLogical(packed.AsUInt16(), 4).AsByte() & low;
-                int k = b * 32 + m * 4;
-                p0 += Avx2.MultiplyAddAdjacent(lo, InterleavedGemm.Broadcast4(x0 + k)) + Avx2.MultiplyAddAdjacent(hi, InterleavedGemm.Broadcast4(x0 + k + 16));
-                p1 += Avx2.MultiplyAddAdjacent(lo, InterleavedGemm.Broadcast4(x1 + k)) + Avx2.MultiplyAddAdjacent(hi, InterleavedGemm.Broadcast4(x1 + k + 16));
-                p2 += Avx2.MultiplyAddAdjacent(lo, InterleavedGemm.Broadcast4(x2 + k)) + Avx2.MultiplyAddAdjacent(hi, InterleavedGemm.Broadcast4(x2 + k + 16));
-                p3 += Avx2.MultiplyAddAdjacent(lo, InterleavedGemm.Broadcast4(x3 + k)) + Avx2.MultiplyAddAdjacent(hi, InterleavedGemm.Broadcast4(x3 + k + 16));
-            }
-            var dw = InterleavedGemm.HalvesToSingles(scales + b * 8);
-            f0 = Scale(f0, p0, s0[b], dw, d0[b]);
-            f1 = Scale(f1, p1, s1[b], dw, d1[b]);
-            f2 = Scale(f2, p2, s2[b], dw, d2[b]);
-            f3 = Scale(f3, p3, s3[b], dw, d3[b]);
+            byte* qb = q + b * GroupBlockBytes;
+            // Unpacked once, multiplied with four tokens.
+            Unpack(qb, 0, out var lo0, out var hi0);
+            Unpack(qb, 1, out var lo1, out var hi1);
+            Unpack(qb, 2, out var lo2, out var hi2);
+            Unpack(qb, 3, out var lo3, out var hi3);
+            ushort* sb = scales + b * 8 * (HasMin ? 2 : 1);
+            var dw = InterleavedGemm.HalvesToSingles(sb);
+            var mw = HasMin ? InterleavedGemm.HalvesToSingles(sb + 8) : default;
+            int k = b * 32;
+            f0 = Scale(f0, BlockSum(lo0, hi0, lo1, hi1, lo2, hi2, lo3, hi3, x0 + k), s0[b], dw, mw, d0[b]);
+            f1 = Scale(f1, BlockSum(lo0, hi0, lo1, hi1, lo2, hi2, lo3, hi3, x1 + k), s1[b], dw, mw, d1[b]);
+            f2 = Scale(f2, BlockSum(lo0, hi0, lo1, hi1, lo2, hi2, lo3, hi3, x2 + k), s2[b], dw, mw, d2[b]);
+            f3 = Scale(f3, BlockSum(lo0, hi0, lo1, hi1, lo2, hi2, lo3, hi3, x3 + k), s3[b], dw, mw, d3[b]);
         }
         InterleavedGemm.StoreRows(y, f0, first, last);
         InterleavedGemm.StoreRows(y + yStride, f1, first, last);
@@ -53,35 +57,64 @@ internal unsafe struct Q4_0x8 : IInterleavedBlock
         sbyte* x0 = a.Quants(t);
         float* d0 = a.Scales(t);
         int* s0 = a.Sums(t);
-        var low = Vector256.Create((byte)0x0F);
         Vector256<float> f0 = default;
         for (int b = 0; b < blocks; b++)
         {
-            byte* qb = q + b * 128;
-            var packed0 = Avx.LoadVector256(qb);
-            var packed1 = Avx.LoadVector256(qb + 32);
-            var packed2 = Avx.LoadVector256(qb + 64);
-            var packed3 = Avx.LoadVector256(qb + 96);
-            int k = b * 32;
-            var p0 = Pair(packed0, low, x0 + k) + Pair(packed1, low, x0 + k + 4);
-            var p1 = Pair(packed2, low, x0 + k + 8) + Pair(packed3, low, x0 + k + 12);
-            f0 = Scale(f0, p0 + p1, s0[b], InterleavedGemm.HalvesToSingles(scales + b * 8), d0[b]);
+            byte* qb = q + b * GroupBlockBytes;
+            Unpack(qb, 0, out var lo0, out var hi0);
+            Unpack(qb, 1, out var lo1, out var hi1);
+            Unpack(qb, 2, out var lo2, out var hi2);
+            Unpack(qb, 3, out var lo3, out var hi3);
+            ushort* sb = scales + b * 8 * (HasMin ? 2 : 1);
+            var mw = HasMin ? InterleavedGemm.HalvesToSingles(sb + 8) : default;
+            f0 = Scale(f0, BlockSum(lo0, hi0, lo1, hi1, lo2, hi2, lo3, hi3, x0 + b * 32), s0[b], InterleavedGemm.HalvesToSingles(sb), mw, d0[b]);
         }
         InterleavedGemm.StoreRows(y, f0, first, last);
     }
 
-    /// <summary>One packed vector's two chunks (low nibbles against x[0..4), high against x[16..20)) as int16 pair sums.</summary>
+    /// <summary>
+    /// Σ q·x of one block for eight rows: two chains of two vectors (consecutive adds do not wait on each other), each
+    /// chain's int16 pairs fitting in int16; the 4-bit types add both chains before widening.
+    /// </summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    private static Vector256<short> Pair(Vector256<byte> packed, Vector256<byte> low, sbyte* x) =>
-        Avx2.MultiplyAddAdjacent(packed & low, InterleavedGemm.Broadcast4(x))
-        + Avx2.MultiplyAddAdjacent(Avx2.ShiftRightLogical(packed.AsUInt16(), 4).AsByte() & low, InterleavedGemm.Broadcast4(x + 16));
-
-    /// <summary>acc + float(Σ q·x − 8·Σx) · (d_w · d_x), from the block's int16 pair sums.</summary>
-    [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    private static Vector256<float> Scale(Vector256<float> acc, Vector256<short> pairs, int xSum, Vector256<float> dw, float dx)
+    private static Vector256<int> BlockSum(Vector256<byte> lo0, Vector256<byte> hi0, Vector256<byte> lo1, Vector256<byte> hi1,
+        Vector256<byte> lo2, Vector256<byte> hi2, Vector256<byte> lo3, Vector256<byte> hi3, sbyte* x)
     {
-        var sum = Avx2.MultiplyAddAdjacent(pairs, Vector256.Create((short)1)) + Vector256.Create(-8 * xSum);
-        return Fma.MultiplyAdd(Avx.ConvertToVector256Single(sum), dw * Vector256.Create(dx), acc);
+        var ones = Vector256.Create((short)1);
+        var pA = Pair(lo0, hi0, x) + Pair(lo1, hi1, x + 4);
+        var pB = Pair(lo2, hi2, x + 8) + Pair(lo3, hi3, x + 12);
+        return TFormat.HasFifthBit
+            ? Avx2.MultiplyAddAdjacent(pA, ones) + Avx2.MultiplyAddAdjacent(pB, ones)
+            : Avx2.MultiplyAddAdjacent(pA + pB, ones);
+    }
+
+    /// <summary>Vector m of a group block as unsigned values: low nibbles (values 4m..), high nibbles (16 + 4m..), fifth bits added.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static void Unpack(byte* qb, int m, out Vector256<byte> lo, out Vector256<byte> hi)
+    {
+        var low = Vector256.Create((byte)0x0F);
+        var packed = Avx.LoadVector256(qb + m * 32);
+        lo = packed & low;
+        hi = (packed.AsUInt16() >> 4).AsByte() & low;
+        if (!TFormat.HasFifthBit) return;
+        var fifth = Avx.LoadVector256(qb + 128).AsUInt16();
+        var bit4 = Vector256.Create((byte)0x10);
+        lo |= (fifth << (4 - m)).AsByte() & bit4;
+        hi |= (fifth >> m).AsByte() & bit4;
+    }
+
+    /// <summary>One vector's two chunks (low values against x[0..4), high against x[16..20)) as int16 pair sums.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static Vector256<short> Pair(Vector256<byte> lo, Vector256<byte> hi, sbyte* x) =>
+        Avx2.MultiplyAddAdjacent(lo, InterleavedGemm.Broadcast4(x)) + Avx2.MultiplyAddAdjacent(hi, InterleavedGemm.Broadcast4(x + 16));
+
+    /// <summary>acc + float(Σ q·x − o·Σx) · (d_w · d_x), then + m_w · (d_x · Σx) where there is a min.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static Vector256<float> Scale(Vector256<float> acc, Vector256<int> sum, int xSum, Vector256<float> dw, Vector256<float> mw, float dx)
+    {
+        if (TFormat.Offset != 0) sum += Vector256.Create(-TFormat.Offset * xSum);
+        acc = Fma.MultiplyAdd(Avx.ConvertToVector256Single(sum), dw * Vector256.Create(dx), acc);
+        return HasMin ? Fma.MultiplyAdd(mw, Vector256.Create(dx * xSum), acc) : acc;
     }
 
     public static int DotScalar(byte* groupBlock, int r, sbyte* x, int xSum)
@@ -90,11 +123,58 @@ internal unsafe struct Q4_0x8 : IInterleavedBlock
         for (int m = 0; m < 4; m++)
             for (int i = 0; i < 4; i++)
             {
-                int v = groupBlock[m * 32 + r * 4 + i];
-                s += (v & 0xF) * x[m * 4 + i] + (v >> 4) * x[16 + m * 4 + i];
+                int v = groupBlock[m * 32 + r * 4 + i], lo = v & 0xF, hi = v >> 4;
+                if (TFormat.HasFifthBit)
+                {
+                    int fifth = groupBlock[128 + r * 4 + i];
+                    lo |= (fifth >> m & 1) << 4;
+                    hi |= (fifth >> (4 + m) & 1) << 4;
+                }
+                s += lo * x[m * 4 + i] + hi * x[16 + m * 4 + i];
             }
-        return s - 8 * xSum;
+        return s - TFormat.Offset * xSum;
     }
+}
+
+/// <summary>What distinguishes the nibble types in <see cref="Nibblesx8{TFormat}"/>.</summary>
+internal interface INibbleFormat
+{
+    /// <summary>Whether a vector of fifth bits follows the nibbles (Q5_0, Q5_1).</summary>
+    static abstract bool HasFifthBit { get; }
+
+    /// <summary>What every stored value is offset by (w = d·(q − o)): 8 for Q4_0, 16 for Q5_0, 0 for the types with a min.</summary>
+    static abstract int Offset { get; }
+
+    /// <summary>Whether the block has a min m (w = d·q + m).</summary>
+    static abstract bool HasMin { get; }
+}
+
+internal struct Q4_0Format : INibbleFormat
+{
+    public static bool HasFifthBit => false;
+    public static int Offset => 8;
+    public static bool HasMin => false;
+}
+
+internal struct Q4_1Format : INibbleFormat
+{
+    public static bool HasFifthBit => false;
+    public static int Offset => 0;
+    public static bool HasMin => true;
+}
+
+internal struct Q5_0Format : INibbleFormat
+{
+    public static bool HasFifthBit => true;
+    public static int Offset => 16;
+    public static bool HasMin => false;
+}
+
+internal struct Q5_1Format : INibbleFormat
+{
+    public static bool HasFifthBit => true;
+    public static int Offset => 0;
+    public static bool HasMin => true;
 }
 
 /// <summary>
@@ -104,7 +184,8 @@ internal unsafe struct Q4_0x8 : IInterleavedBlock
 /// </summary>
 internal unsafe struct Q8_0x8 : IInterleavedBlock
 {
-    public static int QuantBytes => 32;
+    public static int GroupBlockBytes => 256;
+    public static bool HasMin => false;
 
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     public static void Tokens4(byte* q, ushort* scales, int blocks, Activations a, int t, float* y, int yStride, int first, int last)

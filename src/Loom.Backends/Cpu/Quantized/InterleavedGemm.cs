@@ -5,12 +5,11 @@ using System.Runtime.Intrinsics.X86;
 namespace Loom.Backends.Cpu.Quantized;
 
 /// <summary>
-/// y = x W^T for Q8_0 / Q4_0 weights repacked eight rows side by side (<see cref="InterleavedWeights"/>), against Q8
+/// y = x W^T for 32-value block weights (Q8_0, Q4_0, Q4_1, Q5_0, Q5_1) repacked eight rows side by side (<see cref="InterleavedWeights"/>), against Q8
 /// activations. Each int32 lane of a block's dot product is one row: four activation bytes are broadcast to all eight
 /// lanes and multiplied with four bytes of each row (maddubs), so one activation load feeds eight rows, the block's
 /// integer sum needs no horizontal reduction, and the scales are applied as one vector (d_w of eight rows · d_x)
-/// with one convert and one FMA per eight rows instead of per row. For Q4_0 the int16 pair sums of a whole block are
-/// added before widening (16 products of at most 15 · 128 fit in int16), which llama.cpp's Q4_0x8 kernel does too.
+/// with one convert and one FMA per eight rows instead of per row (the nibble types: <see cref="Nibblesx8{TFormat}"/>).
 /// <para>
 /// Shapes: four tokens at a time (each weight block loaded and unpacked once for four tokens) and single tokens for
 /// the rest and for decode. Every (row, token) output is the same computation in every shape: per block the exact
@@ -22,39 +21,23 @@ internal static unsafe class InterleavedGemm
 {
     private const int G = InterleavedWeights.GroupRows;
 
-    /// <summary>Activation bytes per token tile (a quarter of a typical 1 MB L2), as in <see cref="QuantizedGemm"/>.</summary>
-    private const long InputTileBytes = 256 * 1024;
-
     /// <summary>Output columns [rowStart, rowEnd) of y ([numTokens, yStride]) for every token.</summary>
     public static void ComputeRows<TBlock>(InterleavedWeights w, Q8Activations x, int numTokens, float* y, int yStride,
         int rowStart, int rowEnd) where TBlock : struct, IInterleavedBlock
     {
         int n = w.Blocks * 32;
-        var a = new Activations(x.Quants, x.Scales, x.Sums, n);
-        int tileTokens = (int)Math.Clamp(InputTileBytes / n, 4, int.MaxValue) & ~3;
-        for (int tile = 0; tile < numTokens; tile += tileTokens)
-        {
-            int tileEnd = Math.Min(numTokens, tile + tileTokens);
-            for (int g = rowStart / G; g * G < rowEnd; g++)
-            {
-                int first = Math.Max(rowStart - g * G, 0), last = Math.Min(rowEnd - g * G, G);
-                float* yg = y + g * G;
-                int t = tile;
-                if (QuantizedGemm.UseAvx2)
-                {
-                    for (; t + 4 <= tileEnd; t += 4)
-                        TBlock.Tokens4(w.Quants(g), w.Scales(g), w.Blocks, a, t, yg + (long)t * yStride, yStride, first, last);
-                    for (; t < tileEnd; t++)
-                        TBlock.Token1(w.Quants(g), w.Scales(g), w.Blocks, a, t, yg + (long)t * yStride, first, last);
-                }
-                else
-                {
-                    for (; t < tileEnd; t++)
-                        for (int r = first; r < last; r++)
-                            yg[(long)t * yStride + r] = DotScalar<TBlock>(w.Quants(g), w.Scales(g), w.Blocks, r, a, t);
-                }
-            }
-        }
+        var kernels = new Kernels<TBlock>(w, new Activations(x.Quants, x.Scales, x.Sums, n));
+        InterleavedTiles.Run(kernels, n, numTokens, y, yStride, rowStart, rowEnd);
+    }
+
+    private readonly struct Kernels<TBlock>(InterleavedWeights w, Activations a) : IGroupKernels where TBlock : struct, IInterleavedBlock
+    {
+        public void Tokens4(int g, int t, float* y, int yStride, int first, int last) =>
+            TBlock.Tokens4(w.Quants(g), w.Scales(g), w.Blocks, a, t, y, yStride, first, last);
+
+        public void Token1(int g, int t, float* y, int first, int last) => TBlock.Token1(w.Quants(g), w.Scales(g), w.Blocks, a, t, y, first, last);
+
+        public float Scalar(int g, int r, int t) => DotScalar<TBlock>(w.Quants(g), w.Scales(g), w.Blocks, r, a, t);
     }
 
     /// <summary>Stores lanes [first, last) of one token's eight row results.</summary>
@@ -75,11 +58,11 @@ internal static unsafe class InterleavedGemm
     {
         var v = Avx2.ConvertToVector256Int32(h);
         var sign = Avx2.ShiftLeftLogical(v, 16) & Vector256.Create(int.MinValue);
-        var magnitude = Avx2.ShiftLeftLogical(v & Vector256.Create(0x7FFF), 13).AsSingle() * Vector256.Create(TwoTo112);
+        // 2^112 as its bits: a constant even in the AggressiveOptimization kernels, which a static readonly is not.
+        var twoTo112 = Vector256.Create((127 + 112) << 23).AsSingle();
+        var magnitude = Avx2.ShiftLeftLogical(v & Vector256.Create(0x7FFF), 13).AsSingle() * twoTo112;
         return magnitude | sign.AsSingle();
     }
-
-    private static readonly float TwoTo112 = BitConverter.Int32BitsToSingle((127 + 112) << 23);
 
     /// <summary>Four activation bytes broadcast to all eight lanes.</summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
@@ -92,12 +75,15 @@ internal static unsafe class InterleavedGemm
         sbyte* xq = a.Quants(t);
         float* xd = a.Scales(t);
         int* xs = a.Sums(t);
+        int halves = TBlock.HasMin ? 2 * G : G;
         float acc = 0;
         for (int b = 0; b < blocks; b++)
         {
-            int sum = TBlock.DotScalar(q + (long)b * G * TBlock.QuantBytes, r, xq + b * 32, xs[b]);
-            float dw = (float)BitConverter.UInt16BitsToHalf(scales[b * G + r]);
+            int sum = TBlock.DotScalar(q + (long)b * TBlock.GroupBlockBytes, r, xq + b * 32, xs[b]);
+            float dw = (float)BitConverter.UInt16BitsToHalf(scales[b * halves + r]);
             acc = MathF.FusedMultiplyAdd(sum, dw * xd[b], acc);
+            if (TBlock.HasMin)
+                acc = MathF.FusedMultiplyAdd((float)BitConverter.UInt16BitsToHalf(scales[b * halves + G + r]), xd[b] * xs[b], acc);
         }
         return acc;
     }
@@ -119,7 +105,11 @@ internal readonly unsafe struct Activations(sbyte* quants, float* scales, int* s
 /// <summary>A block type in the interleaved layout: its kernels for one group of eight rows.</summary>
 internal unsafe interface IInterleavedBlock
 {
-    static abstract int QuantBytes { get; }
+    /// <summary>Bytes of one group block (eight rows' quants of one 32-value block).</summary>
+    static abstract int GroupBlockBytes { get; }
+
+    /// <summary>Whether each row's block has an fp16 min after the eight scales (w = d·q + m).</summary>
+    static abstract bool HasMin { get; }
 
     /// <summary>Tokens t..t+3 into y (token i at y + i * yStride), lanes [first, last).</summary>
     static abstract void Tokens4(byte* q, ushort* scales, int blocks, Activations a, int t, float* y, int yStride, int first, int last);
@@ -127,6 +117,6 @@ internal unsafe interface IInterleavedBlock
     /// <summary>Token t into y, lanes [first, last).</summary>
     static abstract void Token1(byte* q, ushort* scales, int blocks, Activations a, int t, float* y, int first, int last);
 
-    /// <summary>Row r's exact integer block sum (including any offset correction) against one activation block.</summary>
+    /// <summary>Row r's exact integer block sum (including any offset correction, not the min) against one activation block.</summary>
     static abstract int DotScalar(byte* groupBlock, int r, sbyte* x, int xSum);
 }

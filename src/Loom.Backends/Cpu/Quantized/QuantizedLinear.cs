@@ -3,11 +3,12 @@ using Loom.Models.Weights;
 namespace Loom.Backends.Cpu.Quantized;
 
 /// <summary>
-/// A linear layer over a GGUF-quantized weight read in place, multiplied block by block in integers against quantized
+/// A linear layer over a GGUF-quantized weight, multiplied block by block in integers against quantized
 /// activations, as llama.cpp does: the 32-value types (Q8_0, Q4_0, Q4_1, Q5_0, Q5_1, IQ4_NL) against Q8 activations
-/// (<see cref="QuantizedGemm"/>), the K-quants (Q4_K, Q5_K, Q6_K) against Q8_K activations (<see cref="SuperBlockGemm"/>).
-/// Q8_0 and Q4_0 are repacked at load eight rows side by side (<see cref="InterleavedWeights"/>, a copy the size of
-/// the tensor; the original stays mapped for embedding lookups) and run by <see cref="InterleavedGemm"/>.
+/// (<see cref="QuantizedGemm"/>), the K-quants (Q4_K, Q5_K, Q6_K) against Q8_K activations (<see cref="InterleavedSuperBlockGemm"/>).
+/// Q8_0, Q4_0, Q4_1, Q5_0 and Q5_1 are repacked at load eight rows side by side (<see cref="InterleavedWeights"/>, a
+/// copy the size of the tensor; the original stays mapped for embedding lookups) and run by <see cref="InterleavedGemm"/>;
+/// the K-quants are unpacked and repacked so too (<see cref="InterleavedSuperBlocks"/>); IQ4_NL runs in place.
 /// Each weight row is read from memory once per step for all tokens.
 /// </summary>
 internal sealed unsafe class QuantizedLinear : CpuLinear
@@ -15,7 +16,8 @@ internal sealed unsafe class QuantizedLinear : CpuLinear
     private readonly byte* _rows;     // [OutFeatures] rows of RowBytes each
     private readonly long _rowBytes;
     private readonly DType _dtype;
-    private readonly InterleavedWeights? _interleaved; // Q8_0 / Q4_0 rows repacked eight side by side, or null
+    private readonly InterleavedWeights? _interleaved; // rows repacked eight side by side, or null (other types, or a non-finite scale)
+    private readonly InterleavedSuperBlocks? _superBlocks; // K-quant rows unpacked and repacked eight side by side, or null
 
     public QuantizedLinear(TensorInfo weight, int inFeatures, int outFeatures, int rowOffset, float[]? bias)
         : base(weight.Name, inFeatures, outFeatures, bias)
@@ -30,12 +32,19 @@ internal sealed unsafe class QuantizedLinear : CpuLinear
         if (weight.ByteLength != _rowBytes * weight.Shape[0])
             throw new ArgumentException($"Tensor {weight.Name} in {weight.File} holds {weight.ByteLength} bytes; {_dtype} [{weight.Shape[0]}, {inFeatures}] needs {_rowBytes * weight.Shape[0]}.");
         _rows = weight.Data + rowOffset * _rowBytes;
-        if (_dtype is DType.Q8_0 or DType.Q4_0)
-            _interleaved = InterleavedWeights.TryCreate(_rows, _rowBytes, outFeatures, inFeatures / 32, DTypes.BlockBytes(_dtype));
+        if (InterleavedLayout.For(_dtype) is { } layout)
+            _interleaved = InterleavedWeights.TryCreate(_rows, _rowBytes, outFeatures, inFeatures / 32, layout);
+        _superBlocks = _dtype switch
+        {
+            DType.Q4_K => InterleavedSuperBlocks.Create<Q4_KBlock>(_rows, _rowBytes, outFeatures, inFeatures / 256, hasHighBits: false),
+            DType.Q5_K => InterleavedSuperBlocks.Create<Q5_KBlock>(_rows, _rowBytes, outFeatures, inFeatures / 256, hasHighBits: true),
+            DType.Q6_K => InterleavedSuperBlocks.Create<Q6_KBlock>(_rows, _rowBytes, outFeatures, inFeatures / 256, hasHighBits: true),
+            _ => null,
+        };
     }
 
     /// <summary>Whole groups of eight rows for the interleaved kernels (any range still works, just less well).</summary>
-    public override int RowGranularity => _interleaved != null ? InterleavedWeights.GroupRows : base.RowGranularity;
+    public override int RowGranularity => _interleaved != null || _superBlocks != null ? InterleavedWeights.GroupRows : base.RowGranularity;
 
     /// <summary>The quantized types these kernels compute with.</summary>
     public static bool HasKernel(DType dtype) => dtype is DType.Q8_0 or DType.Q4_0 or DType.Q4_1 or DType.Q5_0 or DType.Q5_1
@@ -48,16 +57,19 @@ internal sealed unsafe class QuantizedLinear : CpuLinear
         switch (_dtype)
         {
             case DType.Q8_0 when _interleaved != null: ComputeInterleavedRows<Q8_0x8>(x, xStride, numTokens, y, yStride, rowStart, rowEnd); break;
-            case DType.Q4_0 when _interleaved != null: ComputeInterleavedRows<Q4_0x8>(x, xStride, numTokens, y, yStride, rowStart, rowEnd); break;
+            case DType.Q4_0 when _interleaved != null: ComputeInterleavedRows<Nibblesx8<Q4_0Format>>(x, xStride, numTokens, y, yStride, rowStart, rowEnd); break;
+            case DType.Q4_1 when _interleaved != null: ComputeInterleavedRows<Nibblesx8<Q4_1Format>>(x, xStride, numTokens, y, yStride, rowStart, rowEnd); break;
+            case DType.Q5_0 when _interleaved != null: ComputeInterleavedRows<Nibblesx8<Q5_0Format>>(x, xStride, numTokens, y, yStride, rowStart, rowEnd); break;
+            case DType.Q5_1 when _interleaved != null: ComputeInterleavedRows<Nibblesx8<Q5_1Format>>(x, xStride, numTokens, y, yStride, rowStart, rowEnd); break;
             case DType.Q8_0: ComputeBlockRows<Q8_0Block>(x, xStride, numTokens, y, yStride, rowStart, rowEnd); break;
             case DType.Q4_0: ComputeBlockRows<Q4_0Block>(x, xStride, numTokens, y, yStride, rowStart, rowEnd); break;
             case DType.Q4_1: ComputeBlockRows<Q4_1Block>(x, xStride, numTokens, y, yStride, rowStart, rowEnd); break;
             case DType.Q5_0: ComputeBlockRows<Q5_0Block>(x, xStride, numTokens, y, yStride, rowStart, rowEnd); break;
             case DType.Q5_1: ComputeBlockRows<Q5_1Block>(x, xStride, numTokens, y, yStride, rowStart, rowEnd); break;
             case DType.IQ4_NL: ComputeBlockRows<IQ4_NLBlock>(x, xStride, numTokens, y, yStride, rowStart, rowEnd); break;
-            case DType.Q4_K: ComputeSuperBlockRows<Q4_KBlock>(x, xStride, numTokens, y, yStride, rowStart, rowEnd); break;
-            case DType.Q5_K: ComputeSuperBlockRows<Q5_KBlock>(x, xStride, numTokens, y, yStride, rowStart, rowEnd); break;
-            case DType.Q6_K: ComputeSuperBlockRows<Q6_KBlock>(x, xStride, numTokens, y, yStride, rowStart, rowEnd); break;
+            case DType.Q4_K: ComputeSuperBlockRows<Q4_KFormat>(x, xStride, numTokens, y, yStride, rowStart, rowEnd); break;
+            case DType.Q5_K: ComputeSuperBlockRows<Q5_KFormat>(x, xStride, numTokens, y, yStride, rowStart, rowEnd); break;
+            case DType.Q6_K: ComputeSuperBlockRows<Q6_KFormat>(x, xStride, numTokens, y, yStride, rowStart, rowEnd); break;
         }
         AddBias(numTokens, y, yStride, rowStart, rowEnd);
     }
@@ -82,12 +94,12 @@ internal sealed unsafe class QuantizedLinear : CpuLinear
         InterleavedGemm.ComputeRows<TBlock>(_interleaved!, activations, numTokens, y, yStride, rowStart, rowEnd);
     }
 
-    private void ComputeSuperBlockRows<TBlock>(float* x, int xStride, int numTokens, float* y, int yStride, int rowStart, int rowEnd)
-        where TBlock : struct, ISuperBlock
+    private void ComputeSuperBlockRows<TFormat>(float* x, int xStride, int numTokens, float* y, int yStride, int rowStart, int rowEnd)
+        where TFormat : struct, ISuperBlockFormat
     {
         var activations = Q8KActivations.ForThisThread();
         activations.Quantize(x, xStride, numTokens, InFeatures);
-        SuperBlockGemm.ComputeRows<TBlock>(_rows, _rowBytes, InFeatures, activations, numTokens, y, yStride, rowStart, rowEnd);
+        InterleavedSuperBlockGemm.ComputeRows<TFormat>(_superBlocks!, activations, numTokens, y, yStride, rowStart, rowEnd);
     }
 
     private void AddBias(int numTokens, float* y, int yStride, int rowStart, int rowEnd)

@@ -4,10 +4,10 @@ using System.Runtime.Intrinsics;
 namespace Loom.Backends.Cpu.Quantized;
 
 /// <summary>
-/// A 256-value ggml K-quant super-block, unpacked once per weight row into the form <see cref="SuperBlockGemm"/>
-/// multiplies with Q8_K activations: 256 unsigned weights q, an int16 scale per weight pair (so one maddubs + one madd
-/// with the scales gives Σ scale·q·x per four values), and an int16 weight per 16 values for the activation sums, so
-/// that Σ w·x = d_x · (d · Σ scale·q·x − dmin · Σ_g offset_g · Σx_g). The unpacking is portable Vector256 code.
+/// A 256-value ggml K-quant super-block, unpacked at load (<see cref="PreparedRow"/>) into the form that
+/// <see cref="InterleavedSuperBlocks"/> repacks for the kernels: 256 unsigned weights q, an int16 scale per weight
+/// pair, and an int16 weight per 16 values for the activation sums, so that
+/// Σ w·x = d_x · (d · Σ scale·q·x − dmin · Σ_g offset_g · Σx_g). The unpacking is portable Vector256 code.
 /// </summary>
 internal unsafe interface ISuperBlock
 {
