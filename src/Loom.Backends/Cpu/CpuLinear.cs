@@ -55,7 +55,7 @@ public abstract unsafe class CpuLinear
         return weight.DType switch
         {
             DType.F32 => new DenseLinear<F32Format>(weight, inFeatures, outFeatures, rowOffset, biasValues),
-            DType.F16 => new DenseLinear<F16Format>(weight, inFeatures, outFeatures, rowOffset, biasValues),
+            DType.F16 => InterleavedF16Linear.Create(weight, inFeatures, outFeatures, rowOffset, biasValues),
             DType.BF16 => new DenseLinear<Bf16Format>(weight, inFeatures, outFeatures, rowOffset, biasValues),
             _ when Quantized.QuantizedLinear.HasKernel(weight.DType) =>
                 new Quantized.QuantizedLinear(weight, inFeatures, outFeatures, rowOffset, biasValues),

@@ -1,0 +1,102 @@
+using Loom.Backends.Cpu;
+using Loom.Backends.Cpu.Kernels;
+using Loom.Models.Weights;
+
+namespace Loom.Backends.Tests.Cpu;
+
+/// <summary>F16 weights repacked eight rows side by side (<see cref="InterleavedF16Gemm"/>).</summary>
+public unsafe class InterleavedF16Tests
+{
+    [Theory]
+    [InlineData(13, 37)]   // two groups, the second partial; odd columns
+    [InlineData(19, 1101)] // three groups (an odd one at the end of the pair loop)
+    [InlineData(40, 5)]    // five groups: one four-group decode pass and a repeated-group one
+    public void EveryBatchShape_MatchesDoubleReference_AndEachTokenAloneIsBitIdentical(int outFeatures, int inFeatures)
+    {
+        using var tensors = new TestTensors();
+        const int maxTokens = 33;
+        var linear = CpuLinear.Create(tensors.Create("w", DType.F16, [outFeatures, inFeatures], TestTensors.Random(outFeatures * inFeatures, 20), out var stored));
+        Assert.IsType<InterleavedF16Linear>(linear);
+        var x = TestTensors.Random(maxTokens * inFeatures, 21);
+        var alone = new float[maxTokens][];
+        for (int t = 0; t < maxTokens; t++)
+        {
+            alone[t] = Run(linear, x.AsSpan(t * inFeatures, inFeatures).ToArray(), 1);
+            for (int o = 0; o < outFeatures; o++)
+            {
+                double expected = 0;
+                for (int k = 0; k < inFeatures; k++) expected += (double)stored[o * inFeatures + k] * x[t * inFeatures + k];
+                Assert.True(Math.Abs(alone[t][o] - expected) <= 1e-5 * Math.Sqrt(inFeatures), $"y[{t},{o}] = {alone[t][o]}, expected {expected}");
+            }
+        }
+        for (int numTokens = 1; numTokens <= maxTokens; numTokens++)
+        {
+            var together = Run(linear, x.AsSpan(0, numTokens * inFeatures).ToArray(), numTokens);
+            for (int t = 0; t < numTokens; t++)
+                Assert.True(alone[t].AsSpan().SequenceEqual(together.AsSpan(t * outFeatures, outFeatures)), $"token {t} of a batch of {numTokens} differs from the token alone");
+        }
+    }
+
+    [Fact]
+    public void PortablePath_GivesTheSameBitsAsTheVectorKernels()
+    {
+        using var tensors = new TestTensors();
+        const int numTokens = 8, inFeatures = 301, outFeatures = 21;
+        var w = tensors.Create("w", DType.F16, [outFeatures, inFeatures], TestTensors.Random(outFeatures * inFeatures, 22), out _);
+        var packed = InterleavedF16Weights.TryCreate((ushort*)w.Data, outFeatures, inFeatures)!;
+        var x = TestTensors.Random(numTokens * inFeatures, 23);
+        var vector = new float[numTokens * outFeatures];
+        var portable = new float[numTokens * outFeatures];
+        fixed (float* px = x, pv = vector, pp = portable)
+        {
+            InterleavedF16Gemm.ComputeRows(packed, px, inFeatures, numTokens, pv, outFeatures, 0, outFeatures);
+            InterleavedF16Gemm.ComputeRowsPortable(packed, px, inFeatures, numTokens, pp, outFeatures, 0, outFeatures);
+        }
+        Assert.Equal(portable, vector);
+    }
+
+    [Fact]
+    public void BiasAndRowRangeOfAFusedWeight_AreApplied()
+    {
+        using var tensors = new TestTensors();
+        const int inFeatures = 24, numTokens = 7;
+        var fused = tensors.Create("qkv", DType.F16, [30, inFeatures], TestTensors.Random(30 * inFeatures, 24), out var stored);
+        var bias = tensors.Create("b", DType.F16, [30], TestTensors.Random(30, 25), out var biasStored);
+        var x = TestTensors.Random(numTokens * inFeatures, 26);
+
+        var part = CpuLinear.Create(fused, bias, rowOffset: 6, rows: 17);
+        var y = Run(part, x, numTokens);
+
+        for (int t = 0; t < numTokens; t++)
+            for (int o = 0; o < 17; o++)
+            {
+                double expected = biasStored[6 + o];
+                for (int k = 0; k < inFeatures; k++) expected += (double)stored[(6 + o) * inFeatures + k] * x[t * inFeatures + k];
+                Assert.Equal(expected, y[t * 17 + o], 4);
+            }
+    }
+
+    [Fact]
+    public void TensorHoldingAnInfinity_KeepsTheInPlaceKernel()
+    {
+        using var tensors = new TestTensors();
+        var values = TestTensors.Random(8 * 16, 27);
+        values[5] = float.PositiveInfinity;
+        var linear = CpuLinear.Create(tensors.Create("w", DType.F16, [8, 16], values, out _));
+        Assert.IsType<DenseLinear<F16Format>>(linear);
+    }
+
+    private static float[] Run(CpuLinear linear, float[] x, int numTokens)
+    {
+        var y = new float[numTokens * linear.OutFeatures];
+        fixed (float* px = x)
+        fixed (float* py = y)
+        {
+            // Ranges that cut a group, as worker threads may see them.
+            int mid = Math.Min(linear.OutFeatures, 3);
+            linear.ComputeRows(px, linear.InFeatures, numTokens, py, linear.OutFeatures, 0, mid);
+            linear.ComputeRows(px, linear.InFeatures, numTokens, py, linear.OutFeatures, mid, linear.OutFeatures);
+        }
+        return y;
+    }
+}
