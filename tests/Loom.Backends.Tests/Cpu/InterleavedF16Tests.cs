@@ -38,6 +38,53 @@ public unsafe class InterleavedF16Tests
     }
 
     [Fact]
+    public void InputTooLargeToScale_WidensExactly_AndGivesTheSameBitsAsTheTokenAlone()
+    {
+        using var tensors = new TestTensors();
+        const int inFeatures = 45, outFeatures = 16, numTokens = 9;
+        var linear = CpuLinear.Create(tensors.Create("w", DType.F16, [outFeatures, inFeatures], TestTensors.Random(outFeatures * inFeatures, 28), out var stored));
+        var x = TestTensors.Random(numTokens * inFeatures, 29);
+        x[4 * inFeatures + 7] = 1e5f; // token 4: past 2^16, so its tile takes the exact widening
+        var together = Run(linear, x, numTokens);
+        for (int t = 0; t < numTokens; t++)
+        {
+            var alone = Run(linear, x.AsSpan(t * inFeatures, inFeatures).ToArray(), 1);
+            Assert.Equal(alone, together.AsSpan(t * outFeatures, outFeatures).ToArray());
+            for (int o = 0; o < outFeatures; o++)
+            {
+                double expected = 0;
+                for (int k = 0; k < inFeatures; k++) expected += (double)stored[o * inFeatures + k] * x[t * inFeatures + k];
+                Assert.True(Math.Abs(alone[o] - expected) <= 1e-5 * Math.Sqrt(inFeatures) * Math.Max(1, Math.Abs(expected)), $"y[{t},{o}] = {alone[o]}, expected {expected}");
+            }
+        }
+    }
+
+    [Fact]
+    public void ScaledWidening_TimesScaledInput_IsTheExactProductForEveryFiniteHalf()
+    {
+        if (!DenseGemm.UseAvx2) return; // the in-register widenings exist only with AVX2
+        float twoTo112 = BitConverter.Int32BitsToSingle((127 + 112) << 23);
+        float[] inputs = [1f, -0.3f, 65535.9f, 1e-40f, -7.5e-39f, 3.1e-5f];
+        var halves = new ushort[8];
+        for (int start = 0; start < 0x10000; start += 8)
+        {
+            for (int i = 0; i < 8; i++) halves[i] = (ushort)((start + i) & 0x7C00) == 0x7C00 ? (ushort)0 : (ushort)(start + i);
+            fixed (ushort* h = halves)
+            {
+                var exact = ExactHalves.Load8(h);
+                var scaled = ScaledHalves.Load8(h);
+                for (int i = 0; i < 8; i++)
+                {
+                    Assert.Equal((float)BitConverter.UInt16BitsToHalf(halves[i]), exact[i]);
+                    foreach (float x in inputs)
+                        Assert.Equal(BitConverter.SingleToInt32Bits(MathF.FusedMultiplyAdd(exact[i], x, 0.25f)),
+                            BitConverter.SingleToInt32Bits(MathF.FusedMultiplyAdd(scaled[i], x * twoTo112, 0.25f)));
+                }
+            }
+        }
+    }
+
+    [Fact]
     public void PortablePath_GivesTheSameBitsAsTheVectorKernels()
     {
         using var tensors = new TestTensors();

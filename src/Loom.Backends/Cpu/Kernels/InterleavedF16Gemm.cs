@@ -40,53 +40,73 @@ internal static unsafe class InterleavedF16Gemm
         }
         var range = new GroupRange(rowStart, rowEnd);
         int n = w.InFeatures;
-        var results = stackalloc Vector256<float>[2 * TileTokens]; // [tokens, groups] of the last tile
-        int tiled = numTokens / TileTokens * TileTokens;
         int tileTokens = (int)Math.Max(InputTileBytes / ((long)n * sizeof(float)) / TileTokens, 1) * TileTokens;
-        for (int tile = 0; tile < tiled; tile += tileTokens)
+        var inputs = ScaledInputs.ForThisThread();
+        for (int tile = 0; tile < numTokens; tile += tileTokens)
         {
-            int tileEnd = Math.Min(tiled, tile + tileTokens);
-            // An odd last group runs as a pair with itself and only its first half is stored (rare: the end of a tensor).
-            for (int g = range.First; g < range.End; g += 2)
-            {
-                int g1 = Math.Min(g + 1, range.End - 1);
-                for (int t = tile; t < tileEnd; t += TileTokens)
-                {
-                    Pair6(w.Group(g), w.Group(g1), n, x + (long)t * xStride, xStride, results);
-                    for (int j = 0; j < TileTokens; j++)
-                    {
-                        float* yt = y + (long)(t + j) * yStride;
-                        range.Store(yt, g, results[2 * j]);
-                        if (g1 != g) range.Store(yt, g1, results[2 * j + 1]);
-                    }
-                }
-            }
-        }
-        for (int t = tiled; t < numTokens; t++)
-        {
-            float* yt = y + (long)t * yStride;
-            for (int g = range.First; g < range.End; g += 4)
-            {
-                // Past the range's end the last group is repeated (and not stored), so the kernel needs no variants.
-                int last = range.End - 1;
-                Quad1(w.Group(g), w.Group(Math.Min(g + 1, last)), w.Group(Math.Min(g + 2, last)), w.Group(Math.Min(g + 3, last)),
-                    n, x + (long)t * xStride, results);
-                for (int h = 0; h < 4 && g + h < range.End; h++) range.Store(yt, g + h, results[h]);
-            }
+            int count = Math.Min(tileTokens, numTokens - tile);
+            float* xt = x + (long)tile * xStride, yt = y + (long)tile * yStride;
+            float* scaled = inputs.TryScale(xt, xStride, count, n);
+            if (scaled != null)
+                ComputeTile<ScaledHalves>(w, scaled, n, count, yt, yStride, range);
+            else
+                ComputeTile<ExactHalves>(w, xt, xStride, count, yt, yStride, range);
         }
     }
 
-    /// <summary>Sixteen rows (groups g0, g1) × six tokens; results[2j + h] is token j's result for group h.</summary>
-    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    private static void Pair6(ushort* g0, ushort* g1, int n, float* x, int xStride, Vector256<float>* results)
+    /// <summary>
+    /// One token tile: blocks of six tokens over pairs of groups (a last block of two to five tokens runs as six with
+    /// the last token repeated and not stored: one pass over the weights beats several), then a lone last token
+    /// over groups four at a time.
+    /// </summary>
+    private static void ComputeTile<THalves>(InterleavedF16Weights w, float* x, int xStride, int numTokens, float* y, int yStride,
+        GroupRange range) where THalves : struct, IHalfWidening
     {
-        float* x0 = x, x1 = x + xStride, x2 = x + 2L * xStride, x3 = x + 3L * xStride, x4 = x + 4L * xStride, x5 = x + 5L * xStride;
+        int n = w.InFeatures;
+        var results = stackalloc Vector256<float>[2 * TileTokens]; // [tokens, groups] of the last block
+        var tokens = stackalloc float*[TileTokens];
+        int blocked = numTokens % TileTokens == 1 ? numTokens - 1 : numTokens;
+        // An odd last group runs as a pair with itself and only its first half is stored (rare: the end of a tensor).
+        for (int g = range.First; g < range.End; g += 2)
+        {
+            int g1 = Math.Min(g + 1, range.End - 1);
+            for (int t = 0; t < blocked; t += TileTokens)
+            {
+                int live = Math.Min(TileTokens, blocked - t);
+                for (int j = 0; j < TileTokens; j++) tokens[j] = x + (long)(t + Math.Min(j, live - 1)) * xStride;
+                Pair6<THalves>(w.Group(g), w.Group(g1), n, tokens, results);
+                for (int j = 0; j < live; j++)
+                {
+                    float* yt = y + (long)(t + j) * yStride;
+                    range.Store(yt, g, results[2 * j]);
+                    if (g1 != g) range.Store(yt, g1, results[2 * j + 1]);
+                }
+            }
+        }
+        if (blocked == numTokens) return;
+        float* yl = y + (long)blocked * yStride;
+        for (int g = range.First; g < range.End; g += 4)
+        {
+            // Past the range's end the last group is repeated (and not stored), so the kernel needs no variants.
+            int last = range.End - 1;
+            Quad1<THalves>(w.Group(g), w.Group(Math.Min(g + 1, last)), w.Group(Math.Min(g + 2, last)), w.Group(Math.Min(g + 3, last)),
+                n, x + (long)blocked * xStride, results);
+            for (int h = 0; h < 4 && g + h < range.End; h++) range.Store(yl, g + h, results[h]);
+        }
+    }
+
+    /// <summary>Sixteen rows (groups g0, g1) × six tokens x[0..5]; results[2j + h] is token j's result for group h.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    private static void Pair6<THalves>(ushort* g0, ushort* g1, int n, float** x, Vector256<float>* results)
+        where THalves : struct, IHalfWidening
+    {
+        float* x0 = x[0], x1 = x[1], x2 = x[2], x3 = x[3], x4 = x[4], x5 = x[5];
         Vector256<float> a00 = default, a01 = default, a10 = default, a11 = default, a20 = default, a21 = default;
         Vector256<float> a30 = default, a31 = default, a40 = default, a41 = default, a50 = default, a51 = default;
         for (int k = 0; k < n; k++)
         {
-            var w0 = F16Format.Load8((byte*)g0, k * G);
-            var w1 = F16Format.Load8((byte*)g1, k * G);
+            var w0 = THalves.Load8(g0 + k * G);
+            var w1 = THalves.Load8(g1 + k * G);
             var v = Avx.BroadcastScalarToVector256(x0 + k);
             a00 = Fma.MultiplyAdd(w0, v, a00);
             a01 = Fma.MultiplyAdd(w1, v, a01);
@@ -112,7 +132,8 @@ internal static unsafe class InterleavedF16Gemm
 
     /// <summary>Thirty-two rows (four groups) × one token, prefetching each group's stream ahead.</summary>
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    private static void Quad1(ushort* g0, ushort* g1, ushort* g2, ushort* g3, int n, float* x, Vector256<float>* results)
+    private static void Quad1<THalves>(ushort* g0, ushort* g1, ushort* g2, ushort* g3, int n, float* x, Vector256<float>* results)
+        where THalves : struct, IHalfWidening
     {
         Vector256<float> a0 = default, a1 = default, a2 = default, a3 = default;
         int k = 0;
@@ -127,19 +148,19 @@ internal static unsafe class InterleavedF16Gemm
             for (int i = k; i < k + 4; i++)
             {
                 var v = Avx.BroadcastScalarToVector256(x + i);
-                a0 = Fma.MultiplyAdd(F16Format.Load8((byte*)g0, i * G), v, a0);
-                a1 = Fma.MultiplyAdd(F16Format.Load8((byte*)g1, i * G), v, a1);
-                a2 = Fma.MultiplyAdd(F16Format.Load8((byte*)g2, i * G), v, a2);
-                a3 = Fma.MultiplyAdd(F16Format.Load8((byte*)g3, i * G), v, a3);
+                a0 = Fma.MultiplyAdd(THalves.Load8(g0 + i * G), v, a0);
+                a1 = Fma.MultiplyAdd(THalves.Load8(g1 + i * G), v, a1);
+                a2 = Fma.MultiplyAdd(THalves.Load8(g2 + i * G), v, a2);
+                a3 = Fma.MultiplyAdd(THalves.Load8(g3 + i * G), v, a3);
             }
         }
         for (; k < n; k++)
         {
             var v = Avx.BroadcastScalarToVector256(x + k);
-            a0 = Fma.MultiplyAdd(F16Format.Load8((byte*)g0, k * G), v, a0);
-            a1 = Fma.MultiplyAdd(F16Format.Load8((byte*)g1, k * G), v, a1);
-            a2 = Fma.MultiplyAdd(F16Format.Load8((byte*)g2, k * G), v, a2);
-            a3 = Fma.MultiplyAdd(F16Format.Load8((byte*)g3, k * G), v, a3);
+            a0 = Fma.MultiplyAdd(THalves.Load8(g0 + k * G), v, a0);
+            a1 = Fma.MultiplyAdd(THalves.Load8(g1 + k * G), v, a1);
+            a2 = Fma.MultiplyAdd(THalves.Load8(g2 + k * G), v, a2);
+            a3 = Fma.MultiplyAdd(THalves.Load8(g3 + k * G), v, a3);
         }
         results[0] = a0; results[1] = a1; results[2] = a2; results[3] = a3;
     }
