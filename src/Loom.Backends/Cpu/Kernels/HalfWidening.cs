@@ -5,7 +5,7 @@ using System.Runtime.Intrinsics.X86;
 namespace Loom.Backends.Cpu.Kernels;
 
 /// <summary>
-/// How <see cref="InterleavedF16Gemm"/> widens eight fp16 weights (needs AVX2). .NET exposes no F16C
+/// How <see cref="InterleavedHalfGemm"/> widens eight fp16 weights (needs AVX2). .NET exposes no F16C
 /// (<c>vcvtph2ps</c>) on AVX2 machines, so widening is integer arithmetic: each half sign-extended to 32 bits, shifted
 /// 13 up and masked, which reads as the value scaled by 2^-112 (exactly, subnormal halves included).
 /// </summary>
@@ -19,6 +19,13 @@ internal unsafe struct ExactHalves : IHalfWidening
 {
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public static Vector256<float> Load8(ushort* halves) => F16Format.Load8((byte*)halves, 0);
+}
+
+/// <summary>bfloat16 weights: zero-extended and shifted 16 up (two instructions, exact for every value).</summary>
+internal unsafe struct Bf16Halves : IHalfWidening
+{
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static Vector256<float> Load8(ushort* halves) => Bf16Format.Load8((byte*)halves, 0);
 }
 
 /// <summary>

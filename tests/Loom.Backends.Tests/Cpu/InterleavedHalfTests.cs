@@ -4,19 +4,22 @@ using Loom.Models.Weights;
 
 namespace Loom.Backends.Tests.Cpu;
 
-/// <summary>F16 weights repacked eight rows side by side (<see cref="InterleavedF16Gemm"/>).</summary>
-public unsafe class InterleavedF16Tests
+/// <summary>F16 and BF16 weights repacked eight rows side by side (<see cref="InterleavedHalfGemm"/>).</summary>
+public unsafe class InterleavedHalfTests
 {
     [Theory]
-    [InlineData(13, 37)]   // two groups, the second partial; odd columns
-    [InlineData(19, 1101)] // three groups (an odd one at the end of the pair loop)
-    [InlineData(40, 5)]    // five groups: one four-group decode pass and a repeated-group one
-    public void EveryBatchShape_MatchesDoubleReference_AndEachTokenAloneIsBitIdentical(int outFeatures, int inFeatures)
+    [InlineData(DType.F16, 13, 37)]   // two groups, the second partial; odd columns
+    [InlineData(DType.F16, 19, 1101)] // three groups (an odd one at the end of the pair loop)
+    [InlineData(DType.F16, 40, 5)]    // five groups: one four-group decode pass and a repeated-group one
+    [InlineData(DType.BF16, 13, 37)]
+    [InlineData(DType.BF16, 19, 1101)]
+    [InlineData(DType.BF16, 40, 5)]
+    public void EveryBatchShape_MatchesDoubleReference_AndEachTokenAloneIsBitIdentical(DType dtype, int outFeatures, int inFeatures)
     {
         using var tensors = new TestTensors();
         const int maxTokens = 33;
-        var linear = CpuLinear.Create(tensors.Create("w", DType.F16, [outFeatures, inFeatures], TestTensors.Random(outFeatures * inFeatures, 20), out var stored));
-        Assert.IsType<InterleavedF16Linear>(linear);
+        var linear = CpuLinear.Create(tensors.Create("w", dtype, [outFeatures, inFeatures], TestTensors.Random(outFeatures * inFeatures, 20), out var stored));
+        Assert.IsType<InterleavedHalfLinear>(linear);
         var x = TestTensors.Random(maxTokens * inFeatures, 21);
         var alone = new float[maxTokens][];
         for (int t = 0; t < maxTokens; t++)
@@ -84,20 +87,30 @@ public unsafe class InterleavedF16Tests
         }
     }
 
-    [Fact]
-    public void PortablePath_GivesTheSameBitsAsTheVectorKernels()
+    [Theory]
+    [InlineData(DType.F16)]
+    [InlineData(DType.BF16)]
+    public void PortablePath_GivesTheSameBitsAsTheVectorKernels(DType dtype)
     {
         using var tensors = new TestTensors();
         const int numTokens = 8, inFeatures = 301, outFeatures = 21;
-        var w = tensors.Create("w", DType.F16, [outFeatures, inFeatures], TestTensors.Random(outFeatures * inFeatures, 22), out _);
-        var packed = InterleavedF16Weights.TryCreate((ushort*)w.Data, outFeatures, inFeatures)!;
+        var w = tensors.Create("w", dtype, [outFeatures, inFeatures], TestTensors.Random(outFeatures * inFeatures, 22), out _);
+        var packed = InterleavedHalfWeights.Create((ushort*)w.Data, outFeatures, inFeatures);
         var x = TestTensors.Random(numTokens * inFeatures, 23);
         var vector = new float[numTokens * outFeatures];
         var portable = new float[numTokens * outFeatures];
         fixed (float* px = x, pv = vector, pp = portable)
         {
-            InterleavedF16Gemm.ComputeRows(packed, px, inFeatures, numTokens, pv, outFeatures, 0, outFeatures);
-            InterleavedF16Gemm.ComputeRowsPortable(packed, px, inFeatures, numTokens, pp, outFeatures, 0, outFeatures);
+            if (dtype == DType.F16)
+            {
+                InterleavedHalfGemm.ComputeRowsF16(packed, px, inFeatures, numTokens, pv, outFeatures, 0, outFeatures);
+                InterleavedHalfGemm.ComputeRowsPortable<F16Format>(packed, px, inFeatures, numTokens, pp, outFeatures, 0, outFeatures);
+            }
+            else
+            {
+                InterleavedHalfGemm.ComputeRowsBf16(packed, px, inFeatures, numTokens, pv, outFeatures, 0, outFeatures);
+                InterleavedHalfGemm.ComputeRowsPortable<Bf16Format>(packed, px, inFeatures, numTokens, pp, outFeatures, 0, outFeatures);
+            }
         }
         Assert.Equal(portable, vector);
     }

@@ -3,20 +3,20 @@ using System.Runtime.InteropServices;
 namespace Loom.Backends.Cpu.Kernels;
 
 /// <summary>
-/// F16 weight rows repacked once at load eight rows side by side, k-major: per group of eight rows, element k of the
+/// 16-bit float weight rows (F16 or BF16) repacked once at load eight rows side by side, k-major: per group of eight rows, element k of the
 /// eight rows is one 16-byte vector, so a kernel widens eight rows at one k with one load and multiplies them by one
 /// broadcast input value (lanes are rows, as in llama.cpp's repacked CPU buffers and BLIS's packed panels).
 /// The halves stay as stored (no rounding): decode streams the same bytes per weight as before. The last group is
 /// padded with zero rows. Memory: a copy the size of the tensor (the original stays mapped for embedding lookups).
 /// </summary>
-internal sealed unsafe class InterleavedF16Weights
+internal sealed unsafe class InterleavedHalfWeights
 {
     public const int GroupRows = 8;
 
-    private readonly ushort* _halves; // [Groups, InFeatures, GroupRows] fp16 bits
+    private readonly ushort* _halves; // [Groups, InFeatures, GroupRows] fp16 or bf16 bits
     private readonly long _bytes;
 
-    private InterleavedF16Weights(int groups, int inFeatures)
+    private InterleavedHalfWeights(int groups, int inFeatures)
     {
         Groups = groups;
         InFeatures = inFeatures;
@@ -25,7 +25,7 @@ internal sealed unsafe class InterleavedF16Weights
         GC.AddMemoryPressure(_bytes);
     }
 
-    ~InterleavedF16Weights()
+    ~InterleavedHalfWeights()
     {
         NativeMemory.AlignedFree(_halves);
         GC.RemoveMemoryPressure(_bytes);
@@ -38,17 +38,23 @@ internal sealed unsafe class InterleavedF16Weights
     public ushort* Group(int g) => _halves + (long)g * InFeatures * GroupRows;
 
     /// <summary>
-    /// Repacks <paramref name="outFeatures"/> row-major rows of <paramref name="inFeatures"/> halves. Null when a value
-    /// is infinite or NaN: the kernels widen fp16 with integer arithmetic that is exact for every finite value only, so
-    /// such a (broken) tensor keeps the in-place kernel.
+    /// Repacks <paramref name="outFeatures"/> row-major F16 rows of <paramref name="inFeatures"/> halves. Null when a
+    /// value is infinite or NaN: the kernels widen fp16 with integer arithmetic that is exact for every finite value
+    /// only, so such a (broken) tensor keeps the in-place kernel.
     /// </summary>
-    public static InterleavedF16Weights? TryCreate(ushort* rows, int outFeatures, int inFeatures)
+    public static InterleavedHalfWeights? TryCreateF16(ushort* rows, int outFeatures, int inFeatures)
     {
         long count = (long)outFeatures * inFeatures;
         for (long i = 0; i < count; i++)
             if ((rows[i] & 0x7C00) == 0x7C00) return null;
+        return Create(rows, outFeatures, inFeatures);
+    }
+
+    /// <summary>Repacks <paramref name="outFeatures"/> row-major rows of <paramref name="inFeatures"/> 16-bit values.</summary>
+    public static InterleavedHalfWeights Create(ushort* rows, int outFeatures, int inFeatures)
+    {
         int groups = (outFeatures + GroupRows - 1) / GroupRows;
-        var packed = new InterleavedF16Weights(groups, inFeatures);
+        var packed = new InterleavedHalfWeights(groups, inFeatures);
         for (int g = 0; g < groups; g++)
         {
             ushort* dst = packed.Group(g);

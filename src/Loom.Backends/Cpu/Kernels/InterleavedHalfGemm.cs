@@ -5,7 +5,7 @@ using System.Runtime.Intrinsics.X86;
 namespace Loom.Backends.Cpu.Kernels;
 
 /// <summary>
-/// y = x W^T for F16 weights repacked eight rows side by side (<see cref="InterleavedF16Weights"/>). Each lane of an
+/// y = x W^T for F16 or BF16 weights repacked eight rows side by side (<see cref="InterleavedHalfWeights"/>). Each lane of an
 /// accumulator is one row: eight rows' halves at one k are widened with one load and multiplied by the token's input
 /// at k broadcast to all lanes, so no horizontal sums are needed and one widening feeds every token of the tile.
 /// <para>
@@ -16,9 +16,9 @@ namespace Loom.Backends.Cpu.Kernels;
 /// gives the same bits.
 /// </para>
 /// </summary>
-internal static unsafe class InterleavedF16Gemm
+internal static unsafe class InterleavedHalfGemm
 {
-    private const int G = InterleavedF16Weights.GroupRows;
+    private const int G = InterleavedHalfWeights.GroupRows;
 
     /// <summary>Tokens per prefill tile.</summary>
     private const int TileTokens = 6;
@@ -29,18 +29,21 @@ internal static unsafe class InterleavedF16Gemm
     /// <summary>Bytes ahead of each group pointer that decode prefetches, as in <see cref="DenseGemm"/>.</summary>
     private const int PrefetchDistance = 8192;
 
-    /// <summary>Output columns [rowStart, rowEnd) of y ([numTokens, yStride]) for every token.</summary>
-    public static void ComputeRows(InterleavedF16Weights w, float* x, int xStride, int numTokens, float* y, int yStride,
+    /// <summary>
+    /// Output columns [rowStart, rowEnd) of y ([numTokens, yStride]) for every token, F16 weights: each token tile's
+    /// inputs are scaled by 2^112 once (<see cref="ScaledInputs"/>) so that the weights widen without a multiply.
+    /// </summary>
+    public static void ComputeRowsF16(InterleavedHalfWeights w, float* x, int xStride, int numTokens, float* y, int yStride,
         int rowStart, int rowEnd)
     {
         if (!DenseGemm.UseAvx2)
         {
-            ComputeRowsPortable(w, x, xStride, numTokens, y, yStride, rowStart, rowEnd);
+            ComputeRowsPortable<F16Format>(w, x, xStride, numTokens, y, yStride, rowStart, rowEnd);
             return;
         }
         var range = new GroupRange(rowStart, rowEnd);
         int n = w.InFeatures;
-        int tileTokens = (int)Math.Max(InputTileBytes / ((long)n * sizeof(float)) / TileTokens, 1) * TileTokens;
+        int tileTokens = TokensPerTile(n);
         var inputs = ScaledInputs.ForThisThread();
         for (int tile = 0; tile < numTokens; tile += tileTokens)
         {
@@ -54,12 +57,30 @@ internal static unsafe class InterleavedF16Gemm
         }
     }
 
+    /// <summary>The same for BF16 weights, whose widening is already cheap (a shift: no scaled inputs).</summary>
+    public static void ComputeRowsBf16(InterleavedHalfWeights w, float* x, int xStride, int numTokens, float* y, int yStride,
+        int rowStart, int rowEnd)
+    {
+        if (!DenseGemm.UseAvx2)
+        {
+            ComputeRowsPortable<Bf16Format>(w, x, xStride, numTokens, y, yStride, rowStart, rowEnd);
+            return;
+        }
+        var range = new GroupRange(rowStart, rowEnd);
+        int tileTokens = TokensPerTile(w.InFeatures);
+        for (int tile = 0; tile < numTokens; tile += tileTokens)
+            ComputeTile<Bf16Halves>(w, x + (long)tile * xStride, xStride, Math.Min(tileTokens, numTokens - tile), y + (long)tile * yStride, yStride, range);
+    }
+
+    /// <summary>Tokens per tile, a multiple of the block: their inputs fill about <see cref="InputTileBytes"/>.</summary>
+    private static int TokensPerTile(int n) => (int)Math.Max(InputTileBytes / ((long)n * sizeof(float)) / TileTokens, 1) * TileTokens;
+
     /// <summary>
     /// One token tile: blocks of six tokens over pairs of groups (a last block of two to five tokens runs as six with
     /// the last token repeated and not stored: one pass over the weights beats several), then a lone last token
     /// over groups four at a time.
     /// </summary>
-    private static void ComputeTile<THalves>(InterleavedF16Weights w, float* x, int xStride, int numTokens, float* y, int yStride,
+    private static void ComputeTile<THalves>(InterleavedHalfWeights w, float* x, int xStride, int numTokens, float* y, int yStride,
         GroupRange range) where THalves : struct, IHalfWidening
     {
         int n = w.InFeatures;
@@ -166,8 +187,8 @@ internal static unsafe class InterleavedF16Gemm
     }
 
     /// <summary>The same result as the vector kernels for every (row, token), in scalar code (no AVX2/FMA).</summary>
-    internal static void ComputeRowsPortable(InterleavedF16Weights w, float* x, int xStride, int numTokens, float* y, int yStride,
-        int rowStart, int rowEnd)
+    internal static void ComputeRowsPortable<TFormat>(InterleavedHalfWeights w, float* x, int xStride, int numTokens, float* y, int yStride,
+        int rowStart, int rowEnd) where TFormat : struct, IRowFormat
     {
         int n = w.InFeatures;
         for (int o = rowStart; o < rowEnd; o++)
@@ -178,7 +199,7 @@ internal static unsafe class InterleavedF16Gemm
                 float* xt = x + (long)t * xStride;
                 float acc = 0;
                 for (int k = 0; k < n; k++)
-                    acc = MathF.FusedMultiplyAdd((float)BitConverter.UInt16BitsToHalf(group[k * G]), xt[k], acc);
+                    acc = MathF.FusedMultiplyAdd(TFormat.Load1((byte*)group, k * G), xt[k], acc);
                 y[(long)t * yStride + o] = acc;
             }
         }
