@@ -5,7 +5,8 @@ namespace Loom.Backends.Cpu;
 
 /// <summary>
 /// A linear layer y = x W^T (+ b) whose weight stays where the weight source keeps it, in its stored precision.
-/// <see cref="Create"/> is the dispatch point on the weight's <see cref="DType"/>: dense F32/F16/BF16 here, and the
+/// <see cref="Create"/> is the dispatch point on the weight's <see cref="DType"/>: dense F32 here, F16/BF16 repacked at
+/// load (<see cref="InterleavedHalfLinear"/>), and the
 /// quantized GGUF block types (Q8_0, Q4_0, Q4_1, Q5_0, Q5_1, IQ4_NL, Q4_K, Q5_K, Q6_K) in Cpu/Quantized.
 /// </summary>
 public abstract unsafe class CpuLinear
@@ -55,8 +56,8 @@ public abstract unsafe class CpuLinear
         return weight.DType switch
         {
             DType.F32 => new DenseLinear<F32Format>(weight, inFeatures, outFeatures, rowOffset, biasValues),
-            DType.F16 => new DenseLinear<F16Format>(weight, inFeatures, outFeatures, rowOffset, biasValues),
-            DType.BF16 => new DenseLinear<Bf16Format>(weight, inFeatures, outFeatures, rowOffset, biasValues),
+            DType.F16 => InterleavedHalfLinear.CreateF16(weight, inFeatures, outFeatures, rowOffset, biasValues),
+            DType.BF16 => InterleavedHalfLinear.CreateBf16(weight, inFeatures, outFeatures, rowOffset, biasValues),
             _ when Quantized.QuantizedLinear.HasKernel(weight.DType) =>
                 new Quantized.QuantizedLinear(weight, inFeatures, outFeatures, rowOffset, biasValues),
             _ => throw new NotSupportedException($"Tensor {weight.Name} has dtype {weight.DType}, which cannot be a linear weight."),

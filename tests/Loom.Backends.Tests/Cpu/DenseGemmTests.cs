@@ -85,8 +85,8 @@ public unsafe class DenseGemmTests
     [InlineData(DType.BF16)]
     public void Linear_EveryBatchShape_MatchesNaiveProductAndIsBitIdenticalToTheTokenAlone(DType dtype)
     {
-        // 1100 inputs: two whole 512-value chunks of F16's packed panel, a partial one and a 4-value scalar tail;
-        // 7 rows: three row pairs and an odd row; 1..33 tokens and 133 (past one 128-token packing tile).
+        // 1100 inputs: whole 8-value vectors and a 4-value scalar tail; 7 rows: three row pairs and an odd row (for F16
+        // and BF16, one partial group of the repacked layout); 1..33 tokens and 133 (past one token tile).
         using var tensors = new TestTensors();
         const int inFeatures = 1100, outFeatures = 7, maxTokens = 133;
         var linear = CpuLinear.Create(tensors.Create("w", dtype, [outFeatures, inFeatures], TestTensors.Random(outFeatures * inFeatures, 10), out var stored));

@@ -6,7 +6,8 @@ using System.Runtime.Intrinsics.X86;
 namespace Loom.Backends.Cpu.Kernels;
 
 /// <summary>
-/// y = x W^T (+ b) for a dense row-major weight W [out, in] in its stored precision, over a range of output rows.
+/// y = x W^T (+ b) for a dense row-major weight W [out, in] in its stored precision, over a range of output rows:
+/// F32 weights, and F16 ones holding an infinity or NaN (F16 and BF16 otherwise run <see cref="InterleavedHalfGemm"/>).
 /// The caller splits output rows across threads; inside a range the tokens are taken four at a time, so each weight
 /// row is streamed from memory once per step and re-read only from cache for further token blocks.
 /// <para>
@@ -28,18 +29,6 @@ internal static unsafe class DenseGemm
 
     /// <summary>Input bytes per token tile in the batched path (a quarter of a typical 1 MB L2).</summary>
     private const long InputTileBytes = 256 * 1024;
-
-    /// <summary>
-    /// From this many tokens, F16 rows are widened once per token tile into an fp32 panel rather than once per
-    /// block of four tokens (two blocks do not repay the panel's store and reload).
-    /// </summary>
-    private const int PackMinTokens = 8;
-
-    /// <summary>k values of both rows widened at a time: 2 × 512 fp32 = 4 KB, which stays in L1 beside the inputs.</summary>
-    private const int PanelChunk = 512;
-
-    /// <summary>Tokens per tile of the packed path: their inputs over one chunk (128 × 2 KB) stay in L2.</summary>
-    private const int PackTileTokens = 128;
 
     /// <param name="w">Weight rows, <paramref name="inFeatures"/> elements each; row o starts at w + o * rowBytes.</param>
     /// <param name="x">[numTokens, xStride] inputs.</param>
@@ -68,25 +57,17 @@ internal static unsafe class DenseGemm
             // each pair of rows stays in L1 for all the tile's blocks of four tokens.
             int tileTokens = (int)Math.Clamp(InputTileBytes / ((long)n * sizeof(float)), 4, int.MaxValue) & ~3;
             int fullBlocks = numTokens / 4 * 4;
-            if (PacksRows<TFormat>(fullBlocks))
+            for (int tile = 0; tile < fullBlocks; tile += tileTokens)
             {
-                ComputeBlocksPacked<TFormat>(w, n, x, xStride, fullBlocks, y, yStride, rowStart, rowEnd);
-                if ((rowEnd - rowStart) % 2 == 1)
-                    for (t = 0; t < fullBlocks; t++)
-                        y[(long)t * yStride + rowEnd - 1] = Dot1<TFormat>(w + (rowEnd - 1) * rowBytes, x + (long)t * xStride, n);
+                int tileEnd = Math.Min(fullBlocks, tile + tileTokens);
+                int o = rowStart;
+                for (; o + 2 <= rowEnd; o += 2)
+                    for (t = tile; t < tileEnd; t += 4)
+                        Dot2Rows4Tokens<TFormat>(w + o * rowBytes, rowBytes, n, x + (long)t * xStride, xStride, y + (long)t * yStride + o, yStride);
+                for (; o < rowEnd; o++)
+                    for (t = tile; t < tileEnd; t++)
+                        y[(long)t * yStride + o] = Dot1<TFormat>(w + o * rowBytes, x + (long)t * xStride, n);
             }
-            else
-                for (int tile = 0; tile < fullBlocks; tile += tileTokens)
-                {
-                    int tileEnd = Math.Min(fullBlocks, tile + tileTokens);
-                    int o = rowStart;
-                    for (; o + 2 <= rowEnd; o += 2)
-                        for (t = tile; t < tileEnd; t += 4)
-                            Dot2Rows4Tokens<TFormat>(w + o * rowBytes, rowBytes, n, x + (long)t * xStride, xStride, y + (long)t * yStride + o, yStride);
-                    for (; o < rowEnd; o++)
-                        for (t = tile; t < tileEnd; t++)
-                            y[(long)t * yStride + o] = Dot1<TFormat>(w + o * rowBytes, x + (long)t * xStride, n);
-                }
             t = fullBlocks;
         }
         for (; t < numTokens; t++)
@@ -99,109 +80,6 @@ internal static unsafe class DenseGemm
             for (; o < rowEnd; o++)
                 yt[o] = Dot1<TFormat>(w + o * rowBytes, xt, n);
         }
-    }
-
-    /// <summary>
-    /// Whether a batch of <paramref name="tokens"/> takes the packed path. Only F16, whose widening costs four
-    /// instructions per eight values: measured on one core (Zen 3, 128 tokens, the Qwen2.5-0.5B gate and down shapes),
-    /// packing took F16 from 8 to 18–19 GMAC/s, while BF16 (two instructions) fell from 19–28 to 14–20, so BF16 and F32
-    /// read their rows directly.
-    /// </summary>
-    [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    private static bool PacksRows<TFormat>(int tokens) where TFormat : struct, IRowFormat =>
-        typeof(TFormat) == typeof(F16Format) && tokens >= PackMinTokens;
-
-    /// <summary>
-    /// Row pairs over the first <paramref name="numTokens"/> tokens (a multiple of four) with F16 rows widened
-    /// once per token tile into a small fp32 panel, <see cref="PanelChunk"/> values of both rows at a time, instead of
-    /// once per four tokens. Each block of four tokens keeps its eight accumulators in scratch between chunks. Widening
-    /// is exact and each accumulator lane still sums its k values in order, so every (row, token) result is the same
-    /// operations on the same values as in <see cref="Dot2Rows4Tokens"/> and the one-token path: batch invariance holds.
-    /// </summary>
-    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    private static void ComputeBlocksPacked<TFormat>(byte* w, int n, float* x, int xStride, int numTokens,
-        float* y, int yStride, int rowStart, int rowEnd) where TFormat : struct, IRowFormat
-    {
-        long rowBytes = (long)n * TFormat.BytesPerElement;
-        var scratch = PackScratch.ForThisThread();
-        for (int tile = 0; tile < numTokens; tile += PackTileTokens)
-        {
-            int tileEnd = Math.Min(numTokens, tile + PackTileTokens);
-            for (int o = rowStart; o + 2 <= rowEnd; o += 2)
-                PackedRowPair<TFormat>(w + o * rowBytes, rowBytes, n, scratch, x + (long)tile * xStride, xStride,
-                    (tileEnd - tile) / 4, y + (long)tile * yStride + o, yStride);
-        }
-    }
-
-    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    private static void PackedRowPair<TFormat>(byte* r0, long rowBytes, int n, PackScratch scratch, float* x, int xStride,
-        int blocks, float* y, int yStride) where TFormat : struct, IRowFormat
-    {
-        byte* r1 = r0 + rowBytes;
-        var acc = scratch.Accumulators; // [blocks, 8]: block b's (row r, token j) at 8b + 2j + r
-        for (int i = 0; i < blocks * 8; i++) acc[i] = default;
-        int vectorEnd = n & ~7;
-        for (int k0 = 0; k0 < vectorEnd; k0 += PanelChunk)
-        {
-            int k1 = Math.Min(vectorEnd, k0 + PanelChunk);
-            // The panel is addressed by absolute k: p0[k] for k in [k0, k1).
-            float* p0 = scratch.Panel - k0, p1 = scratch.Panel + PanelChunk - k0;
-            for (int k = k0; k < k1; k += 8)
-            {
-                TFormat.Load8(r0, k).Store(p0 + k);
-                TFormat.Load8(r1, k).Store(p1 + k);
-            }
-            for (int b = 0; b < blocks; b++)
-                Chunk2Rows4Tokens(p0, p1, x + 4L * b * xStride, xStride, k0, k1, acc + 8 * b);
-        }
-        for (int b = 0; b < blocks; b++)
-            for (int j = 0; j < 4; j++)
-            {
-                float* xt = x + (4L * b + j) * xStride;
-                float* yt = y + (4L * b + j) * yStride;
-                yt[0] = Finish<TFormat>(acc[8 * b + 2 * j], r0, xt, vectorEnd, n);
-                yt[1] = Finish<TFormat>(acc[8 * b + 2 * j + 1], r1, xt, vectorEnd, n);
-            }
-    }
-
-    /// <summary>Dot2Rows4Tokens's inner loop over k in [k0, k1) on fp32 panel rows, its accumulators kept in memory.</summary>
-    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    private static void Chunk2Rows4Tokens(float* p0, float* p1, float* x, int xStride, int k0, int k1, Vector256<float>* acc)
-    {
-        float* x0 = x, x1 = x + xStride, x2 = x + 2L * xStride, x3 = x + 3L * xStride;
-        Vector256<float> a00 = acc[0], a10 = acc[1], a01 = acc[2], a11 = acc[3];
-        Vector256<float> a02 = acc[4], a12 = acc[5], a03 = acc[6], a13 = acc[7];
-        for (int k = k0; k < k1; k += 8)
-        {
-            var w0 = Vector256.Load(p0 + k);
-            var w1 = Vector256.Load(p1 + k);
-            var v = Vector256.Load(x0 + k);
-            a00 = Fma.MultiplyAdd(w0, v, a00);
-            a10 = Fma.MultiplyAdd(w1, v, a10);
-            v = Vector256.Load(x1 + k);
-            a01 = Fma.MultiplyAdd(w0, v, a01);
-            a11 = Fma.MultiplyAdd(w1, v, a11);
-            v = Vector256.Load(x2 + k);
-            a02 = Fma.MultiplyAdd(w0, v, a02);
-            a12 = Fma.MultiplyAdd(w1, v, a12);
-            v = Vector256.Load(x3 + k);
-            a03 = Fma.MultiplyAdd(w0, v, a03);
-            a13 = Fma.MultiplyAdd(w1, v, a13);
-        }
-        acc[0] = a00; acc[1] = a10; acc[2] = a01; acc[3] = a11;
-        acc[4] = a02; acc[5] = a12; acc[6] = a03; acc[7] = a13;
-    }
-
-    /// <summary>Per-thread scratch of the packed path: the widened panel chunk and the accumulators of one token tile.</summary>
-    private sealed class PackScratch
-    {
-        [ThreadStatic] private static PackScratch? t_instance;
-        private readonly float[] _panel = GC.AllocateUninitializedArray<float>(2 * PanelChunk, pinned: true); // [2, PanelChunk]
-        private readonly Vector256<float>[] _accumulators = GC.AllocateArray<Vector256<float>>(PackTileTokens / 4 * 8, pinned: true);
-
-        public static PackScratch ForThisThread() => t_instance ??= new PackScratch();
-        public float* Panel => (float*)Unsafe.AsPointer(ref _panel[0]);
-        public Vector256<float>* Accumulators => (Vector256<float>*)Unsafe.AsPointer(ref _accumulators[0]);
     }
 
     [MethodImpl(MethodImplOptions.AggressiveInlining)]

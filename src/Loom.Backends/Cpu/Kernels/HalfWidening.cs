@@ -1,0 +1,91 @@
+using System.Runtime.CompilerServices;
+using System.Runtime.Intrinsics;
+using System.Runtime.Intrinsics.X86;
+
+namespace Loom.Backends.Cpu.Kernels;
+
+/// <summary>
+/// How <see cref="InterleavedHalfGemm"/> widens eight fp16 weights (needs AVX2). .NET exposes no F16C
+/// (<c>vcvtph2ps</c>) on AVX2 machines, so widening is integer arithmetic: each half sign-extended to 32 bits, shifted
+/// 13 up and masked, which reads as the value scaled by 2^-112 (exactly, subnormal halves included).
+/// </summary>
+internal unsafe interface IHalfWidening
+{
+    static abstract Vector256<float> Load8(ushort* halves);
+}
+
+/// <summary>The weights themselves: the scaled bits times 2^112 (four instructions per eight values).</summary>
+internal unsafe struct ExactHalves : IHalfWidening
+{
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static Vector256<float> Load8(ushort* halves) => F16Format.Load8((byte*)halves, 0);
+}
+
+/// <summary>bfloat16 weights: zero-extended and shifted 16 up (two instructions, exact for every value).</summary>
+internal unsafe struct Bf16Halves : IHalfWidening
+{
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static Vector256<float> Load8(ushort* halves) => Bf16Format.Load8((byte*)halves, 0);
+}
+
+/// <summary>
+/// The weights scaled by 2^-112, for inputs scaled by 2^112 (<see cref="ScaledInputs"/>): three instructions, none of
+/// them on the FMA ports. fma(w · 2^-112, x · 2^112, acc) is fma(w, x, acc) bit for bit, since both scalings are exact
+/// and the fused product is not rounded.
+/// </summary>
+internal unsafe struct ScaledHalves : IHalfWidening
+{
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static Vector256<float> Load8(ushort* halves)
+    {
+        var bits = Avx2.ConvertToVector256Int32((short*)halves);
+        return (Avx2.ShiftLeftLogical(bits, 13) & Vector256.Create(unchecked((int)0x8FFFE000))).AsSingle();
+    }
+}
+
+/// <summary>
+/// Per-thread copy of a token tile's inputs times 2^112, for <see cref="ScaledHalves"/>. Exact unless an input is at
+/// least 2^16 in magnitude (or not finite), where the product would overflow: then there is no copy and the caller
+/// widens exactly instead, which gives the same bits.
+/// </summary>
+internal sealed unsafe class ScaledInputs
+{
+    /// <summary>|x| below this times 2^112 stays finite (the largest float is just under 2^128).</summary>
+    private const float Limit = 65536f;
+
+    private static readonly float TwoTo112 = BitConverter.Int32BitsToSingle((127 + 112) << 23);
+
+    [ThreadStatic] private static ScaledInputs? t_instance;
+    private float[] _values = []; // [tokens, n], pinned; grows to the largest tile seen
+
+    public static ScaledInputs ForThisThread() => t_instance ??= new ScaledInputs();
+
+    /// <summary>Tokens [0, numTokens) of x scaled into this thread's copy (stride n), or null when one would overflow.</summary>
+    public float* TryScale(float* x, int xStride, int numTokens, int n)
+    {
+        long size = (long)numTokens * n;
+        if (_values.Length < size) _values = GC.AllocateUninitializedArray<float>(checked((int)size), pinned: true);
+        float* dst = (float*)Unsafe.AsPointer(ref _values[0]);
+        var inRange = Vector256<float>.AllBitsSet;
+        var limit = Vector256.Create(Limit);
+        var scale = Vector256.Create(TwoTo112);
+        bool tailInRange = true;
+        for (int t = 0; t < numTokens; t++)
+        {
+            float* src = x + (long)t * xStride, d = dst + (long)t * n;
+            int k = 0;
+            for (; k + 8 <= n; k += 8)
+            {
+                var v = Vector256.Load(src + k);
+                inRange &= Vector256.LessThan(Vector256.Abs(v), limit);
+                (v * scale).Store(d + k);
+            }
+            for (; k < n; k++)
+            {
+                tailInRange &= MathF.Abs(src[k]) < Limit; // false for NaN too
+                d[k] = src[k] * TwoTo112;
+            }
+        }
+        return tailInRange && inRange == Vector256<float>.AllBitsSet ? dst : null;
+    }
+}

@@ -1,0 +1,224 @@
+using System.Runtime.CompilerServices;
+using System.Runtime.Intrinsics;
+using System.Runtime.Intrinsics.X86;
+
+namespace Loom.Backends.Cpu.Kernels;
+
+/// <summary>
+/// y = x W^T for F16 or BF16 weights repacked eight rows side by side (<see cref="InterleavedHalfWeights"/>). Each lane of an
+/// accumulator is one row: eight rows' halves at one k are widened with one load and multiplied by the token's input
+/// at k broadcast to all lanes, so no horizontal sums are needed and one widening feeds every token of the tile.
+/// <para>
+/// Tiles: two groups (16 rows) × six tokens, twelve accumulators, for prefill and batches of six and more; four groups
+/// × one token for decode and the leftover tokens (four independent chains hide the FMA latency while streaming).
+/// Every (row, token) output is the same computation in every shape, acc = fma(w[k], x[k], acc) for k = 0, 1, ...,
+/// n − 1 starting from zero, so batching stays bit-invariant, and the portable path does the same in scalar code and
+/// gives the same bits.
+/// </para>
+/// </summary>
+internal static unsafe class InterleavedHalfGemm
+{
+    private const int G = InterleavedHalfWeights.GroupRows;
+
+    /// <summary>Tokens per prefill tile.</summary>
+    private const int TileTokens = 6;
+
+    /// <summary>Input bytes per token tile (a quarter of a typical 1 MB L2), as in <see cref="DenseGemm"/>.</summary>
+    private const long InputTileBytes = 256 * 1024;
+
+    /// <summary>Bytes ahead of each group pointer that decode prefetches, as in <see cref="DenseGemm"/>.</summary>
+    private const int PrefetchDistance = 8192;
+
+    /// <summary>
+    /// Output columns [rowStart, rowEnd) of y ([numTokens, yStride]) for every token, F16 weights: each token tile's
+    /// inputs are scaled by 2^112 once (<see cref="ScaledInputs"/>) so that the weights widen without a multiply.
+    /// </summary>
+    public static void ComputeRowsF16(InterleavedHalfWeights w, float* x, int xStride, int numTokens, float* y, int yStride,
+        int rowStart, int rowEnd)
+    {
+        if (!DenseGemm.UseAvx2)
+        {
+            ComputeRowsPortable<F16Format>(w, x, xStride, numTokens, y, yStride, rowStart, rowEnd);
+            return;
+        }
+        var range = new GroupRange(rowStart, rowEnd);
+        int n = w.InFeatures;
+        int tileTokens = TokensPerTile(n);
+        var inputs = ScaledInputs.ForThisThread();
+        for (int tile = 0; tile < numTokens; tile += tileTokens)
+        {
+            int count = Math.Min(tileTokens, numTokens - tile);
+            float* xt = x + (long)tile * xStride, yt = y + (long)tile * yStride;
+            float* scaled = inputs.TryScale(xt, xStride, count, n);
+            if (scaled != null)
+                ComputeTile<ScaledHalves>(w, scaled, n, count, yt, yStride, range);
+            else
+                ComputeTile<ExactHalves>(w, xt, xStride, count, yt, yStride, range);
+        }
+    }
+
+    /// <summary>The same for BF16 weights, whose widening is already cheap (a shift: no scaled inputs).</summary>
+    public static void ComputeRowsBf16(InterleavedHalfWeights w, float* x, int xStride, int numTokens, float* y, int yStride,
+        int rowStart, int rowEnd)
+    {
+        if (!DenseGemm.UseAvx2)
+        {
+            ComputeRowsPortable<Bf16Format>(w, x, xStride, numTokens, y, yStride, rowStart, rowEnd);
+            return;
+        }
+        var range = new GroupRange(rowStart, rowEnd);
+        int tileTokens = TokensPerTile(w.InFeatures);
+        for (int tile = 0; tile < numTokens; tile += tileTokens)
+            ComputeTile<Bf16Halves>(w, x + (long)tile * xStride, xStride, Math.Min(tileTokens, numTokens - tile), y + (long)tile * yStride, yStride, range);
+    }
+
+    /// <summary>Tokens per tile, a multiple of the block: their inputs fill about <see cref="InputTileBytes"/>.</summary>
+    private static int TokensPerTile(int n) => (int)Math.Max(InputTileBytes / ((long)n * sizeof(float)) / TileTokens, 1) * TileTokens;
+
+    /// <summary>
+    /// One token tile: blocks of six tokens over pairs of groups (a last block of two to five tokens runs as six with
+    /// the last token repeated and not stored: one pass over the weights beats several), then a lone last token
+    /// over groups four at a time.
+    /// </summary>
+    private static void ComputeTile<THalves>(InterleavedHalfWeights w, float* x, int xStride, int numTokens, float* y, int yStride,
+        GroupRange range) where THalves : struct, IHalfWidening
+    {
+        int n = w.InFeatures;
+        var results = stackalloc Vector256<float>[2 * TileTokens]; // [tokens, groups] of the last block
+        var tokens = stackalloc float*[TileTokens];
+        int blocked = numTokens % TileTokens == 1 ? numTokens - 1 : numTokens;
+        // An odd last group runs as a pair with itself and only its first half is stored (rare: the end of a tensor).
+        for (int g = range.First; g < range.End; g += 2)
+        {
+            int g1 = Math.Min(g + 1, range.End - 1);
+            for (int t = 0; t < blocked; t += TileTokens)
+            {
+                int live = Math.Min(TileTokens, blocked - t);
+                for (int j = 0; j < TileTokens; j++) tokens[j] = x + (long)(t + Math.Min(j, live - 1)) * xStride;
+                Pair6<THalves>(w.Group(g), w.Group(g1), n, tokens, results);
+                for (int j = 0; j < live; j++)
+                {
+                    float* yt = y + (long)(t + j) * yStride;
+                    range.Store(yt, g, results[2 * j]);
+                    if (g1 != g) range.Store(yt, g1, results[2 * j + 1]);
+                }
+            }
+        }
+        if (blocked == numTokens) return;
+        float* yl = y + (long)blocked * yStride;
+        for (int g = range.First; g < range.End; g += 4)
+        {
+            // Past the range's end the last group is repeated (and not stored), so the kernel needs no variants.
+            int last = range.End - 1;
+            Quad1<THalves>(w.Group(g), w.Group(Math.Min(g + 1, last)), w.Group(Math.Min(g + 2, last)), w.Group(Math.Min(g + 3, last)),
+                n, x + (long)blocked * xStride, results);
+            for (int h = 0; h < 4 && g + h < range.End; h++) range.Store(yl, g + h, results[h]);
+        }
+    }
+
+    /// <summary>Sixteen rows (groups g0, g1) × six tokens x[0..5]; results[2j + h] is token j's result for group h.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    private static void Pair6<THalves>(ushort* g0, ushort* g1, int n, float** x, Vector256<float>* results)
+        where THalves : struct, IHalfWidening
+    {
+        float* x0 = x[0], x1 = x[1], x2 = x[2], x3 = x[3], x4 = x[4], x5 = x[5];
+        Vector256<float> a00 = default, a01 = default, a10 = default, a11 = default, a20 = default, a21 = default;
+        Vector256<float> a30 = default, a31 = default, a40 = default, a41 = default, a50 = default, a51 = default;
+        for (int k = 0; k < n; k++)
+        {
+            var w0 = THalves.Load8(g0 + k * G);
+            var w1 = THalves.Load8(g1 + k * G);
+            var v = Avx.BroadcastScalarToVector256(x0 + k);
+            a00 = Fma.MultiplyAdd(w0, v, a00);
+            a01 = Fma.MultiplyAdd(w1, v, a01);
+            v = Avx.BroadcastScalarToVector256(x1 + k);
+            a10 = Fma.MultiplyAdd(w0, v, a10);
+            a11 = Fma.MultiplyAdd(w1, v, a11);
+            v = Avx.BroadcastScalarToVector256(x2 + k);
+            a20 = Fma.MultiplyAdd(w0, v, a20);
+            a21 = Fma.MultiplyAdd(w1, v, a21);
+            v = Avx.BroadcastScalarToVector256(x3 + k);
+            a30 = Fma.MultiplyAdd(w0, v, a30);
+            a31 = Fma.MultiplyAdd(w1, v, a31);
+            v = Avx.BroadcastScalarToVector256(x4 + k);
+            a40 = Fma.MultiplyAdd(w0, v, a40);
+            a41 = Fma.MultiplyAdd(w1, v, a41);
+            v = Avx.BroadcastScalarToVector256(x5 + k);
+            a50 = Fma.MultiplyAdd(w0, v, a50);
+            a51 = Fma.MultiplyAdd(w1, v, a51);
+        }
+        results[0] = a00; results[1] = a01; results[2] = a10; results[3] = a11; results[4] = a20; results[5] = a21;
+        results[6] = a30; results[7] = a31; results[8] = a40; results[9] = a41; results[10] = a50; results[11] = a51;
+    }
+
+    /// <summary>Thirty-two rows (four groups) × one token, prefetching each group's stream ahead.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    private static void Quad1<THalves>(ushort* g0, ushort* g1, ushort* g2, ushort* g3, int n, float* x, Vector256<float>* results)
+        where THalves : struct, IHalfWidening
+    {
+        Vector256<float> a0 = default, a1 = default, a2 = default, a3 = default;
+        int k = 0;
+        for (; k + 4 <= n; k += 4)
+        {
+            // One 64-byte line of each group holds four k.
+            long ahead = (long)k * G * sizeof(ushort) + PrefetchDistance;
+            Sse.Prefetch0((byte*)g0 + ahead);
+            Sse.Prefetch0((byte*)g1 + ahead);
+            Sse.Prefetch0((byte*)g2 + ahead);
+            Sse.Prefetch0((byte*)g3 + ahead);
+            for (int i = k; i < k + 4; i++)
+            {
+                var v = Avx.BroadcastScalarToVector256(x + i);
+                a0 = Fma.MultiplyAdd(THalves.Load8(g0 + i * G), v, a0);
+                a1 = Fma.MultiplyAdd(THalves.Load8(g1 + i * G), v, a1);
+                a2 = Fma.MultiplyAdd(THalves.Load8(g2 + i * G), v, a2);
+                a3 = Fma.MultiplyAdd(THalves.Load8(g3 + i * G), v, a3);
+            }
+        }
+        for (; k < n; k++)
+        {
+            var v = Avx.BroadcastScalarToVector256(x + k);
+            a0 = Fma.MultiplyAdd(THalves.Load8(g0 + k * G), v, a0);
+            a1 = Fma.MultiplyAdd(THalves.Load8(g1 + k * G), v, a1);
+            a2 = Fma.MultiplyAdd(THalves.Load8(g2 + k * G), v, a2);
+            a3 = Fma.MultiplyAdd(THalves.Load8(g3 + k * G), v, a3);
+        }
+        results[0] = a0; results[1] = a1; results[2] = a2; results[3] = a3;
+    }
+
+    /// <summary>The same result as the vector kernels for every (row, token), in scalar code (no AVX2/FMA).</summary>
+    internal static void ComputeRowsPortable<TFormat>(InterleavedHalfWeights w, float* x, int xStride, int numTokens, float* y, int yStride,
+        int rowStart, int rowEnd) where TFormat : struct, IRowFormat
+    {
+        int n = w.InFeatures;
+        for (int o = rowStart; o < rowEnd; o++)
+        {
+            ushort* group = w.Group(o / G) + o % G;
+            for (int t = 0; t < numTokens; t++)
+            {
+                float* xt = x + (long)t * xStride;
+                float acc = 0;
+                for (int k = 0; k < n; k++)
+                    acc = MathF.FusedMultiplyAdd(TFormat.Load1((byte*)group, k * G), xt[k], acc);
+                y[(long)t * yStride + o] = acc;
+            }
+        }
+    }
+
+    /// <summary>The groups a row range touches, and how to store a group's lanes that fall inside the range.</summary>
+    private readonly struct GroupRange(int rowStart, int rowEnd)
+    {
+        public int First => rowStart / G;
+        public int End => (rowEnd + G - 1) / G;
+
+        [MethodImpl(MethodImplOptions.AggressiveInlining)]
+        public void Store(float* y, int g, Vector256<float> v)
+        {
+            int first = Math.Max(rowStart - g * G, 0), last = Math.Min(rowEnd - g * G, G);
+            if (first == 0 && last == G)
+                Avx.Store(y + g * G, v);
+            else
+                for (int r = first; r < last; r++) y[g * G + r] = v.GetElement(r);
+        }
+    }
+}

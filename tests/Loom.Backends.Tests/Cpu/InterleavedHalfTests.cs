@@ -1,0 +1,162 @@
+using Loom.Backends.Cpu;
+using Loom.Backends.Cpu.Kernels;
+using Loom.Models.Weights;
+
+namespace Loom.Backends.Tests.Cpu;
+
+/// <summary>F16 and BF16 weights repacked eight rows side by side (<see cref="InterleavedHalfGemm"/>).</summary>
+public unsafe class InterleavedHalfTests
+{
+    [Theory]
+    [InlineData(DType.F16, 13, 37)]   // two groups, the second partial; odd columns
+    [InlineData(DType.F16, 19, 1101)] // three groups (an odd one at the end of the pair loop)
+    [InlineData(DType.F16, 40, 5)]    // five groups: one four-group decode pass and a repeated-group one
+    [InlineData(DType.BF16, 13, 37)]
+    [InlineData(DType.BF16, 19, 1101)]
+    [InlineData(DType.BF16, 40, 5)]
+    public void EveryBatchShape_MatchesDoubleReference_AndEachTokenAloneIsBitIdentical(DType dtype, int outFeatures, int inFeatures)
+    {
+        using var tensors = new TestTensors();
+        const int maxTokens = 33;
+        var linear = CpuLinear.Create(tensors.Create("w", dtype, [outFeatures, inFeatures], TestTensors.Random(outFeatures * inFeatures, 20), out var stored));
+        Assert.IsType<InterleavedHalfLinear>(linear);
+        var x = TestTensors.Random(maxTokens * inFeatures, 21);
+        var alone = new float[maxTokens][];
+        for (int t = 0; t < maxTokens; t++)
+        {
+            alone[t] = Run(linear, x.AsSpan(t * inFeatures, inFeatures).ToArray(), 1);
+            for (int o = 0; o < outFeatures; o++)
+            {
+                double expected = 0;
+                for (int k = 0; k < inFeatures; k++) expected += (double)stored[o * inFeatures + k] * x[t * inFeatures + k];
+                Assert.True(Math.Abs(alone[t][o] - expected) <= 1e-5 * Math.Sqrt(inFeatures), $"y[{t},{o}] = {alone[t][o]}, expected {expected}");
+            }
+        }
+        for (int numTokens = 1; numTokens <= maxTokens; numTokens++)
+        {
+            var together = Run(linear, x.AsSpan(0, numTokens * inFeatures).ToArray(), numTokens);
+            for (int t = 0; t < numTokens; t++)
+                Assert.True(alone[t].AsSpan().SequenceEqual(together.AsSpan(t * outFeatures, outFeatures)), $"token {t} of a batch of {numTokens} differs from the token alone");
+        }
+    }
+
+    [Fact]
+    public void InputTooLargeToScale_WidensExactly_AndGivesTheSameBitsAsTheTokenAlone()
+    {
+        using var tensors = new TestTensors();
+        const int inFeatures = 45, outFeatures = 16, numTokens = 9;
+        var linear = CpuLinear.Create(tensors.Create("w", DType.F16, [outFeatures, inFeatures], TestTensors.Random(outFeatures * inFeatures, 28), out var stored));
+        var x = TestTensors.Random(numTokens * inFeatures, 29);
+        x[4 * inFeatures + 7] = 1e5f; // token 4: past 2^16, so its tile takes the exact widening
+        var together = Run(linear, x, numTokens);
+        for (int t = 0; t < numTokens; t++)
+        {
+            var alone = Run(linear, x.AsSpan(t * inFeatures, inFeatures).ToArray(), 1);
+            Assert.Equal(alone, together.AsSpan(t * outFeatures, outFeatures).ToArray());
+            for (int o = 0; o < outFeatures; o++)
+            {
+                double expected = 0;
+                for (int k = 0; k < inFeatures; k++) expected += (double)stored[o * inFeatures + k] * x[t * inFeatures + k];
+                Assert.True(Math.Abs(alone[o] - expected) <= 1e-5 * Math.Sqrt(inFeatures) * Math.Max(1, Math.Abs(expected)), $"y[{t},{o}] = {alone[o]}, expected {expected}");
+            }
+        }
+    }
+
+    [Fact]
+    public void ScaledWidening_TimesScaledInput_IsTheExactProductForEveryFiniteHalf()
+    {
+        if (!DenseGemm.UseAvx2) return; // the in-register widenings exist only with AVX2
+        float twoTo112 = BitConverter.Int32BitsToSingle((127 + 112) << 23);
+        float[] inputs = [1f, -0.3f, 65535.9f, 1e-40f, -7.5e-39f, 3.1e-5f];
+        var halves = new ushort[8];
+        for (int start = 0; start < 0x10000; start += 8)
+        {
+            for (int i = 0; i < 8; i++) halves[i] = (ushort)((start + i) & 0x7C00) == 0x7C00 ? (ushort)0 : (ushort)(start + i);
+            fixed (ushort* h = halves)
+            {
+                var exact = ExactHalves.Load8(h);
+                var scaled = ScaledHalves.Load8(h);
+                for (int i = 0; i < 8; i++)
+                {
+                    Assert.Equal((float)BitConverter.UInt16BitsToHalf(halves[i]), exact[i]);
+                    foreach (float x in inputs)
+                        Assert.Equal(BitConverter.SingleToInt32Bits(MathF.FusedMultiplyAdd(exact[i], x, 0.25f)),
+                            BitConverter.SingleToInt32Bits(MathF.FusedMultiplyAdd(scaled[i], x * twoTo112, 0.25f)));
+                }
+            }
+        }
+    }
+
+    [Theory]
+    [InlineData(DType.F16)]
+    [InlineData(DType.BF16)]
+    public void PortablePath_GivesTheSameBitsAsTheVectorKernels(DType dtype)
+    {
+        using var tensors = new TestTensors();
+        const int numTokens = 8, inFeatures = 301, outFeatures = 21;
+        var w = tensors.Create("w", dtype, [outFeatures, inFeatures], TestTensors.Random(outFeatures * inFeatures, 22), out _);
+        var packed = InterleavedHalfWeights.Create((ushort*)w.Data, outFeatures, inFeatures);
+        var x = TestTensors.Random(numTokens * inFeatures, 23);
+        var vector = new float[numTokens * outFeatures];
+        var portable = new float[numTokens * outFeatures];
+        fixed (float* px = x, pv = vector, pp = portable)
+        {
+            if (dtype == DType.F16)
+            {
+                InterleavedHalfGemm.ComputeRowsF16(packed, px, inFeatures, numTokens, pv, outFeatures, 0, outFeatures);
+                InterleavedHalfGemm.ComputeRowsPortable<F16Format>(packed, px, inFeatures, numTokens, pp, outFeatures, 0, outFeatures);
+            }
+            else
+            {
+                InterleavedHalfGemm.ComputeRowsBf16(packed, px, inFeatures, numTokens, pv, outFeatures, 0, outFeatures);
+                InterleavedHalfGemm.ComputeRowsPortable<Bf16Format>(packed, px, inFeatures, numTokens, pp, outFeatures, 0, outFeatures);
+            }
+        }
+        Assert.Equal(portable, vector);
+    }
+
+    [Fact]
+    public void BiasAndRowRangeOfAFusedWeight_AreApplied()
+    {
+        using var tensors = new TestTensors();
+        const int inFeatures = 24, numTokens = 7;
+        var fused = tensors.Create("qkv", DType.F16, [30, inFeatures], TestTensors.Random(30 * inFeatures, 24), out var stored);
+        var bias = tensors.Create("b", DType.F16, [30], TestTensors.Random(30, 25), out var biasStored);
+        var x = TestTensors.Random(numTokens * inFeatures, 26);
+
+        var part = CpuLinear.Create(fused, bias, rowOffset: 6, rows: 17);
+        var y = Run(part, x, numTokens);
+
+        for (int t = 0; t < numTokens; t++)
+            for (int o = 0; o < 17; o++)
+            {
+                double expected = biasStored[6 + o];
+                for (int k = 0; k < inFeatures; k++) expected += (double)stored[(6 + o) * inFeatures + k] * x[t * inFeatures + k];
+                Assert.Equal(expected, y[t * 17 + o], 4);
+            }
+    }
+
+    [Fact]
+    public void TensorHoldingAnInfinity_KeepsTheInPlaceKernel()
+    {
+        using var tensors = new TestTensors();
+        var values = TestTensors.Random(8 * 16, 27);
+        values[5] = float.PositiveInfinity;
+        var linear = CpuLinear.Create(tensors.Create("w", DType.F16, [8, 16], values, out _));
+        Assert.IsType<DenseLinear<F16Format>>(linear);
+    }
+
+    private static float[] Run(CpuLinear linear, float[] x, int numTokens)
+    {
+        var y = new float[numTokens * linear.OutFeatures];
+        fixed (float* px = x)
+        fixed (float* py = y)
+        {
+            // Ranges that cut a group, as worker threads may see them.
+            int mid = Math.Min(linear.OutFeatures, 3);
+            linear.ComputeRows(px, linear.InFeatures, numTokens, py, linear.OutFeatures, 0, mid);
+            linear.ComputeRows(px, linear.InFeatures, numTokens, py, linear.OutFeatures, mid, linear.OutFeatures);
+        }
+        return y;
+    }
+}
