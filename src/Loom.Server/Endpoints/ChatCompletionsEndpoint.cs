@@ -20,11 +20,12 @@ internal static partial class ChatCompletionsEndpoint
         var tools = model.Input.PlanTools(ChatTools.Functions(request.Tools), ChatTools.Choice(request.ToolChoice), request.ParallelToolCalls);
         var promptIds = await state.Tokenization.RunAsync(() => EncodePrompt(model, request, tools, context.RequestAborted), context.RequestAborted);
         var id = "chatcmpl-" + Guid.NewGuid().ToString("N");
-        var engineRequest = model.Input.ApplyTools(model.Input.Process(id, promptIds, Sampling(model, request)), tools, request.SkipSpecialTokens) with
+        var constrained = model.Input.Process(id, promptIds, Sampling(model, request)) with
         {
             CacheSalt = RequestFields.ParseCacheSalt(request.CacheSalt),
             Grammar = grammar,
         };
+        var engineRequest = model.Input.ApplyTools(constrained, tools, request.SkipSpecialTokens);
         int n = engineRequest.Params.N;
 
         using var admission = state.Admit(n);

@@ -87,12 +87,12 @@ public sealed class ToolCallingTests(ToolServerFixture fixture) : IClassFixture<
 
     /// <summary>Streams a reply, putting calls together by index: the name from their first chunk, then the arguments pieces.</summary>
     private async Task<(string Content, List<(string Id, string Name, string Arguments)> Calls, ChatFinishReason? Finish)> StreamAsync(
-        List<OpenAI.Chat.ChatMessage> messages)
+        List<OpenAI.Chat.ChatMessage> messages, ChatCompletionOptions? options = null)
     {
         var content = new StringBuilder();
         var calls = new SortedDictionary<int, (string Id, string Name, StringBuilder Arguments)>();
         ChatFinishReason? finish = null;
-        await foreach (var update in Chat().CompleteChatStreamingAsync(messages, Options()))
+        await foreach (var update in Chat().CompleteChatStreamingAsync(messages, options ?? Options()))
         {
             foreach (var part in update.ContentUpdate) content.Append(part.Text);
             foreach (var call in update.ToolCallUpdates)
@@ -162,8 +162,9 @@ public sealed class ToolCallingTests(ToolServerFixture fixture) : IClassFixture<
 
     public static TheoryData<string, string, string> BadRequests() => new()
     {
-        { """ "tool_choice": "required" """, "tool_choice", "not support" },
-        { """ "tool_choice": {"type": "function", "function": {"name": "get_weather"}} """, "tool_choice", "not support" },
+        { """ "tool_choice": "required", "response_format": {"type": "json_object"} """, "tool_choice", "response_format" },
+        { """ "tool_choice": "required", "tools": [{"type": "function", "function": {"name": "f", "parameters": {"type": "object", "properties": {"a": {"if": {}}}}}}] """, "tools", "'f'" },
+        { """ "tools": [{"type": "function", "function": {"name": "f", "strict": true}}], "guided_regex": "a" """, "tools", "response_format" },
         { """ "tool_choice": {"type": "function", "function": {"name": "nope"}} """, "tool_choice", "nope" },
         { """ "tool_choice": "sometimes" """, "tool_choice", "sometimes" },
         { """ "tools": [{"type": "function", "function": {"description": "no name"}}] """, "tools[0].function.name", "required" },
@@ -224,6 +225,77 @@ public sealed class ToolCallingTests(ToolServerFixture fixture) : IClassFixture<
             {"messages": [{"role": "user", "content": "hi"}], "max_tokens": 3, "tool_choice": "none", "tools": [{"type": "function", "function": {"name": "f"}}]}
             """);
         Assert.Equal(200, none);
+    }
+
+    private static readonly BinaryData CitySchema = BinaryData.FromString(
+        """{"type": "object", "properties": {"city": {"enum": ["Paris", "Rome"]}}, "required": ["city"], "additionalProperties": false}""");
+
+    private static readonly ChatTool StrictWeather = ChatTool.CreateFunctionTool("get_weather", "Weather for a city.", CitySchema, functionSchemaIsStrict: true);
+
+    private static readonly ChatTool Time = ChatTool.CreateFunctionTool("get_time", "The time in a zone.", BinaryData.FromString(
+        """{"type": "object", "properties": {"zone": {"enum": ["UTC", "CET"]}}, "required": ["zone"], "additionalProperties": false}"""));
+
+    private static void AssertArgumentsValid(BinaryData schema, string arguments)
+    {
+        using var doc = JsonDocument.Parse(arguments);
+        var validator = Json.Schema.JsonSchema.FromText(schema.ToString(), new Json.Schema.BuildOptions { SchemaRegistry = new Json.Schema.SchemaRegistry() });
+        Assert.True(validator.Evaluate(doc.RootElement).IsValid, arguments);
+    }
+
+    [Fact]
+    public async Task Required_forces_a_valid_call_where_the_model_would_write_text_first()
+    {
+        var options = new ChatCompletionOptions { Tools = { StrictWeather }, MaxOutputTokenCount = 200, ToolChoice = ChatToolChoice.CreateRequiredChoice() };
+        ChatCompletion whole = await Chat().CompleteChatAsync([new UserChatMessage("What is the weather in Paris?")], options);
+        Assert.Equal(ChatFinishReason.ToolCalls, whole.FinishReason);
+        Assert.Empty(whole.Content);
+        var call = Assert.Single(whole.ToolCalls);
+        Assert.Equal("get_weather", call.FunctionName);
+        AssertArgumentsValid(CitySchema, call.FunctionArguments.ToString());
+
+    }
+
+    [Fact]
+    public async Task Required_with_parallel_calls_keeps_the_models_calls()
+    {
+        var options = new ChatCompletionOptions { Tools = { StrictWeather }, MaxOutputTokenCount = 200, ToolChoice = ChatToolChoice.CreateRequiredChoice() };
+        ChatCompletion whole = await Chat().CompleteChatAsync([new UserChatMessage("Weather in Paris and Rome?")], options);
+        Assert.Equal(["Paris", "Rome"], whole.ToolCalls.Select(c => JsonDocument.Parse(c.FunctionArguments).RootElement.GetProperty("city").GetString()));
+        options.AllowParallelToolCalls = false;
+        ChatCompletion single = await Chat().CompleteChatAsync([new UserChatMessage("Weather in Paris and Rome?")], options);
+        Assert.Equal("Paris", JsonDocument.Parse(Assert.Single(single.ToolCalls).FunctionArguments).RootElement.GetProperty("city").GetString());
+    }
+
+    [Fact]
+    public async Task A_named_function_is_the_one_called()
+    {
+        var options = new ChatCompletionOptions
+        {
+            Tools = { StrictWeather, Time }, MaxOutputTokenCount = 200, ToolChoice = ChatToolChoice.CreateFunctionChoice("get_time"),
+        };
+        ChatCompletion whole = await Chat().CompleteChatAsync([new UserChatMessage("What is the weather in Paris?")], options);
+        var call = Assert.Single(whole.ToolCalls);
+        Assert.Equal("get_time", call.FunctionName);
+        Assert.Contains(JsonDocument.Parse(call.FunctionArguments).RootElement.GetProperty("zone").GetString(), (string[])["UTC", "CET"]);
+        var (content, calls, finish) = await StreamAsync([new UserChatMessage("What is the weather in Paris?")], options);
+        Assert.Equal("", content);
+        Assert.Equal(ChatFinishReason.ToolCalls, finish);
+        Assert.Equal("get_time", Assert.Single(calls).Name);
+        Assert.Contains(JsonDocument.Parse(calls[0].Arguments).RootElement.GetProperty("zone").GetString(), (string[])["UTC", "CET"]);
+    }
+
+    [Fact]
+    public async Task Strict_under_auto_lets_text_through_and_constrains_the_call_once_begun()
+    {
+        var options = new ChatCompletionOptions { Tools = { StrictWeather }, MaxOutputTokenCount = 200 };
+        ChatCompletion wrong = await Chat().CompleteChatAsync([new UserChatMessage("What about Berlin?")], options);
+        Assert.Equal("Sure.", wrong.Content[0].Text);
+        var call = Assert.Single(wrong.ToolCalls);
+        AssertArgumentsValid(CitySchema, call.FunctionArguments.ToString());
+
+        var loose = new ChatCompletionOptions { Tools = { ChatTool.CreateFunctionTool("get_weather", "Weather.", CitySchema) }, MaxOutputTokenCount = 200 };
+        ChatCompletion asWritten = await Chat().CompleteChatAsync([new UserChatMessage("What about Berlin?")], loose);
+        Assert.Equal("{\"town\": \"Berlin\"}", Assert.Single(asWritten.ToolCalls).FunctionArguments.ToString());
     }
 
     [Fact]
