@@ -324,11 +324,11 @@ public sealed class ToolCallingTests(ToolServerFixture fixture) : IClassFixture<
     }
 
     [Fact]
-    public async Task Chat_client_returns_function_calls_and_refuses_what_needs_a_grammar()
+    public async Task Chat_client_returns_function_calls_and_enforces_required_tool_modes()
     {
         var model = fixture.Model;
         using var loom = new LoomChatClient(model.Engine, model.Tokenizer, model.ChatTemplate,
-            new LoomChatClientOptions { MaxModelLen = model.MaxModelLen, DefaultMaxTokens = 200 });
+            new LoomChatClientOptions { MaxModelLen = model.MaxModelLen, DefaultMaxTokens = 200, Grammars = model.Grammars });
         var tool = AIFunctionFactory.Create((string city) => "21", "get_weather");
         var response = await loom.GetResponseAsync([new AiChatMessage(ChatRole.User, "weather in Paris?")], new ChatOptions { Tools = [tool] });
         Assert.Equal(AiFinishReason.ToolCalls, response.FinishReason);
@@ -336,8 +336,28 @@ public sealed class ToolCallingTests(ToolServerFixture fixture) : IClassFixture<
         Assert.Equal("get_weather", call.Name);
         Assert.Equal("Paris", ((JsonElement)call.Arguments!["city"]!).GetString());
 
+        var time = AIFunctionFactory.Create((string zone) => "12:00", "get_time");
+        var named = await loom.GetResponseAsync([new AiChatMessage(ChatRole.User, "Weather in Paris and Rome?")],
+            new ChatOptions { Tools = [tool, time], ToolMode = ChatToolMode.RequireSpecific("get_weather"), AllowMultipleToolCalls = false });
+        Assert.Equal("Paris", ((JsonElement)Assert.Single(named.Messages[0].Contents.OfType<FunctionCallContent>()).Arguments!["city"]!).GetString());
+
         var error = await Assert.ThrowsAnyAsync<ArgumentException>(() => loom.GetResponseAsync([new AiChatMessage(ChatRole.User, "hi")],
-            new ChatOptions { Tools = [tool], ToolMode = ChatToolMode.RequireAny }));
+            new ChatOptions { Tools = [tool], ToolMode = ChatToolMode.RequireAny, ResponseFormat = Microsoft.Extensions.AI.ChatResponseFormat.Json }));
         Assert.Equal("tool_choice", error.ParamName);
+    }
+
+    [Fact]
+    public async Task Function_invocation_with_a_required_tool_mode_runs_the_loop_to_the_answer()
+    {
+        var model = fixture.Model;
+        using var loom = new LoomChatClient(model.Engine, model.Tokenizer, model.ChatTemplate,
+            new LoomChatClientOptions { MaxModelLen = model.MaxModelLen, DefaultMaxTokens = 200 });
+        var cities = new List<string>();
+        var weather = AIFunctionFactory.Create((string city) => { cities.Add(city); return new { temperature = 21 }; }, "get_weather");
+        using var client = new ChatClientBuilder(loom).UseFunctionInvocation().Build();
+        var options = new ChatOptions { Tools = [weather], ToolMode = ChatToolMode.RequireAny };
+        var response = await client.GetResponseAsync([new AiChatMessage(ChatRole.User, "Weather in Paris and Rome?")], options);
+        Assert.Equal(["Paris", "Rome"], cities);
+        Assert.Equal(ToolServerFixture.Answer, response.Messages[^1].Text);
     }
 }
