@@ -156,7 +156,7 @@ public sealed partial class LoomChatClient : IChatClient
         if (finish is not null)
         {
             var last = calls.Finish();
-            update = new ToolCallUpdate(update.Content + last.Content, [.. update.Calls, .. last.Calls]);
+            update = new ToolCallUpdate(update.Content + last.Content, [.. update.Calls, .. last.Calls], []);
             if (finish == FinishReason.Stop && calls.CallCount > 0) finish = FinishReason.ToolCalls;
         }
         if (update.Content.Length > 0) contents.Add(new TextContent(update.Content));

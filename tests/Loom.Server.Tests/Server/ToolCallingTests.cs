@@ -267,6 +267,26 @@ public sealed class ToolCallingTests(ToolServerFixture fixture) : IClassFixture<
     }
 
     [Fact]
+    public async Task Constrained_calls_stream_their_arguments_as_they_are_generated()
+    {
+        var options = new ChatCompletionOptions { Tools = { StrictWeather }, MaxOutputTokenCount = 200, ToolChoice = ChatToolChoice.CreateRequiredChoice() };
+        List<OpenAI.Chat.ChatMessage> messages = [new UserChatMessage("Weather in Paris and Rome?")];
+        ChatCompletion whole = await Chat().CompleteChatAsync(messages, options);
+        var names = new Dictionary<int, string>();
+        var pieces = new Dictionary<int, List<string>>();
+        await foreach (var update in Chat().CompleteChatStreamingAsync(messages, options))
+            foreach (var call in update.ToolCallUpdates)
+            {
+                if (call.FunctionName is not null) Assert.True(names.TryAdd(call.Index, call.FunctionName), "the name comes once per call");
+                var piece = call.FunctionArgumentsUpdate?.ToString();
+                if (!string.IsNullOrEmpty(piece)) (pieces.TryGetValue(call.Index, out var list) ? list : pieces[call.Index] = []).Add(piece);
+            }
+        Assert.Equal([0, 1], names.Keys.Order());
+        Assert.Equal(whole.ToolCalls.Select(c => c.FunctionArguments.ToString()), pieces.OrderBy(p => p.Key).Select(p => string.Concat(p.Value)));
+        Assert.All(pieces.Values, p => Assert.True(p.Count > 2, $"arguments came in {p.Count} pieces"));
+    }
+
+    [Fact]
     public async Task A_named_function_is_the_one_called()
     {
         var options = new ChatCompletionOptions
