@@ -16,7 +16,7 @@ internal static partial class ChatCompletionsEndpoint
         var request = await JsonBody.ReadAsync(context, LoomJsonContext.Default.ChatCompletionRequest);
         RequestFields.CheckModel(state, model, request.Model);
         UnsupportedFields.Check(request.Extra, state.Logger);
-        var grammar = StructuredOutputFields.Compile(model, request.Extra);
+        var grammar = StructuredOutputFields.Compile(model, request.Extra, out var grammarParam);
         var tools = model.Input.PlanTools(ChatTools.Functions(request.Tools), ChatTools.Choice(request.ToolChoice), request.ParallelToolCalls);
         var promptIds = await state.Tokenization.RunAsync(() => EncodePrompt(model, request, tools, context.RequestAborted), context.RequestAborted);
         var id = "chatcmpl-" + Guid.NewGuid().ToString("N");
@@ -26,6 +26,8 @@ internal static partial class ChatCompletionsEndpoint
             Grammar = grammar,
         };
         var engineRequest = model.Input.ApplyTools(constrained, tools, request.SkipSpecialTokens);
+        await StructuredOutputFields.AwaitCompiledAsync(engineRequest.Grammar,
+            grammarParam ?? (tools.Choice.Mode == ToolChoiceMode.Auto ? "tools" : "tool_choice"), context.RequestAborted);
         int n = engineRequest.Params.N;
 
         using var admission = state.Admit(n);

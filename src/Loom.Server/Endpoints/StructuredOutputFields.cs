@@ -30,9 +30,12 @@ internal static class StructuredOutputFields
     };
 
     /// <summary>The request's grammar, compiled (masks still compiling on the pool) or null when it asks for none.</summary>
-    public static GrammarCompilation? Compile(ServedModel model, IReadOnlyDictionary<string, JsonElement>? extra)
+    /// <param name="param">The field it came from (for errors found later), or null.</param>
+    public static GrammarCompilation? Compile(ServedModel model, IReadOnlyDictionary<string, JsonElement>? extra, out string? param)
     {
+        param = null;
         if (Parse(extra) is not { } spec) return null;
+        param = spec.Param;
         try
         {
             return model.Grammars.GetOrCompile(spec.Key, spec.Build);
@@ -45,6 +48,24 @@ internal static class StructuredOutputFields
 
     /// <summary>The backends Loom honours: its own grammar engine, by name or as vLLM's default.</summary>
     private static readonly string[] Backends = ["auto", "loom"];
+
+    /// <summary>
+    /// Waits for a request's grammar masks (other requests run meanwhile), so that a compilation that fails only then
+    /// is a 400 naming the field before any response starts, rather than an error in the middle of a stream.
+    /// </summary>
+    /// <param name="param">The field the grammar came from (response_format, tool_choice, ...).</param>
+    public static async Task AwaitCompiledAsync(GrammarCompilation? grammar, string param, CancellationToken cancellation)
+    {
+        if (grammar is null) return;
+        try
+        {
+            await grammar.Task.WaitAsync(cancellation);
+        }
+        catch (Exception e) when (e is not OperationCanceledException || !cancellation.IsCancellationRequested)
+        {
+            throw ApiException.BadRequest($"{param}: the grammar failed to compile: {e.Message}", param);
+        }
+    }
 
     public static StructuredOutputSpec? Parse(IReadOnlyDictionary<string, JsonElement>? extra)
     {
