@@ -18,6 +18,7 @@ public sealed partial class LlmEngine
     public IReadOnlyList<RequestOutput> Step()
     {
         var outputs = new List<RequestOutput>();
+        EndFailedCompilations();
         TakeEndedOutputs(outputs);
 
         var scheduled = _scheduler.Schedule();
@@ -34,6 +35,23 @@ public sealed partial class LlmEngine
 
         if (!_scheduler.HasUnfinishedRequests && Options.IdleSelfCheck) _scheduler.CheckIdle();
         return outputs;
+    }
+
+    /// <summary>
+    /// A grammar whose masks failed to compile (found after intake, on the thread pool) ends its own request with that
+    /// error; its gate never opens, so the scheduler cannot pick it meanwhile, and the others run on.
+    /// </summary>
+    private void EndFailedCompilations()
+    {
+        for (int i = _compiling.Count - 1; i >= 0; i--)
+        {
+            var state = _compiling[i];
+            var grammar = state.Request.Grammar!;
+            bool current = _requests.TryGetValue(state.Request.RequestId, out var live) && ReferenceEquals(live, state);
+            if (current && !grammar.IsReady && grammar.Error is null) continue;
+            _compiling.RemoveAt(i);
+            if (current && grammar.Error is { } error) End(state, error);
+        }
     }
 
     private void TakeEndedOutputs(List<RequestOutput> outputs)

@@ -22,6 +22,7 @@ public sealed partial class LlmEngine
     private readonly Dictionary<string, SequenceState> _sequences = new(); // by scheduler request id
     private readonly List<RequestState> _touched = [];                     // requests with news this step
     private readonly List<RequestOutput> _endedOutputs = [];                // aborts and failures, not yet reported by Step
+    private readonly List<RequestState> _compiling = [];                   // requests whose grammar was still compiling when added
     /// <summary>Floats of prompt-scoring logits one step may hold (128 MiB): bounds prompt_logprobs chunks by the vocabulary.</summary>
     private const int PromptLogprobLogitsBudget = 32 << 20;
     private long _promptTokensTotal, _generationTokensTotal;
@@ -130,6 +131,7 @@ public sealed partial class LlmEngine
             sequences[i] = new SequenceState(state, scheduled, new SequenceOutputTracker(samplingParams, CreateDecoder(samplingParams)));
         }
         Admit(state, sequences);
+        if (request.Grammar is { Task.IsCompletedSuccessfully: false }) _compiling.Add(state);
         _promptTokensTotal += prompt.Length;
     }
 

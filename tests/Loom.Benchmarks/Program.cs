@@ -19,6 +19,10 @@ if (args.Length > 0 && args[0] == "spec")
 if (args.Length > 0 && args[0] == "grammar")
     return GrammarBenchmark.Run(args[1..]);
 
+// `grammar-decode`: constrained vs unconstrained decode throughput side by side (docs/perf.md, "Structured outputs").
+if (args.Length > 0 && args[0] == "grammar-decode")
+    return ConstrainedDecodeBenchmark.Run(args[1..]);
+
 // `llamacpp`: Loom vs llama.cpp on the same GGUF files (docs/perf.md, "llama.cpp comparison").
 if (args.Length > 0 && args[0] == "llamacpp")
     return LlamaCppBenchmark.Run(args[1..]);

@@ -2,6 +2,7 @@ using System.Runtime.CompilerServices;
 using System.Text;
 using Loom.Core.Requests;
 using Loom.Engine.Input;
+using Loom.Engine.StructuredOutput;
 using Loom.Engine.ToolCalls;
 using Loom.ChatTemplates;
 using Loom.Models.Config;
@@ -24,12 +25,15 @@ public sealed record LoomChatClientOptions
     public int DefaultMaxTokens { get; init; } = 256;
     /// <summary>How tool calls are read from the output; null = picked from the chat template.</summary>
     public ToolCallParser? ToolCallParser { get; init; }
+    /// <summary>Compiled grammars to share (a server's, for the same vocabulary); null = the client's own, built on first use.</summary>
+    public GrammarCompilationCache? Grammars { get; init; }
 }
 
 /// <summary>
 /// Microsoft.Extensions.AI's <see cref="IChatClient"/> over the in-process engine: a .NET application embeds Loom
 /// without HTTP. Requests are built exactly as the server builds them, by an <see cref="InputProcessor"/>; its
-/// refusals (ArgumentExceptions naming the field) are thrown as they are.
+/// refusals (ArgumentExceptions naming the field) are thrown as they are. ChatOptions.ResponseFormat and tool modes
+/// that need enforcing are constrained by the same grammars the server compiles.
 /// </summary>
 public sealed partial class LoomChatClient : IChatClient
 {
@@ -37,15 +41,19 @@ public sealed partial class LoomChatClient : IChatClient
     private readonly InputProcessor _input;
     private readonly LoomChatClientOptions _options;
     private readonly ChatClientMetadata _metadata;
+    private readonly ITokenizer _tokenizer;
+    private GrammarCompilationCache? _grammars;
 
     public LoomChatClient(IEngineClient engine, ITokenizer tokenizer, IChatTemplate? template, LoomChatClientOptions? options = null)
     {
         ArgumentNullException.ThrowIfNull(engine);
         ArgumentNullException.ThrowIfNull(tokenizer);
         _engine = engine;
+        _tokenizer = tokenizer;
         _options = options ?? new LoomChatClientOptions();
+        _grammars = _options.Grammars;
         _input = new InputProcessor(tokenizer, template, _options.GenerationConfig, _options.MaxModelLen,
-            toolCallParser: _options.ToolCallParser);
+            toolCallParser: _options.ToolCallParser, constrainer: new GrammarToolCallConstrainer(Grammars));
         _metadata = new ChatClientMetadata("loom", defaultModelId: _options.ModelId);
     }
 
@@ -77,7 +85,8 @@ public sealed partial class LoomChatClient : IChatClient
         var id = "chatcmpl-" + Guid.NewGuid().ToString("N");
         var tools = PlanTools(options);
         var prompt = _input.EncodeChat(ToTemplateMessages(messages, options), cancellation: cancellationToken, tools: tools.TemplateTools);
-        var request = _input.ApplyTools(_input.Process(id, prompt, ToSamplingRequest(options)), tools, skipSpecialTokens: null);
+        var request = _input.Process(id, prompt, ToSamplingRequest(options)) with { Grammar = CompileResponseFormat(options?.ResponseFormat) };
+        request = _input.ApplyTools(request, tools, skipSpecialTokens: null);
         var calls = tools.Parser?.CreateStream(tools.AllowParallel);
         var created = DateTimeOffset.UtcNow;
         int outputTokens = 0, cachedTokens = 0;
@@ -147,7 +156,7 @@ public sealed partial class LoomChatClient : IChatClient
         if (finish is not null)
         {
             var last = calls.Finish();
-            update = new ToolCallUpdate(update.Content + last.Content, [.. update.Calls, .. last.Calls]);
+            update = new ToolCallUpdate(update.Content + last.Content, [.. update.Calls, .. last.Calls], []);
             if (finish == FinishReason.Stop && calls.CallCount > 0) finish = FinishReason.ToolCalls;
         }
         if (update.Content.Length > 0) contents.Add(new TextContent(update.Content));

@@ -18,10 +18,12 @@ public sealed class GrammarCompilation : IReadinessGate
 
     internal GrammarCompilation(Task<TokenGrammar> task) => _task = task;
 
-    public bool IsReady => _task.IsCompleted;
+    /// <summary>Open once the masks are compiled; a failed compilation never opens (the engine ends its requests).</summary>
+    public bool IsReady => _task.IsCompletedSuccessfully;
 
-    /// <summary>The compile error (a bad schema found late, too large a grammar), once ready; null if it succeeded.</summary>
-    public Exception? Error => _task.IsFaulted ? _task.Exception!.GetBaseException() : null;
+    /// <summary>The compile error (a bad schema found late, too large a grammar); null while compiling or once compiled.</summary>
+    public Exception? Error => _task.IsFaulted ? _task.Exception!.GetBaseException()
+        : _task.IsCanceled ? new OperationCanceledException("the grammar's compilation was cancelled") : null;
 
     public Task<TokenGrammar> Task => _task;
 

@@ -10,7 +10,7 @@ public sealed class HermesToolCallParser : ToolCallParser
 
     public override string Name => "hermes";
 
-    public override ToolCallFormat Format { get; } = new(Start + "\n", "\n" + End, "\n");
+    public override ToolCallFormat Format { get; } = new(Start + "\n", "\n" + End, "\n") { Marker = Start };
 
     public override bool TryFindStart(string text, bool atOutputStart, out int index, out int markerLength, out bool complete)
     {

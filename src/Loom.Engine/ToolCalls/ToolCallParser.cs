@@ -34,7 +34,10 @@ public abstract class ToolCallParser
     public abstract bool TryParseBody(string body, List<ParsedCall> calls);
 
     /// <summary>A stream that reads one output of the model.</summary>
-    public ToolCallStream CreateStream(bool allowParallel = true, Func<string>? newId = null) => new(this, allowParallel, newId);
+    /// <param name="streamArguments">Send names and arguments as they are written: only where a grammar guarantees
+    /// that every call region parses (a region that turned out malformed could not take back what was sent).</param>
+    public ToolCallStream CreateStream(bool allowParallel = true, Func<string>? newId = null, bool streamArguments = false) =>
+        new(this, allowParallel, newId, streamArguments);
 }
 
 /// <summary>A call as the body wrote it, before it gets an id.</summary>

@@ -7,7 +7,7 @@ namespace Loom.Engine.ToolCalls;
 /// What a chat request's tools mean for its prompt and its output, decided once from tools, tool_choice and
 /// parallel_tool_calls as vLLM decides it: the template lists the tools unless there are none; "auto" reads calls out
 /// with the family's parser; "none" reads none; "required" and a named function need the output constrained to calls
-/// (<see cref="Constraint"/>), and are refused while no grammar engine can do that.
+/// (<see cref="Constraint"/>), as do strict functions under "auto"; each is refused where no grammar engine can do it.
 /// Refusals are ArgumentExceptions naming the field ("tools[i]...", "tool_choice"), as everywhere in intake.
 /// </summary>
 public sealed partial record ToolCallPlan
@@ -43,13 +43,35 @@ public sealed partial record ToolCallPlan
                 $"tool_choice '{Describe(choice)}' needs a tool-call parser, and the model's chat template matches none; "
                 + $"start the server with --tool-call-parser ({string.Join(", ", ToolCallParsers.Names)}).", "tool_choice");
         plan = plan with { Parser = parser };
-        if (choice.Mode == ToolChoiceMode.Auto) return plan;
+        if (choice.Mode == ToolChoiceMode.Auto) return plan with { Constraint = StrictUnderAuto(plan, parser, canConstrain) };
         var functions = choice.Mode == ToolChoiceMode.Required ? tools : [Named(tools, choice.FunctionName!)];
+        RequireGrammar(parser, canConstrain, $"tool_choice '{Describe(choice)}'", "tool_choice");
+        return plan with { Constraint = new ToolCallConstraint(functions, plan.AllowParallel, parser.Format) };
+    }
+
+    /// <summary>Strict functions under "auto": their arguments are constrained once a call has begun (null: none is strict).</summary>
+    private static ToolCallConstraint? StrictUnderAuto(ToolCallPlan plan, ToolCallParser parser, bool canConstrain)
+    {
+        int strict = plan.Tools.ToList().FindIndex(t => t.Strict);
+        if (strict < 0) return null;
+        string param = $"tools[{strict}].function.strict";
+        RequireGrammar(parser, canConstrain, $"{param} under tool_choice 'auto'", param);
+        if (parser.Format.Marker is null)
+            throw new ArgumentException(
+                $"{param} under tool_choice 'auto' cannot be enforced for the {parser.Name} format, whose calls have no marker "
+                + "a grammar can wait for; use tool_choice 'required' or a named function, or strict: false.", param);
+        return new ToolCallConstraint(plan.Tools, plan.AllowParallel, parser.Format, AfterText: true);
+    }
+
+    private static void RequireGrammar(ToolCallParser parser, bool canConstrain, string what, string param)
+    {
         if (!canConstrain)
             throw new ArgumentException(
-                $"tool_choice '{Describe(choice)}' requires the output to be constrained to a tool call by a grammar, "
-                + "which this server does not support yet; use tool_choice 'auto'.", "tool_choice");
-        return plan with { Constraint = new ToolCallConstraint(functions, plan.AllowParallel, parser.Format) };
+                $"{what} requires the output to be constrained by a grammar, which this client or server does not have.", param);
+        if (parser.NeedsSpecialTokens)
+            throw new ArgumentException(
+                $"{what} cannot be enforced for the {parser.Name} format: its call marker is a special token, which a grammar "
+                + "cannot write; use tool_choice 'auto'.", param);
     }
 
     private static ToolFunction Named(IReadOnlyList<ToolFunction> tools, string name) =>

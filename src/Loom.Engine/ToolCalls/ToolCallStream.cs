@@ -2,20 +2,35 @@ using System.Text;
 
 namespace Loom.Engine.ToolCalls;
 
-/// <summary>What a stream has decided since the last feed: text that is content, and calls that are complete.</summary>
-public readonly record struct ToolCallUpdate(string Content, IReadOnlyList<ToolCall> Calls)
+/// <summary>
+/// What a stream has decided since the last feed: text that is content, calls that are complete, and the same calls as
+/// OpenAI streams them (<paramref name="Deltas"/>: per call its name once, then pieces of its arguments).
+/// </summary>
+public readonly record struct ToolCallUpdate(string Content, IReadOnlyList<ToolCall> Calls, IReadOnlyList<ToolCallDelta> Deltas)
 {
-    public bool IsEmpty => Content.Length == 0 && Calls.Count == 0;
+    public bool IsEmpty => Content.Length == 0 && Calls.Count == 0 && Deltas.Count == 0;
+}
+
+/// <summary>
+/// One streamed piece of call <paramref name="Index"/>: its start (<paramref name="Id"/> and <paramref name="Name"/>
+/// set, no arguments yet) or a piece of its arguments text (Id and Name null). A call's pieces concatenate to its
+/// <see cref="ToolCall.Arguments"/>.
+/// </summary>
+public readonly record struct ToolCallDelta(int Index, string? Id, string? Name, string Arguments)
+{
+    public bool IsStart => Id is not null;
 }
 
 /// <summary>
 /// Separates one output of the model into content and tool calls as its text arrives (in any pieces). Text outside
-/// call regions is content; a call region is held back until it is complete and then comes out as whole calls (the
-/// name once, with its arguments), so a region that turns out malformed is still content and a stream in any chunking
-/// yields exactly what the whole text yields (<see cref="ParseWhole"/> is a single feed). Whitespace right before a
-/// call, and trailing whitespace of an output with calls, is dropped (it separates calls; it is not an answer).
+/// call regions is content. By default a call region is held back until it is complete and then comes out as whole
+/// calls (the name once, then its arguments), so a region that turns out malformed is still content and a stream in
+/// any chunking yields exactly what the whole text yields (<see cref="ParseWhole"/> is a single feed). When a grammar
+/// guarantees that every region parses (<c>streamArguments</c>), a call's name goes out as soon as it is written and its
+/// arguments as they are generated. Whitespace right before a call, and trailing whitespace of an output with calls,
+/// is dropped (it separates calls; it is not an answer).
 /// </summary>
-public sealed class ToolCallStream
+public sealed partial class ToolCallStream
 {
     private readonly ToolCallParser _parser;
     private readonly bool _allowParallel;
@@ -28,11 +43,12 @@ public sealed class ToolCallStream
     private bool _atOutputStart = true;
     private int _calls;
 
-    internal ToolCallStream(ToolCallParser parser, bool allowParallel, Func<string>? newId)
+    internal ToolCallStream(ToolCallParser parser, bool allowParallel, Func<string>? newId, bool streamArguments)
     {
         _parser = parser;
         _allowParallel = allowParallel;
         _newId = newId ?? ToolCall.NewId;
+        _streamArguments = streamArguments;
     }
 
     /// <summary>Calls found so far.</summary>
@@ -63,19 +79,20 @@ public sealed class ToolCallStream
         var content = update.Content;
         if (_calls == 0) content += _heldWhitespace;
         _heldWhitespace = "";
-        return new ToolCallUpdate(content, update.Calls);
+        return update with { Content = content };
     }
 
     private ToolCallUpdate Process(bool final)
     {
         var content = new StringBuilder();
         var calls = new List<ToolCall>();
+        var deltas = new List<ToolCallDelta>();
         while (_pending.Length > 0)
         {
             var text = _pending.ToString();
-            if (_inCall ? !CloseCall(text, final, content, calls) : !OpenCall(text, final, content)) break;
+            if (_inCall ? !CloseCall(text, final, content, calls, deltas) : !OpenCall(text, final, content)) break;
         }
-        return new ToolCallUpdate(content.ToString(), calls);
+        return new ToolCallUpdate(content.ToString(), calls, deltas);
     }
 
     /// <summary>Outside a region: content up to the next marker. False when the rest must wait for more text.</summary>
@@ -98,12 +115,16 @@ public sealed class ToolCallStream
     }
 
     /// <summary>Inside a region: once it ends (or the output does), its calls, or its text as content when malformed.</summary>
-    private bool CloseCall(string body, bool final, StringBuilder content, List<ToolCall> calls)
+    private bool CloseCall(string body, bool final, StringBuilder content, List<ToolCall> calls, List<ToolCallDelta> deltas)
     {
         int bodyLength, consumed;
         if (!_parser.TryFindEnd(body, out bodyLength, out consumed))
         {
-            if (!final) return false;
+            if (!final)
+            {
+                if (_streamArguments) StreamOpenRegion(body, deltas);
+                return false;
+            }
             bodyLength = consumed = body.Length;
         }
         _parsed.Clear();
@@ -111,14 +132,11 @@ public sealed class ToolCallStream
         {
             _heldWhitespace = "";
             _atOutputStart = false;
-            foreach (var call in _parsed)
-                if (_allowParallel || _calls == 0)
-                {
-                    calls.Add(new ToolCall(_newId(), call.Name, call.Arguments));
-                    _calls++;
-                }
+            for (int j = 0; j < _parsed.Count && (_allowParallel || _calls == 0); j++)
+                calls.Add(CompleteCall(j, _parsed[j], deltas));
         }
         else AppendContent(content, _marker + body[..consumed]);
+        _streamed.Clear();
         _pending.Remove(0, consumed);
         _inCall = false;
         return true;

@@ -56,6 +56,13 @@ public sealed record ToolCallFormat(string CallPrefix, string CallSuffix, string
 {
     public string ListPrefix { get; init; } = "";
     public string ListSuffix { get; init; } = "";
+
+    /// <summary>
+    /// The text that begins a call inside free text (Hermes' &lt;tool_call&gt;), which <see cref="CallPrefix"/> starts
+    /// with; null when calls have no such marker a grammar can write, so "text, then a constrained call" cannot be
+    /// enforced (Llama 3's bare JSON, Mistral's special token).
+    /// </summary>
+    public string? Marker { get; init; }
 }
 
 /// <summary>
@@ -63,7 +70,11 @@ public sealed record ToolCallFormat(string CallPrefix, string CallSuffix, string
 /// one of <paramref name="Functions"/>, written in <paramref name="Format"/>, with arguments valid against the
 /// function's parameters schema". tool_choice "required" lists every tool, a named function lists only it.
 /// </summary>
-public sealed record ToolCallConstraint(IReadOnlyList<ToolFunction> Functions, bool AllowParallel, ToolCallFormat Format);
+/// <param name="AfterText">tool_choice "auto" with strict functions: the output is free text in which any call begun
+/// with <see cref="ToolCallFormat.Marker"/> is constrained, the arguments of strict functions to their schema and of
+/// the others to any JSON object.</param>
+public sealed record ToolCallConstraint(IReadOnlyList<ToolFunction> Functions, bool AllowParallel, ToolCallFormat Format,
+    bool AfterText = false);
 
 /// <summary>
 /// The grammar engine's side of the seam: attaches to a request whatever makes sampling obey a

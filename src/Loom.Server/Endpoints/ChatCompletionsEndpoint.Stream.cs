@@ -32,7 +32,8 @@ internal static partial class ChatCompletionsEndpoint
 
     /// <summary>
     /// A delta as choice chunks: its content (what the tool-call stream released of it, when calls are read), then
-    /// each call it completed as a name chunk and an arguments chunk; none when it carries nothing a client would see.
+    /// each call piece it released (a call's name chunk, then its arguments in one or more chunks); none when it carries
+    /// nothing a client would see.
     /// </summary>
     private static IEnumerable<ChatChunkChoice> ToChoices(ChatCall call, int choice, CompletionDelta delta, ChatToolOutput.Stream? tools)
     {
@@ -47,11 +48,8 @@ internal static partial class ChatCompletionsEndpoint
         }
         if (text.Length > 0 || logprobs is not null)
             yield return new ChatChunkChoice(choice, new ChatDelta { Content = text }, logprobs, null);
-        foreach (var (name, arguments) in calls)
-        {
-            yield return new ChatChunkChoice(choice, new ChatDelta { ToolCalls = [name] }, null, null);
-            yield return new ChatChunkChoice(choice, new ChatDelta { ToolCalls = [arguments] }, null, null);
-        }
+        foreach (var piece in calls)
+            yield return new ChatChunkChoice(choice, new ChatDelta { ToolCalls = [piece] }, null, null);
         if (finish is not null) yield return new ChatChunkChoice(choice, new ChatDelta(), null, finish);
     }
 

@@ -16,15 +16,18 @@ internal static partial class ChatCompletionsEndpoint
         var request = await JsonBody.ReadAsync(context, LoomJsonContext.Default.ChatCompletionRequest);
         RequestFields.CheckModel(state, model, request.Model);
         UnsupportedFields.Check(request.Extra, state.Logger);
-        var grammar = StructuredOutputFields.Compile(model, request.Extra);
+        var grammar = StructuredOutputFields.Compile(model, request.Extra, out var grammarParam);
         var tools = model.Input.PlanTools(ChatTools.Functions(request.Tools), ChatTools.Choice(request.ToolChoice), request.ParallelToolCalls);
         var promptIds = await state.Tokenization.RunAsync(() => EncodePrompt(model, request, tools, context.RequestAborted), context.RequestAborted);
         var id = "chatcmpl-" + Guid.NewGuid().ToString("N");
-        var engineRequest = model.Input.ApplyTools(model.Input.Process(id, promptIds, Sampling(model, request)), tools, request.SkipSpecialTokens) with
+        var constrained = model.Input.Process(id, promptIds, Sampling(model, request)) with
         {
             CacheSalt = RequestFields.ParseCacheSalt(request.CacheSalt),
             Grammar = grammar,
         };
+        var engineRequest = model.Input.ApplyTools(constrained, tools, request.SkipSpecialTokens);
+        await StructuredOutputFields.AwaitCompiledAsync(engineRequest.Grammar,
+            grammarParam ?? (tools.Choice.Mode == ToolChoiceMode.Auto ? "tools" : "tool_choice"), context.RequestAborted);
         int n = engineRequest.Params.N;
 
         using var admission = state.Admit(n);

@@ -7,8 +7,8 @@ namespace Loom.Server.Endpoints;
 
 /// <summary>
 /// A chat choice's text read through the request's tool-call parser (when its plan has one) and shaped as OpenAI
-/// shapes calls: message.tool_calls whole, or per call a chunk with index, id, type and name, then one with its
-/// arguments. A choice that made calls and stopped finishes with "tool_calls".
+/// shapes calls: message.tool_calls whole, or per call a chunk with index, id, type and name, then chunks with pieces
+/// of its arguments. A choice that made calls and stopped finishes with "tool_calls".
 /// </summary>
 internal static class ChatToolOutput
 {
@@ -22,38 +22,32 @@ internal static class ChatToolOutput
     }
 
     /// <summary>One stream per choice, or null when the plan reads no calls.</summary>
-    public static Stream[]? Streams(ToolCallPlan plan, int n) =>
-        plan.Parser is { } parser ? Enumerable.Range(0, n).Select(_ => new Stream(parser.CreateStream(plan.AllowParallel))).ToArray() : null;
+    /// <remarks>Arguments stream as they are generated where the plan's grammar guarantees the calls parse.</remarks>
+    public static Stream[]? Streams(ToolCallPlan plan, int n) => plan.Parser is { } parser
+        ? Enumerable.Range(0, n).Select(_ => new Stream(parser.CreateStream(plan.AllowParallel, streamArguments: plan.Constraint is not null))).ToArray()
+        : null;
 
     private static FinishReason Finished(FinishReason reason, int calls) =>
         calls > 0 && reason == FinishReason.Stop ? FinishReason.ToolCalls : reason;
 
-    /// <summary>The two chunks of one call: index, id, type and name first; then its arguments.</summary>
-    public readonly record struct CallChunks(ChatToolCallDelta Name, ChatToolCallDelta Arguments);
-
     /// <summary>One choice's deltas through its tool-call stream.</summary>
     public sealed class Stream(ToolCallStream calls)
     {
-        private int _nextIndex;
-
-        /// <summary>The content the delta released, the calls it completed, and its finish reason as the client sees it.</summary>
-        public (string Text, List<CallChunks> Calls, FinishReason? Finish) Add(CompletionDelta delta)
+        /// <summary>The content the delta released, its call pieces as OpenAI sends them, and its finish reason as the client sees it.</summary>
+        public (string Text, List<ChatToolCallDelta> Calls, FinishReason? Finish) Add(CompletionDelta delta)
         {
             var update = calls.Feed(delta.NewText);
             var text = update.Content;
-            var chunks = update.Calls.Select(ToChunks).ToList();
-            if (delta.FinishReason is not { } finish) return (text, chunks, null);
+            var pieces = update.Deltas.Select(ToChunk).ToList();
+            if (delta.FinishReason is not { } finish) return (text, pieces, null);
             var last = calls.Finish();
-            chunks.AddRange(last.Calls.Select(ToChunks));
-            return (text + last.Content, chunks, Finished(finish, calls.CallCount));
+            pieces.AddRange(last.Deltas.Select(ToChunk));
+            return (text + last.Content, pieces, Finished(finish, calls.CallCount));
         }
 
-        private CallChunks ToChunks(ToolCall call)
-        {
-            int index = _nextIndex++;
-            return new CallChunks(
-                new ChatToolCallDelta(index) { Id = call.Id, Type = "function", Function = new ChatFunctionCallDelta { Name = call.Name, Arguments = "" } },
-                new ChatToolCallDelta(index) { Function = new ChatFunctionCallDelta { Arguments = call.Arguments } });
-        }
+        /// <summary>A call's start (index, id, type, name, empty arguments) or a piece of its arguments (index and arguments).</summary>
+        private static ChatToolCallDelta ToChunk(ToolCallDelta piece) => piece.IsStart
+            ? new ChatToolCallDelta(piece.Index) { Id = piece.Id, Type = "function", Function = new ChatFunctionCallDelta { Name = piece.Name, Arguments = "" } }
+            : new ChatToolCallDelta(piece.Index) { Function = new ChatFunctionCallDelta { Arguments = piece.Arguments } };
     }
 }

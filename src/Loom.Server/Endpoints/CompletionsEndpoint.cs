@@ -20,7 +20,8 @@ internal static partial class CompletionsEndpoint
         RequestFields.CheckModel(state, model, request.Model);
         RejectUnsupported(request);
         UnsupportedFields.Check(request.Extra, state.Logger);
-        var grammar = StructuredOutputFields.Compile(model, request.Extra);
+        var grammar = StructuredOutputFields.Compile(model, request.Extra, out var grammarParam);
+        await StructuredOutputFields.AwaitCompiledAsync(grammar, grammarParam!, context.RequestAborted);
         var prompts = await state.Tokenization.RunAsync(() => ParsePrompts(request, model, context.RequestAborted), context.RequestAborted);
         var id = "cmpl-" + Guid.NewGuid().ToString("N");
         var sampling = RequestFields.Sampling(request, model, promptParam: "prompt") with

@@ -11,7 +11,8 @@ namespace Loom.Server.Endpoints;
 /// The structured-output request fields, read from the DTOs' extension data: OpenAI's <c>response_format</c>, vLLM's
 /// <c>structured_outputs</c> and the older <c>guided_*</c> fields, all to one <see cref="StructuredOutputSpec"/>.
 /// At most one constraint per request; a bad one (unknown option, invalid schema, unsupported keyword) is a 400
-/// naming the field, raised here before anything is queued.
+/// naming the field, raised here before anything is queued. Nothing is accepted and ignored: a backend other than
+/// Loom's own ("auto" or "loom"), or a JSON spacing option beside a regex, choice or grammar, is a 400 too.
 /// </summary>
 internal static class StructuredOutputFields
 {
@@ -29,9 +30,12 @@ internal static class StructuredOutputFields
     };
 
     /// <summary>The request's grammar, compiled (masks still compiling on the pool) or null when it asks for none.</summary>
-    public static GrammarCompilation? Compile(ServedModel model, IReadOnlyDictionary<string, JsonElement>? extra)
+    /// <param name="param">The field it came from (for errors found later), or null.</param>
+    public static GrammarCompilation? Compile(ServedModel model, IReadOnlyDictionary<string, JsonElement>? extra, out string? param)
     {
+        param = null;
         if (Parse(extra) is not { } spec) return null;
+        param = spec.Param;
         try
         {
             return model.Grammars.GetOrCompile(spec.Key, spec.Build);
@@ -42,9 +46,31 @@ internal static class StructuredOutputFields
         }
     }
 
+    /// <summary>The backends Loom honours: its own grammar engine, by name or as vLLM's default.</summary>
+    private static readonly string[] Backends = ["auto", "loom"];
+
+    /// <summary>
+    /// Waits for a request's grammar masks (other requests run meanwhile), so that a compilation that fails only then
+    /// is a 400 naming the field before any response starts, rather than an error in the middle of a stream.
+    /// </summary>
+    /// <param name="param">The field the grammar came from (response_format, tool_choice, ...).</param>
+    public static async Task AwaitCompiledAsync(GrammarCompilation? grammar, string param, CancellationToken cancellation)
+    {
+        if (grammar is null) return;
+        try
+        {
+            await grammar.Task.WaitAsync(cancellation);
+        }
+        catch (Exception e) when (e is not OperationCanceledException || !cancellation.IsCancellationRequested)
+        {
+            throw ApiException.BadRequest($"{param}: the grammar failed to compile: {e.Message}", param);
+        }
+    }
+
     public static StructuredOutputSpec? Parse(IReadOnlyDictionary<string, JsonElement>? extra)
     {
         if (extra is null) return null;
+        if (Field(extra, "guided_decoding_backend") is { } backend) CheckBackend(backend, "guided_decoding_backend");
         var found = new List<StructuredOutputSpec>();
         if (Field(extra, "response_format") is { } rf && FromResponseFormat(rf) is { } a) found.Add(a);
         if (Field(extra, "structured_outputs") is { } so) found.AddRange(FromStructuredOutputs(so));
@@ -88,6 +114,9 @@ internal static class StructuredOutputFields
         foreach (var p in so.EnumerateObject())
             if (!StructuredOutputsOptions.Contains(p.Name))
                 throw ApiException.BadRequest($"structured_outputs.{p.Name} is not supported.", param);
+        if (Property(so, "backend") is { } backend) CheckBackend(backend, "structured_outputs.backend");
+        // Loom has one engine and never falls back to another, so either value of disable_fallback holds.
+        Bool(so, "disable_fallback", param);
         var options = new JsonGrammarOptions(
             AnyWhitespace: !Bool(so, "disable_any_whitespace", param),
             DisableAdditionalProperties: Bool(so, "disable_additional_properties", param),
@@ -100,6 +129,8 @@ internal static class StructuredOutputFields
         if (Bool(so, "json_object", param)) found.Add(new(StructuredOutputKind.JsonObject, param, JsonOptions: options));
         if (found.Count == 0)
             throw ApiException.BadRequest("structured_outputs must give one of json, regex, choice, grammar or json_object.", param);
+        foreach (var option in (string[])["disable_any_whitespace", "disable_additional_properties", "whitespace_pattern"])
+            if (Property(so, option) is not null) CheckJsonOption(found, $"structured_outputs.{option}");
         return found;
     }
 
@@ -113,7 +144,23 @@ internal static class StructuredOutputFields
         if (Field(extra, "guided_regex") is { } regex) found.Add(new(StructuredOutputKind.Regex, "guided_regex", RequireString(regex, "guided_regex")));
         if (Field(extra, "guided_choice") is { } choice) found.Add(ChoiceSpec(choice, "guided_choice", "guided_choice"));
         if (Field(extra, "guided_grammar") is { } grammar) found.Add(new(StructuredOutputKind.Grammar, "guided_grammar", RequireString(grammar, "guided_grammar")));
+        if (whitespace is not null && !found.Any(s => s.Kind == StructuredOutputKind.JsonSchema))
+            throw ApiException.BadRequest("guided_whitespace_pattern applies only together with guided_json.", "guided_whitespace_pattern");
         return found;
+    }
+
+    private static void CheckBackend(JsonElement backend, string param)
+    {
+        if (backend.ValueKind == JsonValueKind.String && Backends.Contains(backend.GetString(), StringComparer.Ordinal)) return;
+        throw ApiException.BadRequest(
+            $"{param} must be one of {string.Join(", ", Backends.Select(b => $"'{b}'"))} (Loom's own grammar engine), got {backend.GetRawText()}.", param);
+    }
+
+    /// <summary>A JSON spacing option must come with a JSON constraint; beside a regex, choice or grammar it would do nothing.</summary>
+    private static void CheckJsonOption(List<StructuredOutputSpec> found, string param)
+    {
+        if (!found.Any(s => s.Kind is StructuredOutputKind.JsonSchema or StructuredOutputKind.JsonObject))
+            throw ApiException.BadRequest($"{param} applies only to JSON output (json, json_object), not to a regex, choice or grammar.", param);
     }
 
     /// <summary>A schema given as an object or as its JSON text (vLLM accepts both).</summary>

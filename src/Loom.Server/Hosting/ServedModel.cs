@@ -25,7 +25,9 @@ public sealed record ServedModel(
     public DateTimeOffset Created { get; init; } = DateTimeOffset.UtcNow;
 
     /// <summary>Builds every engine request the endpoints send, as LoomChatClient and the CLI build theirs.</summary>
-    public InputProcessor Input { get; } = new(Tokenizer, ChatTemplate, GenerationConfig, MaxModelLen, toolCallParser: ToolCallParser);
+    public InputProcessor Input => LazyInitializer.EnsureInitialized(ref _input, () => new(Tokenizer, ChatTemplate, GenerationConfig,
+        MaxModelLen, toolCallParser: ToolCallParser, constrainer: new GrammarToolCallConstrainer(() => Grammars)));
+    private InputProcessor? _input;
 
     /// <summary>The ids that end a sequence (allowed exactly where a grammar can end).</summary>
     public IReadOnlyList<int> EosTokenIds { get; init; } = GenerationConfig.EosTokenIds;

@@ -185,6 +185,74 @@ public sealed class ToolCallParserTests
     private static string Describe((string? Content, (string Name, string Arguments)[] Calls) result) =>
         $"content={result.Content ?? "<null>"}|" + string.Join("|", result.Calls.Select(c => c.Name + c.Arguments));
 
+    public static TheoryData<string, string> WellFormedOutputs() => new()
+    {
+        { "hermes", "Let me look.\n<tool_call>\n{\"name\": \"a\", \"arguments\": {\"x\": \"<tool_call>\", \"y\": [1, 2]}}\n</tool_call>\n<tool_call>\n{\"name\": \"b\", \"arguments\": {}}\n</tool_call>" },
+        { "llama3_json", "{\"name\": \"a\", \"parameters\": {\"x\": 1, \"s\": \"};{\"}}; {\"name\": \"b\", \"parameters\": {\"k\": true}}" },
+        { "mistral", "[TOOL_CALLS] [{\"name\": \"a\", \"arguments\": {\"x\": \"]\"}}, {\"name\": \"b\", \"arguments\": {\"q\": null}}]" },
+    };
+
+    /// <summary>Fed a character at a time: per call index, its deltas (start first, then argument pieces).</summary>
+    private static (List<ToolCall> Calls, Dictionary<int, List<ToolCallDelta>> Deltas) StreamDeltas(ToolCallParser parser, string text, bool streamArguments)
+    {
+        var stream = parser.CreateStream(streamArguments: streamArguments);
+        var calls = new List<ToolCall>();
+        var deltas = new Dictionary<int, List<ToolCallDelta>>();
+        foreach (var piece in text.Select(c => c.ToString()).Append(null))
+        {
+            var update = piece is null ? stream.Finish() : stream.Feed(piece);
+            calls.AddRange(update.Calls);
+            foreach (var d in update.Deltas)
+            {
+                if (!deltas.TryGetValue(d.Index, out var list)) deltas[d.Index] = list = [];
+                list.Add(d);
+            }
+        }
+        return (calls, deltas);
+    }
+
+    [Theory]
+    [MemberData(nameof(WellFormedOutputs))]
+    public void Streamed_arguments_arrive_in_pieces_that_add_up_to_the_call(string parser, string text)
+    {
+        var (calls, deltas) = StreamDeltas(ToolCallParsers.ByName(parser), text, streamArguments: true);
+        Assert.Equal(2, calls.Count);
+        Assert.Equal([0, 1], deltas.Keys.Order());
+        for (int i = 0; i < calls.Count; i++)
+        {
+            var pieces = deltas[i];
+            Assert.True(pieces[0].IsStart);
+            Assert.Equal((calls[i].Id, calls[i].Name), (pieces[0].Id!, pieces[0].Name!));
+            Assert.All(pieces.Skip(1), p => Assert.False(p.IsStart));
+            Assert.Equal(calls[i].Arguments, string.Concat(pieces.Skip(1).Select(p => p.Arguments)));
+            if (calls[i].Arguments.Length > 2) Assert.True(pieces.Count > 3, $"call {i} arrived in {pieces.Count - 1} pieces");
+        }
+        Assert.Equal(Whole(ToolCallParsers.ByName(parser), text).Calls, calls.Select(c => (c.Name, c.Arguments)).ToArray());
+    }
+
+    [Theory]
+    [MemberData(nameof(WellFormedOutputs))]
+    public void Held_back_calls_go_out_as_a_start_and_one_arguments_piece(string parser, string text)
+    {
+        var (calls, deltas) = StreamDeltas(ToolCallParsers.ByName(parser), text, streamArguments: false);
+        for (int i = 0; i < calls.Count; i++)
+        {
+            Assert.Equal(2, deltas[i].Count);
+            Assert.Equal(calls[i].Name, deltas[i][0].Name);
+            Assert.Equal(calls[i].Arguments, deltas[i][1].Arguments);
+        }
+    }
+
+    [Fact]
+    public void Without_parallel_calls_only_the_first_call_streams()
+    {
+        const string text = "<tool_call>\n{\"name\": \"a\", \"arguments\": {\"x\": 1}}\n</tool_call>\n<tool_call>\n{\"name\": \"b\", \"arguments\": {}}\n</tool_call>";
+        var stream = ToolCallParsers.ByName("hermes").CreateStream(allowParallel: false, streamArguments: true);
+        var deltas = text.Select(c => stream.Feed(c.ToString())).Append(stream.Finish()).SelectMany(u => u.Deltas).ToList();
+        Assert.All(deltas, d => Assert.Equal(0, d.Index));
+        Assert.Equal("a", Assert.Single(deltas, d => d.IsStart).Name);
+    }
+
     [Fact]
     public void The_parser_is_picked_from_the_template_or_named()
     {

@@ -32,6 +32,45 @@ public sealed class LoomChatClientTests : IAsyncLifetime
     private static readonly ChatMessage[] Conversation =
         [new(ChatRole.System, "You summarise papers."), new(ChatRole.User, "Large language model serving")];
 
+    private const string PersonSchema = """
+        {"type":"object","properties":{"name":{"type":"string","maxLength":8},"age":{"type":"integer","minimum":0,"maximum":120},
+         "pets":{"type":"array","items":{"enum":["cat","dog"]},"maxItems":2}},"required":["name","age"],"additionalProperties":false}
+        """;
+
+    [Fact]
+    public async Task Response_format_json_schema_is_enforced_at_temperature_one()
+    {
+        var format = ChatResponseFormat.ForJsonSchema(System.Text.Json.JsonDocument.Parse(PersonSchema).RootElement, "person");
+        var validator = Json.Schema.JsonSchema.FromText(PersonSchema, new Json.Schema.BuildOptions { SchemaRegistry = new Json.Schema.SchemaRegistry() });
+        for (int seed = 1; seed <= 4; seed++)
+        {
+            var options = new ChatOptions { MaxOutputTokens = 120, Temperature = 1, Seed = seed, ResponseFormat = format };
+            var response = await _client.GetResponseAsync(Conversation, options);
+            Assert.Equal(ChatFinishReason.Stop, response.FinishReason);
+            using var json = System.Text.Json.JsonDocument.Parse(response.Text);
+            Assert.True(validator.Evaluate(json.RootElement).IsValid, response.Text);
+        }
+        var streamed = new StringBuilder();
+        await foreach (var update in _client.GetStreamingResponseAsync(Conversation, new ChatOptions { MaxOutputTokens = 120, Temperature = 1, ResponseFormat = format }))
+            streamed.Append(update.Text);
+        using var streamedJson = System.Text.Json.JsonDocument.Parse(streamed.ToString());
+        Assert.True(validator.Evaluate(streamedJson.RootElement).IsValid, streamed.ToString());
+    }
+
+    [Fact]
+    public async Task Response_format_json_is_an_object_and_a_bad_schema_is_refused_naming_the_field()
+    {
+        var response = await _client.GetResponseAsync(Conversation,
+            new ChatOptions { MaxOutputTokens = 120, Temperature = 1, Seed = 3, ResponseFormat = ChatResponseFormat.Json });
+        if (response.FinishReason == ChatFinishReason.Stop)
+            Assert.Equal(System.Text.Json.JsonValueKind.Object, System.Text.Json.JsonDocument.Parse(response.Text).RootElement.ValueKind);
+        else Assert.StartsWith("{", response.Text.TrimStart());
+        var bad = ChatResponseFormat.ForJsonSchema(System.Text.Json.JsonDocument.Parse("""{"type":"object","if":{}}""").RootElement);
+        var error = await Assert.ThrowsAnyAsync<ArgumentException>(() => _client.GetResponseAsync(Conversation, new ChatOptions { ResponseFormat = bad }));
+        Assert.Equal("response_format", error.ParamName);
+        Assert.Contains("if", error.Message);
+    }
+
     [Fact]
     public async Task Response_matches_the_server_for_the_same_conversation()
     {

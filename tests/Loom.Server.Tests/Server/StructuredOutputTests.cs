@@ -112,6 +112,14 @@ public sealed class StructuredOutputTests(DemoServerFixture fixture) : IClassFix
     [InlineData("\"response_format\":{\"type\":\"json_object\"},\"guided_regex\":\"a\"", "guided_regex")]
     [InlineData("\"structured_outputs\":{\"structural_tag\":\"x\"}", "structured_outputs")]
     [InlineData("\"response_format\":{\"type\":\"xml\"}", "response_format")]
+    [InlineData("\"guided_regex\":\"a\",\"guided_decoding_backend\":\"xgrammar\"", "guided_decoding_backend")]
+    [InlineData("\"structured_outputs\":{\"regex\":\"a\",\"backend\":\"outlines\"}", "structured_outputs.backend")]
+    [InlineData("\"structured_outputs\":{\"regex\":\"a\",\"backend\":1}", "structured_outputs.backend")]
+    [InlineData("\"structured_outputs\":{\"regex\":\"a\",\"disable_fallback\":\"yes\"}", "structured_outputs")]
+    [InlineData("\"structured_outputs\":{\"regex\":\"a\",\"whitespace_pattern\":\" \"}", "structured_outputs.whitespace_pattern")]
+    [InlineData("\"structured_outputs\":{\"choice\":[\"a\"],\"disable_any_whitespace\":true}", "structured_outputs.disable_any_whitespace")]
+    [InlineData("\"guided_regex\":\"a\",\"guided_whitespace_pattern\":\" \"", "guided_whitespace_pattern")]
+    [InlineData("\"response_format\":{\"type\":\"json_object\"},\"guided_whitespace_pattern\":\" \"", "guided_whitespace_pattern")]
     public async Task Bad_constraints_are_400_naming_the_field(string constraint, string param)
     {
         using var client = TestServers.Client(fixture.Server, DemoServerFixture.ApiKey);
@@ -122,6 +130,16 @@ public sealed class StructuredOutputTests(DemoServerFixture fixture) : IClassFix
         var (ok, _) = await TestServers.PostAsync(client, "/v1/chat/completions",
             """{"messages":[{"role":"user","content":"hi"}],"max_tokens":2}""");
         Assert.Equal(200, ok);
+    }
+
+    [Theory]
+    [InlineData("\"guided_choice\":[\"yes\",\"no\"],\"guided_decoding_backend\":\"auto\"")]
+    [InlineData("\"structured_outputs\":{\"choice\":[\"yes\",\"no\"],\"backend\":\"loom\",\"disable_fallback\":true}")]
+    [InlineData("\"structured_outputs\":{\"choice\":[\"yes\",\"no\"],\"disable_fallback\":false}")]
+    public async Task Backend_fields_naming_loom_are_honoured(string constraint)
+    {
+        var (text, _) = await ChatAsync(constraint, seed: 1, maxTokens: 8);
+        Assert.Contains(text, (string[])["yes", "no"]);
     }
 
     [Fact]

@@ -87,12 +87,12 @@ public sealed class ToolCallingTests(ToolServerFixture fixture) : IClassFixture<
 
     /// <summary>Streams a reply, putting calls together by index: the name from their first chunk, then the arguments pieces.</summary>
     private async Task<(string Content, List<(string Id, string Name, string Arguments)> Calls, ChatFinishReason? Finish)> StreamAsync(
-        List<OpenAI.Chat.ChatMessage> messages)
+        List<OpenAI.Chat.ChatMessage> messages, ChatCompletionOptions? options = null)
     {
         var content = new StringBuilder();
         var calls = new SortedDictionary<int, (string Id, string Name, StringBuilder Arguments)>();
         ChatFinishReason? finish = null;
-        await foreach (var update in Chat().CompleteChatStreamingAsync(messages, Options()))
+        await foreach (var update in Chat().CompleteChatStreamingAsync(messages, options ?? Options()))
         {
             foreach (var part in update.ContentUpdate) content.Append(part.Text);
             foreach (var call in update.ToolCallUpdates)
@@ -162,8 +162,9 @@ public sealed class ToolCallingTests(ToolServerFixture fixture) : IClassFixture<
 
     public static TheoryData<string, string, string> BadRequests() => new()
     {
-        { """ "tool_choice": "required" """, "tool_choice", "not support" },
-        { """ "tool_choice": {"type": "function", "function": {"name": "get_weather"}} """, "tool_choice", "not support" },
+        { """ "tool_choice": "required", "response_format": {"type": "json_object"} """, "tool_choice", "response_format" },
+        { """ "tool_choice": "required", "tools": [{"type": "function", "function": {"name": "f", "parameters": {"type": "object", "properties": {"a": {"if": {}}}}}}] """, "tools", "'f'" },
+        { """ "tools": [{"type": "function", "function": {"name": "f", "strict": true}}], "guided_regex": "a" """, "tools", "response_format" },
         { """ "tool_choice": {"type": "function", "function": {"name": "nope"}} """, "tool_choice", "nope" },
         { """ "tool_choice": "sometimes" """, "tool_choice", "sometimes" },
         { """ "tools": [{"type": "function", "function": {"description": "no name"}}] """, "tools[0].function.name", "required" },
@@ -226,6 +227,97 @@ public sealed class ToolCallingTests(ToolServerFixture fixture) : IClassFixture<
         Assert.Equal(200, none);
     }
 
+    private static readonly BinaryData CitySchema = BinaryData.FromString(
+        """{"type": "object", "properties": {"city": {"enum": ["Paris", "Rome"]}}, "required": ["city"], "additionalProperties": false}""");
+
+    private static readonly ChatTool StrictWeather = ChatTool.CreateFunctionTool("get_weather", "Weather for a city.", CitySchema, functionSchemaIsStrict: true);
+
+    private static readonly ChatTool Time = ChatTool.CreateFunctionTool("get_time", "The time in a zone.", BinaryData.FromString(
+        """{"type": "object", "properties": {"zone": {"enum": ["UTC", "CET"]}}, "required": ["zone"], "additionalProperties": false}"""));
+
+    private static void AssertArgumentsValid(BinaryData schema, string arguments)
+    {
+        using var doc = JsonDocument.Parse(arguments);
+        var validator = Json.Schema.JsonSchema.FromText(schema.ToString(), new Json.Schema.BuildOptions { SchemaRegistry = new Json.Schema.SchemaRegistry() });
+        Assert.True(validator.Evaluate(doc.RootElement).IsValid, arguments);
+    }
+
+    [Fact]
+    public async Task Required_forces_a_valid_call_where_the_model_would_write_text_first()
+    {
+        var options = new ChatCompletionOptions { Tools = { StrictWeather }, MaxOutputTokenCount = 200, ToolChoice = ChatToolChoice.CreateRequiredChoice() };
+        ChatCompletion whole = await Chat().CompleteChatAsync([new UserChatMessage("What is the weather in Paris?")], options);
+        Assert.Equal(ChatFinishReason.ToolCalls, whole.FinishReason);
+        Assert.Empty(whole.Content);
+        var call = Assert.Single(whole.ToolCalls);
+        Assert.Equal("get_weather", call.FunctionName);
+        AssertArgumentsValid(CitySchema, call.FunctionArguments.ToString());
+
+    }
+
+    [Fact]
+    public async Task Required_with_parallel_calls_keeps_the_models_calls()
+    {
+        var options = new ChatCompletionOptions { Tools = { StrictWeather }, MaxOutputTokenCount = 200, ToolChoice = ChatToolChoice.CreateRequiredChoice() };
+        ChatCompletion whole = await Chat().CompleteChatAsync([new UserChatMessage("Weather in Paris and Rome?")], options);
+        Assert.Equal(["Paris", "Rome"], whole.ToolCalls.Select(c => JsonDocument.Parse(c.FunctionArguments).RootElement.GetProperty("city").GetString()));
+        options.AllowParallelToolCalls = false;
+        ChatCompletion single = await Chat().CompleteChatAsync([new UserChatMessage("Weather in Paris and Rome?")], options);
+        Assert.Equal("Paris", JsonDocument.Parse(Assert.Single(single.ToolCalls).FunctionArguments).RootElement.GetProperty("city").GetString());
+    }
+
+    [Fact]
+    public async Task Constrained_calls_stream_their_arguments_as_they_are_generated()
+    {
+        var options = new ChatCompletionOptions { Tools = { StrictWeather }, MaxOutputTokenCount = 200, ToolChoice = ChatToolChoice.CreateRequiredChoice() };
+        List<OpenAI.Chat.ChatMessage> messages = [new UserChatMessage("Weather in Paris and Rome?")];
+        ChatCompletion whole = await Chat().CompleteChatAsync(messages, options);
+        var names = new Dictionary<int, string>();
+        var pieces = new Dictionary<int, List<string>>();
+        await foreach (var update in Chat().CompleteChatStreamingAsync(messages, options))
+            foreach (var call in update.ToolCallUpdates)
+            {
+                if (call.FunctionName is not null) Assert.True(names.TryAdd(call.Index, call.FunctionName), "the name comes once per call");
+                var piece = call.FunctionArgumentsUpdate?.ToString();
+                if (!string.IsNullOrEmpty(piece)) (pieces.TryGetValue(call.Index, out var list) ? list : pieces[call.Index] = []).Add(piece);
+            }
+        Assert.Equal([0, 1], names.Keys.Order());
+        Assert.Equal(whole.ToolCalls.Select(c => c.FunctionArguments.ToString()), pieces.OrderBy(p => p.Key).Select(p => string.Concat(p.Value)));
+        Assert.All(pieces.Values, p => Assert.True(p.Count > 2, $"arguments came in {p.Count} pieces"));
+    }
+
+    [Fact]
+    public async Task A_named_function_is_the_one_called()
+    {
+        var options = new ChatCompletionOptions
+        {
+            Tools = { StrictWeather, Time }, MaxOutputTokenCount = 200, ToolChoice = ChatToolChoice.CreateFunctionChoice("get_time"),
+        };
+        ChatCompletion whole = await Chat().CompleteChatAsync([new UserChatMessage("What is the weather in Paris?")], options);
+        var call = Assert.Single(whole.ToolCalls);
+        Assert.Equal("get_time", call.FunctionName);
+        Assert.Contains(JsonDocument.Parse(call.FunctionArguments).RootElement.GetProperty("zone").GetString(), (string[])["UTC", "CET"]);
+        var (content, calls, finish) = await StreamAsync([new UserChatMessage("What is the weather in Paris?")], options);
+        Assert.Equal("", content);
+        Assert.Equal(ChatFinishReason.ToolCalls, finish);
+        Assert.Equal("get_time", Assert.Single(calls).Name);
+        Assert.Contains(JsonDocument.Parse(calls[0].Arguments).RootElement.GetProperty("zone").GetString(), (string[])["UTC", "CET"]);
+    }
+
+    [Fact]
+    public async Task Strict_under_auto_lets_text_through_and_constrains_the_call_once_begun()
+    {
+        var options = new ChatCompletionOptions { Tools = { StrictWeather }, MaxOutputTokenCount = 200 };
+        ChatCompletion wrong = await Chat().CompleteChatAsync([new UserChatMessage("What about Berlin?")], options);
+        Assert.Equal("Sure.", wrong.Content[0].Text);
+        var call = Assert.Single(wrong.ToolCalls);
+        AssertArgumentsValid(CitySchema, call.FunctionArguments.ToString());
+
+        var loose = new ChatCompletionOptions { Tools = { ChatTool.CreateFunctionTool("get_weather", "Weather.", CitySchema) }, MaxOutputTokenCount = 200 };
+        ChatCompletion asWritten = await Chat().CompleteChatAsync([new UserChatMessage("What about Berlin?")], loose);
+        Assert.Equal("{\"town\": \"Berlin\"}", Assert.Single(asWritten.ToolCalls).FunctionArguments.ToString());
+    }
+
     [Fact]
     public async Task Function_invocation_runs_the_tool_loop_in_process()
     {
@@ -252,11 +344,11 @@ public sealed class ToolCallingTests(ToolServerFixture fixture) : IClassFixture<
     }
 
     [Fact]
-    public async Task Chat_client_returns_function_calls_and_refuses_what_needs_a_grammar()
+    public async Task Chat_client_returns_function_calls_and_enforces_required_tool_modes()
     {
         var model = fixture.Model;
         using var loom = new LoomChatClient(model.Engine, model.Tokenizer, model.ChatTemplate,
-            new LoomChatClientOptions { MaxModelLen = model.MaxModelLen, DefaultMaxTokens = 200 });
+            new LoomChatClientOptions { MaxModelLen = model.MaxModelLen, DefaultMaxTokens = 200, Grammars = model.Grammars });
         var tool = AIFunctionFactory.Create((string city) => "21", "get_weather");
         var response = await loom.GetResponseAsync([new AiChatMessage(ChatRole.User, "weather in Paris?")], new ChatOptions { Tools = [tool] });
         Assert.Equal(AiFinishReason.ToolCalls, response.FinishReason);
@@ -264,8 +356,28 @@ public sealed class ToolCallingTests(ToolServerFixture fixture) : IClassFixture<
         Assert.Equal("get_weather", call.Name);
         Assert.Equal("Paris", ((JsonElement)call.Arguments!["city"]!).GetString());
 
+        var time = AIFunctionFactory.Create((string zone) => "12:00", "get_time");
+        var named = await loom.GetResponseAsync([new AiChatMessage(ChatRole.User, "Weather in Paris and Rome?")],
+            new ChatOptions { Tools = [tool, time], ToolMode = ChatToolMode.RequireSpecific("get_weather"), AllowMultipleToolCalls = false });
+        Assert.Equal("Paris", ((JsonElement)Assert.Single(named.Messages[0].Contents.OfType<FunctionCallContent>()).Arguments!["city"]!).GetString());
+
         var error = await Assert.ThrowsAnyAsync<ArgumentException>(() => loom.GetResponseAsync([new AiChatMessage(ChatRole.User, "hi")],
-            new ChatOptions { Tools = [tool], ToolMode = ChatToolMode.RequireAny }));
+            new ChatOptions { Tools = [tool], ToolMode = ChatToolMode.RequireAny, ResponseFormat = Microsoft.Extensions.AI.ChatResponseFormat.Json }));
         Assert.Equal("tool_choice", error.ParamName);
+    }
+
+    [Fact]
+    public async Task Function_invocation_with_a_required_tool_mode_runs_the_loop_to_the_answer()
+    {
+        var model = fixture.Model;
+        using var loom = new LoomChatClient(model.Engine, model.Tokenizer, model.ChatTemplate,
+            new LoomChatClientOptions { MaxModelLen = model.MaxModelLen, DefaultMaxTokens = 200 });
+        var cities = new List<string>();
+        var weather = AIFunctionFactory.Create((string city) => { cities.Add(city); return new { temperature = 21 }; }, "get_weather");
+        using var client = new ChatClientBuilder(loom).UseFunctionInvocation().Build();
+        var options = new ChatOptions { Tools = [weather], ToolMode = ChatToolMode.RequireAny };
+        var response = await client.GetResponseAsync([new AiChatMessage(ChatRole.User, "Weather in Paris and Rome?")], options);
+        Assert.Equal(["Paris", "Rome"], cities);
+        Assert.Equal(ToolServerFixture.Answer, response.Messages[^1].Text);
     }
 }

@@ -17,6 +17,8 @@ public sealed class ToolServerFixture : IAsyncLifetime
     public const string ParallelCallText = "<tool_call>\n{\"name\": \"get_weather\", \"arguments\": {\"city\": \"Paris\"}}\n</tool_call>\n"
         + "<tool_call>\n{\"name\": \"get_weather\", \"arguments\": {\"city\": \"Rome\"}}\n</tool_call>";
     public const string Answer = "It is 21 degrees in Paris.";
+    /// <summary>A call whose arguments break get_weather's strict schema (town for city): a grammar must not let it through.</summary>
+    public const string WrongArgumentsText = "Sure.\n<tool_call>\n{\"name\": \"get_weather\", \"arguments\": {\"town\": \"Berlin\"}}\n</tool_call>";
 
     public LoomServer Server { get; private set; } = null!;
     public ServedModel Model { get; private set; } = null!;
@@ -24,10 +26,14 @@ public sealed class ToolServerFixture : IAsyncLifetime
     public static IChatTemplate QwenTemplate() => new JinjaChatTemplate(File.ReadAllText(
         Path.Combine(RepoPaths.Root, "tests", "Loom.ChatTemplates.Tests", "PublishedTemplates", "qwen2.5-instruct.jinja")));
 
-    /// <summary>The scripted model's choice: the answer after a tool response; two calls when asked about two cities; else one call.</summary>
+    /// <summary>
+    /// The scripted model's choice: the answer after a tool response; two calls when asked about two cities; a call with
+    /// wrong arguments when asked about Berlin; one call when asked about the weather; else a greeting.
+    /// </summary>
     public static string Reply(string conversation) =>
         conversation.Contains("<tool_response>", StringComparison.Ordinal) ? Answer
         : conversation.Contains("Paris and Rome", StringComparison.Ordinal) ? ParallelCallText
+        : conversation.Contains("Berlin", StringComparison.Ordinal) ? WrongArgumentsText
         : conversation.Contains("weather", StringComparison.Ordinal) ? CallText
         : "Hello there.";
 
