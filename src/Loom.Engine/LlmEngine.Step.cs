@@ -18,9 +18,12 @@ public sealed partial class LlmEngine
     public IReadOnlyList<RequestOutput> Step()
     {
         var outputs = new List<RequestOutput>();
+        LandKvArrivals();
         TakeEndedOutputs(outputs);
 
         var scheduled = _scheduler.Schedule();
+        StartKvLoads();
+        _lastStepRan = !scheduled.IsEmpty;
         var ran = _runner.Execute(scheduled); // also when empty: it must hear of finished requests
         if (!scheduled.IsEmpty)
         {
@@ -109,6 +112,7 @@ public sealed partial class LlmEngine
                 [.. state.PendingDeltas], finished)
             {
                 PromptLogprobs = TakePromptLogprobs(state),
+                HeldKv = finished ? TakeHeldKv(state) : null,
             });
             state.PendingDeltas.Clear();
             if (finished) _requests.Remove(state.Request.RequestId);
