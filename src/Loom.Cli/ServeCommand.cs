@@ -45,13 +45,15 @@ public sealed class ServeCommand : ICliCommand
             Description = "How tool calls are read from the model's output (vLLM's names; default: picked from the chat template).",
         };
         toolCallParser.AcceptOnlyFromAmong([.. ToolCallParsers.Names]);
+        var kv = new KvTransferOptionSet();
         var command = new Command("serve", "Serve a model over an OpenAI-compatible HTTP API.") { host, port, servedName };
         engine.AddTo(command);
         foreach (var option in new Option[] { apiKey, maxWaiting, shutdown, allowedHosts, maxConnections, keepAlive, maxBody, noCachedTokens, toolCallParser })
             command.Options.Add(option);
+        kv.AddTo(command);
         command.SetAction((parse, ct) => CliErrors.RunAsync(parse, async () =>
         {
-            var loader = engine.Loader(parse);
+            var loader = kv.Apply(parse, engine.Loader(parse));
             var serverOptions = new ServerOptions
             {
                 Host = parse.GetValue(host)!,
@@ -67,6 +69,7 @@ public sealed class ServeCommand : ICliCommand
                 KeepAliveTimeout = TimeSpan.FromSeconds(parse.GetValue(keepAlive)),
                 MaxRequestBodyBytes = parse.GetValue(maxBody) is { } body ? EngineOptionSet.ParseBytes(body, "--max-request-body") : null,
             };
+            serverOptions = kv.Apply(parse, serverOptions);
             var parser = parse.GetValue(toolCallParser) is { } parserName ? ToolCallParsers.ByName(parserName) : null;
             return await RunAsync(engine.ModelDir(parse), serverOptions, loader, parse.GetValue(servedName), parser, ct);
         }));
@@ -76,13 +79,14 @@ public sealed class ServeCommand : ICliCommand
     private static async Task<int> RunAsync(string modelDir, ServerOptions options, LoaderOptions loader, string? servedName,
         ToolCallParser? toolCallParser, CancellationToken cancellationToken)
     {
+        using var kvFetcher = options.KvRole == KvRole.Prefill ? null : new Loom.Server.KvTransfer.GrpcKvBlockFetcher();
         var error = Console.Error;
         var console = AnsiConsole.Create(new AnsiConsoleSettings { Out = new AnsiConsoleOutput(error) });
         var loadProgress = new Progress<double>();
         await using var server = await LoomServer.StartAsync(options, _ => Task.Run(() =>
         {
             var model = ModelLoader.Load(modelDir, loader with { Log = error.WriteLine }, loadProgress);
-            return EngineHost.Start(model, loader.Engine, servedName, toolCallParser);
+            return EngineHost.Start(model, loader.Engine, servedName, toolCallParser, kvFetcher);
         }), cancellationToken);
 
         await console.Progress()
@@ -95,6 +99,7 @@ public sealed class ServeCommand : ICliCommand
                 task.Value = 1.0;
             });
         Console.WriteLine($"Loom is serving '{server.Model!.Name}' at {server.BaseUrl}/v1 (Ctrl-C to stop)");
+        if (server.KvPort is { } kvPort) Console.WriteLine($"KV transfer service (gRPC, --kv-role {options.KvRole.ToString().ToLowerInvariant()}) on port {kvPort}");
 
         var stop = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
         using var sigterm = PosixSignalRegistration.Create(PosixSignal.SIGTERM, c => { c.Cancel = true; stop.TrySetResult(); });

@@ -2,6 +2,9 @@ namespace Loom.Engine;
 
 public sealed partial class AsyncLlm
 {
+    /// <summary>Longest nap while every runnable request waits for remote KV (arrivals wake the loop at once).</summary>
+    private const int RemoteKvPollMs = 50;
+
     private void RunLoop()
     {
         try
@@ -10,15 +13,17 @@ public sealed partial class AsyncLlm
             {
                 ApplyCommands();
                 if (_stopping) break;
+                _engine.ExpireLeases();
                 if (!_engine.HasWork)
                 {
                     _stats = _engine.GetStats();
-                    _wake.Wait();
+                    _wake.Wait(_engine.MillisecondsToNextLeaseExpiry); // a held block's lease may end meanwhile
                     continue;
                 }
                 var outputs = _engine.Step();
                 _stats = _engine.GetStats(); // before delivery: a client that saw its last output sees its tokens counted
                 Deliver(outputs);
+                if (_engine.AwaitsRemoteKv) _wake.Wait(RemoteKvPollMs); // an arrival or a command wakes it sooner
             }
             EndAllStreams(new ObjectDisposedException(nameof(AsyncLlm), "The engine was shut down before the request finished."));
         }
@@ -49,6 +54,10 @@ public sealed partial class AsyncLlm
                     if (_streams.TryRemove(request.RequestId, out var rejected))
                         rejected.Writer.TryComplete(e is ArgumentException ? e : new RequestFailedException(request.RequestId, e));
                 }
+            }
+            else if (command.Work is { } work)
+            {
+                work(_engine);
             }
             else if (command.AbortId is { } id && !_engine.Abort(id) && _streams.TryRemove(id, out var orphan))
             {

@@ -9,7 +9,7 @@ namespace Loom.Engine;
 /// command queue; each request streams its outputs through its own channel. Cancelling a stream (or leaving it early)
 /// aborts the request, which frees its KV blocks at the engine's next turn. Does not own the model it runs.
 /// </summary>
-public sealed partial class AsyncLlm : IEngineClient, IAsyncDisposable
+public sealed partial class AsyncLlm : IEngineClient, KvTransfer.IKvBlockHolder, IAsyncDisposable
 {
     private readonly LlmEngine _engine;
     private readonly Thread _thread;
@@ -25,6 +25,7 @@ public sealed partial class AsyncLlm : IEngineClient, IAsyncDisposable
     {
         _engine = engine ?? throw new ArgumentNullException(nameof(engine));
         _stats = engine.GetStats();
+        engine.KvArrived = () => _wake.Release();
         _thread = new Thread(RunLoop) { IsBackground = true, Name = "loom-engine" };
         _thread.Start();
     }
@@ -77,6 +78,31 @@ public sealed partial class AsyncLlm : IEngineClient, IAsyncDisposable
     /// <summary>Aborts a request by id (its stream ends with finish reason "abort").</summary>
     public void Abort(string requestId) => Post(new Command(null, requestId));
 
+    /// <inheritdoc/>
+    public string EngineId => _engine.EngineId;
+
+    /// <inheritdoc/>
+    public long BlockBytes => _engine.BlockBytes;
+
+    /// <inheritdoc/>
+    public Task<byte[]> ExportHeldBlocksAsync(string requestId, int[] blockIds) => RunOnEngine(e => e.ExportHeldBlocks(requestId, blockIds));
+
+    /// <inheritdoc/>
+    public Task<bool> ReleaseHeldBlocksAsync(string requestId) => RunOnEngine(e => e.ReleaseHeldBlocks(requestId));
+
+    /// <summary>Runs <paramref name="work"/> on the engine thread between steps (the only thread that touches engine state).</summary>
+    private Task<T> RunOnEngine<T>(Func<LlmEngine, T> work)
+    {
+        ThrowIfUnavailable();
+        var done = new TaskCompletionSource<T>(TaskCreationOptions.RunContinuationsAsynchronously);
+        Post(new Command(null, null, engine =>
+        {
+            try { done.SetResult(work(engine)); }
+            catch (Exception e) { done.SetException(e); }
+        }));
+        return done.Task;
+    }
+
     private void Post(Command command)
     {
         _commands.Enqueue(command);
@@ -99,6 +125,6 @@ public sealed partial class AsyncLlm : IEngineClient, IAsyncDisposable
         _wake.Dispose();
     }
 
-    /// <summary>Add (Request set) or abort (AbortId set), applied by the engine thread between steps.</summary>
-    private readonly record struct Command(EngineRequest? Request, string? AbortId);
+    /// <summary>Add (Request set), abort (AbortId set) or other work (Work set), applied by the engine thread between steps.</summary>
+    private readonly record struct Command(EngineRequest? Request, string? AbortId, Action<LlmEngine>? Work = null);
 }

@@ -19,6 +19,9 @@ public sealed record EngineRequest(string RequestId, IReadOnlyList<int> PromptTo
     /// while its masks compile, then each sequence gets its own matcher. Null = unconstrained.
     /// </summary>
     public StructuredOutput.GrammarCompilation? Grammar { get; init; }
+
+    /// <summary>Prefill/decode disaggregation (vLLM's kv_transfer_params); null = an ordinary request.</summary>
+    public KvTransfer.KvTransferRequest? KvTransfer { get; init; }
 }
 
 /// <summary>State of one of the n completions of a request, as a delta since the last output.</summary>
@@ -51,6 +54,9 @@ public sealed record RequestOutput(
     /// freed; every other request runs on). <see cref="AsyncLlm"/> ends the request's stream with it.
     /// </summary>
     public RequestFailedException? Error { get; init; }
+
+    /// <summary>On the last output of a do_remote_decode request: the blocks held for a decode instance to pull.</summary>
+    public KvTransfer.HeldKvBlocks? HeldKv { get; init; }
 }
 
 /// <summary>A request the engine ended because something failed while serving it alone (not the engine as a whole).</summary>
@@ -83,6 +89,9 @@ public sealed record EngineStats(
 
     /// <summary>Tokens per KV block (0 = unknown); a router hashes prompts in blocks of this size to predict cache hits.</summary>
     public int BlockSize { get; init; }
+
+    /// <summary>Finished prefill requests whose KV blocks are held for a decode instance (under a lease).</summary>
+    public int NumHeldRequests { get; init; }
 }
 
 /// <summary>

@@ -43,6 +43,11 @@ public sealed record EngineOptions
     public bool PriorityScheduling { get; init; }
     /// <summary>--speculative-config: draft proposer and tokens verified per step; null = no speculative decoding.</summary>
     public SpeculativeConfig? Speculative { get; init; }
+    /// <summary>
+    /// --kv-lease-timeout: how long a finished do_remote_decode request holds its blocks for a decode instance that does
+    /// not pull them (vLLM's VLLM_NIXL_ABORT_REQUEST_TIMEOUT, 480 s).
+    /// </summary>
+    public TimeSpan KvLeaseTimeout { get; init; } = TimeSpan.FromSeconds(480);
     /// <summary>Check block accounting whenever the engine goes idle; a violation throws (tests turn this on).</summary>
     public bool IdleSelfCheck { get; init; }
 }

@@ -19,9 +19,12 @@ public sealed partial class LlmEngine
     {
         var outputs = new List<RequestOutput>();
         EndFailedCompilations();
+        LandKvArrivals();
         TakeEndedOutputs(outputs);
 
         var scheduled = _scheduler.Schedule();
+        StartKvLoads();
+        _lastStepRan = !scheduled.IsEmpty;
         var ran = _runner.Execute(scheduled); // also when empty: it must hear of finished requests
         if (!scheduled.IsEmpty)
         {
@@ -127,6 +130,7 @@ public sealed partial class LlmEngine
                 [.. state.PendingDeltas], finished)
             {
                 PromptLogprobs = TakePromptLogprobs(state),
+                HeldKv = finished ? TakeHeldKv(state) : null,
             });
             state.PendingDeltas.Clear();
             if (finished) _requests.Remove(state.Request.RequestId);

@@ -58,6 +58,7 @@ public sealed partial class LlmEngine
             NumLookaheadTokens = options.Speculative is { IsDraftModel: true } spec ? spec.NumSpeculativeTokens : 0,
         });
         _runner = new ModelRunner(executor, options.StepTokenBudget, options.MaxNumSeqs, options.Speculative, draftExecutor);
+        _leases = new KvTransfer.KvLeases(options.KvLeaseTimeout);
     }
 
     private static void CheckDraft(IModelExecutor executor, IModelExecutor? draft, EngineOptions options)
@@ -111,6 +112,7 @@ public sealed partial class LlmEngine
             foreach (int id in bias.Keys)
                 if ((uint)id >= (uint)VocabSize)
                     throw new ArgumentException($"logit_bias names token {id}, outside the vocabulary [0, {VocabSize}).", "logit_bias");
+        CheckKvTransfer(request, samplingParams, KvFetcher);
 
         var state = new RequestState(request);
         bool scoresPrompt = samplingParams.PromptLogprobs is not null;
@@ -127,6 +129,8 @@ public sealed partial class LlmEngine
                 // prompt_logprobs: every prompt position is a vocabulary-sized logits row, computed here, not served from cache.
                 MaxTokensPerStep = scoresPrompt ? Math.Max(1, PromptLogprobLogitsBudget / VocabSize) : int.MaxValue,
                 ReadsPrefixCache = !scoresPrompt,
+                HoldsBlocksWhenFinished = request.KvTransfer?.DoRemoteDecode == true,
+                KvLoad = KvLoadFor(request),
             };
             sequences[i] = new SequenceState(state, scheduled, new SequenceOutputTracker(samplingParams, CreateDecoder(samplingParams)));
         }
@@ -202,6 +206,7 @@ public sealed partial class LlmEngine
             NumPreemptions = _scheduler.NumPreemptions,
             SpecDecoding = Options.Speculative is null ? null : _scheduler.SpecDecoding.Snapshot(),
             BlockSize = kv.BlockSize,
+            NumHeldRequests = _leases.Count,
         };
     }
 

@@ -58,6 +58,15 @@ internal sealed class ModelRunner
 
     public LogitsObserver? LogitsObserver { get; set; }
 
+    /// <summary>Bytes of one KV block in the cache's own dtype.</summary>
+    public long BlockBytes => _executor.BlockBytes;
+
+    /// <summary>Copies whole KV blocks out (a prefill's KV leaving for a decode instance).</summary>
+    public void ExportBlocks(ReadOnlySpan<int> blockIds, Span<byte> destination) => _executor.ExportBlocks(blockIds, destination);
+
+    /// <summary>Overwrites whole KV blocks with KV computed elsewhere (a decode instance landing a prefill's KV).</summary>
+    public void ImportBlocks(ReadOnlySpan<int> blockIds, ReadOnlySpan<byte> source) => _executor.ImportBlocks(blockIds, source);
+
     /// <summary>Requests the runner holds state for (finished ones are dropped when the scheduler says so).</summary>
     public int NumRequests => _requests.Count;
 

@@ -51,3 +51,46 @@ public sealed class ServeCommandTests
         Assert.NotEmpty(command.Parse(["--kv-cache-dtype", "fp8"]).Errors);
     }
 }
+
+public sealed class KvTransferOptionSetTests
+{
+    [Fact]
+    public void Pd_flags_reach_the_server_and_engine_options()
+    {
+        var kv = new KvTransferOptionSet();
+        var command = new System.CommandLine.Command("test");
+        kv.AddTo(command);
+        var parse = command.Parse(["--kv-role", "prefill", "--kv-port", "9100", "--kv-host", "10.0.0.7", "--kv-lease-timeout", "2.5",
+            "--kv-load-failure-policy", "fail"]);
+        Assert.Empty(parse.Errors);
+        var server = kv.Apply(parse, new Loom.Server.Hosting.ServerOptions());
+        Assert.Equal(Loom.Server.Hosting.KvRole.Prefill, server.KvRole);
+        Assert.Equal(9100, server.KvPort);
+        Assert.Equal("10.0.0.7", server.KvAdvertiseHost);
+        Assert.Equal(Loom.Engine.KvTransfer.KvLoadFailurePolicy.Fail, server.KvLoadFailurePolicy);
+        Assert.Equal(TimeSpan.FromSeconds(2.5), kv.Apply(parse, new Loom.Engine.Loading.LoaderOptions()).Engine.KvLeaseTimeout);
+    }
+
+    [Fact]
+    public void Defaults_are_both_roles_no_kv_service_and_recompute()
+    {
+        var kv = new KvTransferOptionSet();
+        var command = new System.CommandLine.Command("test");
+        kv.AddTo(command);
+        var server = kv.Apply(command.Parse([]), new Loom.Server.Hosting.ServerOptions());
+        Assert.Equal(Loom.Server.Hosting.KvRole.Both, server.KvRole);
+        Assert.Null(server.KvPort);
+        Assert.Equal(Loom.Engine.KvTransfer.KvLoadFailurePolicy.Recompute, server.KvLoadFailurePolicy);
+    }
+
+    [Theory]
+    [InlineData("--kv-role", "router")]
+    [InlineData("--kv-load-failure-policy", "ignore")]
+    public void Unknown_words_are_refused(string option, string value)
+    {
+        var kv = new KvTransferOptionSet();
+        var command = new System.CommandLine.Command("test");
+        kv.AddTo(command);
+        Assert.NotEmpty(command.Parse([option, value]).Errors);
+    }
+}

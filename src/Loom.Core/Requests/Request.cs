@@ -91,11 +91,14 @@ public sealed class Request
     /// <summary>What else a waiting request needs before it may be admitted (a grammar compiling, KV arriving); null = nothing.</summary>
     public IReadinessGate? Gate { get; init; }
 
+    /// <summary>KV of the prompt computed on another instance, pulled before the request is admitted; null = none.</summary>
+    public RemoteKvLoad? KvLoad { get; init; }
+
     /// <summary>
-    /// Whether the scheduler may admit it now: its gate is open, and a forked sample waits until its source has
-    /// computed the prompt it will share (if the source still runs).
+    /// Whether the scheduler may admit it now: its gate is open, its remote KV is not in flight, and a forked sample
+    /// waits until its source has computed the prompt it will share (if the source still runs).
     /// </summary>
-    internal bool IsReady => (Gate?.IsReady ?? true) &&
+    internal bool IsReady => (Gate?.IsReady ?? true) && KvLoad?.State != KvLoadState.InFlight &&
         !(ForkSource is { } source && !source.IsFinished && source.NumComputedTokens < source.NumPromptTokens);
 
     /// <summary>Set once the model runner has been sent this request's prompt and parameters.</summary>

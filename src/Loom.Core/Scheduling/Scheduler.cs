@@ -126,19 +126,27 @@ public sealed partial class Scheduler
         {
             var request = _waiting[i];
             if (!request.IsReady) { i++; continue; }
-            Debug.Assert(request.NumComputedTokens == 0 && KvCache.NumBlocksOf(request) == 0);
-
-            var computed = KvCache.GetComputedBlocks(request);
-            if (!TryChunk(request, computed.NumTokens, budget, 0, out int numNew)) break;
-            int lookahead = Lookahead(request, computed.NumTokens + numNew);
+            if (request.KvLoad is { State: KvLoadState.Pending } load)
+            {
+                if (!TryStartKvLoad(request, load)) break; // FCFS: its blocks come first
+                i++;
+                continue;
+            }
+            // A request whose remote KV landed already holds blocks and computed tokens; any other starts from none.
+            bool preloaded = KvCache.NumBlocksOf(request) > 0;
+            Debug.Assert(preloaded || request.NumComputedTokens == 0);
+            var computed = preloaded ? default : KvCache.GetComputedBlocks(request);
+            int start = preloaded ? request.NumComputedTokens : computed.NumTokens;
+            if (!TryChunk(request, start, budget, 0, out int numNew)) break;
+            int lookahead = Lookahead(request, start + numNew);
             if (!KvCache.TryAllocateSlots(request, numNew + lookahead, computed)) break; // FCFS: nobody overtakes the head
 
             _waiting.RemoveAt(i);
             request.Status = RequestStatus.Running;
-            request.NumComputedTokens = computed.NumTokens;
-            request.NumCachedTokens ??= Math.Min(computed.NumTokens, request.NumPromptTokens);
+            request.NumComputedTokens = start;
+            request.NumCachedTokens ??= Math.Min(start, request.NumPromptTokens);
             _running.Add(request);
-            _scheduled.Add(Entry(request, computed.NumTokens, numNew, 0));
+            _scheduled.Add(Entry(request, start, numNew, 0));
             budget -= numNew;
         }
         return budget;
@@ -300,6 +308,9 @@ public sealed partial class Scheduler
         _finishedSinceLastStep.Add(requestId);
         return true;
     }
+
+    /// <summary>Whether a finished request still holds its blocks (a decode node has yet to pull them).</summary>
+    public bool IsHoldingBlocks(string requestId) => _holdingBlocks.ContainsKey(requestId);
 
     /// <summary>Finished requests whose blocks are still held (a decode node has yet to pull their KV).</summary>
     public int NumHoldingBlocks => _holdingBlocks.Count;

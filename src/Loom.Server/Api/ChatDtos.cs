@@ -64,7 +64,11 @@ public sealed class ChatMessageDto
 }
 
 public sealed record ChatCompletionResponse(
-    string Id, string Object, long Created, string Model, IReadOnlyList<ChatChoice> Choices, Usage Usage);
+    string Id, string Object, long Created, string Model, IReadOnlyList<ChatChoice> Choices, Usage Usage)
+{
+    /// <summary>A do_remote_decode reply: where the held KV is.</summary>
+    [JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)] public KvTransferParamsDto? KvTransferParams { get; init; }
+}
 
 public sealed record ChatChoice(int Index, ChatResponseMessage Message, ChatLogprobs? Logprobs,
     [property: JsonConverter(typeof(FinishReasonJsonConverter))] FinishReason? FinishReason);

@@ -10,6 +10,23 @@ public sealed class StreamOptions
 
 public sealed record PromptTokensDetails(int CachedTokens);
 
+/// <summary>
+/// vLLM's kv_transfer_params in a prefill reply: where a decode instance pulls the prompt's KV from (see
+/// Endpoints.KvTransferFields for the request side).
+/// </summary>
+public sealed record KvTransferParamsDto
+{
+    public bool DoRemoteDecode { get; init; }
+    public bool DoRemotePrefill { get; init; }
+    public string? RemoteEngineId { get; init; }
+    public string? RemoteRequestId { get; init; }
+    public IReadOnlyList<int>? RemoteBlockIds { get; init; }
+    public string? RemoteHost { get; init; }
+    public int? RemotePort { get; init; }
+    /// <summary>Prompt tokens whose KV the blocks hold.</summary>
+    public int? RemoteNumTokens { get; init; }
+}
+
 /// <summary>Token counts of a response; prompt_tokens_details is left out when the server is told not to report cache hits.</summary>
 public sealed record Usage(int PromptTokens, int CompletionTokens, int TotalTokens,
     [property: JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)] PromptTokensDetails? PromptTokensDetails)

@@ -23,6 +23,8 @@ public sealed record CompletionResponse(
     string Id, string Object, long Created, string Model, IReadOnlyList<CompletionChoice> Choices)
 {
     [JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)] public Usage? Usage { get; init; }
+    /// <summary>A do_remote_decode reply: where the held KV is.</summary>
+    [JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)] public KvTransferParamsDto? KvTransferParams { get; init; }
 }
 
 public sealed record CompletionChoice(int Index, string Text, CompletionLogprobs? Logprobs,

@@ -12,7 +12,12 @@ internal static partial class ChatCompletionsEndpoint
         var logprobs = new List<ChatTokenLogprob>?[call.N];
         if (call.WantLogprobs)
             for (int i = 0; i < call.N; i++) logprobs[i] = [];
-        await choices.ConsumeAsync(outputs, onOutput: null, (choice, delta) =>
+        Engine.KvTransfer.HeldKvBlocks? held = null;
+        await choices.ConsumeAsync(outputs, output =>
+        {
+            held ??= output.Output.HeldKv;
+            return default;
+        }, (choice, delta) =>
         {
             if (delta.NewLogprobs is { } lp) logprobs[choice]?.AddRange(call.Logprobs.ToChat(lp));
             return default;
@@ -24,7 +29,10 @@ internal static partial class ChatCompletionsEndpoint
             result[i] = new ChatChoice(i, message, logprobs[i] is { } l ? new ChatLogprobs(l) : null, reason);
         }
         await JsonBody.WriteAsync(context,
-            new ChatCompletionResponse(call.Id, "chat.completion", call.Created, call.Model, result, choices.ToUsage(call.Options)),
+            new ChatCompletionResponse(call.Id, "chat.completion", call.Created, call.Model, result, choices.ToUsage(call.Options))
+            {
+                KvTransferParams = held is null ? null : call.KvReply(held),
+            },
             LoomJsonContext.Default.ChatCompletionResponse);
     }
 }

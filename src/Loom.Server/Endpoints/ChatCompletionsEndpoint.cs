@@ -15,15 +15,17 @@ internal static partial class ChatCompletionsEndpoint
         var model = state.RequireModel();
         var request = await JsonBody.ReadAsync(context, LoomJsonContext.Default.ChatCompletionRequest);
         RequestFields.CheckModel(state, model, request.Model);
+        var kvTransfer = KvTransferFields.Parse(request.Extra, state, request.Stream == true);
         UnsupportedFields.Check(request.Extra, state.Logger);
         var grammar = StructuredOutputFields.Compile(model, request.Extra, out var grammarParam);
         var tools = model.Input.PlanTools(ChatTools.Functions(request.Tools), ChatTools.Choice(request.ToolChoice), request.ParallelToolCalls);
         var promptIds = await state.Tokenization.RunAsync(() => EncodePrompt(model, request, tools, context.RequestAborted), context.RequestAborted);
         var id = "chatcmpl-" + Guid.NewGuid().ToString("N");
-        var constrained = model.Input.Process(id, promptIds, Sampling(model, request)) with
+        var constrained = model.Input.Process(id, promptIds, Sampling(model, request, kvTransfer)) with
         {
             CacheSalt = RequestFields.ParseCacheSalt(request.CacheSalt),
             Grammar = grammar,
+            KvTransfer = kvTransfer,
         };
         var engineRequest = model.Input.ApplyTools(constrained, tools, request.SkipSpecialTokens);
         await StructuredOutputFields.AwaitCompiledAsync(engineRequest.Grammar,
@@ -34,7 +36,12 @@ internal static partial class ChatCompletionsEndpoint
         using var abort = CancellationTokenSource.CreateLinkedTokenSource(context.RequestAborted, state.AbortAll);
         var call = new ChatCall(id, DateTimeOffset.UtcNow.ToUnixTimeSeconds(),
             request.Model ?? RequestFields.ServedNames(state, model)[0], n, request.Logprobs == true,
-            new LogprobFormatter(model.Tokenizer)) { Options = state.Options, Tools = tools };
+            new LogprobFormatter(model.Tokenizer))
+        {
+            Options = state.Options,
+            Tools = tools,
+            KvReply = held => KvTransferFields.Reply(state, model, id, held),
+        };
         var outputs = GenerationStreams.Run(model.Engine, [engineRequest], metrics, abort.Token);
         if (request.Stream == true)
             await StreamAsync(context, state, call, outputs, request.StreamOptions?.IncludeUsage == true, abort.Token);
@@ -46,7 +53,7 @@ internal static partial class ChatCompletionsEndpoint
         model.Input.EncodeChat(ChatMessages.From(request.Messages), request.AddGenerationPrompt ?? true,
             request.ContinueFinalMessage ?? false, cancellation, tools.TemplateTools);
 
-    private static SamplingRequest Sampling(ServedModel model, ChatCompletionRequest request)
+    private static SamplingRequest Sampling(ServedModel model, ChatCompletionRequest request, Engine.KvTransfer.KvTransferRequest? kvTransfer)
     {
         if (request.TopLogprobs is { } top)
         {
@@ -58,7 +65,8 @@ internal static partial class ChatCompletionsEndpoint
         // Chat's default max_tokens is "the rest of the context window" (as vLLM), unless generation_config says less.
         return RequestFields.Sampling(request, model, promptParam: "messages") with
         {
-            MaxTokens = request.MaxCompletionTokens ?? request.MaxTokens,
+            // A prefill for a remote decode runs the prompt and one token; the decoder samples from there.
+            MaxTokens = kvTransfer?.DoRemoteDecode == true ? 1 : request.MaxCompletionTokens ?? request.MaxTokens,
             MaxTokensParam = request.MaxCompletionTokens is null ? "max_tokens" : "max_completion_tokens",
             Logprobs = request.Logprobs == true ? request.TopLogprobs ?? 0 : null,
         };
@@ -69,5 +77,7 @@ internal static partial class ChatCompletionsEndpoint
     {
         public required ServerOptions Options { get; init; }
         public required ToolCallPlan Tools { get; init; }
+        /// <summary>Turns the held KV of a do_remote_decode request into the reply's kv_transfer_params.</summary>
+        public required Func<Engine.KvTransfer.HeldKvBlocks, KvTransferParamsDto> KvReply { get; init; }
     }
 }

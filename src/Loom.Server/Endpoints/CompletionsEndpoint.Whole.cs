@@ -17,8 +17,10 @@ internal static partial class CompletionsEndpoint
             if (call.WantLogprobs) logprobs[c] = new CompletionLogprobBuilder();
             textOffsets[c] = choices[c].Text!.Length;
         }
+        Engine.KvTransfer.HeldKvBlocks? held = null;
         await choices.ConsumeAsync(outputs, output =>
         {
+            held ??= output.Output.HeldKv;
             if (call.EchoLogprobs && output.Output.PromptLogprobs is { } promptLogprobs)
                 for (int k = 0; k < call.N; k++)
                 {
@@ -42,6 +44,7 @@ internal static partial class CompletionsEndpoint
         await JsonBody.WriteAsync(context, new CompletionResponse(call.Id, "text_completion", call.Created, call.Model, result)
         {
             Usage = choices.ToUsage(call.Options),
+            KvTransferParams = held is null ? null : call.KvReply(held),
         }, LoomJsonContext.Default.CompletionResponse);
     }
 }

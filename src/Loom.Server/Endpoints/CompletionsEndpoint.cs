@@ -19,6 +19,7 @@ internal static partial class CompletionsEndpoint
         var request = await JsonBody.ReadAsync(context, LoomJsonContext.Default.CompletionRequest);
         RequestFields.CheckModel(state, model, request.Model);
         RejectUnsupported(request);
+        var kvTransfer = KvTransferFields.Parse(request.Extra, state, request.Stream == true);
         UnsupportedFields.Check(request.Extra, state.Logger);
         var grammar = StructuredOutputFields.Compile(model, request.Extra, out var grammarParam);
         await StructuredOutputFields.AwaitCompiledAsync(grammar, grammarParam!, context.RequestAborted);
@@ -31,12 +32,16 @@ internal static partial class CompletionsEndpoint
             // echo with logprobs scores the prompt too (OpenAI's legacy shape: the first token's logprob is null).
             PromptLogprobs = request.Echo == true ? request.Logprobs : null,
         };
+        if (kvTransfer is not null && prompts.Count != 1)
+            throw ApiException.BadRequest("kv_transfer_params needs a single prompt.", KvTransferFields.Name);
+        if (kvTransfer?.DoRemoteDecode == true) sampling = sampling with { MaxTokens = 1 }; // prefill only: the decoder samples again
         var engineRequests = new EngineRequest[prompts.Count];
         for (int i = 0; i < prompts.Count; i++)
             engineRequests[i] = model.Input.Process(prompts.Count == 1 ? id : $"{id}-{i}", prompts[i].Ids, sampling) with
             {
                 CacheSalt = RequestFields.ParseCacheSalt(request.CacheSalt),
-            Grammar = grammar,
+                Grammar = grammar,
+                KvTransfer = kvTransfer,
             };
         int n = engineRequests[0].Params.N;
 
@@ -44,7 +49,11 @@ internal static partial class CompletionsEndpoint
         using var abort = CancellationTokenSource.CreateLinkedTokenSource(context.RequestAborted, state.AbortAll);
         var call = new CompletionCall(id, DateTimeOffset.UtcNow.ToUnixTimeSeconds(),
             request.Model ?? RequestFields.ServedNames(state, model)[0], n, prompts, request.Echo == true,
-            request.Logprobs is not null, request.ReturnTokenIds == true, new LogprobFormatter(model.Tokenizer)) { Options = state.Options };
+            request.Logprobs is not null, request.ReturnTokenIds == true, new LogprobFormatter(model.Tokenizer))
+        {
+            Options = state.Options,
+            KvReply = held => KvTransferFields.Reply(state, model, id, held),
+        };
         var outputs = GenerationStreams.Run(model.Engine, engineRequests, metrics, abort.Token);
         if (request.Stream == true)
             await StreamAsync(context, state, call, outputs, request.StreamOptions?.IncludeUsage == true, abort.Token);
@@ -112,5 +121,7 @@ internal static partial class CompletionsEndpoint
         /// <summary>Whether the prompt's own logprobs lead each choice's logprobs (echo with logprobs).</summary>
         public bool EchoLogprobs => Echo && WantLogprobs;
         public required ServerOptions Options { get; init; }
+        /// <summary>Turns the held KV of a do_remote_decode request into the reply's kv_transfer_params.</summary>
+        public required Func<Engine.KvTransfer.HeldKvBlocks, KvTransferParamsDto> KvReply { get; init; }
     }
 }

@@ -36,6 +36,7 @@ internal static class UnsupportedFields
         foreach (var (name, value) in extra)
         {
             if (value.ValueKind == JsonValueKind.Null || Labels.Contains(name) || StructuredOutputFields.Names.Contains(name)
+                || name == KvTransferFields.Name
                 || IsHarmless(name, value, extra)) continue;
             if (Refused.Contains(name))
                 throw ApiException.BadRequest($"{name} is not supported yet.", name);

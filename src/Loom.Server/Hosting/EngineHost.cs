@@ -8,14 +8,18 @@ namespace Loom.Server.Hosting;
 public static class EngineHost
 {
     /// <param name="toolCallParser">--tool-call-parser; null = picked from the chat template.</param>
+    /// <param name="kvFetcher">Pulls remote KV for do_remote_prefill requests; null = they are refused.</param>
     public static ServedModel Start(LoadedModel model, EngineOptions engineOptions, string? servedName = null,
-        ToolCallParser? toolCallParser = null)
+        ToolCallParser? toolCallParser = null, Engine.KvTransfer.IKvBlockFetcher? kvFetcher = null)
     {
         ArgumentNullException.ThrowIfNull(model);
         var tokenizer = model.Tokenizer
             ?? throw new ArgumentException($"{model.Directory}: the server needs the model's tokenizer files.", nameof(model));
         var engine = new AsyncLlm(new LlmEngine(model.Executor, tokenizer, model.EosTokenIds, model.MaxModelLen, engineOptions,
-            model.Draft?.Executor));
+            model.Draft?.Executor)
+        {
+            KvFetcher = kvFetcher, // set before the engine thread starts
+        });
         return new ServedModel(servedName ?? model.Name, engine, tokenizer, model.ChatTemplate, model.GenerationConfig, model.MaxModelLen,
             toolCallParser)
         {

@@ -22,9 +22,12 @@ public sealed class LoomServer : IAsyncDisposable
     private readonly ServerState _state;
     private int _disposed;
 
-    private LoomServer(WebApplication app, ServerState state, ServerMetrics metrics, Task modelReady)
+    private readonly KvTransfer.KvTransferServer? _kvServer;
+
+    private LoomServer(WebApplication app, ServerState state, ServerMetrics metrics, Task modelReady, KvTransfer.KvTransferServer? kvServer)
     {
         _app = app;
+        _kvServer = kvServer;
         _state = state;
         Metrics = metrics;
         ModelReady = modelReady;
@@ -38,6 +41,9 @@ public sealed class LoomServer : IAsyncDisposable
     public Task ModelReady { get; }
 
     public ServerMetrics Metrics { get; }
+
+    /// <summary>The port of the gRPC KV service (--kv-port), if it runs.</summary>
+    public int? KvPort => _kvServer?.Port;
 
     public ServedModel? Model => _state.Model;
 
@@ -63,8 +69,10 @@ public sealed class LoomServer : IAsyncDisposable
         var metrics = new ServerMetrics(() => state.Model?.Engine.GetStats(), () => state.Model?.Engine.Fault is not null);
         var app = Build(options, state, metrics);
         await app.StartAsync(cancellationToken);
+        var kvServer = options.KvPort is null ? null : await KvTransfer.KvTransferServer.StartAsync(options, state, cancellationToken);
+        state.KvPort = kvServer?.Port;
         var ready = Task.Run(async () => state.SetModel(await loadModel(cancellationToken)), cancellationToken);
-        return new LoomServer(app, state, metrics, ready);
+        return new LoomServer(app, state, metrics, ready, kvServer);
     }
 
     /// <summary>
@@ -80,6 +88,7 @@ public sealed class LoomServer : IAsyncDisposable
         await _state.DrainAsync(TimeSpan.Zero);
         await _app.StopAsync();
         await _app.DisposeAsync();
+        if (_kvServer is not null) await _kvServer.DisposeAsync();
         try { await ModelReady; } catch { /* a failed load has nothing to dispose */ }
         if (_state.Model?.Owner is { } owner) await owner.DisposeAsync();
     }
@@ -132,7 +141,7 @@ public sealed class LoomServer : IAsyncDisposable
         app.MapGet("/metrics", (HttpContext c) => InfoEndpoints.MetricsAsync(c, metrics));
     }
 
-    private static string ListenUrl(string host, int port)
+    internal static string ListenUrl(string host, int port)
     {
         if (host is "*" or "0.0.0.0" or "::" or "[::]") return $"http://{(host == "0.0.0.0" ? "0.0.0.0" : "[::]")}:{port}";
         bool ipv6 = IPAddress.TryParse(host.Trim('[', ']'), out var ip) && ip.AddressFamily == AddressFamily.InterNetworkV6;

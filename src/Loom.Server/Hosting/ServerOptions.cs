@@ -1,5 +1,16 @@
 namespace Loom.Server.Hosting;
 
+/// <summary>A server's part in prefill/decode disaggregation (SGLang's and vLLM's kv_role).</summary>
+public enum KvRole
+{
+    /// <summary>Serves do_remote_decode requests (prefill, hold the KV) and do_remote_prefill ones (pull and decode).</summary>
+    Both,
+    /// <summary>Serves do_remote_decode requests; refuses do_remote_prefill.</summary>
+    Prefill,
+    /// <summary>Serves do_remote_prefill requests; refuses do_remote_decode.</summary>
+    Decode,
+}
+
 /// <summary>How the HTTP front end listens and admits requests (the engine's own settings are EngineOptions).</summary>
 public sealed record ServerOptions
 {
@@ -38,8 +49,19 @@ public sealed record ServerOptions
     /// <summary>ASP.NET Core's own log output (requests are not logged per token).</summary>
     public Microsoft.Extensions.Logging.LogLevel LogLevel { get; init; } = Microsoft.Extensions.Logging.LogLevel.Warning;
 
+    /// <summary>--kv-role: which side of prefill/decode disaggregation this server may take (both = either, or neither).</summary>
+    public KvRole KvRole { get; init; } = KvRole.Both;
+    /// <summary>--kv-port: where the gRPC KV service listens (0 = a free port); null = no KV service (nothing can pull from here).</summary>
+    public int? KvPort { get; init; }
+    /// <summary>--kv-host: the host a decode instance reaches the KV service at (remote_host); null = --host, or this machine's name on a wildcard bind.</summary>
+    public string? KvAdvertiseHost { get; init; }
+    /// <summary>--kv-load-failure-policy: what a decode request does when its KV cannot be pulled (vLLM's default: recompute).</summary>
+    public Engine.KvTransfer.KvLoadFailurePolicy KvLoadFailurePolicy { get; init; } = Engine.KvTransfer.KvLoadFailurePolicy.Recompute;
+
     public void Validate()
     {
+        if (KvPort is < 0 or > 65535) throw new ArgumentOutOfRangeException(nameof(KvPort), KvPort, "kv-port must be in [0, 65535].");
+        if (KvRole == KvRole.Prefill && KvPort is null) throw new ArgumentException("kv-role prefill needs --kv-port (decode instances pull from it).", nameof(KvPort));
         if (Port is < 0 or > 65535) throw new ArgumentOutOfRangeException(nameof(Port), Port, "port must be in [0, 65535].");
         if (MaxNumSeqs < 1) throw new ArgumentOutOfRangeException(nameof(MaxNumSeqs), MaxNumSeqs, "max-num-seqs must be at least 1.");
         if (MaxWaiting < 0) throw new ArgumentOutOfRangeException(nameof(MaxWaiting), MaxWaiting, "max-waiting must be >= 0.");

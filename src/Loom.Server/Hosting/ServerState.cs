@@ -21,6 +21,9 @@ internal sealed class ServerState(ServerOptions options)
 
     public ServerOptions Options { get; } = options;
 
+    /// <summary>The port the gRPC KV service listens on (remote_port in a prefill reply); null = it does not run.</summary>
+    public int? KvPort { get; set; }
+
     /// <summary>The host's logger, once the app is built (warnings about ignored request fields go here).</summary>
     public ILogger Logger { get; set; } = NullLogger.Instance;
 

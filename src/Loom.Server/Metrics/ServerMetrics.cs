@@ -17,7 +17,7 @@ public sealed class ServerMetrics
     private static readonly double[] LatencyBuckets =
         [0.001, 0.005, 0.01, 0.02, 0.04, 0.06, 0.08, 0.1, 0.25, 0.5, 0.75, 1, 2.5, 5, 7.5, 10, 20, 40, 80, 160];
 
-    private readonly Gauge _running, _waiting, _kvUsage, _prefixHitRate, _engineDead, _cacheConfig;
+    private readonly Gauge _running, _waiting, _kvUsage, _prefixHitRate, _engineDead, _cacheConfig, _heldKv;
     private readonly Counter _prefixQueries, _prefixHits, _promptTokens, _generationTokens;
     private readonly Counter _requestSuccess;
     private readonly Counter _specDrafts, _specDraftTokens, _specAccepted, _specAcceptedPerPosition;
@@ -33,6 +33,7 @@ public sealed class ServerMetrics
         var f = Prometheus.Metrics.WithCustomRegistry(Registry);
         _running = f.CreateGauge("loom_num_requests_running", "Requests in the engine's running batch.");
         _waiting = f.CreateGauge("loom_num_requests_waiting", "Requests waiting to be scheduled.");
+        _heldKv = f.CreateGauge("loom_kv_held_requests", "Finished prefill requests whose KV blocks are held for a decode instance (under a lease).");
         _kvUsage = f.CreateGauge("loom_kv_cache_usage_perc", "Fraction of KV cache blocks in use (1 = full).");
         _prefixHitRate = f.CreateGauge("loom_prefix_cache_hit_rate", "Prefix cache hits / queries since start (tokens).");
         // vLLM's cache_config_info: an info gauge (value 1) whose labels carry the KV cache layout a router needs.
@@ -77,6 +78,7 @@ public sealed class ServerMetrics
         _running.Set(stats.NumRunning);
         if (stats.BlockSize > 0) _cacheConfig.WithLabels(stats.BlockSize.ToString(), stats.NumBlocksTotal.ToString()).Set(1);
         _waiting.Set(stats.NumWaiting);
+        _heldKv.Set(stats.NumHeldRequests);
         _kvUsage.Set(stats.NumBlocksTotal == 0 ? 0 : (double)stats.NumBlocksUsed / stats.NumBlocksTotal);
         _prefixHitRate.Set(stats.PrefixCacheQueries == 0 ? 0 : (double)stats.PrefixCacheHits / stats.PrefixCacheQueries);
         _prefixQueries.IncTo(stats.PrefixCacheQueries);
