@@ -1,5 +1,6 @@
 using System.CommandLine;
 using System.Runtime.InteropServices;
+using Loom.Router.Disaggregation;
 using Loom.Router.Hosting;
 using Loom.Router.Routing;
 
@@ -16,8 +17,7 @@ public sealed class RouterCommand : ICliCommand
         var defaults = new RoutingPolicyOptions();
         var replicas = new Option<string[]>("--replica")
         {
-            Description = "Base URL of a replica, e.g. http://10.0.0.5:8000 (repeat for each).",
-            Required = true,
+            Description = "Base URL of a replica, e.g. http://10.0.0.5:8000 (repeat for each; required unless --pd-disaggregation).",
             AllowMultipleArgumentsPerToken = true,
         };
         var host = new Option<string>("--host") { Description = "Address to listen on.", DefaultValueFactory = _ => "127.0.0.1" };
@@ -57,32 +57,46 @@ public sealed class RouterCommand : ICliCommand
             Description = "Seconds a replica that refused a connection or is draining stays out of rotation before it is tried again.",
             DefaultValueFactory = _ => 10,
         };
+        var pd = new Option<bool>("--pd-disaggregation")
+        {
+            Description = "Prefill/decode disaggregation (SGLang's flag): each request runs its prompt on a --prefill replica, then decodes on a --decode replica that pulls the KV.",
+        };
+        var prefill = new Option<string[]>("--prefill") { Description = "With --pd-disaggregation: base URL of a replica serving with --kv-role prefill (repeat for each)." };
+        var decode = new Option<string[]>("--decode") { Description = "With --pd-disaggregation: base URL of a replica serving with --kv-role decode (repeat for each)." };
         var command = new Command("router", "Route OpenAI API requests across replicas by queue, KV-cache use and prefix-cache affinity.")
         {
             replicas, host, port, model, policy, blockSize, queueWeight, kvWeight, prefixWeight, cacheThreshold, absThreshold, relThreshold,
-            healthInterval, pollInterval, reactivation,
+            healthInterval, pollInterval, reactivation, pd, prefill, decode,
         };
-        command.SetAction((parse, ct) => CliErrors.RunAsync(parse, () => RunAsync(new RouterOptions
-        {
-            Replicas = parse.GetValue(replicas)!,
-            Host = parse.GetValue(host)!,
-            Port = parse.GetValue(port),
-            ModelDirectory = parse.GetValue(model),
-            BlockSize = parse.GetValue(blockSize),
-            LoadBalancing = parse.GetValue(policy)!,
-            Policy = new RoutingPolicyOptions
+        command.SetAction((parse, ct) => CliErrors.RunAsync(parse, () => parse.GetValue(pd)
+            ? RunDisaggregatedAsync(new PdRouterOptions
             {
-                QueueWeight = parse.GetValue(queueWeight),
-                KvCacheWeight = parse.GetValue(kvWeight),
-                PrefixWeight = parse.GetValue(prefixWeight),
-                CacheThreshold = parse.GetValue(cacheThreshold),
-                BalanceAbsThreshold = parse.GetValue(absThreshold),
-                BalanceRelThreshold = parse.GetValue(relThreshold),
-            },
-            HealthCheckInterval = Seconds(parse.GetValue(healthInterval), "--health-check-interval"),
-            MetricsPollInterval = Seconds(parse.GetValue(pollInterval), "--metrics-poll-interval"),
-            ReactivationPeriod = Seconds(parse.GetValue(reactivation), "--reactivation-period"),
-        }, ct)));
+                Prefill = parse.GetValue(prefill) ?? [],
+                Decode = parse.GetValue(decode) ?? [],
+                Host = parse.GetValue(host)!,
+                Port = parse.GetValue(port),
+            }, parse.GetValue(replicas) is { Length: > 0 }, ct)
+            : RunAsync(new RouterOptions
+            {
+                Replicas = parse.GetValue(replicas) ?? [],
+                Host = parse.GetValue(host)!,
+                Port = parse.GetValue(port),
+                ModelDirectory = parse.GetValue(model),
+                BlockSize = parse.GetValue(blockSize),
+                LoadBalancing = parse.GetValue(policy)!,
+                Policy = new RoutingPolicyOptions
+                {
+                    QueueWeight = parse.GetValue(queueWeight),
+                    KvCacheWeight = parse.GetValue(kvWeight),
+                    PrefixWeight = parse.GetValue(prefixWeight),
+                    CacheThreshold = parse.GetValue(cacheThreshold),
+                    BalanceAbsThreshold = parse.GetValue(absThreshold),
+                    BalanceRelThreshold = parse.GetValue(relThreshold),
+                },
+                HealthCheckInterval = Seconds(parse.GetValue(healthInterval), "--health-check-interval"),
+                MetricsPollInterval = Seconds(parse.GetValue(pollInterval), "--metrics-poll-interval"),
+                ReactivationPeriod = Seconds(parse.GetValue(reactivation), "--reactivation-period"),
+            }, ct)));
         return command;
     }
 
@@ -103,11 +117,33 @@ public sealed class RouterCommand : ICliCommand
         string affinity = options.LoadBalancing != "cache_aware" ? options.LoadBalancing
             : options.ModelDirectory is null ? "load only (no --model)" : "prefix-cache affinity";
         Console.WriteLine($"Loom router at {router.BaseUrl}/v1 over {options.Replicas.Count} replicas, {affinity} (Ctrl-C to stop)");
+        await UntilStoppedAsync(cancellationToken);
+        return 0;
+    }
+
+    private static async Task<int> RunDisaggregatedAsync(PdRouterOptions options, bool replicasGiven, CancellationToken cancellationToken)
+    {
+        if (replicasGiven) throw new CliUsageException("--replica does not apply with --pd-disaggregation: name the replicas with --prefill and --decode.");
+        try
+        {
+            options.Validate();
+        }
+        catch (ArgumentException e)
+        {
+            throw new CliUsageException(e.ParamName is { } name ? e.Message.Replace($" (Parameter '{name}')", "") : e.Message);
+        }
+        await using var router = await PdRouter.StartAsync(options, cancellationToken);
+        Console.WriteLine($"Loom P/D router at {router.BaseUrl}/v1: prefill on {options.Prefill.Count}, decode on {options.Decode.Count} replicas (Ctrl-C to stop)");
+        await UntilStoppedAsync(cancellationToken);
+        return 0;
+    }
+
+    private static async Task UntilStoppedAsync(CancellationToken cancellationToken)
+    {
         var stop = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
         using var sigterm = PosixSignalRegistration.Create(PosixSignal.SIGTERM, c => { c.Cancel = true; stop.TrySetResult(); });
         using var sigint = PosixSignalRegistration.Create(PosixSignal.SIGINT, c => { c.Cancel = true; stop.TrySetResult(); });
         using var onCancel = cancellationToken.Register(() => stop.TrySetResult());
         await stop.Task;
-        return 0;
     }
 }

@@ -10,6 +10,11 @@ public sealed class RouterCommandTests
     [InlineData("--replica http://127.0.0.1:1 --replica http://127.0.0.1:1", "Each --replica must be given once.")]
     [InlineData("--replica http://127.0.0.1:1 --policy fastest", "--policy must be cache_aware, round_robin or random, got 'fastest'.")]
     [InlineData("--replica http://127.0.0.1:1 --health-check-interval 0", "--health-check-interval must be a positive number of seconds")]
+    [InlineData("--port 1", "At least one --replica URL is required.")]
+    [InlineData("--pd-disaggregation --prefill http://127.0.0.1:1", "--pd-disaggregation needs at least one --decode URL.")]
+    [InlineData("--pd-disaggregation --prefill http://127.0.0.1:1 --decode ftp://x", "--decode 'ftp://x' is not an http(s) URL.")]
+    [InlineData("--pd-disaggregation --prefill http://127.0.0.1:1 --decode http://127.0.0.1:2 --replica http://127.0.0.1:3",
+        "--replica does not apply with --pd-disaggregation")]
     public void Bad_flags_are_one_line_naming_the_flag(string args, string message)
     {
         var error = new StringWriter();

@@ -125,7 +125,7 @@ public sealed class LoomRouter : IAsyncDisposable
         await metrics.Registry.CollectAndExportAsTextAsync(context.Response.Body, context.RequestAborted);
     }
 
-    private static string ListenUrl(string host, int port)
+    internal static string ListenUrl(string host, int port)
     {
         if (host is "*" or "0.0.0.0" or "::" or "[::]") return $"http://{(host == "0.0.0.0" ? "0.0.0.0" : "[::]")}:{port}";
         bool ipv6 = IPAddress.TryParse(host.Trim('[', ']'), out var ip) && ip.AddressFamily == AddressFamily.InterNetworkV6;
@@ -133,7 +133,7 @@ public sealed class LoomRouter : IAsyncDisposable
     }
 
     /// <summary>The host stops only when the owner says so; signals are the CLI command's business.</summary>
-    private sealed class OwnerControlledLifetime : IHostLifetime
+    internal sealed class OwnerControlledLifetime : IHostLifetime
     {
         public Task WaitForStartAsync(CancellationToken cancellationToken) => Task.CompletedTask;
         public Task StopAsync(CancellationToken cancellationToken) => Task.CompletedTask;
