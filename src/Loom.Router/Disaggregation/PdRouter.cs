@@ -43,9 +43,9 @@ public sealed class PdRouter : IAsyncDisposable
         _app = builder.Build();
         _app.UseRouting();
         _app.MapGet("/health", HealthAsync);
-        _app.MapPost("/v1/completions", c => DisaggregateAsync(c, chat: false));
-        _app.MapPost("/v1/chat/completions", c => DisaggregateAsync(c, chat: true));
-        _app.MapFallback(c => ForwardAsync(c, Next(_options.Decode, ref _nextDecode)));
+        _app.MapPost("/v1/completions", c => UnlessUnreachableAsync(c, () => DisaggregateAsync(c, chat: false)));
+        _app.MapPost("/v1/chat/completions", c => UnlessUnreachableAsync(c, () => DisaggregateAsync(c, chat: true)));
+        _app.MapFallback(c => UnlessUnreachableAsync(c, () => ForwardAsync(c, Next(_options.Decode, ref _nextDecode))));
     }
 
     /// <summary>e.g. http://127.0.0.1:41234 (no trailing slash).</summary>
@@ -62,6 +62,19 @@ public sealed class PdRouter : IAsyncDisposable
 
     private static string Next(IReadOnlyList<string> replicas, ref int cursor) =>
         replicas[(int)((uint)Interlocked.Increment(ref cursor) % (uint)replicas.Count)].TrimEnd('/');
+
+    /// <summary>A replica that cannot be reached before the answer began is a 502 in OpenAI's shape, not a dropped connection.</summary>
+    private static async Task UnlessUnreachableAsync(HttpContext context, Func<Task> handle)
+    {
+        try
+        {
+            await handle();
+        }
+        catch (HttpRequestException e) when (!context.Response.HasStarted)
+        {
+            await ErrorAsync(context.Response, 502, "server_error", "replica_unreachable", $"A replica could not be reached: {e.Message}");
+        }
+    }
 
     private async Task DisaggregateAsync(HttpContext context, bool chat)
     {

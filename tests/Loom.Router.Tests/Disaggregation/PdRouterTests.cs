@@ -82,6 +82,18 @@ public sealed class PdRouterTests : IAsyncLifetime
     }
 
     [Fact]
+    public async Task An_unreachable_prefill_replica_is_a_502_in_openai_shape()
+    {
+        await using var router = await PdRouter.StartAsync(new PdRouterOptions { Prefill = ["http://127.0.0.1:9"], Decode = [_decode.BaseUrl], Port = 0 });
+        using var client = new HttpClient { BaseAddress = new Uri(router.BaseUrl) };
+        using var response = await client.PostAsync("/v1/completions", Json(Body));
+        Assert.Equal(502, (int)response.StatusCode);
+        using var error = JsonDocument.Parse(await response.Content.ReadAsStringAsync());
+        Assert.Equal("replica_unreachable", error.RootElement.GetProperty("error").GetProperty("code").GetString());
+        Assert.Equal(503, (int)(await client.GetAsync("/health")).StatusCode);
+    }
+
+    [Fact]
     public async Task Models_and_health_answer_through_the_router()
     {
         Assert.Equal(200, (int)(await _client.GetAsync("/health")).StatusCode);
