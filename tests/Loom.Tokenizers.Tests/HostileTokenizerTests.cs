@@ -63,7 +63,10 @@ public class HostileTokenizerTests
 
         // Cancelled while running: the checks between matches end it long before the 4M-word text is done.
         string huge = string.Concat(Enumerable.Repeat("ab", 2_000_000));
-        using var leaving = new CancellationTokenSource(TimeSpan.FromMilliseconds(20));
+        // Cancelled from a thread of its own: CancellationTokenSource's own timer fires on the thread pool, which a
+        // loaded test run can starve until the whole text is done (the test then saw no cancellation at all).
+        using var leaving = new CancellationTokenSource();
+        new Thread(() => { Thread.Sleep(20); leaving.Cancel(); }) { IsBackground = true }.Start();
         var e = HostileFiles.ThrownWithin(Guard, () => tokenizer.Encode(huge, new EncodeOptions(Cancellation: leaving.Token)));
         Assert.IsAssignableFrom<OperationCanceledException>(e);
 
