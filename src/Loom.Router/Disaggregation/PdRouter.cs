@@ -1,3 +1,4 @@
+using Loom.Hosting;
 using System.Net;
 using System.Net.Http.Headers;
 using System.Text;
@@ -8,7 +9,6 @@ using Microsoft.AspNetCore.Hosting;
 using Microsoft.AspNetCore.Http;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Hosting;
-using Loom.Router.Hosting;
 using Microsoft.Extensions.Logging;
 
 namespace Loom.Router.Disaggregation;
@@ -36,10 +36,10 @@ public sealed class PdRouter : IAsyncDisposable
         };
         var builder = WebApplication.CreateEmptyBuilder(new WebApplicationOptions());
         builder.Logging.AddSimpleConsole(o => o.SingleLine = true).SetMinimumLevel(options.LogLevel);
-        builder.Services.AddSingleton<IHostLifetime, LoomRouter.OwnerControlledLifetime>(); // signals are the CLI's business
+        builder.Services.AddSingleton<IHostLifetime, OwnerControlledLifetime>(); // signals are the CLI's business
         builder.Services.AddRoutingCore();
         builder.WebHost.UseKestrelCore().ConfigureKestrel(k => k.AddServerHeader = false);
-        builder.WebHost.UseUrls(LoomRouter.ListenUrl(options.Host, options.Port));
+        builder.WebHost.UseUrls(ListenAddress.Url(options.Host, options.Port));
         _app = builder.Build();
         _app.UseRouting();
         _app.MapGet("/health", HealthAsync);

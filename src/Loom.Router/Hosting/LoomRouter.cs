@@ -1,5 +1,4 @@
-using System.Net;
-using System.Net.Sockets;
+using Loom.Hosting;
 using Loom.Router.Proxy;
 using Loom.Router.Routing;
 using Loom.Router.Signals;
@@ -76,7 +75,7 @@ public sealed class LoomRouter : IAsyncDisposable
         builder.Services.AddSingleton<IHostLifetime, OwnerControlledLifetime>();
         builder.Services.AddRoutingCore();
         builder.WebHost.UseKestrelCore().ConfigureKestrel(k => k.AddServerHeader = false);
-        builder.WebHost.UseUrls(ListenUrl(options.Host, options.Port));
+        builder.WebHost.UseUrls(ListenAddress.Url(options.Host, options.Port));
 
         var poller = signals = new ReplicaSignalPoller(options.Replicas, options.MetricsPollInterval,
             LoggerFactory.Create(b => b.SetMinimumLevel(options.LogLevel)).CreateLogger<ReplicaSignalPoller>());
@@ -123,19 +122,5 @@ public sealed class LoomRouter : IAsyncDisposable
         context.Response.StatusCode = 200;
         context.Response.ContentType = "text/plain; version=0.0.4; charset=utf-8";
         await metrics.Registry.CollectAndExportAsTextAsync(context.Response.Body, context.RequestAborted);
-    }
-
-    internal static string ListenUrl(string host, int port)
-    {
-        if (host is "*" or "0.0.0.0" or "::" or "[::]") return $"http://{(host == "0.0.0.0" ? "0.0.0.0" : "[::]")}:{port}";
-        bool ipv6 = IPAddress.TryParse(host.Trim('[', ']'), out var ip) && ip.AddressFamily == AddressFamily.InterNetworkV6;
-        return ipv6 ? $"http://[{host.Trim('[', ']')}]:{port}" : $"http://{host}:{port}";
-    }
-
-    /// <summary>The host stops only when the owner says so; signals are the CLI command's business.</summary>
-    internal sealed class OwnerControlledLifetime : IHostLifetime
-    {
-        public Task WaitForStartAsync(CancellationToken cancellationToken) => Task.CompletedTask;
-        public Task StopAsync(CancellationToken cancellationToken) => Task.CompletedTask;
     }
 }

@@ -1,5 +1,4 @@
-using System.Net;
-using System.Net.Sockets;
+using Loom.Hosting;
 using Loom.Server.Endpoints;
 using Loom.Server.Metrics;
 using Microsoft.AspNetCore.Builder;
@@ -108,7 +107,7 @@ public sealed class LoomServer : IAsyncDisposable
             k.Limits.MaxConcurrentConnections = ConnectionLimit.For(options);
             k.Limits.KeepAliveTimeout = options.KeepAliveTimeout;
         });
-        builder.WebHost.UseUrls(ListenUrl(options.Host, options.Port));
+        builder.WebHost.UseUrls(ListenAddress.Url(options.Host, options.Port));
 
         var app = builder.Build();
         var logger = app.Logger;
@@ -139,19 +138,5 @@ public sealed class LoomServer : IAsyncDisposable
         app.MapPost("/detokenize", (HttpContext c) => InfoEndpoints.DetokenizeAsync(c, state));
         app.MapGet("/health", (HttpContext c) => InfoEndpoints.HealthAsync(c, state));
         app.MapGet("/metrics", (HttpContext c) => InfoEndpoints.MetricsAsync(c, metrics));
-    }
-
-    internal static string ListenUrl(string host, int port)
-    {
-        if (host is "*" or "0.0.0.0" or "::" or "[::]") return $"http://{(host == "0.0.0.0" ? "0.0.0.0" : "[::]")}:{port}";
-        bool ipv6 = IPAddress.TryParse(host.Trim('[', ']'), out var ip) && ip.AddressFamily == AddressFamily.InterNetworkV6;
-        return ipv6 ? $"http://[{host.Trim('[', ']')}]:{port}" : $"http://{host}:{port}";
-    }
-
-    /// <summary>The host stops only when the owner says so; Ctrl-C and SIGTERM are the serve command's business (drain first).</summary>
-    private sealed class OwnerControlledLifetime : IHostLifetime
-    {
-        public Task WaitForStartAsync(CancellationToken cancellationToken) => Task.CompletedTask;
-        public Task StopAsync(CancellationToken cancellationToken) => Task.CompletedTask;
     }
 }

@@ -1,3 +1,4 @@
+using Loom.Hosting;
 using Loom.Server.Hosting;
 using Microsoft.AspNetCore.Builder;
 using Microsoft.AspNetCore.Hosting;
@@ -32,7 +33,7 @@ internal sealed class KvTransferServer : IAsyncDisposable
             k.AddServerHeader = false;
             k.ConfigureEndpointDefaults(e => e.Protocols = HttpProtocols.Http2); // h2c: gRPC without TLS
         });
-        builder.WebHost.UseUrls(LoomServer.ListenUrl(options.Host, options.KvPort!.Value));
+        builder.WebHost.UseUrls(ListenAddress.Url(options.Host, options.KvPort!.Value));
         var app = builder.Build();
         app.UseRouting();
         app.MapGrpcService<KvTransferService>();
