@@ -1,15 +1,16 @@
 #!/usr/bin/env bash
 # Prefill and decode, Loom against native llama.cpp on the same GGUF files, side by side in one run at one load.
-#   tools/llamacpp/compare-native.sh FILE.gguf [FILE.gguf ...]      (THREADS=1|2, ROUNDS=2)
-# llama.cpp: llama-bench pp128 and tg64 (built by build-native.sh). Loom: `loom bench throughput` with one request of
-# 128 prompt tokens and 1 output (prefill) and one of 8 prompt tokens and 64 outputs (decode, a short prefill
-# included, so slightly pessimistic for Loom). The two alternate per file, the order flipping each round; each cell
+#   tools/llamacpp/compare-native.sh FILE.gguf [FILE.gguf ...]      (THREADS=1|2, ROUNDS=2, PROMPT=128|512)
+# llama.cpp: llama-bench pp$PROMPT and tg64 (built by build-native.sh). Loom: `loom bench throughput` with one request
+# of PROMPT prompt tokens and 1 output (prefill, one step: the budget is 512) and one of 8 prompt tokens and 64
+# outputs (decode, a short prefill included, so slightly pessimistic for Loom). The two alternate per file, the order flipping each round; each cell
 # is the better round. Prints a markdown table with the load average of each row.
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 root=$(cd "$here/../.." && pwd)
 threads=${THREADS:-2}
 rounds=${ROUNDS:-2}
+prompt=${PROMPT:-128}
 bin=$("$here/build-native.sh")
 "$root/loom" --help >/dev/null # builds the CLI in Release once
 out=$(mktemp -d)
@@ -23,13 +24,13 @@ loom() { # file input output
   python3 -c "import json,sys;d=json.load(open('$out/r.json'));print(round(d['total_prompt_tokens']/d['elapsed_time'] if $3==1 else d['total_output_tokens']/d['elapsed_time'],1))"
 }
 best() { printf '%s\n' "$@" | sort -g | tail -1; }
-echo "| file | threads | llama.cpp pp128 t/s | Loom prefill t/s | ratio | llama.cpp tg64 t/s | Loom decode t/s | ratio | load avg |"
+echo "| file | threads | llama.cpp pp$prompt t/s | Loom prefill t/s | ratio | llama.cpp tg64 t/s | Loom decode t/s | ratio | load avg |"
 echo "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | --- |"
 for file in "$@"; do
   lp=(); lt=(); mp=(); mt=()
   for ((r = 0; r < rounds; r++)); do
-    if ((r % 2 == 0)); then lp+=("$(llama "$file" 128 0)"); lt+=("$(llama "$file" 0 64)"); mp+=("$(loom "$file" 128 1)"); mt+=("$(loom "$file" 8 64)")
-    else mp+=("$(loom "$file" 128 1)"); mt+=("$(loom "$file" 8 64)"); lp+=("$(llama "$file" 128 0)"); lt+=("$(llama "$file" 0 64)"); fi
+    if ((r % 2 == 0)); then lp+=("$(llama "$file" "$prompt" 0)"); lt+=("$(llama "$file" 0 64)"); mp+=("$(loom "$file" "$prompt" 1)"); mt+=("$(loom "$file" 8 64)")
+    else mp+=("$(loom "$file" "$prompt" 1)"); mt+=("$(loom "$file" 8 64)"); lp+=("$(llama "$file" "$prompt" 0)"); lt+=("$(llama "$file" 0 64)"); fi
   done
   a=$(best "${lp[@]}"); b=$(best "${mp[@]}"); c=$(best "${lt[@]}"); d=$(best "${mt[@]}")
   printf '| %s | %s | %s | %s | %.2f | %s | %s | %.2f | %s |\n' "$(basename "$file")" "$threads" "$a" "$b" "$(echo "$b / $a" | bc -l)" \
