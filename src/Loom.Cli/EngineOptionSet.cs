@@ -11,14 +11,22 @@ namespace Loom.Cli;
 /// The model, engine and loader flags that every command running the engine shares (vLLM's EngineArgs): defined once
 /// here so `loom serve` and `loom bench throughput` spell, default and describe them alike.
 /// </summary>
-public sealed class EngineOptionSet
+/// <param name="online">`loom serve`: users wait on every token, so the step-time target is on by default; offline
+/// commands (bench throughput) default to a fixed budget, which maximises throughput.</param>
+public sealed class EngineOptionSet(bool online = false)
 {
     public Option<string> Model { get; } = new("--model") { Description = "Model directory (Hugging Face layout) or .gguf file.", DefaultValueFactory = _ => "models/demo" };
     public Option<int?> MaxModelLen { get; } = new("--max-model-len") { Description = "Prompt + output limit (default: the model's)." };
     public Option<int> MaxNumSeqs { get; } = new("--max-num-seqs") { Description = "Most sequences in one step.", DefaultValueFactory = _ => 64 };
     public Option<int?> MaxNumBatchedTokens { get; } = new("--max-num-batched-tokens")
     {
-        Description = $"Token budget of one step (default: {EngineOptions.DefaultChunkedStepTokens} with chunked prefill, which bounds how long a prompt stalls running decodes; {EngineOptions.DefaultWholePromptStepTokens} without).",
+        Description = $"Most tokens in one step (default: {EngineOptions.DefaultTimedStepTokens} under a step time target, else {EngineOptions.DefaultChunkedStepTokens} with chunked prefill, which bounds how long a prompt stalls running decodes; {EngineOptions.DefaultWholePromptStepTokens} without).",
+    };
+    public Option<double?> StepTimeTarget { get; } = new("--step-time-target-ms")
+    {
+        Description = "Shrink each step's token budget so a step (the gap every running decode waits) stays near this many ms, measured as it runs; "
+            + $"never below the running requests plus {StepTimeBudget.MinPromptTokens} prompt tokens, and at most {StepTimeBudget.DecodeHeadroom}x the decodes alone. "
+            + (online ? $"0 = off, a fixed budget (default {EngineOptions.DefaultServingStepTimeTarget.TotalMilliseconds:0} with chunked prefill)." : "Default off (offline: a fixed budget)."),
     };
     public Option<int> BlockSize { get; } = new("--block-size") { Description = "Tokens per KV cache block.", DefaultValueFactory = _ => 16 };
     public Option<string?> KvCacheMemory { get; } = new("--kv-cache-memory") { Description = "KV cache size in bytes; accepts KiB/MiB/GiB suffixes (e.g. 512MiB)." };
@@ -34,7 +42,7 @@ public sealed class EngineOptionSet
 
     public IEnumerable<Option> All =>
     [
-        Model, MaxModelLen, MaxNumSeqs, MaxNumBatchedTokens, BlockSize, KvCacheMemory, KvCacheDType, EnablePrefixCaching, NoEnablePrefixCaching,
+        Model, MaxModelLen, MaxNumSeqs, MaxNumBatchedTokens, StepTimeTarget, BlockSize, KvCacheMemory, KvCacheDType, EnablePrefixCaching, NoEnablePrefixCaching,
         NoEnableChunkedPrefill, Device, Threads, DummyWeights, Quantization, Speculative,
     ];
 
@@ -55,8 +63,23 @@ public sealed class EngineOptionSet
         KvCacheDType = KvCacheDTypes.Parse(parse.GetValue(KvCacheDType)!),
         EnablePrefixCaching = parse.GetValue(EnablePrefixCaching) && !parse.GetValue(NoEnablePrefixCaching),
         EnableChunkedPrefill = !parse.GetValue(NoEnableChunkedPrefill),
+        StepTimeTarget = StepTimeTargetOf(parse),
         Speculative = ParseSpeculativeConfig(parse.GetValue(Speculative)),
     };
+
+    /// <summary>The flag's value, else the command's default; 0 turns it off. Without chunked prefill the default is off.</summary>
+    private TimeSpan? StepTimeTargetOf(ParseResult parse)
+    {
+        bool chunked = !parse.GetValue(NoEnableChunkedPrefill);
+        switch (parse.GetValue(StepTimeTarget))
+        {
+            case null: return online && chunked ? EngineOptions.DefaultServingStepTimeTarget : null;
+            case 0: return null;
+            case double ms when ms < 0 || !double.IsFinite(ms): throw new CliUsageException($"--step-time-target-ms must be a positive number of milliseconds (or 0 for off), got {ms}.");
+            case double when !chunked: throw new CliUsageException("--step-time-target-ms needs chunked prefill (drop --no-enable-chunked-prefill, or pass 0).");
+            case double ms: return TimeSpan.FromMilliseconds(ms);
+        }
+    }
 
     /// <summary>The --speculative-config option (also taken by `loom generate`, which has its own option set).</summary>
     public static Option<string?> CreateSpeculativeConfig() => new("--speculative-config")

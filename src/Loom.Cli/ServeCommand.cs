@@ -15,7 +15,7 @@ public sealed class ServeCommand : ICliCommand
 {
     public static Command Create()
     {
-        var engine = new EngineOptionSet();
+        var engine = new EngineOptionSet(online: true);
         var host = new Option<string>("--host") { Description = "Address to listen on.", DefaultValueFactory = _ => "127.0.0.1" };
         var port = new Option<int>("--port") { Description = "Port (0 = any free port).", DefaultValueFactory = _ => 8000 };
         var servedName = new Option<string?>("--served-model-name") { Description = "Name clients use in \"model\" (default: the directory name)." };

@@ -25,8 +25,29 @@ public sealed record EngineOptions
     /// <summary>The default without chunked prefill, where a prompt must fit one step whole.</summary>
     public const int DefaultWholePromptStepTokens = 512;
 
-    /// <summary>The token budget of one step in force: <see cref="MaxNumBatchedTokens"/>, else the default for the chunking mode.</summary>
-    public int StepTokenBudget => MaxNumBatchedTokens ?? (EnableChunkedPrefill ? DefaultChunkedStepTokens : DefaultWholePromptStepTokens);
+    /// <summary>
+    /// The default cap with chunked prefill when <see cref="StepTimeTarget"/> is set: the time control bounds how long a
+    /// step takes, so the cap only bounds the step's buffers, and a fast model gets large, efficient steps.
+    /// </summary>
+    public const int DefaultTimedStepTokens = 512;
+
+    /// <summary>
+    /// The token budget of one step in force (the most tokens a step may hold): <see cref="MaxNumBatchedTokens"/>, else
+    /// the default for the chunking mode and step-time control.
+    /// </summary>
+    public int StepTokenBudget => MaxNumBatchedTokens ?? (!EnableChunkedPrefill ? DefaultWholePromptStepTokens
+        : StepTimeTarget is null ? DefaultChunkedStepTokens : DefaultTimedStepTokens);
+
+    /// <summary>
+    /// --step-time-target-ms: shrink each step's token budget (never below the running requests plus a block of prompt
+    /// tokens) so that its measured duration stays near this (<see cref="StepTimeBudget"/>); null = a fixed budget.
+    /// Needs chunked prefill (without it a prompt must run whole).
+    /// </summary>
+    public TimeSpan? StepTimeTarget { get; init; }
+
+    /// <summary>The target `loom serve` uses unless told otherwise: about four tokens a second per user at worst, the
+    /// slow end of reading speed, on hardware where the decodes alone fit it.</summary>
+    public static readonly TimeSpan DefaultServingStepTimeTarget = TimeSpan.FromMilliseconds(250);
     /// <summary>--max-model-len: prompt + output limit; null = the model's max_position_embeddings.</summary>
     public int? MaxModelLen { get; init; }
     /// <summary>Tokens per KV block.</summary>

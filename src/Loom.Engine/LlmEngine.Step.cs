@@ -1,3 +1,4 @@
+using System.Diagnostics;
 using Loom.Core.Requests;
 using Loom.Core.Sampling;
 using Loom.Core.Scheduling;
@@ -22,10 +23,12 @@ public sealed partial class LlmEngine
         LandKvArrivals();
         TakeEndedOutputs(outputs);
 
-        var scheduled = _scheduler.Schedule();
+        var scheduled = _stepTime is null ? _scheduler.Schedule() : _scheduler.Schedule(_stepTime.NextBudget(_scheduler.NumRunning));
         StartKvLoads();
         _lastStepRan = !scheduled.IsEmpty;
+        long started = Stopwatch.GetTimestamp();
         var ran = _runner.Execute(scheduled); // also when empty: it must hear of finished requests
+        _stepTime?.Observe(scheduled.TotalNumScheduledTokens, Stopwatch.GetElapsedTime(started));
         if (!scheduled.IsEmpty)
         {
             EndFaultedRows(ran);

@@ -26,6 +26,7 @@ public sealed partial class LlmEngine
     /// <summary>Floats of prompt-scoring logits one step may hold (128 MiB): bounds prompt_logprobs chunks by the vocabulary.</summary>
     private const int PromptLogprobLogitsBudget = 32 << 20;
     private long _promptTokensTotal, _generationTokensTotal;
+    private readonly StepTimeBudget? _stepTime; // sizes each step's budget to a target duration, or null
 
     /// <param name="executor">Holds the weights and the paged KV cache (its KvCache spec sizes the block pool).</param>
     /// <param name="tokenizer">For incremental detokenization; null = token ids only (text stays empty).</param>
@@ -59,6 +60,18 @@ public sealed partial class LlmEngine
         });
         _runner = new ModelRunner(executor, options.StepTokenBudget, options.MaxNumSeqs, options.Speculative, draftExecutor);
         _leases = new KvTransfer.KvLeases(options.KvLeaseTimeout);
+        _stepTime = StepTimeBudgetFor(options);
+    }
+
+    /// <summary>The step-time control, or null for a fixed budget; a target without chunked prefill is refused.</summary>
+    private static StepTimeBudget? StepTimeBudgetFor(EngineOptions options)
+    {
+        if (options.StepTimeTarget is not { } target) return null;
+        if (target <= TimeSpan.Zero)
+            throw new ArgumentOutOfRangeException("step_time_target", target, "The step time target must be positive.");
+        if (!options.EnableChunkedPrefill)
+            throw new ArgumentException("A step time target needs chunked prefill: without it a prompt runs whole in one step.", "step_time_target");
+        return new StepTimeBudget(target, options.StepTokenBudget);
     }
 
     private static void CheckDraft(IModelExecutor executor, IModelExecutor? draft, EngineOptions options)

@@ -22,7 +22,7 @@ public sealed class ServeCommandTests
     {
         var serve = ServeCommand.Create();
         foreach (var name in new[] { "--model", "--host", "--port", "--served-model-name", "--max-model-len", "--max-num-seqs",
-                     "--max-num-batched-tokens", "--kv-cache-memory", "--enable-prefix-caching", "--no-enable-prefix-caching", "--no-enable-chunked-prefill",
+                     "--max-num-batched-tokens", "--step-time-target-ms", "--kv-cache-memory", "--enable-prefix-caching", "--no-enable-prefix-caching", "--no-enable-chunked-prefill",
                      "--api-key", "--max-waiting", "--shutdown-timeout", "--device" })
             Assert.Contains(serve.Options, o => o.Name == name);
     }
@@ -40,6 +40,44 @@ public sealed class ServeCommandTests
         var parse = command.Parse(["--kv-cache-dtype", value]);
         Assert.Empty(parse.Errors);
         Assert.Equal(expected, options.Engine(parse).KvCacheDType);
+    }
+
+    [Theory]
+    [InlineData(true, new string[0], 250.0)]            // serve: on by default
+    [InlineData(false, new string[0], null)]            // offline: off by default
+    [InlineData(true, new[] { "--step-time-target-ms", "0" }, null)]
+    [InlineData(false, new[] { "--step-time-target-ms", "120" }, 120.0)]
+    [InlineData(true, new[] { "--no-enable-chunked-prefill" }, null)] // a prompt runs whole: no default target
+    public void Step_time_target_defaults_per_command_and_parses(bool online, string[] args, double? expectedMs)
+    {
+        var options = new EngineOptionSet(online);
+        var command = new System.CommandLine.Command("test");
+        options.AddTo(command);
+        var parse = command.Parse(args);
+        Assert.Empty(parse.Errors);
+        Assert.Equal(expectedMs, options.Engine(parse).StepTimeTarget?.TotalMilliseconds);
+    }
+
+    [Theory]
+    [InlineData("-5")]
+    [InlineData("NaN")]
+    public void Step_time_target_rejects_a_negative_or_non_number(string value)
+    {
+        var options = new EngineOptionSet(online: true);
+        var command = new System.CommandLine.Command("test");
+        options.AddTo(command);
+        var e = Assert.Throws<CliUsageException>(() => options.Engine(command.Parse([$"--step-time-target-ms={value}"])));
+        Assert.Contains("--step-time-target-ms", e.Message);
+    }
+
+    [Fact]
+    public void Step_time_target_with_chunked_prefill_off_is_a_usage_error()
+    {
+        var options = new EngineOptionSet(online: true);
+        var command = new System.CommandLine.Command("test");
+        options.AddTo(command);
+        var e = Assert.Throws<CliUsageException>(() => options.Engine(command.Parse(["--step-time-target-ms", "200", "--no-enable-chunked-prefill"])));
+        Assert.Contains("chunked prefill", e.Message);
     }
 
     [Fact]

@@ -74,10 +74,17 @@ public sealed partial class Scheduler
     }
 
     /// <summary>Decides the next step. Advances each scheduled request's NumComputedTokens (the step is assumed to run).</summary>
-    public SchedulerOutput Schedule()
+    public SchedulerOutput Schedule() => Schedule(Config.MaxNumBatchedTokens);
+
+    /// <summary>
+    /// Decides the next step under a token budget of its own (at most max_num_batched_tokens, at least 1): the engine's
+    /// step-time control shrinks it so that a step stays near a target duration.
+    /// </summary>
+    public SchedulerOutput Schedule(int tokenBudget)
     {
         _scheduled.Clear();
-        int budget = Config.MaxNumBatchedTokens;
+        int stepBudget = Math.Clamp(tokenBudget, 1, Config.MaxNumBatchedTokens);
+        int budget = stepBudget;
         List<string>? preempted = null;
 
         budget = ScheduleRunning(budget, ref preempted);
@@ -88,7 +95,7 @@ public sealed partial class Scheduler
         foreach (var s in scheduled) s.Request.NumComputedTokens = s.ContextLength;
         string[] finished = _finishedSinceLastStep.Count == 0 ? [] : [.. _finishedSinceLastStep];
         _finishedSinceLastStep.Clear();
-        return new SchedulerOutput(scheduled, Config.MaxNumBatchedTokens - budget, NewRequestsOf(scheduled),
+        return new SchedulerOutput(scheduled, stepBudget - budget, NewRequestsOf(scheduled),
             preempted is null ? [] : preempted, finished);
     }
 

@@ -47,12 +47,16 @@ internal sealed class SimulatedEngine
         return (h & 0x7fffffff) % 50;
     }
 
+    /// <summary>Each step's own token budget (the engine's step-time control); null = max_num_batched_tokens.</summary>
+    public Func<int>? StepBudget { get; init; }
+
     public SchedulerOutput Step()
     {
         var config = Scheduler.Config;
-        var output = Scheduler.Schedule();
+        int budget = StepBudget?.Invoke() ?? config.MaxNumBatchedTokens;
+        var output = Scheduler.Schedule(budget);
         Steps++;
-        Assert.True(output.TotalNumScheduledTokens <= config.MaxNumBatchedTokens, "token budget exceeded");
+        Assert.True(output.TotalNumScheduledTokens <= Math.Min(budget, config.MaxNumBatchedTokens), "token budget exceeded");
         Assert.True(output.Scheduled.Count <= config.MaxNumSeqs, "max_num_seqs exceeded");
         Assert.Equal(output.TotalNumScheduledTokens, output.Scheduled.Sum(s => s.NumNewTokens));
         Assert.Equal(output.Scheduled.Count, output.Scheduled.Select(s => s.RequestId).Distinct().Count());
