@@ -43,15 +43,15 @@ internal sealed unsafe class PreparedInput : IParallelWork
         NumTokens = numTokens;
         _forms = forms;
         _n = n;
-        if (forms.HasFlag(InputForms.Q8)) Q8.Reserve(numTokens, n);
-        if (forms.HasFlag(InputForms.Q8K)) Q8K.Reserve(numTokens, n);
+        if ((forms & InputForms.Q8) != 0) Q8.Reserve(numTokens, n);
+        if ((forms & InputForms.Q8K) != 0) Q8K.Reserve(numTokens, n);
         if (forms != InputForms.None) pool.For(numTokens, this, (long)numTokens * n);
     }
 
     public void Execute(int index, int worker)
     {
         float* row = X + (long)index * XStride;
-        if (_forms.HasFlag(InputForms.Q8)) Q8.QuantizeToken(row, index, _n);
-        if (_forms.HasFlag(InputForms.Q8K)) Q8K.QuantizeToken(row, index, _n);
+        if ((_forms & InputForms.Q8) != 0) Q8.QuantizeToken(row, index, _n);
+        if ((_forms & InputForms.Q8K) != 0) Q8K.QuantizeToken(row, index, _n);
     }
 }
