@@ -25,6 +25,13 @@ internal static unsafe class InterleavedSuperBlockGemm
 
     private readonly struct Kernels<TFormat>(InterleavedSuperBlocks w, Q8KActivations x) : IGroupKernels where TFormat : struct, ISuperBlockFormat
     {
+        /// <summary>Two four-token tiles: the same bits as any other split.</summary>
+        public void Tokens8(int g, int t, float* y, int yStride, int first, int last)
+        {
+            Tokens4(g, t, y, yStride, first, last);
+            Tokens4(g, t + 4, y + 4L * yStride, yStride, first, last);
+        }
+
         public void Tokens4(int g, int t, float* y, int yStride, int first, int last) =>
             Tokens4<TFormat>(w.Group(g), w.Blocks, x, w.Blocks * 256, t, y, yStride, first, last);
 
