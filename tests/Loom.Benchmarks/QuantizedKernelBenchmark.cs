@@ -1,17 +1,19 @@
 using System.Diagnostics;
 using Loom.Backends.Cpu;
-using Loom.Models.Gguf;
 using Loom.Models.Weights;
 
 namespace Loom.Benchmarks;
 
 /// <summary>
-/// One thread, one linear layer of the Qwen2.5-0.5B shape (gate_proj [4864, 896] and down_proj [896, 4864]) in Q8_0,
+/// One thread, one linear layer of the Qwen2.5-0.5B shape (by default gate_proj [4864, 896] and down_proj [896, 4864];
+/// `--shapes 896x896,128x896,151936x896` for o_proj, k/v_proj and the lm_head) in Q8_0,
 /// Q4_0, BF16, the types llama-quantize's K-quant files hold (Q5_0, Q5_1, Q4_1, IQ4_NL; Q4_K, Q5_K, Q6_K where rows
-/// are whole 256-value blocks, i.e. down_proj; random blocks), for 1 and 32 tokens. Timed in process CPU time (not wall time), so that other work on a shared
+/// are whole 256-value blocks, i.e. down_proj; random blocks), for 1 and 32 tokens. Each call goes through the engine's
+/// <see cref="LinearJob"/> on a one-thread pool (four row-range items per layer, run by the caller), so what a launch
+/// does besides the kernel (preparing the input) is counted as in a forward pass. Timed in process CPU time (not wall time), so that other work on a shared
 /// machine inflates the numbers less; best of several repetitions. Reports GMAC/s and weight GB/s.
 /// Usage: dotnet run -c Release --project tests/Loom.Benchmarks -- kernels [--seconds S] [--types q8_0,q4_k,bf16,f16,...]
-/// [--tokens 1,32,128]
+/// [--tokens 1,32,128] [--shapes 4864x896,896x4864] (out x in)
 /// </summary>
 internal static unsafe class QuantizedKernelBenchmark
 {
@@ -20,12 +22,15 @@ internal static unsafe class QuantizedKernelBenchmark
         double seconds = double.Parse(Option(args, "--seconds", "0.3"));
         var dtypes = Option(args, "--types", "q8_0,q4_0,bf16,q5_0,q5_1,q4_1,iq4_nl,q4_k,q5_k,q6_k").Split(',').Select(t => Enum.Parse<DType>(t, ignoreCase: true)).ToArray();
         var tokenCounts = Option(args, "--tokens", "1,32").Split(',').Select(int.Parse).ToArray();
+        var shapes = Option(args, "--shapes", "4864x896,896x4864").Split(',').Select(Shape).ToArray();
         Console.WriteLine("| weight | shape [out, in] | tokens | µs/call (CPU time) | GMAC/s | weight GB/s |");
         Console.WriteLine("| --- | --- | ---: | ---: | ---: | ---: |");
-        foreach (var (o, i) in new[] { (4864, 896), (896, 4864) })
+        using var pool = new WorkerPool(1);
+        var job = new LinearJob(pool);
+        foreach (var (o, i) in shapes)
             foreach (var dtype in dtypes)
                 foreach (int tokens in tokenCounts)
-                    if (i % DTypes.BlockElements(dtype) == 0) Measure(dtype, o, i, tokens, seconds);
+                    if (i % DTypes.BlockElements(dtype) == 0) Measure(job, dtype, o, i, tokens, seconds);
         return 0;
     }
 
@@ -35,18 +40,21 @@ internal static unsafe class QuantizedKernelBenchmark
         return i >= 0 && i + 1 < args.Length ? args[i + 1] : fallback;
     }
 
-    private static void Measure(DType dtype, int outFeatures, int inFeatures, int tokens, double seconds)
+    private static (int Out, int In) Shape(string text)
+    {
+        var parts = text.Split('x');
+        return (int.Parse(parts[0]), int.Parse(parts[1]));
+    }
+
+    private static void Measure(LinearJob job, DType dtype, int outFeatures, int inFeatures, int tokens, double seconds)
     {
         var rng = new Random(1);
-        var values = new float[(long)outFeatures * inFeatures];
-        for (long k = 0; k < values.Length; k++) values[k] = (float)(rng.NextDouble() - 0.5) * 0.04f;
-        var bytes = new byte[DTypes.ByteCount(dtype, values.Length)!.Value];
+        long count = (long)outFeatures * inFeatures;
+        var bytes = new byte[DTypes.ByteCount(dtype, count)!.Value];
         switch (dtype)
         {
-            case DType.Q8_0: GgmlQuants.QuantizeQ8_0(values, bytes); break;
-            case DType.Q4_0: GgmlQuants.QuantizeQ4_0(values, bytes); break;
-            case DType.BF16: HalfConvert.F32ToBF16(values, System.Runtime.InteropServices.MemoryMarshal.Cast<byte, ushort>(bytes.AsSpan())); break;
-            case DType.F16: HalfConvert.F32ToF16(values, System.Runtime.InteropServices.MemoryMarshal.Cast<byte, ushort>(bytes.AsSpan())); break;
+            case DType.BF16: HalfConvert.F32ToBF16(RandomValues(count, rng), System.Runtime.InteropServices.MemoryMarshal.Cast<byte, ushort>(bytes.AsSpan())); break;
+            case DType.F16: HalfConvert.F32ToF16(RandomValues(count, rng), System.Runtime.InteropServices.MemoryMarshal.Cast<byte, ushort>(bytes.AsSpan())); break;
             default: RandomBlocks(dtype, bytes, rng); break;
         }
         var x = new float[tokens * inFeatures];
@@ -56,7 +64,7 @@ internal static unsafe class QuantizedKernelBenchmark
         fixed (float* xp = x, yp = y)
         {
             var linear = CpuLinear.Create(new TensorInfo("w", dtype, [outFeatures, inFeatures], data, bytes.Length, "bench"));
-            for (int k = 0; k < 20; k++) linear.ComputeRows(xp, inFeatures, tokens, yp, outFeatures, 0, outFeatures); // tier-up
+            for (int k = 0; k < 20; k++) job.Run(linear, xp, tokens, yp); // tier-up
             var process = Process.GetCurrentProcess();
             double best = double.MaxValue;
             for (int rep = 0; rep < 5; rep++)
@@ -67,7 +75,7 @@ internal static unsafe class QuantizedKernelBenchmark
                 var wall = Stopwatch.StartNew();
                 while (wall.Elapsed.TotalSeconds < seconds / 5)
                 {
-                    linear.ComputeRows(xp, inFeatures, tokens, yp, outFeatures, 0, outFeatures);
+                    job.Run(linear, xp, tokens, yp);
                     calls++;
                 }
                 process.Refresh();
@@ -76,6 +84,13 @@ internal static unsafe class QuantizedKernelBenchmark
             double macs = (double)outFeatures * inFeatures * tokens;
             Console.WriteLine($"| {dtype} | [{outFeatures}, {inFeatures}] | {tokens} | {best * 1e6:F0} | {macs / best / 1e9:F1} | {bytes.Length / best / 1e9:F1} |");
         }
+    }
+
+    private static float[] RandomValues(long count, Random rng)
+    {
+        var values = new float[count];
+        for (long k = 0; k < values.Length; k++) values[k] = (float)(rng.NextDouble() - 0.5) * 0.04f;
+        return values;
     }
 
     /// <summary>Random block bytes with small f16 scales where each type keeps its scale(s) (a kernel's speed does not depend on the values).</summary>

@@ -1,4 +1,5 @@
 using Loom.Backends.Cpu.Kernels;
+using Loom.Backends.Cpu.Quantized;
 using Loom.Models.Weights;
 
 namespace Loom.Backends.Cpu;
@@ -37,6 +38,19 @@ public abstract unsafe class CpuLinear
     /// Called concurrently on disjoint row ranges.
     /// </summary>
     public abstract void ComputeRows(float* x, int xStride, int numTokens, float* y, int yStride, int rowStart, int rowEnd);
+
+    /// <summary>
+    /// The quantized forms of the input the kernels read, which <see cref="LinearJob"/> prepares once per launch for
+    /// all the layers and row ranges that share that input.
+    /// </summary>
+    internal virtual InputForms InputForms => InputForms.None;
+
+    /// <summary>
+    /// <see cref="ComputeRows(float*, int, int, float*, int, int, int)"/> on an input already prepared in the forms
+    /// <see cref="InputForms"/> names; the same bits.
+    /// </summary>
+    internal virtual void ComputeRows(PreparedInput input, float* y, int yStride, int rowStart, int rowEnd) =>
+        ComputeRows(input.X, input.XStride, input.NumTokens, y, yStride, rowStart, rowEnd);
 
     /// <summary>
     /// The linear layer over rows [rowOffset, rowOffset + rows) of <paramref name="weight"/> (all rows when rows is

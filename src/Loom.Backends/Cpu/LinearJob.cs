@@ -1,8 +1,12 @@
+using System.Diagnostics;
+using Loom.Backends.Cpu.Quantized;
+
 namespace Loom.Backends.Cpu;
 
 /// <summary>
 /// Up to three linear layers that share one input (q/k/v, or gate/up), run as one parallel region whose work items
-/// are row ranges of each layer in turn. Reused across calls, so launching it allocates nothing.
+/// are row ranges of each layer in turn. The input is quantized first, once, in every form the layers read
+/// (<see cref="PreparedInput"/>), and every item reads that copy. Reused across calls, so launching it allocates nothing.
 /// </summary>
 internal sealed unsafe class LinearJob(WorkerPool pool) : IParallelWork
 {
@@ -11,6 +15,7 @@ internal sealed unsafe class LinearJob(WorkerPool pool) : IParallelWork
     private readonly float*[] _outputs = new float*[MaxTargets];
     private readonly int[] _rowsPerItem = new int[MaxTargets];
     private readonly int[] _firstItem = new int[MaxTargets + 1];
+    private readonly PreparedInput _input = new();
     private int _numTargets;
     private float* _x;
     private int _numTokens;
@@ -63,7 +68,16 @@ internal sealed unsafe class LinearJob(WorkerPool pool) : IParallelWork
     private void Launch()
     {
         long work = 0;
-        for (int i = 0; i < _numTargets; i++) work += (long)_linears[i]!.OutFeatures * _linears[i]!.InFeatures * _numTokens;
+        var forms = InputForms.None;
+        int n = _linears[0]!.InFeatures;
+        for (int i = 0; i < _numTargets; i++)
+        {
+            var linear = _linears[i]!;
+            Debug.Assert(linear.InFeatures == n, $"{linear.Name} shares an input of {n} features but reads {linear.InFeatures}.");
+            work += (long)linear.OutFeatures * n * _numTokens;
+            forms |= linear.InputForms;
+        }
+        _input.Prepare(pool, _x, n, _numTokens, n, forms);
         pool.For(_firstItem[_numTargets], this, work);
         Array.Clear(_linears);
     }
@@ -75,6 +89,6 @@ internal sealed unsafe class LinearJob(WorkerPool pool) : IParallelWork
         var linear = _linears[t]!;
         int rowStart = (index - _firstItem[t]) * _rowsPerItem[t];
         int rowEnd = Math.Min(rowStart + _rowsPerItem[t], linear.OutFeatures);
-        linear.ComputeRows(_x, linear.InFeatures, _numTokens, _outputs[t], linear.OutFeatures, rowStart, rowEnd);
+        linear.ComputeRows(_input, _outputs[t], linear.OutFeatures, rowStart, rowEnd);
     }
 }

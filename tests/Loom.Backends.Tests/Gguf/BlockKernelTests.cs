@@ -45,7 +45,7 @@ public unsafe class BlockKernelTests
         AssertMatchesReference(dtype, weight, RandomInputs(numTokens * inFeatures, rng), inFeatures, outFeatures, numTokens);
     }
 
-    /// <summary>Each token's outputs are bit-identical whether it runs alone or in a batch of 10 (tiles of four and a tail).</summary>
+    /// <summary>Each token's outputs are bit-identical whether it runs alone or in a batch of 15 (tiles of eight and four, single tokens).</summary>
     [Theory]
     [MemberData(nameof(NewTypes))]
     public void BatchedOutputsEqualEachTokenAlone(DType dtype) =>

@@ -64,7 +64,7 @@ public unsafe class InterleavedKernelTests
         Assert.Equal(whole, split);
     }
 
-    /// <summary>Each token's outputs are bit-identical alone and in a batch of 10 (a tile of four, a tail), on the model's row length.</summary>
+    /// <summary>Each token's outputs are bit-identical alone and in a batch of 15 (tiles of eight and four, single tokens), on the model's row length.</summary>
     [Theory]
     [InlineData(DType.Q4_1)]
     [InlineData(DType.Q5_0)]

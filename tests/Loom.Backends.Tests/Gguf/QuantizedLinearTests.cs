@@ -62,19 +62,19 @@ public unsafe class QuantizedLinearTests
         }
     }
 
-    /// <summary>Each token's outputs are bit-identical whether it runs alone or in any batch (tiles of four and tails).</summary>
+    /// <summary>Each token's outputs are bit-identical whether it runs alone or in any batch (tiles of eight and four, single tokens).</summary>
     [Theory]
     [InlineData(DType.Q8_0)]
     [InlineData(DType.Q4_0)]
     public void BatchedOutputsEqualEachTokenAlone(DType dtype) => AssertBatchedOutputsEqualEachTokenAlone(dtype, inFeatures: 320);
 
     /// <summary>
-    /// Runs 10 tokens through an 11-row layer of random <paramref name="dtype"/> blocks at once, then each token alone,
+    /// Runs 15 tokens (a tile of eight, one of four, three single tokens) through an 11-row layer of random <paramref name="dtype"/> blocks at once, then each token alone,
     /// and asserts every token's outputs are bit-identical both ways (shared by the block-kernel tests of other types).
     /// </summary>
     internal static void AssertBatchedOutputsEqualEachTokenAlone(DType dtype, int inFeatures)
     {
-        const int outFeatures = 11, numTokens = 10;
+        const int outFeatures = 11, numTokens = 15;
         var rng = new Random(17);
         var bytes = RandomBlocks(dtype, outFeatures * (inFeatures / DTypes.BlockElements(dtype) * DTypes.BlockBytes(dtype)), rng);
         var x = new float[numTokens * inFeatures];

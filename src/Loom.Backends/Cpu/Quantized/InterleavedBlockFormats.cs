@@ -21,6 +21,39 @@ internal unsafe struct Nibblesx8<TFormat> : IInterleavedBlock where TFormat : st
     public static int GroupBlockBytes => TFormat.HasFifthBit ? 160 : 128;
     public static bool HasMin => TFormat.HasMin;
 
+    /// <summary>
+    /// Tokens t..t+7: each group block unpacked once for eight tokens; the eight unpacked vectors stay in registers,
+    /// the eight tokens' float accumulators in an L1 buffer. Per token the same operations as <see cref="Token1"/>.
+    /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    public static void Tokens8(byte* q, ushort* scales, int blocks, Activations a, int t, float* y, int yStride, int first, int last)
+    {
+        long n = (long)blocks * 32;
+        sbyte* x0 = a.Quants(t);    // token t + j's block b at x0 + j * n + b * 32
+        float* d0 = a.Scales(t);    // token t + j's block b at d0[j * blocks + b]
+        int* s0 = a.Sums(t);
+        var acc = stackalloc Vector256<float>[8];
+        InterleavedGemm.Clear8(acc);
+        for (int b = 0; b < blocks; b++)
+        {
+            byte* qb = q + b * GroupBlockBytes;
+            Unpack(qb, 0, out var lo0, out var hi0);
+            Unpack(qb, 1, out var lo1, out var hi1);
+            Unpack(qb, 2, out var lo2, out var hi2);
+            Unpack(qb, 3, out var lo3, out var hi3);
+            ushort* sb = scales + b * 8 * (HasMin ? 2 : 1);
+            var dw = InterleavedGemm.HalvesToSingles(sb);
+            var mw = HasMin ? InterleavedGemm.HalvesToSingles(sb + 8) : default;
+            sbyte* xb = x0 + b * 32;
+            for (int j = 0; j < 8; j++)
+            {
+                int i = j * blocks + b;
+                acc[j] = Scale(acc[j], BlockSum(lo0, hi0, lo1, hi1, lo2, hi2, lo3, hi3, xb + j * n), s0[i], dw, mw, d0[i]);
+            }
+        }
+        InterleavedGemm.StoreTile8(y, yStride, acc, first, last);
+    }
+
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     public static void Tokens4(byte* q, ushort* scales, int blocks, Activations a, int t, float* y, int yStride, int first, int last)
     {
@@ -186,6 +219,51 @@ internal unsafe struct Q8_0x8 : IInterleavedBlock
 {
     public static int GroupBlockBytes => 256;
     public static bool HasMin => false;
+
+    /// <summary>
+    /// Tokens t..t+7: each weight vector loaded and made unsigned (|w|) once for eight tokens, which leaves per token
+    /// and 32 products one broadcast, one vpsignb, one maddubs, one madd and one add. The eight int32 block sums stay
+    /// in registers, the float accumulators in an L1 buffer; per token the same operations as <see cref="Token1"/>.
+    /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    public static void Tokens8(byte* q, ushort* scales, int blocks, Activations a, int t, float* y, int yStride, int first, int last)
+    {
+        long n = (long)blocks * 32, n3 = 3 * n;
+        sbyte* x0 = a.Quants(t);    // token t + j's value k at x0 + j * n + k
+        float* d0 = a.Scales(t);    // token t + j's block b at d0[j * blocks + b]
+        var acc = stackalloc Vector256<float>[8];
+        InterleavedGemm.Clear8(acc);
+        sbyte* w = (sbyte*)q;
+        for (int b = 0; b < blocks; b++)
+        {
+            Vector256<int> i0 = default, i1 = default, i2 = default, i3 = default, i4 = default, i5 = default, i6 = default, i7 = default;
+            sbyte* p0 = x0 + b * 32, p4 = p0 + 4 * n;
+            for (int c = 0; c < 8; c++, p0 += 4, p4 += 4, w += 32)
+            {
+                var wv = Avx.LoadVector256(w);
+                var u = Avx2.Abs(wv);
+                i0 = IntDot.U8S8(i0, u, Avx2.Sign(InterleavedGemm.Broadcast4(p0), wv));
+                i1 = IntDot.U8S8(i1, u, Avx2.Sign(InterleavedGemm.Broadcast4(p0 + n), wv));
+                i2 = IntDot.U8S8(i2, u, Avx2.Sign(InterleavedGemm.Broadcast4(p0 + 2 * n), wv));
+                i3 = IntDot.U8S8(i3, u, Avx2.Sign(InterleavedGemm.Broadcast4(p0 + n3), wv));
+                i4 = IntDot.U8S8(i4, u, Avx2.Sign(InterleavedGemm.Broadcast4(p4), wv));
+                i5 = IntDot.U8S8(i5, u, Avx2.Sign(InterleavedGemm.Broadcast4(p4 + n), wv));
+                i6 = IntDot.U8S8(i6, u, Avx2.Sign(InterleavedGemm.Broadcast4(p4 + 2 * n), wv));
+                i7 = IntDot.U8S8(i7, u, Avx2.Sign(InterleavedGemm.Broadcast4(p4 + n3), wv));
+            }
+            var dw = InterleavedGemm.HalvesToSingles(scales + b * 8);
+            float* db = d0 + b;
+            acc[0] = Fma.MultiplyAdd(Avx.ConvertToVector256Single(i0), dw * Vector256.Create(db[0]), acc[0]);
+            acc[1] = Fma.MultiplyAdd(Avx.ConvertToVector256Single(i1), dw * Vector256.Create(db[blocks]), acc[1]);
+            acc[2] = Fma.MultiplyAdd(Avx.ConvertToVector256Single(i2), dw * Vector256.Create(db[2 * blocks]), acc[2]);
+            acc[3] = Fma.MultiplyAdd(Avx.ConvertToVector256Single(i3), dw * Vector256.Create(db[3 * blocks]), acc[3]);
+            acc[4] = Fma.MultiplyAdd(Avx.ConvertToVector256Single(i4), dw * Vector256.Create(db[4 * blocks]), acc[4]);
+            acc[5] = Fma.MultiplyAdd(Avx.ConvertToVector256Single(i5), dw * Vector256.Create(db[5 * blocks]), acc[5]);
+            acc[6] = Fma.MultiplyAdd(Avx.ConvertToVector256Single(i6), dw * Vector256.Create(db[6 * blocks]), acc[6]);
+            acc[7] = Fma.MultiplyAdd(Avx.ConvertToVector256Single(i7), dw * Vector256.Create(db[7 * blocks]), acc[7]);
+        }
+        InterleavedGemm.StoreTile8(y, yStride, acc, first, last);
+    }
 
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     public static void Tokens4(byte* q, ushort* scales, int blocks, Activations a, int t, float* y, int yStride, int first, int last)

@@ -11,8 +11,9 @@ namespace Loom.Backends.Cpu.Quantized;
 /// integer sum needs no horizontal reduction, and the scales are applied as one vector (d_w of eight rows · d_x)
 /// with one convert and one FMA per eight rows instead of per row (the nibble types: <see cref="Nibblesx8{TFormat}"/>).
 /// <para>
-/// Shapes: four tokens at a time (each weight block loaded and unpacked once for four tokens) and single tokens for
-/// the rest and for decode. Every (row, token) output is the same computation in every shape: per block the exact
+/// Shapes: eight tokens at a time (each weight block loaded and unpacked once for eight tokens; the eight float
+/// accumulators live in an L1 buffer, as 16 ymm registers cannot hold them beside the block sums and the weights), four
+/// at a time, and single tokens for the rest and for decode. Every (row, token) output is the same computation in every shape: per block the exact
 /// integer sum, converted to float (exact: |Σ| &lt; 2^24), acc = fma(Σ, d_w · d_x, acc) in block order, so batching
 /// stays bit-invariant; the portable path does the same in scalar code and gives the same bits.
 /// </para>
@@ -32,6 +33,9 @@ internal static unsafe class InterleavedGemm
 
     private readonly struct Kernels<TBlock>(InterleavedWeights w, Activations a) : IGroupKernels where TBlock : struct, IInterleavedBlock
     {
+        public void Tokens8(int g, int t, float* y, int yStride, int first, int last) =>
+            TBlock.Tokens8(w.Quants(g), w.Scales(g), w.Blocks, a, t, y, yStride, first, last);
+
         public void Tokens4(int g, int t, float* y, int yStride, int first, int last) =>
             TBlock.Tokens4(w.Quants(g), w.Scales(g), w.Blocks, a, t, y, yStride, first, last);
 
@@ -62,6 +66,20 @@ internal static unsafe class InterleavedGemm
         var twoTo112 = Vector256.Create((127 + 112) << 23).AsSingle();
         var magnitude = Avx2.ShiftLeftLogical(v & Vector256.Create(0x7FFF), 13).AsSingle() * twoTo112;
         return magnitude | sign.AsSingle();
+    }
+
+    /// <summary>Eight zeroed float accumulators, one per token of an eight-token tile (an L1 buffer of the caller's).</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    internal static void Clear8(Vector256<float>* acc)
+    {
+        for (int j = 0; j < 8; j++) acc[j] = Vector256<float>.Zero;
+    }
+
+    /// <summary>Stores an eight-token tile's accumulators, token j at y + j * yStride, lanes [first, last).</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    internal static void StoreTile8(float* y, int yStride, Vector256<float>* acc, int first, int last)
+    {
+        for (int j = 0; j < 8; j++) StoreRows(y + (long)j * yStride, acc[j], first, last);
     }
 
     /// <summary>Four activation bytes broadcast to all eight lanes.</summary>
@@ -110,6 +128,9 @@ internal unsafe interface IInterleavedBlock
 
     /// <summary>Whether each row's block has an fp16 min after the eight scales (w = d·q + m).</summary>
     static abstract bool HasMin { get; }
+
+    /// <summary>Tokens t..t+7 into y (token i at y + i * yStride), lanes [first, last).</summary>
+    static abstract void Tokens8(byte* q, ushort* scales, int blocks, Activations a, int t, float* y, int yStride, int first, int last);
 
     /// <summary>Tokens t..t+3 into y (token i at y + i * yStride), lanes [first, last).</summary>
     static abstract void Tokens4(byte* q, ushort* scales, int blocks, Activations a, int t, float* y, int yStride, int first, int last);

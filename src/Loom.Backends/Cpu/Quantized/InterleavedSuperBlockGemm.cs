@@ -12,7 +12,7 @@ namespace Loom.Backends.Cpu.Quantized;
 /// offsets (Q6_K's −32, the mins) come from the activations' 16-value sums, a madd per two sub-blocks. Per super-block
 /// then acc = fma(float(Σ), d·d_x, acc) (Q6_K: Σ less its offsets), and acc = fma(float(offsets), −(dmin·d_x), acc) for
 /// the types with mins: the same operations for every (row, token) in every shape, so batching stays bit-invariant.
-/// Tiles: 8 rows × 4 tokens (each group super-block unpacked once for four tokens) and 8 × 1.
+/// Tiles: 8 rows × 8 tokens and 8 × 4 (each group super-block unpacked once for eight or four tokens) and 8 × 1.
 /// </summary>
 internal static unsafe class InterleavedSuperBlockGemm
 {
@@ -25,12 +25,52 @@ internal static unsafe class InterleavedSuperBlockGemm
 
     private readonly struct Kernels<TFormat>(InterleavedSuperBlocks w, Q8KActivations x) : IGroupKernels where TFormat : struct, ISuperBlockFormat
     {
+        public void Tokens8(int g, int t, float* y, int yStride, int first, int last) =>
+            Tokens8<TFormat>(w.Group(g), w.Blocks, x, w.Blocks * 256, t, y, yStride, first, last);
+
         public void Tokens4(int g, int t, float* y, int yStride, int first, int last) =>
             Tokens4<TFormat>(w.Group(g), w.Blocks, x, w.Blocks * 256, t, y, yStride, first, last);
 
         public void Token1(int g, int t, float* y, int first, int last) => Token1<TFormat>(w.Group(g), w.Blocks, x, w.Blocks * 256, t, y, first, last);
 
         public float Scalar(int g, int r, int t) => DotScalar<TFormat>(w.Group(g), w.Blocks, r, x, w.Blocks * 256, t);
+    }
+
+    /// <summary>
+    /// Tokens t..t+7: each pair of chunk vectors unpacked once for eight tokens. The unpacked vectors and the
+    /// sub-block scales take 12 of the 16 ymm registers, so the eight tokens' int32 sums and float accumulators live
+    /// in an L1 buffer. Per token the same operations as <see cref="Token1{TFormat}"/> (exact integer sums, then
+    /// <see cref="Finish{TFormat}"/> per super-block).
+    /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    private static void Tokens8<TFormat>(byte* q, int blocks, Q8KActivations x, int n, int t, float* y, int yStride, int first, int last)
+        where TFormat : struct, ISuperBlockFormat
+    {
+        int bytes = InterleavedSuperBlocks.GroupBlockSize(TFormat.HasHighBits);
+        sbyte* x0 = x.Quants + (long)t * n; // token t + j's value k at x0 + j * n + k
+        var acc = stackalloc Vector256<float>[8];
+        var dots = stackalloc Vector256<int>[8];
+        InterleavedGemm.Clear8(acc);
+        for (int b = 0; b < blocks; b++)
+        {
+            byte* gb = q + (long)b * bytes;
+            for (int j = 0; j < 8; j++) dots[j] = Vector256<int>.Zero;
+            for (int g = 0; g < 4; g++)
+            {
+                sbyte* scales = (sbyte*)gb + InterleavedSuperBlocks.ScalesOffset(TFormat.HasHighBits) + 8 * g;
+                SubBlockScales(scales, out var sa, out var sb, out var sc, out var sd);
+                for (int u = 4 * g; u < 4 * g + 4; u += 2)
+                {
+                    Unpack<TFormat>(gb, u, out var a0, out var a16, out var a32, out var a48);
+                    Unpack<TFormat>(gb, u + 1, out var b0, out var b16, out var b32, out var b48);
+                    sbyte* xk = x0 + b * 256 + 4 * u;
+                    for (int j = 0; j < 8; j++)
+                        dots[j] += TwoChunks4(a0, a16, a32, a48, b0, b16, b32, b48, sa, sb, sc, sd, xk + j * n);
+                }
+            }
+            for (int j = 0; j < 8; j++) acc[j] = Finish<TFormat>(acc[j], dots[j], gb, x, blocks, t + j, b);
+        }
+        InterleavedGemm.StoreTile8(y, yStride, acc, first, last);
     }
 
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]

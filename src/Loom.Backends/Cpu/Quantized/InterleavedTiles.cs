@@ -2,8 +2,8 @@ namespace Loom.Backends.Cpu.Quantized;
 
 /// <summary>
 /// The loop order both interleaved GEMMs share (<see cref="InterleavedGemm"/>, <see cref="InterleavedSuperBlockGemm"/>):
-/// tiles of tokens whose activations stay in L2, then each group of eight rows in the range, four tokens at a time,
-/// then single tokens; without AVX2 the kernels' scalar equivalent per (row, token).
+/// tiles of tokens whose activations stay in L2, then each group of eight rows in the range, eight tokens at a time,
+/// then four, then single tokens; without AVX2 the kernels' scalar equivalent per (row, token).
 /// </summary>
 internal static unsafe class InterleavedTiles
 {
@@ -16,7 +16,7 @@ internal static unsafe class InterleavedTiles
     public static void Run<TKernels>(TKernels kernels, int n, int numTokens, float* y, int yStride, int rowStart, int rowEnd)
         where TKernels : struct, IGroupKernels
     {
-        int tileTokens = (int)Math.Clamp(InputTileBytes / n, 4, int.MaxValue) & ~3;
+        int tileTokens = (int)Math.Clamp(InputTileBytes / n, 8, int.MaxValue) & ~7;
         for (int tile = 0; tile < numTokens; tile += tileTokens)
         {
             int tileEnd = Math.Min(numTokens, tile + tileTokens);
@@ -27,6 +27,7 @@ internal static unsafe class InterleavedTiles
                 int t = tile;
                 if (QuantizedGemm.UseAvx2)
                 {
+                    for (; t + 8 <= tileEnd; t += 8) kernels.Tokens8(g, t, yg + (long)t * yStride, yStride, first, last);
                     for (; t + 4 <= tileEnd; t += 4) kernels.Tokens4(g, t, yg + (long)t * yStride, yStride, first, last);
                     for (; t < tileEnd; t++) kernels.Token1(g, t, yg + (long)t * yStride, first, last);
                 }
@@ -43,6 +44,9 @@ internal static unsafe class InterleavedTiles
 /// <summary>One weight type's kernels over one group of eight rows, bound to its weights and activations.</summary>
 internal unsafe interface IGroupKernels
 {
+    /// <summary>Tokens t..t+7 of group g into y (token i at y + i * yStride), lanes [first, last).</summary>
+    void Tokens8(int g, int t, float* y, int yStride, int first, int last);
+
     /// <summary>Tokens t..t+3 of group g into y (token i at y + i * yStride), lanes [first, last).</summary>
     void Tokens4(int g, int t, float* y, int yStride, int first, int last);
 

@@ -8,7 +8,7 @@ namespace Loom.Backends.Cpu.Quantized;
 /// Activation rows quantized to 8 bits per 32-value block, as llama.cpp quantizes the activations it multiplies with
 /// Q8_0/Q4_0 weights (quantize_row_q8_0): d = max|x| / 127, q = round(x / d) in [-127, 127] (to nearest even). Unlike
 /// llama.cpp, d stays fp32 rather than being rounded to fp16. Also keeps each block's Σq, which the Q4_0 kernel needs
-/// to undo its weights' offset of 8. A per-thread scratch that grows to the largest batch seen and is then reused.
+/// to undo its weights' offset of 8. A per-thread scratch (or a launch's shared input, <see cref="PreparedInput"/>) that grows to the largest batch seen and is then reused.
 /// </summary>
 internal sealed unsafe class Q8Activations
 {
@@ -27,16 +27,22 @@ internal sealed unsafe class Q8Activations
     /// </summary>
     public void Quantize(float* x, int xStride, int numTokens, int n)
     {
-        int blocks = n / 32;
-        if (_quants.Length < numTokens * n)
-        {
-            _quants = GC.AllocateUninitializedArray<sbyte>(numTokens * n, pinned: true);
-            _scales = GC.AllocateUninitializedArray<float>(numTokens * blocks, pinned: true);
-            _sums = GC.AllocateUninitializedArray<int>(numTokens * blocks, pinned: true);
-        }
-        for (int t = 0; t < numTokens; t++)
-            QuantizeRow(x + (long)t * xStride, n, Quants + (long)t * n, Scales + (long)t * blocks, Sums + (long)t * blocks);
+        Reserve(numTokens, n);
+        for (int t = 0; t < numTokens; t++) QuantizeToken(x + (long)t * xStride, t, n);
     }
+
+    /// <summary>Grows the buffers to <paramref name="numTokens"/> rows of <paramref name="n"/> values (a multiple of 32).</summary>
+    public void Reserve(int numTokens, int n)
+    {
+        if (_quants.Length >= numTokens * n) return;
+        _quants = GC.AllocateUninitializedArray<sbyte>(numTokens * n, pinned: true);
+        _scales = GC.AllocateUninitializedArray<float>(numTokens * (n / 32), pinned: true);
+        _sums = GC.AllocateUninitializedArray<int>(numTokens * (n / 32), pinned: true);
+    }
+
+    /// <summary>Token t's row (n values at x) into row t of the buffers, which <see cref="Reserve"/> has grown; rows are independent, so threads may fill different ones.</summary>
+    public void QuantizeToken(float* x, int t, int n) =>
+        QuantizeRow(x, n, Quants + (long)t * n, Scales + (long)t * (n / 32), Sums + (long)t * (n / 32));
 
     /// <summary>[numTokens, n] int8 quants (pinned arrays, so the pointers stay valid).</summary>
     public sbyte* Quants => (sbyte*)Unsafe.AsPointer(ref _quants[0]);

@@ -9,7 +9,7 @@ namespace Loom.Backends.Cpu.Quantized;
 /// activations it multiplies with K-quant weights (block_q8_K: d, qs[256], bsums[16]). d = max|x| / 127 and q =
 /// round-half-even(x / d), as <see cref="Q8Activations"/> does (ggml takes d = -max / 127 of the signed maximum, the
 /// same values up to sign). The bsums let the kernels apply the weights' mins and offsets once per 16 values. A
-/// per-thread scratch that grows to the largest batch seen and is then reused.
+/// per-thread scratch (or a launch's shared input, <see cref="PreparedInput"/>) that grows to the largest batch seen and is then reused.
 /// </summary>
 internal sealed unsafe class Q8KActivations
 {
@@ -25,15 +25,22 @@ internal sealed unsafe class Q8KActivations
     /// <summary>Quantizes <paramref name="numTokens"/> rows of <paramref name="n"/> values (a multiple of 256), row t at x + t * xStride.</summary>
     public void Quantize(float* x, int xStride, int numTokens, int n)
     {
-        if (_quants.Length < numTokens * n)
-        {
-            _quants = GC.AllocateUninitializedArray<sbyte>(numTokens * n, pinned: true);
-            _scales = GC.AllocateUninitializedArray<float>(numTokens * (n / 256), pinned: true);
-            _sums = GC.AllocateUninitializedArray<short>(numTokens * (n / 16), pinned: true);
-        }
-        for (int t = 0; t < numTokens; t++)
-            QuantizeRow(x + (long)t * xStride, n, Quants + (long)t * n, Scales + (long)t * (n / 256), Sums + (long)t * (n / 16));
+        Reserve(numTokens, n);
+        for (int t = 0; t < numTokens; t++) QuantizeToken(x + (long)t * xStride, t, n);
     }
+
+    /// <summary>Grows the buffers to <paramref name="numTokens"/> rows of <paramref name="n"/> values (a multiple of 256).</summary>
+    public void Reserve(int numTokens, int n)
+    {
+        if (_quants.Length >= numTokens * n) return;
+        _quants = GC.AllocateUninitializedArray<sbyte>(numTokens * n, pinned: true);
+        _scales = GC.AllocateUninitializedArray<float>(numTokens * (n / 256), pinned: true);
+        _sums = GC.AllocateUninitializedArray<short>(numTokens * (n / 16), pinned: true);
+    }
+
+    /// <summary>Token t's row (n values at x) into row t of the buffers, which <see cref="Reserve"/> has grown; rows are independent, so threads may fill different ones.</summary>
+    public void QuantizeToken(float* x, int t, int n) =>
+        QuantizeRow(x, n, Quants + (long)t * n, Scales + (long)t * (n / 256), Sums + (long)t * (n / 16));
 
     /// <summary>[numTokens, n] int8 quants (pinned arrays, so the pointers stay valid).</summary>
     public sbyte* Quants => (sbyte*)Unsafe.AsPointer(ref _quants[0]);

@@ -52,55 +52,57 @@ internal sealed unsafe class QuantizedLinear : CpuLinear
 
     public override long WeightBytes => OutFeatures * _rowBytes;
 
+    internal override InputForms InputForms => _superBlocks != null ? InputForms.Q8K : InputForms.Q8;
+
+    /// <summary>
+    /// Quantizes the inputs into this thread's scratch, then runs the integer kernel (a layer run alone: a
+    /// <see cref="LinearJob"/> quantizes once per launch instead).
+    /// </summary>
     public override void ComputeRows(float* x, int xStride, int numTokens, float* y, int yStride, int rowStart, int rowEnd)
+    {
+        if (_superBlocks != null)
+        {
+            var q8k = Q8KActivations.ForThisThread();
+            q8k.Quantize(x, xStride, numTokens, InFeatures);
+            Compute(null, q8k, numTokens, y, yStride, rowStart, rowEnd);
+        }
+        else
+        {
+            var q8 = Q8Activations.ForThisThread();
+            q8.Quantize(x, xStride, numTokens, InFeatures);
+            Compute(q8, null, numTokens, y, yStride, rowStart, rowEnd);
+        }
+    }
+
+    internal override void ComputeRows(PreparedInput input, float* y, int yStride, int rowStart, int rowEnd) =>
+        Compute(input.Q8, input.Q8K, input.NumTokens, y, yStride, rowStart, rowEnd);
+
+    /// <summary>The kernel for the weight's type on activations quantized in the form <see cref="InputForms"/> names.</summary>
+    private void Compute(Q8Activations? q8, Q8KActivations? q8k, int numTokens, float* y, int yStride, int rowStart, int rowEnd)
     {
         switch (_dtype)
         {
-            case DType.Q8_0 when _interleaved != null: ComputeInterleavedRows<Q8_0x8>(x, xStride, numTokens, y, yStride, rowStart, rowEnd); break;
-            case DType.Q4_0 when _interleaved != null: ComputeInterleavedRows<Nibblesx8<Q4_0Format>>(x, xStride, numTokens, y, yStride, rowStart, rowEnd); break;
-            case DType.Q4_1 when _interleaved != null: ComputeInterleavedRows<Nibblesx8<Q4_1Format>>(x, xStride, numTokens, y, yStride, rowStart, rowEnd); break;
-            case DType.Q5_0 when _interleaved != null: ComputeInterleavedRows<Nibblesx8<Q5_0Format>>(x, xStride, numTokens, y, yStride, rowStart, rowEnd); break;
-            case DType.Q5_1 when _interleaved != null: ComputeInterleavedRows<Nibblesx8<Q5_1Format>>(x, xStride, numTokens, y, yStride, rowStart, rowEnd); break;
-            case DType.Q8_0: ComputeBlockRows<Q8_0Block>(x, xStride, numTokens, y, yStride, rowStart, rowEnd); break;
-            case DType.Q4_0: ComputeBlockRows<Q4_0Block>(x, xStride, numTokens, y, yStride, rowStart, rowEnd); break;
-            case DType.Q4_1: ComputeBlockRows<Q4_1Block>(x, xStride, numTokens, y, yStride, rowStart, rowEnd); break;
-            case DType.Q5_0: ComputeBlockRows<Q5_0Block>(x, xStride, numTokens, y, yStride, rowStart, rowEnd); break;
-            case DType.Q5_1: ComputeBlockRows<Q5_1Block>(x, xStride, numTokens, y, yStride, rowStart, rowEnd); break;
-            case DType.IQ4_NL: ComputeBlockRows<IQ4_NLBlock>(x, xStride, numTokens, y, yStride, rowStart, rowEnd); break;
-            case DType.Q4_K: ComputeSuperBlockRows<Q4_KFormat>(x, xStride, numTokens, y, yStride, rowStart, rowEnd); break;
-            case DType.Q5_K: ComputeSuperBlockRows<Q5_KFormat>(x, xStride, numTokens, y, yStride, rowStart, rowEnd); break;
-            case DType.Q6_K: ComputeSuperBlockRows<Q6_KFormat>(x, xStride, numTokens, y, yStride, rowStart, rowEnd); break;
+            case DType.Q8_0 when _interleaved != null: InterleavedGemm.ComputeRows<Q8_0x8>(_interleaved, q8!, numTokens, y, yStride, rowStart, rowEnd); break;
+            case DType.Q4_0 when _interleaved != null: InterleavedGemm.ComputeRows<Nibblesx8<Q4_0Format>>(_interleaved, q8!, numTokens, y, yStride, rowStart, rowEnd); break;
+            case DType.Q4_1 when _interleaved != null: InterleavedGemm.ComputeRows<Nibblesx8<Q4_1Format>>(_interleaved, q8!, numTokens, y, yStride, rowStart, rowEnd); break;
+            case DType.Q5_0 when _interleaved != null: InterleavedGemm.ComputeRows<Nibblesx8<Q5_0Format>>(_interleaved, q8!, numTokens, y, yStride, rowStart, rowEnd); break;
+            case DType.Q5_1 when _interleaved != null: InterleavedGemm.ComputeRows<Nibblesx8<Q5_1Format>>(_interleaved, q8!, numTokens, y, yStride, rowStart, rowEnd); break;
+            case DType.Q8_0: ComputeBlockRows<Q8_0Block>(q8!, numTokens, y, yStride, rowStart, rowEnd); break;
+            case DType.Q4_0: ComputeBlockRows<Q4_0Block>(q8!, numTokens, y, yStride, rowStart, rowEnd); break;
+            case DType.Q4_1: ComputeBlockRows<Q4_1Block>(q8!, numTokens, y, yStride, rowStart, rowEnd); break;
+            case DType.Q5_0: ComputeBlockRows<Q5_0Block>(q8!, numTokens, y, yStride, rowStart, rowEnd); break;
+            case DType.Q5_1: ComputeBlockRows<Q5_1Block>(q8!, numTokens, y, yStride, rowStart, rowEnd); break;
+            case DType.IQ4_NL: ComputeBlockRows<IQ4_NLBlock>(q8!, numTokens, y, yStride, rowStart, rowEnd); break;
+            case DType.Q4_K: InterleavedSuperBlockGemm.ComputeRows<Q4_KFormat>(_superBlocks!, q8k!, numTokens, y, yStride, rowStart, rowEnd); break;
+            case DType.Q5_K: InterleavedSuperBlockGemm.ComputeRows<Q5_KFormat>(_superBlocks!, q8k!, numTokens, y, yStride, rowStart, rowEnd); break;
+            case DType.Q6_K: InterleavedSuperBlockGemm.ComputeRows<Q6_KFormat>(_superBlocks!, q8k!, numTokens, y, yStride, rowStart, rowEnd); break;
         }
         AddBias(numTokens, y, yStride, rowStart, rowEnd);
     }
 
-    /// <summary>
-    /// Quantizes the inputs (each concurrent row range does so into its own thread's scratch: a few thousand values
-    /// per token, about 1 % of the range's multiply-adds), then runs the integer kernel.
-    /// </summary>
-    private void ComputeBlockRows<TBlock>(float* x, int xStride, int numTokens, float* y, int yStride, int rowStart, int rowEnd)
-        where TBlock : struct, IQuantBlock
-    {
-        var activations = Q8Activations.ForThisThread();
-        activations.Quantize(x, xStride, numTokens, InFeatures);
+    private void ComputeBlockRows<TBlock>(Q8Activations activations, int numTokens, float* y, int yStride, int rowStart, int rowEnd)
+        where TBlock : struct, IQuantBlock =>
         QuantizedGemm.ComputeRows<TBlock>(_rows, _rowBytes, InFeatures, activations, numTokens, y, yStride, rowStart, rowEnd);
-    }
-
-    private void ComputeInterleavedRows<TBlock>(float* x, int xStride, int numTokens, float* y, int yStride, int rowStart, int rowEnd)
-        where TBlock : struct, IInterleavedBlock
-    {
-        var activations = Q8Activations.ForThisThread();
-        activations.Quantize(x, xStride, numTokens, InFeatures);
-        InterleavedGemm.ComputeRows<TBlock>(_interleaved!, activations, numTokens, y, yStride, rowStart, rowEnd);
-    }
-
-    private void ComputeSuperBlockRows<TFormat>(float* x, int xStride, int numTokens, float* y, int yStride, int rowStart, int rowEnd)
-        where TFormat : struct, ISuperBlockFormat
-    {
-        var activations = Q8KActivations.ForThisThread();
-        activations.Quantize(x, xStride, numTokens, InFeatures);
-        InterleavedSuperBlockGemm.ComputeRows<TFormat>(_superBlocks!, activations, numTokens, y, yStride, rowStart, rowEnd);
-    }
 
     private void AddBias(int numTokens, float* y, int yStride, int rowStart, int rowEnd)
     {
