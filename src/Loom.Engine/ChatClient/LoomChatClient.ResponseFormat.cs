@@ -7,7 +7,8 @@ namespace Loom.Engine.ChatClient;
 /// <summary>
 /// ChatOptions.ResponseFormat onto the <see cref="StructuredOutputSpec"/> the server's response_format maps to:
 /// <see cref="ChatResponseFormat.Json"/> is any JSON object, <see cref="ChatResponseFormat.ForJsonSchema(System.Text.Json.JsonElement, string?, string?)"/>
-/// the schema's JSON; text is unconstrained.
+/// the schema's JSON; text is unconstrained. The schema is enforced whether or not M.E.AI's strict flag
+/// (ChatOptions.AdditionalProperties["strict"]) is set, as the server enforces response_format whatever its "strict".
 /// </summary>
 public sealed partial class LoomChatClient
 {

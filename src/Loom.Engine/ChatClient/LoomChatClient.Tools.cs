@@ -16,8 +16,10 @@ public sealed partial class LoomChatClient
 {
     private ToolCallPlan PlanTools(ChatOptions? options)
     {
+        bool? strictForAll = StrictFlag(options?.AdditionalProperties, "AdditionalProperties");
         var functions = options?.Tools?.Select((tool, i) => tool is AIFunctionDeclaration f
-            ? new ToolFunction(f.Name, string.IsNullOrEmpty(f.Description) ? null : f.Description, f.JsonSchema)
+            ? new ToolFunction(f.Name, string.IsNullOrEmpty(f.Description) ? null : f.Description, f.JsonSchema,
+                StrictFlag(f.AdditionalProperties, $"Tools[{i}].AdditionalProperties") ?? strictForAll ?? false)
             : throw new ArgumentException($"Tools[{i}] is a {tool.GetType().Name}; only functions are supported.", "tools")).ToList();
         ToolChoice? choice = options?.ToolMode switch
         {
@@ -30,6 +32,28 @@ public sealed partial class LoomChatClient
         };
         return _input.PlanTools(functions, choice, options?.AllowMultipleToolCalls);
     }
+
+    /// <summary>
+    /// Microsoft.Extensions.AI's strict flag, where its OpenAI client reads it: AdditionalProperties["strict"] on the
+    /// function, else on ChatOptions (which also covers ResponseFormat; Loom enforces a response schema either way).
+    /// "strictJsonSchema" is the key M.E.AI used before 10.1. A value that is not a boolean is refused, not ignored.
+    /// </summary>
+    private static bool? StrictFlag(IReadOnlyDictionary<string, object?>? properties, string where)
+    {
+        if (properties is null) return null;
+        foreach (string key in StrictKeys)
+            if (properties.TryGetValue(key, out object? value))
+                return value switch
+                {
+                    bool flag => flag,
+                    JsonElement { ValueKind: JsonValueKind.True } => true,
+                    JsonElement { ValueKind: JsonValueKind.False } => false,
+                    _ => throw new ArgumentException($"{where}[\"{key}\"] must be a boolean.", "tools"),
+                };
+        return null;
+    }
+
+    private static readonly string[] StrictKeys = ["strict", "strictJsonSchema"];
 
     /// <summary>One message's contents as template messages: text, an assistant's calls, and one tool message per result.</summary>
     private static void AddTemplateMessages(AiChatMessage message, int index, List<TemplateMessage> result)

@@ -41,8 +41,10 @@ public sealed class GrammarCompilation : IReadinessGate
 /// caller's thread, where the automaton is built (milliseconds), so the API can answer 400 before anything is queued;
 /// the expensive part, the per-state token masks over the vocabulary, runs on the thread pool. Bounded: past <see cref="Capacity"/> entries the oldest are dropped.
 /// </summary>
-public sealed class GrammarCompilationCache(TokenVocabulary vocabulary, int capacity = 256)
+/// <param name="masks">Builds the token masks; null = <see cref="TokenMaskCompiler.Instance"/>.</param>
+public sealed class GrammarCompilationCache(TokenVocabulary vocabulary, int capacity = 256, ITokenMaskCompiler? masks = null)
 {
+    private readonly ITokenMaskCompiler _masks = masks ?? TokenMaskCompiler.Instance;
     private readonly ConcurrentDictionary<string, GrammarCompilation> _entries = new(StringComparer.Ordinal);
     private readonly ConcurrentQueue<string> _order = new();
 
@@ -59,7 +61,7 @@ public sealed class GrammarCompilationCache(TokenVocabulary vocabulary, int capa
         ArgumentNullException.ThrowIfNull(build);
         if (_entries.TryGetValue(key, out var existing)) return existing;
         var compiled = GrammarCompiler.Compile(build());
-        var created = new GrammarCompilation(System.Threading.Tasks.Task.Run(() => new TokenGrammar(compiled, vocabulary)));
+        var created = new GrammarCompilation(System.Threading.Tasks.Task.Run(() => _masks.Compile(compiled, vocabulary)));
         var entry = _entries.GetOrAdd(key, created);
         if (ReferenceEquals(entry, created)) Admit(key);
         return entry;

@@ -32,9 +32,12 @@ public sealed record ServedModel(
     /// <summary>The ids that end a sequence (allowed exactly where a grammar can end).</summary>
     public IReadOnlyList<int> EosTokenIds { get; init; } = GenerationConfig.EosTokenIds;
 
+    /// <summary>Builds the token masks of the grammars in <see cref="Grammars"/> (set before the first request).</summary>
+    public ITokenMaskCompiler MaskCompiler { get; init; } = TokenMaskCompiler.Instance;
+
     /// <summary>Structured-output grammars, compiled once per distinct constraint; built on first use (it reads the vocabulary).</summary>
-    public GrammarCompilationCache Grammars =>
-        LazyInitializer.EnsureInitialized(ref _grammars, () => new GrammarCompilationCache(TokenizerVocabulary.From(Tokenizer, EosTokenIds)));
+    public GrammarCompilationCache Grammars => LazyInitializer.EnsureInitialized(ref _grammars,
+        () => new GrammarCompilationCache(TokenizerVocabulary.From(Tokenizer, EosTokenIds), masks: MaskCompiler));
     private GrammarCompilationCache? _grammars;
 
     public ChatPrompt ChatPrompt => Input.ChatPrompt!; // the served model always has a tokenizer

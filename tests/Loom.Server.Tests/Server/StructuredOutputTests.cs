@@ -108,6 +108,9 @@ public sealed class StructuredOutputTests(DemoServerFixture fixture) : IClassFix
     [InlineData("\"response_format\":{\"type\":\"json_schema\",\"json_schema\":{\"name\":\"x\",\"schema\":{\"type\":\"object\",\"if\":{}}}}", "response_format")]
     [InlineData("\"response_format\":{\"type\":\"json_schema\",\"json_schema\":{\"name\":\"x\",\"schema\":{\"type\":\"nonsense\"}}}", "response_format")]
     [InlineData("\"guided_regex\":\"[a-\"", "guided_regex")]
+    [InlineData("\"guided_regex\":\"[^\\\\s\\\\S]\"", "guided_regex")] // a regex no string matches
+    [InlineData("\"structured_outputs\":{\"regex\":\"a[^\\\\s\\\\S]|b[^\\\\w\\\\W]\"}", "structured_outputs")]
+    [InlineData("\"response_format\":{\"type\":\"json_schema\",\"json_schema\":{\"name\":\"x\",\"schema\":{\"type\":\"integer\",\"minimum\":5,\"maximum\":1}}}", "response_format")]
     [InlineData("\"guided_regex\":\"a\",\"guided_choice\":[\"b\"]", "guided_choice")]
     [InlineData("\"response_format\":{\"type\":\"json_object\"},\"guided_regex\":\"a\"", "guided_regex")]
     [InlineData("\"structured_outputs\":{\"structural_tag\":\"x\"}", "structured_outputs")]

@@ -17,7 +17,7 @@ namespace Loom.Server.Tests.Server;
 /// client runs a tool round trip streaming and not, Microsoft.Extensions.AI's function invocation runs it in process,
 /// and bad tool requests get 400s in OpenAI's error shape while the server keeps serving.
 /// </summary>
-public sealed class ToolCallingTests(ToolServerFixture fixture) : IClassFixture<ToolServerFixture>
+public sealed partial class ToolCallingTests(ToolServerFixture fixture) : IClassFixture<ToolServerFixture>
 {
     private static readonly ChatTool Weather = ChatTool.CreateFunctionTool("get_weather", "Get the current weather for a city.",
         BinaryData.FromString("""{"type": "object", "properties": {"city": {"type": "string"}}, "required": ["city"]}"""),
