@@ -50,6 +50,13 @@ internal sealed class RunnerRequestState
     public int? DraftLimit { get; set; }
 
     /// <summary>
+    /// Leading positions whose KV the draft model has computed (method draft_model): it falls behind while
+    /// disable_by_batch_size keeps it idle and catches up from here. Starts unbounded: a new request's first positions
+    /// are its prefix-cache hit, trusted; every step lowers it to the entry's start (the target recomputes from there).
+    /// </summary>
+    public int NumDraftComputed { get; set; } = int.MaxValue;
+
+    /// <summary>
     /// [num_speculative_tokens, vocab] the distribution q each of this request's current drafts was drawn from, when a
     /// draft model sampled them (allocated on its first sampled draft, then reused); rows past
     /// <see cref="NumDraftProbs"/> are stale.

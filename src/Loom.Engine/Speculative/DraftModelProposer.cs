@@ -10,13 +10,16 @@ namespace Loom.Engine.Speculative;
 /// random ones a draw from the processed distribution q, kept on the request for the verifier's general rule, so the
 /// output stays exactly the target's either way. Its paged KV cache has the target's block count and size,
 /// so each request's block table from the scheduler names its draft KV too: no state of its own per request.
-/// After each step the draft first catches up on what the target's entry covered, from the entry's start position up
+/// After each step the draft first catches up on what the target's entry covered, from the first position whose
+/// draft KV it lacks (<see cref="RunnerRequestState.NumDraftComputed"/>: the entry's start position while it keeps up)
 /// to the request's last token (a prefill chunk's tokens; or the last token, the accepted drafts and the bonus
 /// token), with a logits row on that last token, then runs k - 1 one-token steps on its own drafts, every drafting
-/// request in the same batch. Positions below the entry's start are the target's computed ones: the draft computed
-/// them too (it follows every step, drafting or not) or they came from the prefix cache, filled by an earlier
-/// request the draft also followed. What it writes past the request's last token (its drafts' KV) sits in the
-/// scheduler's lookahead slots and is overwritten by the next catch-up.
+/// request in the same batch. Positions below are the draft's own or came from the prefix cache (trusted as filled by
+/// a request the draft followed). A step of disable_by_batch_size requests or more runs no draft forward at all (the
+/// catch-up would cost a draft step for nothing): the requests fall behind, and when drafting resumes each catches up
+/// from where it stopped, as many positions per step as the draft's batch holds, drafting once it is level. What it
+/// writes past the request's last token (its drafts' KV) sits in the scheduler's lookahead slots and is overwritten
+/// by the next catch-up.
 /// Drafts stop at the request's blocks (a draft needs a KV slot) and at the draft's max_position_embeddings.
 /// </summary>
 internal sealed class DraftModelProposer : DraftProposer
@@ -46,10 +49,11 @@ internal sealed class DraftModelProposer : DraftProposer
         bool drafting = n < DisableByBatchSize;
         int k = NumSpeculativeTokens;
         if (_buffer.Length < n * k) (_buffer, _numDrafts, _rowOf) = (new int[n * k], new int[n], new int[n]);
-        CatchUp(output, requests, sampledOffsets, drafting);
+        for (int i = 0; i < n; i++) requests[i].NumDraftComputed = Math.Min(requests[i].NumDraftComputed, output.Scheduled[i].StartPosition);
+        if (!drafting) return null;
+        CatchUp(output, requests, sampledOffsets);
         for (int j = 1; j < k; j++)
             if (!DraftStep(requests, n, j)) break;
-        if (!drafting) return null;
         for (int i = 0; i < n; i++) Settle(requests[i], i);
         var offsets = new int[n + 1];
         var tokens = new int[SumOfDrafts(n)];
@@ -61,8 +65,11 @@ internal sealed class DraftModelProposer : DraftProposer
         return new DraftTokens(offsets, tokens);
     }
 
-    /// <summary>The catch-up pass: every entry's tokens, logits on the last token of each entry that drafts; d1 from them.</summary>
-    private void CatchUp(SchedulerOutput output, ReadOnlySpan<RunnerRequestState> requests, ReadOnlySpan<int> sampledOffsets, bool drafting)
+    /// <summary>
+    /// The catch-up pass: every entry's positions the draft lacks, up to what its batch holds; logits on the last token
+    /// of each entry that is level and drafts; d1 from them.
+    /// </summary>
+    private void CatchUp(SchedulerOutput output, ReadOnlySpan<RunnerRequestState> requests, ReadOnlySpan<int> sampledOffsets)
     {
         var batch = _batch;
         int t = 0, seqs = 0, rows = 0;
@@ -75,10 +82,12 @@ internal sealed class DraftModelProposer : DraftProposer
             bool sampled = sampledOffsets[i + 1] > sampledOffsets[i];
             if (s.SamplesToken && !sampled) continue; // a faulted row: the request is ending
             int writable = Writable(request);
-            int end = Math.Min(sampled ? request.NumTokens : s.ContextLength, writable);
-            if (end <= s.StartPosition) continue;
-            AddSequence(batch, seqs++, ref t, request, s.StartPosition, end - s.StartPosition);
-            if (!drafting || !sampled || end != request.NumTokens) continue;
+            int start = request.NumDraftComputed;
+            int end = Math.Min(Math.Min(sampled ? request.NumTokens : s.ContextLength, writable), start + batch.MaxNumTokens - t);
+            if (end <= start) continue;
+            AddSequence(batch, seqs++, ref t, request, start, end - start);
+            request.NumDraftComputed = end;
+            if (!sampled || end != request.NumTokens) continue;
             _numDrafts[i] = Math.Min(LimitFor(request), writable - request.NumTokens + 1);
             _rowOf[i] = rows;
             batch.LogitsIndices[rows++] = t - 1;
