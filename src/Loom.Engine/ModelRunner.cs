@@ -130,7 +130,7 @@ internal sealed class ModelRunner
             int rows = 1 + s.NumSpecTokens;
             _rowRequests.AsSpan(row, rows).Fill(request);
             _numEmitted[i] = _sampler.SampleWithDrafts(request.Sampler, logits.Slice(row * _vocabSize, rows * _vocabSize), s.SpecTokenIds,
-                _sampled.AsSpan(row, rows), row, observe);
+                _sampled.AsSpan(row, rows), row, observe, request.DraftProbsOf(s.NumSpecTokens, _vocabSize));
             if (_sampled[row + _numEmitted[i] - 1].Fault is null) _proposer?.Observe(request, s.NumSpecTokens, _numEmitted[i] - 1);
             row += rows;
         }

@@ -49,6 +49,34 @@ internal sealed class RunnerRequestState
     /// <summary>Most drafts to propose for this request's next step (adaptive k); null = num_speculative_tokens.</summary>
     public int? DraftLimit { get; set; }
 
+    /// <summary>
+    /// Leading positions whose KV the draft model has computed (method draft_model): it falls behind while
+    /// disable_by_batch_size keeps it idle and catches up from here. Starts unbounded: a new request's first positions
+    /// are its prefix-cache hit, trusted; every step lowers it to the entry's start (the target recomputes from there).
+    /// </summary>
+    public int NumDraftComputed { get; set; } = int.MaxValue;
+
+    /// <summary>
+    /// [num_speculative_tokens, vocab] the distribution q each of this request's current drafts was drawn from, when a
+    /// draft model sampled them (allocated on its first sampled draft, then reused); rows past
+    /// <see cref="NumDraftProbs"/> are stale.
+    /// </summary>
+    public float[]? DraftProbs { get; set; }
+
+    /// <summary>Drafts whose q is in <see cref="DraftProbs"/>: 0 when the drafts are point masses (greedy, n-gram).</summary>
+    public int NumDraftProbs { get; set; }
+
+    /// <summary>
+    /// [numDrafts, vocab] q of the first <paramref name="numDrafts"/> drafts (the scheduler schedules a prefix of what
+    /// was proposed); empty for point masses.
+    /// </summary>
+    public ReadOnlySpan<float> DraftProbsOf(int numDrafts, int vocabSize)
+    {
+        if (numDrafts == 0 || NumDraftProbs == 0) return default;
+        Debug.Assert(numDrafts <= NumDraftProbs, "the scheduler schedules a prefix of the drafts proposed");
+        return DraftProbs.AsSpan(0, numDrafts * vocabSize);
+    }
+
     /// <summary>This request as a logits observer sees it.</summary>
     public ObservedRequest Observed => new(RequestId, SampleIndex, Params, Sampler.NumOutputTokens);
 

@@ -17,8 +17,9 @@ namespace Loom.Benchmarks;
 /// (quantized while loading) on free generation. Acceptance rate and mean acceptance length of each run. Outputs are
 /// checked equal token for token.
 /// Usage: dotnet run -c Release --project tests/Loom.Benchmarks -- spec [--threads N] [--k K] [--skip-qwen] [--method ngram|draft_model|all] [--adaptive]
+/// With --concurrency C: C requests at once instead (<see cref="RunConcurrent"/>).
 /// </summary>
-internal static class SpeculativeBenchmark
+internal static partial class SpeculativeBenchmark
 {
     private const string Passage =
         "Speculative decoding lets a cheap proposer guess several tokens that the target model then verifies in a single "
@@ -31,6 +32,7 @@ internal static class SpeculativeBenchmark
         int at = Array.IndexOf(args, "--method");
         string method = at >= 0 ? args[at + 1] : "ngram";
         string root = FindRoot();
+        if (Arg(args, "--concurrency") is int concurrency) return RunConcurrent(args, concurrency, threads, k, method, root);
         Console.WriteLine($"Speculative decoding benchmark: single stream, greedy, {threads} threads, k={k} (ngram lookup 1..3; draft_model: Q4_0 self-draft), block 16, prefix caching off");
         Console.WriteLine("| model | method | workload | output tokens | plain tok/s | spec tok/s | speedup | plain ms/step | spec ms/step | acceptance rate | mean acceptance length | same tokens |");
         Console.WriteLine("| --- | --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | --- |");

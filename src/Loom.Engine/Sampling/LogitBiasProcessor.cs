@@ -13,4 +13,6 @@ internal sealed class LogitBiasProcessor(IReadOnlyDictionary<int, float> bias) :
     }
 
     public void Commit(int tokenId) { }
+
+    public void Uncommit(int tokenId) { }
 }

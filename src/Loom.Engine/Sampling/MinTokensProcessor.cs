@@ -15,6 +15,8 @@ internal sealed class MinTokensProcessor(int minTokens, int[] maskedIds) : ILogi
 
     public void Commit(int tokenId) { }
 
+    public void Uncommit(int tokenId) { }
+
     /// <summary>While masking, a row with nothing else left allows only the masked stop ids: the first in the vocabulary; else none.</summary>
     public int? FallbackToken(int numOutputTokens, int vocabSize)
     {

@@ -1,3 +1,5 @@
+using System.Diagnostics;
+using System.Runtime.CompilerServices;
 using System.Runtime.InteropServices;
 
 namespace Loom.Engine.Sampling;
@@ -39,6 +41,13 @@ internal sealed class PenaltyProcessor : ILogitsProcessor
     }
 
     public void Commit(int tokenId) => CollectionsMarshal.GetValueRefOrAddDefault(_outputCounts, tokenId, out _)++;
+
+    public void Uncommit(int tokenId)
+    {
+        ref int count = ref CollectionsMarshal.GetValueRefOrNullRef(_outputCounts, tokenId);
+        Debug.Assert(!Unsafe.IsNullRef(ref count), "only a committed token is taken back");
+        if (--count == 0) _outputCounts.Remove(tokenId); // presence counts tokens present, not keys ever seen
+    }
 
     private void ApplyRepetition(Span<float> logits, int id)
     {

@@ -11,17 +11,18 @@ namespace Loom.Engine.Sampling;
 /// mask on EOS/stop ids, repetition / frequency / presence penalties, logit_bias; then greedy argmax, or temperature,
 /// top-k, top-p, min-p and a draw from a copy of the generator) and <see cref="Commit"/> takes a token, advancing the
 /// generator and the processors. <see cref="Sample"/> is the two in a row; <see cref="SampleAgainstDraft(Span{float}, int, ReadOnlySpan{float}, SamplerScratch, out bool)"/>
-/// verifies a speculative draft with the same processors.
+/// verifies a speculative draft with the same processors, and <see cref="Draft"/> draws one from a draft model's row.
 /// Never throws on a row's values: +inf (a penalty's overflow) is clamped to the largest float; a row left with no
 /// finite logit (min_tokens masking every id) takes the request's own stop token (EOS first); a NaN logit, which only
 /// a broken model produces, fails the row (<see cref="SampledToken.Fault"/>) so the engine ends that request alone.
 /// </summary>
-public sealed class Sampler
+public sealed partial class Sampler
 {
     private readonly SamplingParams _params;
     private readonly ILogitsProcessor[] _processors; // applied in order; empty when every option is neutral
     private readonly MinTokensProcessor? _minTokens; // also one of _processors: its ids are the fallback of a fully masked row
     private Xoshiro256StarStar _rng;
+    private Xoshiro256StarStar _draftRng; // a draft model's draws (Sampler.Drafting.cs): a stream apart from _rng's
 
     /// <param name="completionIndex">Which of the request's n completions this is: seeded siblings use seed + index (as vLLM).</param>
     /// <param name="constraints">Processors that run before those the params ask for (a grammar mask), so that
@@ -36,9 +37,9 @@ public sealed class Sampler
         VocabSize = vocabSize;
         _processors = [.. constraints ?? [], .. LogitsProcessors.For(samplingParams, promptTokenIds, eosTokenIds)];
         _minTokens = _processors.OfType<MinTokensProcessor>().FirstOrDefault();
-        _rng = samplingParams.Seed is long seed
-            ? new Xoshiro256StarStar(unchecked((ulong)(seed + completionIndex)))
-            : Xoshiro256StarStar.FromEntropy();
+        (_rng, _draftRng) = samplingParams.Seed is long seed
+            ? (new Xoshiro256StarStar(unchecked((ulong)(seed + completionIndex))), new Xoshiro256StarStar(unchecked((ulong)(seed + completionIndex)) ^ DraftStream))
+            : (Xoshiro256StarStar.FromEntropy(), Xoshiro256StarStar.FromEntropy());
     }
 
     public SamplingParams Params => _params;

@@ -45,4 +45,7 @@ public sealed class GrammarLogitsProcessor : ILogitsProcessor
     /// next mask is computed from the last accepted position.
     /// </summary>
     public void Commit(int tokenId) => _matcher.TryAdvance(tokenId);
+
+    /// <summary>A drafted token the mask allowed did advance the matcher: one step back.</summary>
+    public void Uncommit(int tokenId) => _matcher.Rollback(1);
 }

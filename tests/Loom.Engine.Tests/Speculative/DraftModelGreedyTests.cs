@@ -80,6 +80,33 @@ public class DraftModelGreedyTests
         Assert.True(stats.NumAcceptedTokens >= 0.95 * stats.NumDraftTokens, $"{stats.NumAcceptedTokens} of {stats.NumDraftTokens} drafts accepted");
     }
 
+    /// <summary>
+    /// disable_by_batch_size 4 over 12 requests of different lengths: the draft model runs no forward while 4 or more
+    /// are scheduled, then each request catches up on everything it missed (prompt and outputs, in chunks the draft's
+    /// batch holds) before drafting. Greedy output equals plain decoding, and a self-draft is still accepted almost
+    /// always afterwards: the caught-up KV is the draft's own, not stale.
+    /// </summary>
+    [Theory]
+    [InlineData(512)]
+    [InlineData(16)] // a small budget: the draft's batch cannot hold a whole catch-up at once
+    public void A_draft_idled_by_batch_size_catches_up_and_stays_exact(int budget)
+    {
+        var model = FixtureModel.Get("llama-gqa");
+        var prompts = SpeculativeGreedyTests.Prompts(model, 12);
+        var options = new EngineOptions { BlockSize = 4, MaxNumSeqs = 16, MaxNumBatchedTokens = budget };
+        var speculative = DraftModel with { DisableByBatchSize = 4 };
+        using var plain = model.CreateEngine(options, 512, maxModelLen: 256);
+        using var spec = model.CreateEngine(options with { Speculative = speculative }, 512, maxModelLen: 256, draft: model.SelfDraft);
+        foreach (var engine in new[] { plain, spec })
+        {
+            for (int i = 0; i < prompts.Length; i++) engine.Add($"r{i}", prompts[i], Greedy with { MaxTokens = 6 + 4 * i });
+            engine.RunToCompletion();
+        }
+        for (int i = 0; i < prompts.Length; i++) Assert.Equal(plain.Tokens[$"r{i}"], spec.Tokens[$"r{i}"]);
+        var stats = spec.Engine.GetStats().SpecDecoding!;
+        Assert.True(stats.NumDraftTokens >= 10 && stats.NumAcceptedTokens >= 0.95 * stats.NumDraftTokens, $"{stats.NumAcceptedTokens} of {stats.NumDraftTokens} drafts accepted");
+    }
+
     [Fact]
     public void Seeded_sampling_with_a_draft_model_is_reproducible()
     {

@@ -63,6 +63,35 @@ public class GrammarLogitsProcessorTests
         Assert.True(finished >= 20, $"{finished} of 30 finished");
     }
 
+    /// <summary>
+    /// A draft model's drafts (<see cref="Sampler.Draft"/>) go through the grammar mask and advance the matcher
+    /// tentatively, so each drafted position is masked after the drafts before it; undoing them rolls the matcher back.
+    /// </summary>
+    [Fact]
+    public async Task Drafts_advance_the_grammar_tentatively_and_undo_rolls_it_back()
+    {
+        var (tokenizer, cache, eos) = Setup.Value;
+        var compilation = cache.GetOrCompile("json_schema:" + Schema, () => JsonSchemaGrammar.FromSchema(Schema));
+        await compilation.Task;
+        var processor = compilation.CreateProcessor();
+        var sampler = new Sampler(new SamplingParams { Temperature = 1f, Seed = 4, MaxTokens = 50 }, [], tokenizer.VocabSize, [eos], constraints: [processor]);
+        var (scratch, rng) = (new SamplerScratch(), new Random(4));
+        var (row, q) = (new float[tokenizer.VocabSize], new float[tokenizer.VocabSize]);
+        var drafts = new List<int>();
+        for (int j = 0; j < 6; j++)
+        {
+            for (int i = 0; i < row.Length; i++) row[i] = (float)(rng.NextDouble() * 4);
+            int draft = sampler.Draft(row, q, scratch);
+            Assert.True(draft >= 0 && q[draft] > 0, $"draft {j}: {draft}");
+            Assert.Equal(1.0, q.Sum(x => (double)x), 3);
+            drafts.Add(draft);
+        }
+        Assert.Equal(6, processor.Matcher.NumCommitted);
+        sampler.UndoDrafts(drafts.ToArray());
+        Assert.Equal((0, 0), (processor.Matcher.NumCommitted, sampler.NumOutputTokens));
+        foreach (int draft in drafts) Assert.True(processor.Matcher.TryAdvance(draft)); // the drafts were a valid prefix
+    }
+
     [Fact]
     public async Task The_gate_opens_when_masks_are_compiled_and_the_cache_compiles_each_key_once()
     {
