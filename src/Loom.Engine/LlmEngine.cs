@@ -59,6 +59,11 @@ public sealed partial class LlmEngine
         });
         _runner = new ModelRunner(executor, options.StepTokenBudget, options.MaxNumSeqs, options.Speculative, draftExecutor);
         _leases = new KvTransfer.KvLeases(options.KvLeaseTimeout);
+        if (options.EnableKvCacheEvents)
+        {
+            _kvEventLog = _scheduler.KvCache.EnableEvents();
+            KvEvents = new KvEvents.KvEventStream();
+        }
     }
 
     private static void CheckDraft(IModelExecutor executor, IModelExecutor? draft, EngineOptions options)
