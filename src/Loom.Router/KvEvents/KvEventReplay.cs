@@ -28,6 +28,9 @@ public sealed class KvEventReplay(PrefixIndex index)
 
     public PrefixIndex Index { get; } = index ?? throw new ArgumentNullException(nameof(index));
 
+    /// <summary>Blocks the replica reported evicted so far (the events carry news a routed-prompt index never gets).</summary>
+    public long NumBlocksRemoved { get; private set; }
+
     public void ApplySnapshot(long sequence, IEnumerable<BlockHash> cachedBlocks)
     {
         Index.ReplaceWith(cachedBlocks);
@@ -53,7 +56,10 @@ public sealed class KvEventReplay(PrefixIndex index)
         switch (e)
         {
             case BlockStored stored: Index.Add(stored.BlockHashes); break;
-            case BlockRemoved removed: Index.Remove(removed.BlockHashes); break;
+            case BlockRemoved removed:
+                Index.Remove(removed.BlockHashes);
+                NumBlocksRemoved += removed.BlockHashes.Length;
+                break;
             case AllBlocksCleared: Index.Clear(); break;
             default: throw new ArgumentOutOfRangeException(nameof(e), e, "Unknown KV cache event.");
         }

@@ -2,15 +2,17 @@ using Grpc.Core;
 using Loom.Engine.KvEvents;
 using Loom.KvEvents;
 using Loom.Server.Hosting;
+using Microsoft.Extensions.Hosting;
 using EventsWire = Loom.KvEvents.Wire;
 
 namespace Loom.Server.KvTransfer;
 
 /// <summary>
 /// KV cache events for routers, on the KV service's port: Subscribe forwards the engine's numbered batches as they are
-/// published; Snapshot asks the engine thread for its cached blocks. This thread only translates to the wire.
+/// published; Snapshot asks the engine thread for its cached blocks. This thread only translates to the wire. A stream
+/// never ends by itself, so stopping the host ends it (the router reconnects to whatever replaces this one).
 /// </summary>
-internal sealed class KvEventsService(ServerState state) : EventsWire.KvEvents.KvEventsBase
+internal sealed class KvEventsService(ServerState state, IHostApplicationLifetime lifetime) : EventsWire.KvEvents.KvEventsBase
 {
     /// <summary>Unread batches one subscriber may hold before newer ones are dropped (it then sees a gap and resyncs).</summary>
     public const int SubscriberCapacity = 1024;
@@ -18,9 +20,17 @@ internal sealed class KvEventsService(ServerState state) : EventsWire.KvEvents.K
     public override async Task Subscribe(EventsWire.SubscribeRequest request, IServerStreamWriter<EventsWire.KvEventBatch> responseStream, ServerCallContext context)
     {
         using var subscription = Source().SubscribeKvEvents(SubscriberCapacity);
+        using var ends = CancellationTokenSource.CreateLinkedTokenSource(context.CancellationToken, lifetime.ApplicationStopping);
         await context.WriteResponseHeadersAsync([]); // subscribed: the client may take its snapshot now
-        await foreach (var batch in subscription.Batches.ReadAllAsync(context.CancellationToken))
-            await responseStream.WriteAsync(ToWire(batch), context.CancellationToken);
+        try
+        {
+            await foreach (var batch in subscription.Batches.ReadAllAsync(ends.Token))
+                await responseStream.WriteAsync(ToWire(batch), ends.Token);
+        }
+        catch (OperationCanceledException) when (ends.IsCancellationRequested)
+        {
+            // The router left, or this server is stopping: the stream simply ends.
+        }
     }
 
     public override async Task<EventsWire.KvCacheSnapshot> Snapshot(EventsWire.SnapshotRequest request, ServerCallContext context)
