@@ -64,7 +64,11 @@ public sealed class KvEventFollower : IAsyncDisposable
             {
                 await FollowAsync(port, () => backoff = FirstBackoff, stop);
             }
-            catch (Exception e) when (!stop.IsCancellationRequested)
+            catch (Exception) when (stop.IsCancellationRequested)
+            {
+                return; // disposed: the call was cancelled (gRPC says so with an RpcException)
+            }
+            catch (Exception e)
             {
                 _logger.LogDebug("KV events of {Replica}: {Error}; reconnecting in {Backoff} ms", _address, e.Message, backoff.TotalMilliseconds);
             }
@@ -130,7 +134,7 @@ public sealed class KvEventFollower : IAsyncDisposable
     public async ValueTask DisposeAsync()
     {
         await _stop.CancelAsync();
-        try { await _loop; } catch (OperationCanceledException) { /* stopped mid-call */ }
+        await _loop;
         _stop.Dispose();
     }
 }

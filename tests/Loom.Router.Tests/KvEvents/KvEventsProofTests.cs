@@ -1,18 +1,16 @@
-using Loom.Core.KvCache;
 using Loom.Engine.KvEvents;
 using Loom.Router.Routing;
 using Loom.Router.Tests.Proxy;
-using Loom.Server.Hosting;
 
 namespace Loom.Router.Tests.KvEvents;
 
 /// <summary>
-/// 1 router + 2 real Loom replicas streaming KV cache events over gRPC on their KV ports, each with a 20-block cache so
+/// 1 router + 2 real Loom replicas streaming KV cache events over gRPC on their KV ports, each with a 16-block cache so
 /// a few system prompts evict one another: the router's index of each replica equals the replica's cached blocks.
 /// </summary>
 public sealed class KvEventsProofTests
 {
-    private const int CacheBlocks = 20;
+    private const int CacheBlocks = 16;
 
     [Fact]
     public async Task The_routers_index_equals_each_replicas_cache_after_a_random_workload_and_after_a_forced_gap()
@@ -20,9 +18,9 @@ public sealed class KvEventsProofTests
         await using var rig = await RouterRig.StartAsync(kvEvents: true, kvCacheBlocks: CacheBlocks);
         for (int i = 0; i < 2; i++) await WaitAsync(() => rig.Router.KvEventsOf(i)!.LastSequence is not null, "the router subscribed to replica " + i);
 
-        // Random tenants over shared system prompts (about 6 to 10 blocks each): more blocks than both caches hold.
+        // Random tenants over shared system prompts (about 3 to 8 blocks each): more blocks than both caches hold.
         var random = new Random(20261201);
-        string[] systems = [.. Enumerable.Range(0, 4).Select(t => string.Join(' ', Enumerable.Repeat($"You are assistant {t} of tenant {t * 7}.", 10 + 4 * t)))];
+        string[] systems = [.. Enumerable.Range(0, 4).Select(t => string.Join(' ', Enumerable.Repeat($"You are assistant {t} of tenant {t * 7}.", 4 + 2 * t)))];
         for (int n = 0; n < 12; n++)
             await rig.ChatAsync(systems[random.Next(systems.Length)], $"user {random.Next(1000)} asks question {n}");
         for (int i = 0; i < 2; i++) await AssertIndexMatchesAsync(rig, i);
