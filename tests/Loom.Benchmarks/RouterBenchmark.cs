@@ -15,7 +15,7 @@ namespace Loom.Benchmarks;
 /// multi-tenant shared-prefix chat workload from a closed loop of clients. Per policy, on fresh replicas: prefix-cache
 /// hit rate (hits / queries summed over replicas, in tokens), mean and p90 TTFT (first SSE chunk), requests/s.
 /// Policies: round_robin, cache_aware with the routed-prompt index (--kv-events false), cache_aware following KV events.
-/// Usage: dotnet run --project tests/Loom.Benchmarks -- router [--tenants 8] [--requests 64] [--clients 4] [--cache-blocks 48]
+/// Usage: dotnet run --project tests/Loom.Benchmarks -- router [--tenants 8] [--requests 48] [--clients 4] [--cache-blocks 48]
 /// </summary>
 internal static class RouterBenchmark
 {
@@ -30,7 +30,7 @@ internal static class RouterBenchmark
 
     public static int Run(string[] args)
     {
-        int tenants = Arg(args, "--tenants", 8), requests = Arg(args, "--requests", 64), clients = Arg(args, "--clients", 4);
+        int tenants = Arg(args, "--tenants", 8), requests = Arg(args, "--requests", 48), clients = Arg(args, "--clients", 4);
         int cacheBlocks = Arg(args, "--cache-blocks", 48);
         string demo = Path.Combine(FindRoot(), "models", "demo");
         Console.WriteLine($"Router benchmark: {tenants} tenants, {requests} requests, {clients} clients, 2 replicas of {cacheBlocks} blocks of 16 tokens, " +
@@ -117,7 +117,9 @@ internal static class RouterBenchmark
         double ttft = double.NaN;
         while (await reader.ReadLineAsync() is { } line)
         {
-            if (double.IsNaN(ttft) && line.StartsWith("data:", StringComparison.Ordinal) && line.Contains("\"content\"")) ttft = clock.Elapsed.TotalMilliseconds;
+            // The first chunk carries only the role (content ""): the first token is the first non-empty content.
+            if (double.IsNaN(ttft) && line.StartsWith("data:", StringComparison.Ordinal) && line.Contains("\"content\":\"") && !line.Contains("\"content\":\"\""))
+                ttft = clock.Elapsed.TotalMilliseconds;
             if (line == "data: [DONE]") break;
         }
         return double.IsNaN(ttft) ? clock.Elapsed.TotalMilliseconds : ttft;
