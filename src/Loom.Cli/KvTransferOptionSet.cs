@@ -13,7 +13,7 @@ public sealed class KvTransferOptionSet
         Description = "prefill: hold do_remote_decode requests' KV for decode instances; decode: pull it for do_remote_prefill requests; both: either.",
         DefaultValueFactory = _ => "both",
     };
-    private readonly Option<int?> _port = new("--kv-port") { Description = "Port of the gRPC KV service decode instances pull from (0 = any free port; needed by --kv-role prefill)." };
+    private readonly Option<int?> _port = new("--kv-port") { Description = "Port of the gRPC KV service (0 = any free port; needed by --kv-role prefill): decode instances pull KV from it, and routers follow this replica's KV cache events (block stored / removed / all cleared) on it." };
     private readonly Option<string?> _host = new("--kv-host") { Description = "Host decode instances reach this server's KV service at (default: --host)." };
     private readonly Option<double> _leaseTimeout = new("--kv-lease-timeout")
     {

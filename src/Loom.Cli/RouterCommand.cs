@@ -57,6 +57,11 @@ public sealed class RouterCommand : ICliCommand
             Description = "Seconds a replica that refused a connection or is draining stays out of rotation before it is tried again.",
             DefaultValueFactory = _ => 10,
         };
+        var kvEvents = new Option<bool>("--kv-events")
+        {
+            Description = "Follow each replica's KV cache events (gRPC on the replica's --kv-port, which it advertises as loom_kv_events_port on /metrics), so its prefix index is exactly what it caches; replicas without the stream, or with --kv-events false, keep the index of prompts routed there.",
+            DefaultValueFactory = _ => true,
+        };
         var pd = new Option<bool>("--pd-disaggregation")
         {
             Description = "Prefill/decode disaggregation (SGLang's flag): each request runs its prompt on a --prefill replica, then decodes on a --decode replica that pulls the KV.",
@@ -66,7 +71,7 @@ public sealed class RouterCommand : ICliCommand
         var command = new Command("router", "Route OpenAI API requests across replicas by queue, KV-cache use and prefix-cache affinity.")
         {
             replicas, host, port, model, policy, blockSize, queueWeight, kvWeight, prefixWeight, cacheThreshold, absThreshold, relThreshold,
-            healthInterval, pollInterval, reactivation, pd, prefill, decode,
+            healthInterval, pollInterval, reactivation, kvEvents, pd, prefill, decode,
         };
         command.SetAction((parse, ct) => CliErrors.RunAsync(parse, () => parse.GetValue(pd)
             ? RunDisaggregatedAsync(new PdRouterOptions
@@ -96,6 +101,7 @@ public sealed class RouterCommand : ICliCommand
                 HealthCheckInterval = Seconds(parse.GetValue(healthInterval), "--health-check-interval"),
                 MetricsPollInterval = Seconds(parse.GetValue(pollInterval), "--metrics-poll-interval"),
                 ReactivationPeriod = Seconds(parse.GetValue(reactivation), "--reactivation-period"),
+                KvEvents = parse.GetValue(kvEvents),
             }, ct)));
         return command;
     }

@@ -86,7 +86,9 @@ public sealed class ServeCommand : ICliCommand
         await using var server = await LoomServer.StartAsync(options, _ => Task.Run(() =>
         {
             var model = ModelLoader.Load(modelDir, loader with { Log = error.WriteLine }, loadProgress);
-            return EngineHost.Start(model, loader.Engine, servedName, toolCallParser, kvFetcher);
+            // A KV service port also streams KV cache events to routers, so the engine records them.
+            var engine = loader.Engine with { EnableKvCacheEvents = options.KvPort is not null };
+            return EngineHost.Start(model, engine, servedName, toolCallParser, kvFetcher);
         }), cancellationToken);
 
         await console.Progress()

@@ -9,7 +9,7 @@ namespace Loom.Engine;
 /// command queue; each request streams its outputs through its own channel. Cancelling a stream (or leaving it early)
 /// aborts the request, which frees its KV blocks at the engine's next turn. Does not own the model it runs.
 /// </summary>
-public sealed partial class AsyncLlm : IEngineClient, KvTransfer.IKvBlockHolder, IAsyncDisposable
+public sealed partial class AsyncLlm : IEngineClient, KvTransfer.IKvBlockHolder, KvEvents.IKvEventSource, IAsyncDisposable
 {
     private readonly LlmEngine _engine;
     private readonly Thread _thread;
@@ -89,6 +89,16 @@ public sealed partial class AsyncLlm : IEngineClient, KvTransfer.IKvBlockHolder,
 
     /// <inheritdoc/>
     public Task<bool> ReleaseHeldBlocksAsync(string requestId) => RunOnEngine(e => e.ReleaseHeldBlocks(requestId));
+
+    /// <inheritdoc/>
+    public bool KvEventsEnabled => _engine.KvEvents is not null;
+
+    /// <inheritdoc/>
+    public KvEvents.KvEventSubscription SubscribeKvEvents(int capacity) =>
+        (_engine.KvEvents ?? throw new InvalidOperationException("This engine records no KV cache events.")).Subscribe(capacity);
+
+    /// <inheritdoc/>
+    public Task<KvEvents.KvCacheSnapshot> KvSnapshotAsync() => RunOnEngine(e => e.KvSnapshot());
 
     /// <summary>Runs <paramref name="work"/> on the engine thread between steps (the only thread that touches engine state).</summary>
     private Task<T> RunOnEngine<T>(Func<LlmEngine, T> work)

@@ -69,6 +69,11 @@ public sealed record EngineOptions
     /// not pull them (vLLM's VLLM_NIXL_ABORT_REQUEST_TIMEOUT, 480 s).
     /// </summary>
     public TimeSpan KvLeaseTimeout { get; init; } = TimeSpan.FromSeconds(480);
+    /// <summary>
+    /// vLLM's kv_events_config enable_kv_cache_events: record every block the prefix cache stores or removes, published
+    /// per step as numbered batches (the server streams them to routers on its KV service port).
+    /// </summary>
+    public bool EnableKvCacheEvents { get; init; }
     /// <summary>Check block accounting whenever the engine goes idle; a violation throws (tests turn this on).</summary>
     public bool IdleSelfCheck { get; init; }
 }

@@ -38,6 +38,7 @@ public sealed partial class LlmEngine
             CollectOutputs(outputs);
         }
         TakeEndedOutputs(outputs);
+        PublishKvEvents();
 
         if (!_scheduler.HasUnfinishedRequests && Options.IdleSelfCheck) _scheduler.CheckIdle();
         return outputs;

@@ -61,6 +61,11 @@ public sealed partial class LlmEngine
         _runner = new ModelRunner(executor, options.StepTokenBudget, options.MaxNumSeqs, options.Speculative, draftExecutor);
         _leases = new KvTransfer.KvLeases(options.KvLeaseTimeout);
         _stepTime = StepTimeBudgetFor(options);
+        if (options.EnableKvCacheEvents)
+        {
+            _kvEventLog = _scheduler.KvCache.EnableEvents();
+            KvEvents = new KvEvents.KvEventStream();
+        }
     }
 
     /// <summary>The step-time control, or null for a fixed budget; a target without chunked prefill is refused.</summary>

@@ -27,5 +27,9 @@ if (args.Length > 0 && args[0] == "grammar-decode")
 if (args.Length > 0 && args[0] == "llamacpp")
     return LlamaCppBenchmark.Run(args[1..]);
 
+// `router`: prefix-aware versus round-robin routing over 2 in-process replicas (docs/perf.md, "Router: prefix-aware versus round-robin").
+if (args.Length > 0 && args[0] == "router")
+    return RouterBenchmark.Run(args[1..]);
+
 BenchmarkSwitcher.FromAssembly(typeof(Program).Assembly).Run(args);
 return 0;

@@ -12,6 +12,7 @@ public sealed class BlockPool
     private readonly KvBlock[] _blocks;
     private readonly FreeBlockQueue _free;
     private readonly Dictionary<BlockHash, KvBlock> _cached = new();
+    private KvCacheEventLog? _events; // null: nobody listens, nothing is recorded
 
     public BlockPool(int numBlocks)
     {
@@ -35,6 +36,18 @@ public sealed class BlockPool
     public long NumEvictions { get; private set; }
 
     public KvBlock this[int blockId] => _blocks[blockId];
+
+    /// <summary>Starts recording every change to the cached hash set into a log (once; later calls return the same log).</summary>
+    public KvCacheEventLog EnableEvents() => _events ??= new KvCacheEventLog();
+
+    /// <summary>Every cached block with its parent: what a replayed event stream must hold (a router's gap recovery).</summary>
+    public CachedBlock[] CachedBlocks()
+    {
+        var blocks = new CachedBlock[_cached.Count];
+        int i = 0;
+        foreach (var (hash, block) in _cached) blocks[i++] = new CachedBlock(hash, block.ParentHash);
+        return blocks;
+    }
 
     /// <summary>Takes the block at the head of the free queue (least recently freed), evicting its hash; refcount 1.</summary>
     public KvBlock Allocate()
@@ -64,14 +77,17 @@ public sealed class BlockPool
     }
 
     /// <summary>
-    /// Registers a full, computed block under its chain hash. If another block already holds the same content (two
-    /// requests computed the same prefix at once) the first stays canonical and this one remains uncached.
+    /// Registers a full, computed block under its chain hash (<paramref name="parent"/>: the previous block's, null for
+    /// a chain's first). If another block already holds the same content (two requests computed the same prefix at
+    /// once) the first stays canonical and this one remains uncached. Returns whether the hash entered the cache.
     /// </summary>
-    public void Cache(KvBlock block, BlockHash hash)
+    public bool Cache(KvBlock block, BlockHash hash, BlockHash? parent = null)
     {
         Debug.Assert(block.RefCount > 0, "only referenced blocks are cached");
-        if (block.Hash is not null) return;
-        if (_cached.TryAdd(hash, block)) block.Hash = hash;
+        if (block.Hash is not null || !_cached.TryAdd(hash, block)) return false;
+        block.Hash = hash;
+        block.ParentHash = parent;
+        return true;
     }
 
     /// <summary>Takes a block out of the prefix cache (its content is about to change); no-op if it is not cached.</summary>
@@ -79,21 +95,28 @@ public sealed class BlockPool
     {
         if (block.Hash is not { } hash) return;
         _cached.Remove(hash);
-        block.Hash = null;
+        block.Hash = block.ParentHash = null;
+        _events?.Removed(hash);
     }
 
-    /// <summary>Forgets every free cached block (e.g. after weights change). Referenced blocks keep their hash.</summary>
+    /// <summary>
+    /// Forgets every free cached block (e.g. after weights change). Referenced blocks keep their hash; when there are
+    /// none the cache ends empty and the log says so in one <see cref="AllBlocksCleared"/>.
+    /// </summary>
     public void ResetPrefixCache()
     {
-        foreach (var block in _free.Enumerate()) Evict(block);
+        bool clearsAll = _cached.Values.All(b => b.RefCount == 0);
+        foreach (var block in _free.Enumerate()) Evict(block, logged: !clearsAll);
+        if (clearsAll) _events?.Cleared();
     }
 
-    private void Evict(KvBlock block)
+    private void Evict(KvBlock block, bool logged = true)
     {
         if (block.Hash is not { } hash) return;
         _cached.Remove(hash);
-        block.Hash = null;
+        block.Hash = block.ParentHash = null;
         NumEvictions++;
+        if (logged) _events?.Removed(hash);
     }
 
     /// <summary>

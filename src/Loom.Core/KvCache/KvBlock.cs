@@ -16,6 +16,9 @@ public sealed class KvBlock
     /// <summary>Set while the block is full and registered in the prefix cache; null otherwise.</summary>
     public BlockHash? Hash { get; internal set; }
 
+    /// <summary>While cached: the previous block's hash in its chain (null for a chain's first block).</summary>
+    public BlockHash? ParentHash { get; internal set; }
+
     // Free-queue links; both null while the block is referenced.
     internal KvBlock? PrevFree;
     internal KvBlock? NextFree;

@@ -29,7 +29,18 @@ public sealed class KvCacheManager
         EnablePrefixCaching = enablePrefixCaching;
     }
 
+    private KvCacheEventLog? _events;
+
     public BlockPool Pool { get; }
+
+    /// <summary>
+    /// Starts recording prefix-cache changes (blocks stored, removed, all cleared) for the engine to drain each step;
+    /// off by default, so a replica nobody follows pays nothing. Returns the log (the same one on every call).
+    /// </summary>
+    public KvCacheEventLog EnableEvents() => _events ??= Pool.EnableEvents();
+
+    /// <summary>The recording log, or null while events are off.</summary>
+    public KvCacheEventLog? Events => _events;
     public int BlockSize { get; }
     public bool EnablePrefixCaching { get; }
     public int NumBlocks => Pool.NumBlocks;
@@ -118,9 +129,30 @@ public sealed class KvCacheManager
         int numFull = Math.Min(request.NumComputedTokens, request.NumTokens) / BlockSize;
         if (numFull <= seq.NumCachedBlocks) return;
         EnsureHashes(request, numFull);
+        var hashes = request.BlockHashes;
+        int run = -1; // first block of the current run of newly stored blocks, one BlockStored per run
         for (int i = seq.NumCachedBlocks; i < numFull; i++)
-            Pool.Cache(seq.Blocks[i], request.BlockHashes[i]);
+        {
+            if (Pool.Cache(seq.Blocks[i], hashes[i], i == 0 ? null : hashes[i - 1]))
+            {
+                if (run < 0) run = i;
+                continue;
+            }
+            if (run >= 0) LogStored(request, run, i);
+            run = -1;
+        }
+        if (run >= 0) LogStored(request, run, numFull);
         seq.NumCachedBlocks = numFull;
+    }
+
+    /// <summary>Records that blocks [start, end) of the request entered the cache (no-op unless events are on).</summary>
+    private void LogStored(Request request, int start, int end)
+    {
+        if (_events is null) return;
+        var hashes = new BlockHash[end - start];
+        for (int i = 0; i < hashes.Length; i++) hashes[i] = request.BlockHashes[start + i];
+        var tokens = request.AllTokenIds.Slice(start * BlockSize, (end - start) * BlockSize).ToArray();
+        _events.Stored(new BlockStored(hashes, start == 0 ? null : request.BlockHashes[start - 1], tokens, BlockSize));
     }
 
     /// <summary>

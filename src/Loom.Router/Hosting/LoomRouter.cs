@@ -1,4 +1,5 @@
 using Loom.Hosting;
+using Loom.Router.KvEvents;
 using Loom.Router.Proxy;
 using Loom.Router.Routing;
 using Loom.Router.Signals;
@@ -19,18 +20,21 @@ namespace Loom.Router.Hosting;
 /// <c>loom router</c>, started in-process: a YARP reverse proxy in front of Loom replicas that serves the same OpenAI
 /// API (streams pass through untouched), picks a replica per request with <see cref="InferenceLoadBalancingPolicy"/>,
 /// ejects dead or draining replicas (active /health probes, passive connect-failure detection) and readmits them when
-/// healthy, and answers its own /health and /metrics.
+/// healthy, and answers its own /health and /metrics. Each replica's prefix index follows its KV cache events when it
+/// streams them (<see cref="KvEventFollower"/>), else learns the prompts routed there.
 /// </summary>
 public sealed class LoomRouter : IAsyncDisposable
 {
     private readonly WebApplication _app;
     private readonly ReplicaSignalPoller _signals;
+    private readonly KvEventFollower[] _kvEvents; // one per replica, or none with --kv-events false
     private int _disposed;
 
-    private LoomRouter(WebApplication app, ReplicaSignalPoller signals, ReplicaDirectory replicas, RouterMetrics metrics)
+    private LoomRouter(WebApplication app, ReplicaSignalPoller signals, KvEventFollower[] kvEvents, ReplicaDirectory replicas, RouterMetrics metrics)
     {
         _app = app;
         _signals = signals;
+        _kvEvents = kvEvents;
         Replicas = replicas;
         Metrics = metrics;
         BaseUrl = app.Urls.First().TrimEnd('/');
@@ -41,6 +45,9 @@ public sealed class LoomRouter : IAsyncDisposable
 
     public ReplicaDirectory Replicas { get; }
     public RouterMetrics Metrics { get; }
+
+    /// <summary>The follower of replica <paramref name="i"/>'s KV cache events; null with --kv-events false.</summary>
+    public KvEventFollower? KvEventsOf(int i) => _kvEvents.Length == 0 ? null : _kvEvents[i];
 
     /// <summary>Scrapes every replica's /metrics now instead of waiting for the next poll (tests).</summary>
     public Task PollSignalsAsync() => _signals.PollOnceAsync();
@@ -55,13 +62,28 @@ public sealed class LoomRouter : IAsyncDisposable
         var app = Build(options, replicas, metrics, reader, out var signals);
         await signals.PollOnceAsync(cancellationToken); // the first pick already knows block sizes and queues
         signals.Start();
+        var kvEvents = options.KvEvents ? StartKvEventFollowers(options, replicas, signals) : [];
         await app.StartAsync(cancellationToken);
-        return new LoomRouter(app, signals, replicas, metrics);
+        return new LoomRouter(app, signals, kvEvents, replicas, metrics);
+    }
+
+    private static KvEventFollower[] StartKvEventFollowers(RouterOptions options, ReplicaDirectory replicas, ReplicaSignalPoller signals)
+    {
+        var logger = LoggerFactory.Create(b => b.AddSimpleConsole(o => o.SingleLine = true).SetMinimumLevel(options.LogLevel)).CreateLogger<KvEventFollower>();
+        var followers = new KvEventFollower[replicas.Addresses.Count];
+        for (int i = 0; i < followers.Length; i++)
+        {
+            followers[i] = new KvEventFollower(replicas.Addresses[i], replicas.IndexOf(ReplicaDirectory.DestinationId(i)), signals,
+                options.MetricsPollInterval, logger);
+            followers[i].Start();
+        }
+        return followers;
     }
 
     public async ValueTask DisposeAsync()
     {
         if (Interlocked.Exchange(ref _disposed, 1) != 0) return;
+        foreach (var follower in _kvEvents) await follower.DisposeAsync();
         await _app.StopAsync();
         await _app.DisposeAsync();
         await _signals.DisposeAsync();

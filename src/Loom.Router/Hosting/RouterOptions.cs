@@ -34,6 +34,12 @@ public sealed record RouterOptions
         _ => throw new ArgumentException($"--policy must be cache_aware, round_robin or random, got '{LoadBalancing}'.", "--policy"),
     };
 
+    /// <summary>
+    /// --kv-events: follow the KV cache events of every replica that streams them (Loom replicas with --kv-port), so
+    /// its prefix index is exactly what it caches; replicas that stream none keep the routed-prompt index.
+    /// </summary>
+    public bool KvEvents { get; init; } = true;
+
     /// <summary>Blocks each replica's prefix index remembers.</summary>
     public int PrefixIndexCapacityBlocks { get; init; } = 1 << 20;
 

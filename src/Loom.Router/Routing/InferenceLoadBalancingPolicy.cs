@@ -9,8 +9,8 @@ namespace Loom.Router.Routing;
 /// <summary>
 /// YARP's hook for the inference-aware pick: gathers each available (healthy) replica's router load (YARP's own count of
 /// requests in flight there), its polled waiting queue and KV usage, and its prefix-index match for this request, then
-/// lets <see cref="ReplicaPicker"/> decide. The picked replica's index learns the prompt's blocks at once, so the next
-/// request with the same prefix follows it even before this one finishes.
+/// lets <see cref="ReplicaPicker"/> decide. Unless the replica's KV events feed its index, the picked replica's index
+/// learns the prompt's blocks at once, so the next request with the same prefix follows it even before this one finishes.
 /// </summary>
 public sealed class InferenceLoadBalancingPolicy(ReplicaDirectory replicas, ReplicaSignalPoller signals, RoutingPolicyOptions options,
     RouterMetrics metrics) : ILoadBalancingPolicy
@@ -50,7 +50,7 @@ public sealed class InferenceLoadBalancingPolicy(ReplicaDirectory replicas, Repl
         var blocks = prompt?.Blocks ?? PromptBlocks.None;
         var index = replicas.IndexOf(picked.DestinationId);
         if (decision.Reason == RoutingReason.Single) decision = decision with { MatchedBlocks = Math.Min(index.LongestMatch(blocks.Hashes), blocks.MatchableBlocks) };
-        index.Add(blocks.Hashes);
+        index.AddRouted(blocks.Hashes);
         metrics.ObserveDecision(picked.Model.Config.Address, decision, prompt?.BlockSize ?? 0, prompt?.Known == true);
         return picked;
     }

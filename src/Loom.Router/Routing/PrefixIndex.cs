@@ -3,11 +3,13 @@ using Loom.Core.KvCache;
 namespace Loom.Router.Routing;
 
 /// <summary>
-/// What the router believes one replica's prefix cache holds: the block hashes of the prompts it routed there, as
-/// SGLang's cache-aware router keeps an approximate radix tree per worker. It is approximate: the replica may have
-/// evicted a block the index still lists, and it never learns of blocks cached by requests sent around the router.
-/// (Replicas streaming KV events would make it exact; they do not yet.) Bounded: past <see cref="Capacity"/> blocks the
-/// least recently routed are forgotten, as the replica's LRU would evict them. Thread-safe.
+/// What the router believes one replica's prefix cache holds. Fed one of two ways. Routed (the fallback): the block
+/// hashes of the prompts it routed there, as SGLang's cache-aware router keeps an approximate radix tree per worker;
+/// approximate, since the replica may have evicted a block the index still lists and it never learns of blocks cached by
+/// requests sent around the router; bounded: past <see cref="Capacity"/> blocks the least recently routed are
+/// forgotten, as the replica's LRU would evict them. Followed: the replica's KV cache events (stored adds, removed
+/// removes, cleared empties, a snapshot replaces), so it is exactly what the replica holds; routing then teaches it
+/// nothing (<see cref="FollowsEvents"/>). Thread-safe.
 /// </summary>
 public sealed class PrefixIndex(int capacity)
 {
@@ -18,6 +20,10 @@ public sealed class PrefixIndex(int capacity)
     public int Capacity { get; } = capacity > 0 ? capacity : throw new ArgumentOutOfRangeException(nameof(capacity), capacity, "The capacity must be at least 1 block.");
 
     public int Count { get { lock (_gate) return _blocks.Count; } }
+
+    /// <summary>True while the replica's event stream keeps the index exact (set by its follower).</summary>
+    public bool FollowsEvents { get => Volatile.Read(ref _followsEvents); set => Volatile.Write(ref _followsEvents, value); }
+    private bool _followsEvents;
 
     /// <summary>How many leading blocks of the chain the index holds (a chained hash present implies its whole prefix was routed).</summary>
     public int LongestMatch(ReadOnlySpan<BlockHash> chain)
@@ -52,13 +58,56 @@ public sealed class PrefixIndex(int capacity)
         }
     }
 
+    /// <summary>Records what the router routed there, unless the replica's events already say exactly what it holds.</summary>
+    public void AddRouted(ReadOnlySpan<BlockHash> chain)
+    {
+        if (!FollowsEvents) Add(chain);
+    }
+
+    /// <summary>Forgets these blocks (the replica evicted them).</summary>
+    public void Remove(ReadOnlySpan<BlockHash> hashes)
+    {
+        lock (_gate)
+            foreach (var hash in hashes)
+                if (_blocks.Remove(hash, out var node)) _byRecency.Remove(node);
+    }
+
+    /// <summary>Holds exactly <paramref name="hashes"/> from now on (a replica's snapshot).</summary>
+    public void ReplaceWith(IEnumerable<BlockHash> hashes)
+    {
+        ArgumentNullException.ThrowIfNull(hashes);
+        lock (_gate)
+        {
+            ClearLocked();
+            foreach (var hash in hashes)
+                if (!_blocks.ContainsKey(hash)) _blocks[hash] = _byRecency.AddLast(hash);
+        }
+    }
+
+    /// <summary>The hashes held now (tests compare it with the replica's cache).</summary>
+    public HashSet<BlockHash> ToHashSet()
+    {
+        lock (_gate) return [.. _blocks.Keys];
+    }
+
     /// <summary>Forgets everything (the replica restarted: its cache is empty).</summary>
     public void Clear()
     {
-        lock (_gate)
-        {
-            _blocks.Clear();
-            _byRecency.Clear();
-        }
+        lock (_gate) ClearLocked();
+    }
+
+    /// <summary>
+    /// The replica stopped answering: forget what routing taught. An index that follows events keeps what the replica
+    /// reported; if the replica is gone its stream breaks too, and the follower's resync replaces the index.
+    /// </summary>
+    public void ForgetRouted()
+    {
+        if (!FollowsEvents) Clear();
+    }
+
+    private void ClearLocked()
+    {
+        _blocks.Clear();
+        _byRecency.Clear();
     }
 }

@@ -28,6 +28,6 @@ public sealed class ReplicaDirectory
     public void ForgetCacheOf(string address)
     {
         for (int i = 0; i < Addresses.Count; i++)
-            if (Addresses[i] == address) _indexes[DestinationId(i)].Clear();
+            if (Addresses[i] == address) _indexes[DestinationId(i)].ForgetRouted();
     }
 }

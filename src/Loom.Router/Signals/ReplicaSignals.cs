@@ -7,7 +7,8 @@ namespace Loom.Router.Signals;
 /// "vllm:" (num_requests_waiting, num_requests_running, kv_cache_usage_perc or the older gpu_cache_usage_perc,
 /// cache_config_info's block_size and num_gpu_blocks labels), so the router also balances vLLM replicas.
 /// </summary>
-public sealed record ReplicaSignals(double Waiting, double Running, double KvCacheUsage, int? BlockSize, int? NumBlocks)
+/// <param name="KvEventsPort">Loom's loom_kv_events_port: where the replica streams KV cache events; null = it does not.</param>
+public sealed record ReplicaSignals(double Waiting, double Running, double KvCacheUsage, int? BlockSize, int? NumBlocks, int? KvEventsPort = null)
 {
     public static ReplicaSignals Unknown { get; } = new(0, 0, 0, null, null);
 
@@ -16,7 +17,7 @@ public sealed record ReplicaSignals(double Waiting, double Running, double KvCac
     {
         ArgumentNullException.ThrowIfNull(metricsText);
         double waiting = 0, running = 0, kv = 0;
-        int? blockSize = null, numBlocks = null;
+        int? blockSize = null, numBlocks = null, kvEventsPort = null;
         foreach (var raw in metricsText.AsSpan().EnumerateLines())
         {
             var line = raw.Trim();
@@ -25,13 +26,14 @@ public sealed record ReplicaSignals(double Waiting, double Running, double KvCac
             if (name.EndsWith("num_requests_waiting")) waiting = Value(line);
             else if (name.EndsWith("num_requests_running")) running = Value(line);
             else if (name.EndsWith("kv_cache_usage_perc") || name.EndsWith("gpu_cache_usage_perc")) kv = Value(line);
+            else if (name.EndsWith("kv_events_port") && Value(line) is >= 1 and <= 65535 and var port) kvEventsPort = (int)port;
             else if (name.EndsWith("cache_config_info"))
             {
                 blockSize = Label(line, "block_size");
                 numBlocks = Label(line, "num_gpu_blocks");
             }
         }
-        return new ReplicaSignals(waiting, running, kv, blockSize, numBlocks);
+        return new ReplicaSignals(waiting, running, kv, blockSize, numBlocks, kvEventsPort);
     }
 
     private static ReadOnlySpan<char> MetricName(ReadOnlySpan<char> line)

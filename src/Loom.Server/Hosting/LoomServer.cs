@@ -65,7 +65,8 @@ public sealed class LoomServer : IAsyncDisposable
         ArgumentNullException.ThrowIfNull(loadModel);
         options.Validate();
         var state = new ServerState(options);
-        var metrics = new ServerMetrics(() => state.Model?.Engine.GetStats(), () => state.Model?.Engine.Fault is not null);
+        var metrics = new ServerMetrics(() => state.Model?.Engine.GetStats(), () => state.Model?.Engine.Fault is not null,
+            () => state.Model?.Engine is Engine.KvEvents.IKvEventSource { KvEventsEnabled: true } ? state.KvPort : null);
         var app = Build(options, state, metrics);
         await app.StartAsync(cancellationToken);
         var kvServer = options.KvPort is null ? null : await KvTransfer.KvTransferServer.StartAsync(options, state, cancellationToken);

@@ -10,7 +10,8 @@ namespace Loom.Server.KvTransfer;
 
 /// <summary>
 /// The KV service on its own port (--kv-port): gRPC over cleartext HTTP/2, apart from the OpenAI API so that bulk KV
-/// never queues behind API connections and each port can be firewalled on its own.
+/// never queues behind API connections and each port can be firewalled on its own. It serves KV transfer (decode
+/// instances pull held blocks) and KV cache events (routers follow what this replica caches).
 /// </summary>
 internal sealed class KvTransferServer : IAsyncDisposable
 {
@@ -37,6 +38,7 @@ internal sealed class KvTransferServer : IAsyncDisposable
         var app = builder.Build();
         app.UseRouting();
         app.MapGrpcService<KvTransferService>();
+        app.MapGrpcService<KvEventsService>();
         await app.StartAsync(cancellationToken);
         return new KvTransferServer(app);
     }

@@ -17,7 +17,7 @@ public sealed class ServerMetrics
     private static readonly double[] LatencyBuckets =
         [0.001, 0.005, 0.01, 0.02, 0.04, 0.06, 0.08, 0.1, 0.25, 0.5, 0.75, 1, 2.5, 5, 7.5, 10, 20, 40, 80, 160];
 
-    private readonly Gauge _running, _waiting, _kvUsage, _prefixHitRate, _engineDead, _cacheConfig, _heldKv;
+    private readonly Gauge _running, _waiting, _kvUsage, _prefixHitRate, _engineDead, _cacheConfig, _heldKv, _kvEventsPort;
     private readonly Counter _prefixQueries, _prefixHits, _promptTokens, _generationTokens;
     private readonly Counter _requestSuccess;
     private readonly Counter _specDrafts, _specDraftTokens, _specAccepted, _specAcceptedPerPosition;
@@ -28,7 +28,8 @@ public sealed class ServerMetrics
 
     /// <param name="readStats">The engine's counters (null while the model loads).</param>
     /// <param name="engineDead">Whether the engine loop has stopped on a fault.</param>
-    public ServerMetrics(Func<EngineStats?> readStats, Func<bool>? engineDead = null)
+    /// <param name="kvEventsPort">The port streaming KV cache events, null while none does (routers read it to follow them).</param>
+    public ServerMetrics(Func<EngineStats?> readStats, Func<bool>? engineDead = null, Func<int?>? kvEventsPort = null)
     {
         var f = Prometheus.Metrics.WithCustomRegistry(Registry);
         _running = f.CreateGauge("loom_num_requests_running", "Requests in the engine's running batch.");
@@ -38,6 +39,7 @@ public sealed class ServerMetrics
         _prefixHitRate = f.CreateGauge("loom_prefix_cache_hit_rate", "Prefix cache hits / queries since start (tokens).");
         // vLLM's cache_config_info: an info gauge (value 1) whose labels carry the KV cache layout a router needs.
         _cacheConfig = f.CreateGauge("loom_cache_config_info", "KV cache configuration (value 1; the labels hold it).", "block_size", "num_gpu_blocks");
+        _kvEventsPort = f.CreateGauge("loom_kv_events_port", "Port of the gRPC KV service that streams this replica's KV cache events; 0 = none.");
         _engineDead = f.CreateGauge("loom_engine_dead", "1 once the engine loop has stopped on a fault (restart the server), else 0.");
         _prefixQueries = f.CreateCounter("loom_prefix_cache_queries_total", "Prompt tokens looked up in the prefix cache.");
         _prefixHits = f.CreateCounter("loom_prefix_cache_hits_total", "Prompt tokens found in the prefix cache.");
@@ -59,6 +61,7 @@ public sealed class ServerMetrics
         Registry.AddBeforeCollectCallback(() =>
         {
             _engineDead.Set(engineDead?.Invoke() == true ? 1 : 0);
+            _kvEventsPort.Set(kvEventsPort?.Invoke() ?? 0);
             Refresh(readStats());
         });
     }

@@ -31,9 +31,11 @@ internal sealed class RouterRig : IAsyncDisposable
 
     public LoomServer Replica(int i) => _replicas[i] ?? throw new InvalidOperationException($"Replica {i} is stopped.");
 
-    public static async Task<RouterRig> StartAsync(RoutingPolicyOptions? policy = null, int blockSize = 16)
+    /// <param name="kvEvents">Replicas stream KV cache events on a KV service port (and the router follows them), with a
+    /// cache of <paramref name="kvCacheBlocks"/> blocks when given.</param>
+    public static async Task<RouterRig> StartAsync(RoutingPolicyOptions? policy = null, int blockSize = 16, bool kvEvents = false, int? kvCacheBlocks = null)
     {
-        var replicas = new LoomServer?[] { await StartReplicaAsync(0, blockSize), await StartReplicaAsync(0, blockSize) };
+        var replicas = new LoomServer?[] { await StartReplicaAsync(0, blockSize, kvEvents, kvCacheBlocks), await StartReplicaAsync(0, blockSize, kvEvents, kvCacheBlocks) };
         var urls = replicas.Select(r => r!.BaseUrl).ToArray();
         var router = await LoomRouter.StartAsync(new RouterOptions
         {
@@ -50,11 +52,21 @@ internal sealed class RouterRig : IAsyncDisposable
         return new RouterRig(replicas, router) { Urls = urls };
     }
 
-    public static async Task<LoomServer> StartReplicaAsync(int port, int blockSize = 16)
+    /// <summary>Bytes of one KV block of the demo model: K and V, 6 layers, 2 KV heads of 32, fp32, per token of the block.</summary>
+    public static long DemoBlockBytes(int blockSize) => 2L * 6 * 2 * 32 * sizeof(float) * blockSize;
+
+    public static async Task<LoomServer> StartReplicaAsync(int port, int blockSize = 16, bool kvEvents = false, int? kvCacheBlocks = null)
     {
-        var engine = new EngineOptions { MaxNumSeqs = 8, BlockSize = blockSize };
+        var engine = new EngineOptions
+        {
+            MaxNumSeqs = 8,
+            BlockSize = blockSize,
+            EnableKvCacheEvents = kvEvents,
+            KvCacheBytes = kvCacheBlocks * DemoBlockBytes(blockSize),
+        };
         var model = ModelLoader.Load(RepoPaths.DemoModel, new LoaderOptions { Backend = "cpu", Engine = engine });
-        return await LoomServer.StartAsync(new ServerOptions { Host = "127.0.0.1", Port = port, MaxNumSeqs = 8 }, EngineHost.Start(model, engine));
+        var options = new ServerOptions { Host = "127.0.0.1", Port = port, MaxNumSeqs = 8, KvPort = kvEvents ? 0 : null };
+        return await LoomServer.StartAsync(options, EngineHost.Start(model, engine));
     }
 
     public async Task StopReplicaAsync(int i)
@@ -63,7 +75,7 @@ internal sealed class RouterRig : IAsyncDisposable
         _replicas[i] = null;
     }
 
-    public async Task RestartReplicaAsync(int i) => _replicas[i] = await StartReplicaAsync(new Uri(Urls[i]).Port);
+    public async Task RestartReplicaAsync(int i, bool kvEvents = false) => _replicas[i] = await StartReplicaAsync(new Uri(Urls[i]).Port, kvEvents: kvEvents);
 
     /// <summary>The router's count of requests sent to replica i.</summary>
     public async Task<double> RoutedToAsync(int i) => MetricValue(await Client.GetStringAsync("/metrics"), $"loom_router_requests_total{{replica=\"{Urls[i]}\"}}");
@@ -86,10 +98,10 @@ internal sealed class RouterRig : IAsyncDisposable
         ["stream"] = stream,
     });
 
-    /// <summary>Sends a chat request through the router; returns the replica's cached_tokens.</summary>
-    public async Task<int> ChatAsync(string system, string user)
+    /// <summary>Sends a chat request through the router (or <paramref name="client"/>); returns the replica's cached_tokens.</summary>
+    public async Task<int> ChatAsync(string system, string user, HttpClient? client = null)
     {
-        using var response = await Client.PostAsync("/v1/chat/completions", Json(Chat(system, user)));
+        using var response = await (client ?? Client).PostAsync("/v1/chat/completions", Json(Chat(system, user)));
         var text = await response.Content.ReadAsStringAsync();
         Assert.True(response.IsSuccessStatusCode, text);
         using var json = JsonDocument.Parse(text);

@@ -27,6 +27,14 @@ public sealed class ReplicaSignalsTests
     }
 
     [Fact]
+    public void The_kv_events_port_is_read_and_zero_means_none()
+    {
+        Assert.Equal(8302, ReplicaSignals.Parse("loom_kv_events_port 8302\n").KvEventsPort);
+        Assert.Null(ReplicaSignals.Parse("loom_kv_events_port 0\n").KvEventsPort);
+        Assert.Null(ReplicaSignals.Parse("loom_num_requests_waiting 1\n").KvEventsPort);
+    }
+
+    [Fact]
     public void Garbage_reads_as_unknown_not_as_an_error()
     {
         Assert.Equal(new ReplicaSignals(0, 0, 0, null, null), ReplicaSignals.Parse("loom_num_requests_waiting NaN\nnot a metric\n{}"));
