@@ -11,7 +11,9 @@ namespace Loom.Benchmarks;
 /// are whole 256-value blocks, i.e. down_proj; random blocks), for 1 and 32 tokens. Timed in process CPU time (not wall time), so that other work on a shared
 /// machine inflates the numbers less; best of several repetitions. Reports GMAC/s and weight GB/s.
 /// Usage: dotnet run -c Release --project tests/Loom.Benchmarks -- kernels [--seconds S] [--types q8_0,q4_k,bf16,f16,...]
-/// [--tokens 1,32,128]
+/// [--tokens 1,32,128] [--resident-mb M]
+/// (--resident-mb: enough copies of each layer to fill M MB, called in turn, so that weights stream from DRAM as in
+/// a whole-model decode instead of sitting in L3; 0, the default, is one copy)
 /// </summary>
 internal static unsafe class QuantizedKernelBenchmark
 {
@@ -20,12 +22,13 @@ internal static unsafe class QuantizedKernelBenchmark
         double seconds = double.Parse(Option(args, "--seconds", "0.3"));
         var dtypes = Option(args, "--types", "q8_0,q4_0,bf16,q5_0,q5_1,q4_1,iq4_nl,q4_k,q5_k,q6_k").Split(',').Select(t => Enum.Parse<DType>(t, ignoreCase: true)).ToArray();
         var tokenCounts = Option(args, "--tokens", "1,32").Split(',').Select(int.Parse).ToArray();
+        long residentBytes = long.Parse(Option(args, "--resident-mb", "0")) * 1_000_000;
         Console.WriteLine("| weight | shape [out, in] | tokens | µs/call (CPU time) | GMAC/s | weight GB/s |");
         Console.WriteLine("| --- | --- | ---: | ---: | ---: | ---: |");
         foreach (var (o, i) in new[] { (4864, 896), (896, 4864) })
             foreach (var dtype in dtypes)
                 foreach (int tokens in tokenCounts)
-                    if (i % DTypes.BlockElements(dtype) == 0) Measure(dtype, o, i, tokens, seconds);
+                    if (i % DTypes.BlockElements(dtype) == 0) Measure(dtype, o, i, tokens, seconds, residentBytes);
         return 0;
     }
 
@@ -35,7 +38,7 @@ internal static unsafe class QuantizedKernelBenchmark
         return i >= 0 && i + 1 < args.Length ? args[i + 1] : fallback;
     }
 
-    private static void Measure(DType dtype, int outFeatures, int inFeatures, int tokens, double seconds)
+    private static void Measure(DType dtype, int outFeatures, int inFeatures, int tokens, double seconds, long residentBytes)
     {
         var rng = new Random(1);
         var values = new float[(long)outFeatures * inFeatures];
@@ -55,8 +58,11 @@ internal static unsafe class QuantizedKernelBenchmark
         fixed (byte* data = bytes)
         fixed (float* xp = x, yp = y)
         {
-            var linear = CpuLinear.Create(new TensorInfo("w", dtype, [outFeatures, inFeatures], data, bytes.Length, "bench"));
-            for (int k = 0; k < 20; k++) linear.ComputeRows(xp, inFeatures, tokens, yp, outFeatures, 0, outFeatures); // tier-up
+            var linears = new CpuLinear[Math.Max(1, residentBytes / bytes.Length)];
+            for (int c = 0; c < linears.Length; c++)
+                linears[c] = CpuLinear.Create(new TensorInfo("w", dtype, [outFeatures, inFeatures], data, bytes.Length, "bench"));
+            int next = 0;
+            for (int k = 0; k < 20; k++) linears[0].ComputeRows(xp, inFeatures, tokens, yp, outFeatures, 0, outFeatures); // tier-up
             var process = Process.GetCurrentProcess();
             double best = double.MaxValue;
             for (int rep = 0; rep < 5; rep++)
@@ -67,7 +73,8 @@ internal static unsafe class QuantizedKernelBenchmark
                 var wall = Stopwatch.StartNew();
                 while (wall.Elapsed.TotalSeconds < seconds / 5)
                 {
-                    linear.ComputeRows(xp, inFeatures, tokens, yp, outFeatures, 0, outFeatures);
+                    linears[next].ComputeRows(xp, inFeatures, tokens, yp, outFeatures, 0, outFeatures);
+                    next = (next + 1) % linears.Length;
                     calls++;
                 }
                 process.Refresh();
