@@ -12,7 +12,7 @@ here=$(cd "$(dirname "$0")" && pwd)
 root=$(cd "$here/../.." && pwd)
 threads=${THREADS:-2}
 rounds=${ROUNDS:-2}
-bin=$("$here/build-native.sh")
+bin=${LLAMACPP_BIN:-$("$here/build-native.sh")} # LLAMACPP_BIN: an existing build's bin directory
 "$root/loom" --help >/dev/null # builds the CLI in Release once
 dotnet build -c Release "$root/tests/Loom.Benchmarks" >/dev/null
 bench="$root/tests/Loom.Benchmarks/bin/Release/net10.0/Loom.Benchmarks.dll"
