@@ -7,6 +7,9 @@ if (args.Length > 0 && args[0] == "decode")
 // `kernels`: one-thread quantized and bf16 linear layers in CPU time (docs/perf.md, "Quantized CPU kernels").
 if (args.Length > 0 && args[0] == "kernels")
     return QuantizedKernelBenchmark.Run(args[1..]);
+// `bandwidth`: read bandwidth and the decode bound per GGUF file (docs/perf.md, "Decode and the bandwidth bound").
+if (args.Length > 0 && args[0] == "bandwidth")
+    return BandwidthBenchmark.Run(args[1..]);
 // `engine`: offline engine throughput, prefix-cache TTFT and KV bytes per token (docs/perf.md, "Engine").
 if (args.Length > 0 && args[0] == "engine")
     return EngineBenchmark.Run(args[1..]);

@@ -13,7 +13,9 @@ namespace Loom.Benchmarks;
 /// does besides the kernel (preparing the input) is counted as in a forward pass. Timed in process CPU time (not wall time), so that other work on a shared
 /// machine inflates the numbers less; best of several repetitions. Reports GMAC/s and weight GB/s.
 /// Usage: dotnet run -c Release --project tests/Loom.Benchmarks -- kernels [--seconds S] [--types q8_0,q4_k,bf16,f16,...]
-/// [--tokens 1,32,128] [--shapes 4864x896,896x4864] (out x in)
+/// [--tokens 1,32,128] [--shapes 4864x896,896x4864] (out x in) [--resident-mb M]
+/// (--resident-mb: enough copies of each layer to fill M MB, called in turn, so that weights stream from DRAM as in
+/// a whole-model decode instead of sitting in L3; 0, the default, is one copy)
 /// </summary>
 internal static unsafe class QuantizedKernelBenchmark
 {
@@ -23,6 +25,7 @@ internal static unsafe class QuantizedKernelBenchmark
         var dtypes = Option(args, "--types", "q8_0,q4_0,bf16,q5_0,q5_1,q4_1,iq4_nl,q4_k,q5_k,q6_k").Split(',').Select(t => Enum.Parse<DType>(t, ignoreCase: true)).ToArray();
         var tokenCounts = Option(args, "--tokens", "1,32").Split(',').Select(int.Parse).ToArray();
         var shapes = Option(args, "--shapes", "4864x896,896x4864").Split(',').Select(Shape).ToArray();
+        long residentBytes = long.Parse(Option(args, "--resident-mb", "0")) * 1_000_000;
         Console.WriteLine("| weight | shape [out, in] | tokens | µs/call (CPU time) | GMAC/s | weight GB/s |");
         Console.WriteLine("| --- | --- | ---: | ---: | ---: | ---: |");
         using var pool = new WorkerPool(1);
@@ -30,7 +33,7 @@ internal static unsafe class QuantizedKernelBenchmark
         foreach (var (o, i) in shapes)
             foreach (var dtype in dtypes)
                 foreach (int tokens in tokenCounts)
-                    if (i % DTypes.BlockElements(dtype) == 0) Measure(job, dtype, o, i, tokens, seconds);
+                    if (i % DTypes.BlockElements(dtype) == 0) Measure(job, dtype, o, i, tokens, seconds, residentBytes);
         return 0;
     }
 
@@ -46,7 +49,7 @@ internal static unsafe class QuantizedKernelBenchmark
         return (int.Parse(parts[0]), int.Parse(parts[1]));
     }
 
-    private static void Measure(LinearJob job, DType dtype, int outFeatures, int inFeatures, int tokens, double seconds)
+    private static void Measure(LinearJob job, DType dtype, int outFeatures, int inFeatures, int tokens, double seconds, long residentBytes)
     {
         var rng = new Random(1);
         long count = (long)outFeatures * inFeatures;
@@ -63,8 +66,11 @@ internal static unsafe class QuantizedKernelBenchmark
         fixed (byte* data = bytes)
         fixed (float* xp = x, yp = y)
         {
-            var linear = CpuLinear.Create(new TensorInfo("w", dtype, [outFeatures, inFeatures], data, bytes.Length, "bench"));
-            for (int k = 0; k < 20; k++) job.Run(linear, xp, tokens, yp); // tier-up
+            var linears = new CpuLinear[Math.Max(1, residentBytes / bytes.Length)];
+            for (int c = 0; c < linears.Length; c++)
+                linears[c] = CpuLinear.Create(new TensorInfo("w", dtype, [outFeatures, inFeatures], data, bytes.Length, "bench"));
+            int next = 0;
+            for (int k = 0; k < 20; k++) job.Run(linears[0], xp, tokens, yp); // tier-up
             var process = Process.GetCurrentProcess();
             double best = double.MaxValue;
             for (int rep = 0; rep < 5; rep++)
@@ -75,7 +81,8 @@ internal static unsafe class QuantizedKernelBenchmark
                 var wall = Stopwatch.StartNew();
                 while (wall.Elapsed.TotalSeconds < seconds / 5)
                 {
-                    job.Run(linear, xp, tokens, yp);
+                    job.Run(linears[next], xp, tokens, yp);
+                    next = (next + 1) % linears.Length;
                     calls++;
                 }
                 process.Refresh();

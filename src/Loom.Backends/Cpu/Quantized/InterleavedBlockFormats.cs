@@ -94,6 +94,7 @@ internal unsafe struct Nibblesx8<TFormat> : IInterleavedBlock where TFormat : st
         for (int b = 0; b < blocks; b++)
         {
             byte* qb = q + b * GroupBlockBytes;
+            PrefetchAhead(qb, scales + b * 8 * (HasMin ? 2 : 1));
             Unpack(qb, 0, out var lo0, out var hi0);
             Unpack(qb, 1, out var lo1, out var hi1);
             Unpack(qb, 2, out var lo2, out var hi2);
@@ -103,6 +104,18 @@ internal unsafe struct Nibblesx8<TFormat> : IInterleavedBlock where TFormat : st
             f0 = Scale(f0, BlockSum(lo0, hi0, lo1, hi1, lo2, hi2, lo3, hi3, x0 + b * 32), s0[b], InterleavedGemm.HalvesToSingles(sb), mw, d0[b]);
         }
         InterleavedGemm.StoreRows(y, f0, first, last);
+    }
+
+    /// <summary>
+    /// Decode streams each weight once, from DRAM: ask for every line of the group block
+    /// <see cref="InterleavedGemm.PrefetchDistance"/> ahead, and for its scales an eighth as far ahead (their stream
+    /// is an eighth as dense), as the BF16 decode kernel does, so the loads do not wait on memory.
+    /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static void PrefetchAhead(byte* qb, ushort* sb)
+    {
+        InterleavedGemm.PrefetchLines(qb, TFormat.HasFifthBit ? 3 : 2);
+        Sse.Prefetch0((byte*)sb + InterleavedGemm.PrefetchDistance / 8);
     }
 
     /// <summary>
@@ -306,6 +319,8 @@ internal unsafe struct Q8_0x8 : IInterleavedBlock
         for (int b = 0; b < blocks; b++)
         {
             sbyte* qb = (sbyte*)q + b * 256;
+            InterleavedGemm.PrefetchLines((byte*)qb, 4); // from DRAM, as in Nibblesx8's Token1
+            Sse.Prefetch0((byte*)(scales + b * 8) + InterleavedGemm.PrefetchDistance / 16);
             int k = b * 32;
             // Two chains of four chunks, so consecutive adds do not wait on each other.
             var i0 = Chunk(Vector256<int>.Zero, qb, x0 + k);

@@ -22,6 +22,9 @@ internal static unsafe class InterleavedGemm
 {
     private const int G = InterleavedWeights.GroupRows;
 
+    /// <summary>How far ahead of the weights being read the one-token kernels prefetch, in bytes (measured from DRAM: 2–8 KB alike within noise, none ~25 % slower).</summary>
+    internal const int PrefetchDistance = 4096;
+
     /// <summary>Output columns [rowStart, rowEnd) of y ([numTokens, yStride]) for every token.</summary>
     public static void ComputeRows<TBlock>(InterleavedWeights w, Q8Activations x, int numTokens, float* y, int yStride,
         int rowStart, int rowEnd) where TBlock : struct, IInterleavedBlock
@@ -80,6 +83,13 @@ internal static unsafe class InterleavedGemm
     internal static void StoreTile8(float* y, int yStride, Vector256<float>* acc, int first, int last)
     {
         for (int j = 0; j < 8; j++) StoreRows(y + (long)j * yStride, acc[j], first, last);
+    }
+
+    /// <summary>Asks for <paramref name="lines"/> cache lines from <see cref="PrefetchDistance"/> bytes past <paramref name="p"/>.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    internal static void PrefetchLines(byte* p, int lines)
+    {
+        for (int i = 0; i < lines; i++) Sse.Prefetch0(p + PrefetchDistance + 64 * i);
     }
 
     /// <summary>Four activation bytes broadcast to all eight lanes.</summary>
