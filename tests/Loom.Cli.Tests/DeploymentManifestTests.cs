@@ -49,8 +49,12 @@ public sealed class DeploymentManifestTests
             foreach (var container in template.Spec.Containers)
             {
                 int port = int.Parse(FlagValues(container.Args, "--port").Single(), System.Globalization.CultureInfo.InvariantCulture);
-                var named = Assert.Single(container.Ports);
+                var named = Assert.Single(container.Ports, p => p.Name == "http");
                 Assert.Equal(port, named.ContainerPort);
+                // A gRPC KV port (events for the router, pulls between P/D roles) is declared exactly when it is served.
+                var kvPort = FlagValues(container.Args, "--kv-port").Select(v => int.Parse(v, System.Globalization.CultureInfo.InvariantCulture)).ToList();
+                Assert.Equal(kvPort, container.Ports.Where(p => p.Name == "kv").Select(p => p.ContainerPort));
+                Assert.Equal(1 + kvPort.Count, container.Ports.Count);
                 Assert.Equal("0.0.0.0", FlagValues(container.Args, "--host").Single()); // reachable from other pods
                 Assert.Equal("/health", container.ReadinessProbe.HttpGet.Path);
                 Assert.Equal(named.Name, container.ReadinessProbe.HttpGet.Port.Value);
@@ -76,12 +80,22 @@ public sealed class DeploymentManifestTests
     {
         var objects = LoadAll();
         var replicas = objects.OfType<V1StatefulSet>().Single(s => s.Metadata.Name == "loom-replica");
-        var replicaPort = replicas.Spec.Template.Spec.Containers.Single().Ports.Single().ContainerPort;
+        var replicaPort = replicas.Spec.Template.Spec.Containers.Single().Ports.Single(p => p.Name == "http").ContainerPort;
         var router = objects.OfType<V1Deployment>().Single(d => d.Metadata.Name == "loom-router").Spec.Template.Spec.Containers.Single();
         var expected = Enumerable.Range(0, replicas.Spec.Replicas ?? 1)
             .Select(i => $"http://{replicas.Metadata.Name}-{i}.{replicas.Spec.ServiceName}:{replicaPort}");
         Assert.Equal(expected, FlagValues(router.Args, "--replica"));
         Assert.Contains(objects.OfType<V1Service>(), s => s.Metadata.Name == replicas.Spec.ServiceName && s.Spec.ClusterIP == "None");
+    }
+
+    [Fact]
+    public void Replicas_serve_the_kv_events_the_router_follows()
+    {
+        var objects = LoadAll();
+        var replica = objects.OfType<V1StatefulSet>().Single(s => s.Metadata.Name == "loom-replica").Spec.Template.Spec.Containers.Single();
+        Assert.Single(FlagValues(replica.Args, "--kv-port"));
+        var router = objects.OfType<V1Deployment>().Single(d => d.Metadata.Name == "loom-router").Spec.Template.Spec.Containers.Single();
+        Assert.DoesNotContain("false", FlagValues(router.Args, "--kv-events")); // on by default
     }
 
     [Fact]
