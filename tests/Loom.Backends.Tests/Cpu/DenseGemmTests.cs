@@ -177,17 +177,5 @@ public unsafe class DenseGemmTests
         }
     }
 
-    private static float[] Run(CpuLinear linear, float[] x, int numTokens)
-    {
-        var y = new float[numTokens * linear.OutFeatures];
-        fixed (float* px = x)
-        fixed (float* py = y)
-        {
-            // Split the rows unevenly to exercise range boundaries the way worker threads see them.
-            int mid = Math.Min(linear.OutFeatures, 3);
-            linear.ComputeRows(px, linear.InFeatures, numTokens, py, linear.OutFeatures, 0, mid);
-            linear.ComputeRows(px, linear.InFeatures, numTokens, py, linear.OutFeatures, mid, linear.OutFeatures);
-        }
-        return y;
-    }
+    private static float[] Run(CpuLinear linear, float[] x, int numTokens) => SplitRowsRunner.Run(linear, x, numTokens);
 }
