@@ -34,9 +34,7 @@ public sealed class ServeCommandTests
     [InlineData("fp32", Loom.Backends.KvCacheDType.Float32)]
     public void Kv_cache_dtype_reaches_the_engine_options(string value, Loom.Backends.KvCacheDType expected)
     {
-        var options = new EngineOptionSet();
-        var command = new System.CommandLine.Command("test");
-        options.AddTo(command);
+        var (options, command) = Commanded(new EngineOptionSet());
         var parse = command.Parse(["--kv-cache-dtype", value]);
         Assert.Empty(parse.Errors);
         Assert.Equal(expected, options.Engine(parse).KvCacheDType);
@@ -50,9 +48,7 @@ public sealed class ServeCommandTests
     [InlineData(true, new[] { "--no-enable-chunked-prefill" }, null)] // a prompt runs whole: no default target
     public void Step_time_target_defaults_per_command_and_parses(bool online, string[] args, double? expectedMs)
     {
-        var options = new EngineOptionSet(online);
-        var command = new System.CommandLine.Command("test");
-        options.AddTo(command);
+        var (options, command) = Commanded(new EngineOptionSet(online));
         var parse = command.Parse(args);
         Assert.Empty(parse.Errors);
         Assert.Equal(expectedMs, options.Engine(parse).StepTimeTarget?.TotalMilliseconds);
@@ -63,9 +59,7 @@ public sealed class ServeCommandTests
     [InlineData("NaN")]
     public void Step_time_target_rejects_a_negative_or_non_number(string value)
     {
-        var options = new EngineOptionSet(online: true);
-        var command = new System.CommandLine.Command("test");
-        options.AddTo(command);
+        var (options, command) = Commanded(new EngineOptionSet(online: true));
         var e = Assert.Throws<CliUsageException>(() => options.Engine(command.Parse([$"--step-time-target-ms={value}"])));
         Assert.Contains("--step-time-target-ms", e.Message);
     }
@@ -73,9 +67,7 @@ public sealed class ServeCommandTests
     [Fact]
     public void Step_time_target_with_chunked_prefill_off_is_a_usage_error()
     {
-        var options = new EngineOptionSet(online: true);
-        var command = new System.CommandLine.Command("test");
-        options.AddTo(command);
+        var (options, command) = Commanded(new EngineOptionSet(online: true));
         var e = Assert.Throws<CliUsageException>(() => options.Engine(command.Parse(["--step-time-target-ms", "200", "--no-enable-chunked-prefill"])));
         Assert.Contains("chunked prefill", e.Message);
     }
@@ -83,10 +75,16 @@ public sealed class ServeCommandTests
     [Fact]
     public void Kv_cache_dtype_rejects_an_unknown_type()
     {
-        var options = new EngineOptionSet();
+        var (_, command) = Commanded(new EngineOptionSet());
+        Assert.NotEmpty(command.Parse(["--kv-cache-dtype", "fp8"]).Errors);
+    }
+
+    /// <summary>A bare command carrying the engine flags, to parse command lines against.</summary>
+    private static (EngineOptionSet Options, System.CommandLine.Command Command) Commanded(EngineOptionSet options)
+    {
         var command = new System.CommandLine.Command("test");
         options.AddTo(command);
-        Assert.NotEmpty(command.Parse(["--kv-cache-dtype", "fp8"]).Errors);
+        return (options, command);
     }
 }
 
