@@ -32,13 +32,13 @@ internal sealed unsafe class InterleavedSuperBlocks
         Blocks = blocks;
         GroupBlockBytes = GroupBlockSize(hasHighBits);
         _bytes = (long)groups * blocks * GroupBlockBytes;
-        _blocks = (byte*)NativeMemory.AlignedAlloc((nuint)_bytes, 64);
+        _blocks = (byte*)WeightMemory.Allocate(_bytes);
         GC.AddMemoryPressure(_bytes);
     }
 
     ~InterleavedSuperBlocks()
     {
-        NativeMemory.AlignedFree(_blocks);
+        WeightMemory.Free(_blocks);
         GC.RemoveMemoryPressure(_bytes);
     }
 

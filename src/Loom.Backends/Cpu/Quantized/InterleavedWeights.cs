@@ -1,4 +1,3 @@
-using System.Runtime.InteropServices;
 using Loom.Models.Weights;
 
 namespace Loom.Backends.Cpu.Quantized;
@@ -33,16 +32,16 @@ internal sealed unsafe class InterleavedWeights
         Layout = layout;
         long quantTotal = (long)groups * blocks * layout.GroupBlockBytes;
         long scaleTotal = (long)groups * blocks * GroupRows * layout.HalvesPerRow * sizeof(ushort);
-        _quants = (byte*)NativeMemory.AlignedAlloc((nuint)quantTotal, 64);
-        _scales = (ushort*)NativeMemory.AlignedAlloc((nuint)scaleTotal, 64);
+        _quants = (byte*)WeightMemory.Allocate(quantTotal);
+        _scales = (ushort*)WeightMemory.Allocate(scaleTotal);
         _bytes = quantTotal + scaleTotal;
         GC.AddMemoryPressure(_bytes);
     }
 
     ~InterleavedWeights()
     {
-        NativeMemory.AlignedFree(_quants);
-        NativeMemory.AlignedFree(_scales);
+        WeightMemory.Free(_quants);
+        WeightMemory.Free(_scales);
         GC.RemoveMemoryPressure(_bytes);
     }
 
