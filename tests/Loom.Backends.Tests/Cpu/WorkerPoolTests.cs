@@ -31,6 +31,35 @@ public class WorkerPoolTests
         }
     }
 
+    /// <summary>
+    /// Many short regions of random sizes, some after a pause longer than the workers' spin so that they have gone to
+    /// sleep and must be woken: every index runs exactly once in every region, and no region waits forever on a
+    /// worker that missed its wake-up (the timeout only detects a hang; nothing is timed).
+    /// </summary>
+    [Theory]
+    [InlineData(2, 11)]
+    [InlineData(3, 12)]
+    public async Task For_ManyShortRegions_WithPauses_LosesNoWakeUpAndRunsEveryIndexOnce(int threads, int seed)
+    {
+        var run = Task.Run(() =>
+        {
+            using var pool = new WorkerPool(threads);
+            var random = new Random(seed);
+            for (int region = 0; region < 2000; region++)
+            {
+                if (random.Next(40) == 0) Thread.Sleep(random.Next(1, 3)); // past the 0.5 ms spin: workers block
+                int count = random.Next(1, 65);
+                var work = new CountingWork(count);
+                pool.For(count, work);
+                for (int i = 0; i < count; i++)
+                    if (work.Hits[i] != 1) return $"region {region}: index {i} of {count} ran {work.Hits[i]} times";
+            }
+            return null;
+        });
+        // A TimeoutException here means a region never completed: a worker missed its wake-up.
+        Assert.Null(await run.WaitAsync(TimeSpan.FromMinutes(2)));
+    }
+
     [Fact]
     public void For_SurfacesAWorkerException_AndStaysUsable()
     {
