@@ -3,7 +3,9 @@
 #   tools/llamacpp/compare-native.sh FILE.gguf [FILE.gguf ...]      (THREADS=1|2, ROUNDS=2, PROMPT=128|512)
 # llama.cpp: llama-bench pp$PROMPT and tg64 (built by build-native.sh). Loom: `loom bench throughput` with one request
 # of PROMPT prompt tokens and 1 output (prefill, one step: the budget is 512) and one of 8 prompt tokens and 64
-# outputs (decode, a short prefill included, so slightly pessimistic for Loom). The two alternate per file, the order
+# outputs (decode, a short prefill included, so slightly pessimistic for Loom), each after three unmeasured warm-up
+# requests (llama-bench warms up too; at 2 threads the JIT's tier-1 compiler has no free core, so one warm-up left
+# part of the measured request running unoptimised code). The two alternate per file, the order
 # flipping each round; each cell is the better round. Decode bound: bytes per token of the file over the read
 # bandwidth measured just before the file's rounds (`Loom.Benchmarks bandwidth --bound-only`), each engine's decode as
 # a share of it. Prints a markdown table with the load average of each row.
@@ -23,7 +25,7 @@ llama() { # file pp tg
   "$bin/llama-bench" -m "$1" -p "$2" -n "$3" -r 3 -t "$threads" -o csv 2>/dev/null | tail -1 | awk -F, '{gsub(/"/,"",$(NF-1)); print $(NF-1)}'
 }
 loom() { # file input output
-  "$root/loom" bench throughput --model "$1" --num-prompts 1 --input-len "$2" --output-len "$3" --threads "$threads" \
+  "$root/loom" bench throughput --model "$1" --num-prompts 1 --input-len "$2" --output-len "$3" --threads "$threads" --num-warmups 3 \
     --max-num-batched-tokens 512 --kv-cache-memory 256MiB --disable-tqdm --output-json "$out/r.json" >/dev/null 2>&1
   python3 -c "import json,sys;d=json.load(open('$out/r.json'));print(round(d['total_prompt_tokens']/d['elapsed_time'] if $3==1 else d['total_output_tokens']/d['elapsed_time'],1))"
 }

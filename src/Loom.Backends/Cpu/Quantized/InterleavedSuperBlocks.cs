@@ -32,13 +32,13 @@ internal sealed unsafe class InterleavedSuperBlocks
         Blocks = blocks;
         GroupBlockBytes = GroupBlockSize(hasHighBits);
         _bytes = (long)groups * blocks * GroupBlockBytes;
-        _blocks = (byte*)WeightMemory.Allocate(_bytes);
+        _blocks = (byte*)NativeMemory.AlignedAlloc((nuint)_bytes, 64);
         GC.AddMemoryPressure(_bytes);
     }
 
     ~InterleavedSuperBlocks()
     {
-        WeightMemory.Free(_blocks);
+        NativeMemory.AlignedFree(_blocks);
         GC.RemoveMemoryPressure(_bytes);
     }
 

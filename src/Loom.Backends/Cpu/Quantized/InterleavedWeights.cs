@@ -1,3 +1,4 @@
+using System.Runtime.InteropServices;
 using Loom.Models.Weights;
 
 namespace Loom.Backends.Cpu.Quantized;
@@ -32,16 +33,16 @@ internal sealed unsafe class InterleavedWeights
         Layout = layout;
         long quantTotal = (long)groups * blocks * layout.GroupBlockBytes;
         long scaleTotal = (long)groups * blocks * GroupRows * layout.HalvesPerRow * sizeof(ushort);
-        _quants = (byte*)WeightMemory.Allocate(quantTotal);
-        _scales = (ushort*)WeightMemory.Allocate(scaleTotal);
+        _quants = (byte*)NativeMemory.AlignedAlloc((nuint)quantTotal, 64);
+        _scales = (ushort*)NativeMemory.AlignedAlloc((nuint)scaleTotal, 64);
         _bytes = quantTotal + scaleTotal;
         GC.AddMemoryPressure(_bytes);
     }
 
     ~InterleavedWeights()
     {
-        WeightMemory.Free(_quants);
-        WeightMemory.Free(_scales);
+        NativeMemory.AlignedFree(_quants);
+        NativeMemory.AlignedFree(_scales);
         GC.RemoveMemoryPressure(_bytes);
     }
 
