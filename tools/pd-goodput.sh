@@ -7,13 +7,13 @@
 # replicas' /metrics (KV pulled, prefix hits), stop everything. Then prints one table. Every process runs under
 # `timeout`; the trap stops whatever is left. Usage (all optional, as environment variables):
 #   MODEL=models/demo NUM_PROMPTS=48 RATE=4 INPUT_LEN=736 OUTPUT_LEN=24 RANGE=0.3 TTFT_SLO=1000 TPOT_SLO=60 \
-#   THREADS=1 SEED=0 OUT=/tmp/pd-goodput tools/pd-goodput.sh
+#   THREADS=1 SEED=0 ROUNDS=1 OUT=/tmp/pd-goodput tools/pd-goodput.sh
 set -euo pipefail
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 model="${MODEL:-$root/models/demo}"
 num_prompts="${NUM_PROMPTS:-48}" rate="${RATE:-4}" input_len="${INPUT_LEN:-736}" output_len="${OUTPUT_LEN:-24}"
 range="${RANGE:-0.3}" ttft_slo="${TTFT_SLO:-1000}" tpot_slo="${TPOT_SLO:-60}" threads="${THREADS:-1}" seed="${SEED:-0}"
-out="${OUT:-/tmp/pd-goodput}" base="${PORT_BASE:-18400}"
+out="${OUT:-/tmp/pd-goodput}" base="${PORT_BASE:-18400}" rounds="${ROUNDS:-1}"
 mkdir -p "$out"
 "$root/loom" --help >/dev/null # builds the Release CLI if the sources changed
 dll="$root/artifacts/cli/loom.dll"
@@ -38,35 +38,46 @@ run_bench() { # label
     >"$out/$1.bench.log" 2>&1
 }
 
-echo "colocated: 2 x --kv-role both behind loom router" >&2
-replica colocated-a $((base + 1)) $((base + 11)) both
-replica colocated-b $((base + 2)) $((base + 12)) both
-wait_healthy $((base + 1)) $((base + 2))
-start colocated-router router --port "$base" --replica "http://127.0.0.1:$((base + 1))" --replica "http://127.0.0.1:$((base + 2))" --model "$model"
-wait_healthy "$base"
-run_bench colocated
-echo "0 0" >"$out/colocated.kv"
-stop_all
+colocated() { # run label
+  echo "$1: 2 x --kv-role both behind loom router" >&2
+  replica "$1-a" $((base + 1)) $((base + 11)) both
+  replica "$1-b" $((base + 2)) $((base + 12)) both
+  wait_healthy $((base + 1)) $((base + 2))
+  start "$1-router" router --port "$base" --replica "http://127.0.0.1:$((base + 1))" --replica "http://127.0.0.1:$((base + 2))" --model "$model"
+  wait_healthy "$base"
+  run_bench "$1"
+  echo "0 0" >"$out/$1.kv"
+  stop_all
+}
 
-echo "disaggregated: 1 prefill + 1 decode behind loom router --pd-disaggregation" >&2
-replica disaggregated-prefill $((base + 1)) $((base + 11)) prefill
-replica disaggregated-decode $((base + 2)) $((base + 12)) decode
-wait_healthy $((base + 1)) $((base + 2))
-start disaggregated-router router --port "$base" --pd-disaggregation --prefill "http://127.0.0.1:$((base + 1))" \
-  --decode "http://127.0.0.1:$((base + 2))" --model "$model"
-wait_healthy "$base"
-run_bench disaggregated
-echo "$(gauge $((base + 2)) loom_kv_pulled_bytes_total) $(gauge $((base + 2)) loom_kv_pulls_total)" >"$out/disaggregated.kv"
-curl -s "127.0.0.1:$base/metrics" | grep '^loom_router_pd_routing_decisions_total' >"$out/disaggregated.decisions" || true
-stop_all
+disaggregated() { # run label
+  echo "$1: 1 prefill + 1 decode behind loom router --pd-disaggregation" >&2
+  replica "$1-prefill" $((base + 1)) $((base + 11)) prefill
+  replica "$1-decode" $((base + 2)) $((base + 12)) decode
+  wait_healthy $((base + 1)) $((base + 2))
+  start "$1-router" router --port "$base" --pd-disaggregation --prefill "http://127.0.0.1:$((base + 1))" \
+    --decode "http://127.0.0.1:$((base + 2))" --model "$model"
+  wait_healthy "$base"
+  run_bench "$1"
+  echo "$(gauge $((base + 2)) loom_kv_pulled_bytes_total) $(gauge $((base + 2)) loom_kv_pulls_total)" >"$out/$1.kv"
+  curl -s "127.0.0.1:$base/metrics" | grep '^loom_router_pd_routing_decisions_total' >"$out/$1.decisions" || true
+  stop_all
+}
 
-python3 - "$out" "$ttft_slo" "$tpot_slo" <<'PY'
+# Alternating rounds, so a change in the machine's load between runs shows up as spread instead of as a difference.
+labels=()
+for round in $(seq 1 "$rounds"); do
+  colocated "colocated-$round"; disaggregated "disaggregated-$round"
+  labels+=("colocated-$round" "disaggregated-$round")
+done
+
+python3 - "$out" "$ttft_slo" "$tpot_slo" "${labels[@]}" <<'PY'
 import json, sys
-out, ttft, tpot = sys.argv[1], sys.argv[2], sys.argv[3]
+out, ttft, tpot, labels = sys.argv[1], sys.argv[2], sys.argv[3], sys.argv[4:]
 print(f"SLOs: TTFT <= {ttft} ms, TPOT <= {tpot} ms")
 print("| configuration | completed | goodput (req/s) | throughput (req/s) | TTFT p50 / p90 / p99 (ms) | TPOT p50 / p90 / p99 (ms) | KV pulled per request |")
 print("|---|---|---|---|---|---|---|")
-for label in ("colocated", "disaggregated"):
+for label in labels:
     r = json.load(open(f"{out}/{label}.json"))
     pulled, pulls = (int(x) for x in open(f"{out}/{label}.kv").read().split())
     kv = "none (no transfer)" if pulls == 0 else f"{pulled / pulls / 1024:.0f} KiB ({pulls} pulls)"
