@@ -80,7 +80,8 @@ print("|---|---|---|---|---|---|---|")
 for label in labels:
     r = json.load(open(f"{out}/{label}.json"))
     pulled, pulls = (int(x) for x in open(f"{out}/{label}.kv").read().split())
-    kv = "none (no transfer)" if pulls == 0 else f"{pulled / pulls / 1024:.0f} KiB ({pulls} pulls)"
+    # The pulls include bench serve's warmups and readiness probe; the measured requests' share follows from input_lens.
+    kv = "none (no transfer)" if pulls == 0 else f"{pulled / pulls / 1024:.0f} KiB ({pulls} pulls, {pulled / 2**20:.1f} MiB)"
     pct = lambda m: " / ".join(f"{r[f'{p}_{m}_ms']:.0f}" for p in ("median", "p90", "p99"))
     print(f"| {label} | {r['completed']}/{r['completed'] + r['failed']} | {r['request_goodput']:.2f} | {r['request_throughput']:.2f} | {pct('ttft')} | {pct('tpot')} | {kv} |")
 PY
