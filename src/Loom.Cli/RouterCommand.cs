@@ -73,6 +73,15 @@ public sealed class RouterCommand : ICliCommand
             replicas, host, port, model, policy, blockSize, queueWeight, kvWeight, prefixWeight, cacheThreshold, absThreshold, relThreshold,
             healthInterval, pollInterval, reactivation, kvEvents, pd, prefill, decode,
         };
+        RoutingPolicyOptions Policy(ParseResult parse) => new()
+        {
+            QueueWeight = parse.GetValue(queueWeight),
+            KvCacheWeight = parse.GetValue(kvWeight),
+            PrefixWeight = parse.GetValue(prefixWeight),
+            CacheThreshold = parse.GetValue(cacheThreshold),
+            BalanceAbsThreshold = parse.GetValue(absThreshold),
+            BalanceRelThreshold = parse.GetValue(relThreshold),
+        };
         command.SetAction((parse, ct) => CliErrors.RunAsync(parse, () => parse.GetValue(pd)
             ? RunDisaggregatedAsync(new PdRouterOptions
             {
@@ -80,6 +89,12 @@ public sealed class RouterCommand : ICliCommand
                 Decode = parse.GetValue(decode) ?? [],
                 Host = parse.GetValue(host)!,
                 Port = parse.GetValue(port),
+                ModelDirectory = parse.GetValue(model),
+                BlockSize = parse.GetValue(blockSize),
+                LoadBalancing = parse.GetValue(policy)!,
+                Policy = Policy(parse),
+                MetricsPollInterval = Seconds(parse.GetValue(pollInterval), "--metrics-poll-interval"),
+                KvEvents = parse.GetValue(kvEvents),
             }, parse.GetValue(replicas) is { Length: > 0 }, ct)
             : RunAsync(new RouterOptions
             {
@@ -89,15 +104,7 @@ public sealed class RouterCommand : ICliCommand
                 ModelDirectory = parse.GetValue(model),
                 BlockSize = parse.GetValue(blockSize),
                 LoadBalancing = parse.GetValue(policy)!,
-                Policy = new RoutingPolicyOptions
-                {
-                    QueueWeight = parse.GetValue(queueWeight),
-                    KvCacheWeight = parse.GetValue(kvWeight),
-                    PrefixWeight = parse.GetValue(prefixWeight),
-                    CacheThreshold = parse.GetValue(cacheThreshold),
-                    BalanceAbsThreshold = parse.GetValue(absThreshold),
-                    BalanceRelThreshold = parse.GetValue(relThreshold),
-                },
+                Policy = Policy(parse),
                 HealthCheckInterval = Seconds(parse.GetValue(healthInterval), "--health-check-interval"),
                 MetricsPollInterval = Seconds(parse.GetValue(pollInterval), "--metrics-poll-interval"),
                 ReactivationPeriod = Seconds(parse.GetValue(reactivation), "--reactivation-period"),
@@ -139,7 +146,9 @@ public sealed class RouterCommand : ICliCommand
             throw new CliUsageException(e.ParamName is { } name ? e.Message.Replace($" (Parameter '{name}')", "") : e.Message);
         }
         await using var router = await PdRouter.StartAsync(options, cancellationToken);
-        Console.WriteLine($"Loom P/D router at {router.BaseUrl}/v1: prefill on {options.Prefill.Count}, decode on {options.Decode.Count} replicas (Ctrl-C to stop)");
+        string picking = options.LoadBalancing != "cache_aware" ? options.LoadBalancing
+            : options.ModelDirectory is null ? "load only (no --model)" : "prefix-cache affinity";
+        Console.WriteLine($"Loom P/D router at {router.BaseUrl}/v1: prefill on {options.Prefill.Count}, decode on {options.Decode.Count} replicas, {picking} (Ctrl-C to stop)");
         await UntilStoppedAsync(cancellationToken);
         return 0;
     }

@@ -92,7 +92,13 @@ public sealed record EngineStats(
 
     /// <summary>Finished prefill requests whose KV blocks are held for a decode instance (under a lease).</summary>
     public int NumHeldRequests { get; init; }
+
+    /// <summary>Remote KV pulled into this cache since start (decode side of P/D): what the requests' own prefix hits did not cover.</summary>
+    public KvPullTotals KvPulled { get; init; }
 }
+
+/// <summary>Pulls of remote KV that landed: requests, blocks and bytes (in the cache's own dtype).</summary>
+public readonly record struct KvPullTotals(long Requests, long Blocks, long Bytes);
 
 /// <summary>
 /// The asynchronous engine front: the loop runs on its own thread; each request streams its outputs.

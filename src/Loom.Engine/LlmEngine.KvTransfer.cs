@@ -17,6 +17,7 @@ public sealed partial class LlmEngine
     private readonly KvLeases _leases;
     private int _numKvLoadsInFlight;
     private bool _lastStepRan;
+    private KvPullTotals _kvPulled; // engine thread only: GetStats runs there too (AsyncLlm publishes its copy)
 
     /// <summary>This engine's <c>remote_engine_id</c>.</summary>
     public string EngineId { get; } = Guid.NewGuid().ToString("N");
@@ -141,6 +142,7 @@ public sealed partial class LlmEngine
             if (arrival.Fault is null)
             {
                 _runner.ImportBlocks(load.BlockIds, arrival.Data);
+                _kvPulled = new KvPullTotals(_kvPulled.Requests + 1, _kvPulled.Blocks + load.BlockIds.Length, _kvPulled.Bytes + arrival.Data!.Length);
                 _scheduler.CompleteKvLoad(arrival.RequestId, landed: true);
             }
             else if (seq.Parent.Request.KvTransfer!.FailurePolicy == KvLoadFailurePolicy.Recompute)

@@ -225,6 +225,7 @@ public sealed partial class LlmEngine
             SpecDecoding = Options.Speculative is null ? null : _scheduler.SpecDecoding.Snapshot(),
             BlockSize = kv.BlockSize,
             NumHeldRequests = _leases.Count,
+            KvPulled = _kvPulled,
         };
     }
 

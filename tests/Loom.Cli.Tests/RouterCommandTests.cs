@@ -15,6 +15,10 @@ public sealed class RouterCommandTests
     [InlineData("--pd-disaggregation --prefill http://127.0.0.1:1 --decode ftp://x", "--decode 'ftp://x' is not an http(s) URL.")]
     [InlineData("--pd-disaggregation --prefill http://127.0.0.1:1 --decode http://127.0.0.1:2 --replica http://127.0.0.1:3",
         "--replica does not apply with --pd-disaggregation")]
+    [InlineData("--pd-disaggregation --prefill http://127.0.0.1:1 --decode http://127.0.0.1:2 --policy random",
+        "--policy with --pd-disaggregation must be cache_aware or round_robin, got 'random'.")]
+    [InlineData("--pd-disaggregation --prefill http://127.0.0.1:1 --decode http://127.0.0.1:2 --balance-rel-threshold 0.5",
+        "--balance-rel-threshold must be a finite number >= 1, got 0.5.")]
     public void Bad_flags_are_one_line_naming_the_flag(string args, string message)
     {
         var error = new StringWriter();

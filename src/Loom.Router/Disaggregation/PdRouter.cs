@@ -1,4 +1,8 @@
 using Loom.Hosting;
+using Loom.Router.KvEvents;
+using Loom.Router.Proxy;
+using Loom.Router.Routing;
+using Loom.Router.Signals;
 using System.Net;
 using System.Net.Http.Headers;
 using System.Text;
@@ -18,14 +22,20 @@ namespace Loom.Router.Disaggregation;
 /// max_tokens 1, <c>kv_transfer_params: {"do_remote_decode": true}</c>), then, with the <c>kv_transfer_params</c> of
 /// that reply, to a decode replica, whose answer (streamed or whole) is passed through untouched. That is vLLM's
 /// disaggregated proxy and SGLang's PD router; the decode replica pulls the KV over gRPC from the prefill replica.
-/// Replicas are taken in turn on each side. Everything else (/v1/models, /tokenize, ...) goes to a decode replica.
+/// Each side is a <see cref="PdReplicaPool"/>: with --model the prompt's block hashes steer both picks (prefill to the
+/// replica caching the prefix, decode to the one that then pulls least), with load and the imbalance guard over them;
+/// KV events keep each replica's index exact where it streams them. Everything else (/v1/models, /tokenize, ...) goes
+/// to the decode replicas in turn.
 /// </summary>
 public sealed class PdRouter : IAsyncDisposable
 {
     private readonly WebApplication _app;
     private readonly HttpClient _http;
     private readonly PdRouterOptions _options;
-    private int _nextPrefill, _nextDecode, _disposed;
+    private readonly ReplicaSignalPoller _signals;
+    private readonly PromptReader? _reader;
+    private readonly KvEventFollower[] _kvEvents;
+    private int _nextDecode, _disposed;
 
     private PdRouter(PdRouterOptions options)
     {
@@ -34,34 +44,62 @@ public sealed class PdRouter : IAsyncDisposable
         {
             Timeout = Timeout.InfiniteTimeSpan, // generations are long; the client's own disconnect cancels
         };
-        var builder = WebApplication.CreateEmptyBuilder(new WebApplicationOptions());
-        builder.Logging.AddSimpleConsole(o => o.SingleLine = true).SetMinimumLevel(options.LogLevel);
-        builder.Services.AddSingleton<IHostLifetime, OwnerControlledLifetime>(); // signals are the CLI's business
-        builder.Services.AddRoutingCore();
-        builder.WebHost.UseKestrelCore().ConfigureKestrel(k => k.AddServerHeader = false);
-        builder.WebHost.UseUrls(ListenAddress.Url(options.Host, options.Port));
-        _app = builder.Build();
-        _app.UseRouting();
-        _app.MapGet("/health", HealthAsync);
-        _app.MapPost("/v1/completions", c => UnlessUnreachableAsync(c, () => DisaggregateAsync(c, chat: false)));
-        _app.MapPost("/v1/chat/completions", c => UnlessUnreachableAsync(c, () => DisaggregateAsync(c, chat: true)));
-        _app.MapFallback(c => UnlessUnreachableAsync(c, () => ForwardAsync(c, Next(_options.Decode, ref _nextDecode))));
+        _reader = options.ModelDirectory is { } dir ? PromptReader.FromModelDirectory(dir) : null;
+        var loggers = LoggerFactory.Create(b => b.AddSimpleConsole(o => o.SingleLine = true).SetMinimumLevel(options.LogLevel));
+        string[] all = [.. options.Prefill.Concat(options.Decode).Select(u => u.TrimEnd('/')).Distinct()];
+        _signals = new ReplicaSignalPoller(all, options.MetricsPollInterval, loggers.CreateLogger<ReplicaSignalPoller>());
+        var policy = options.LoadBalancing == "round_robin" ? null : options.Policy;
+        Prefill = new PdReplicaPool(PdRole.Prefill, options.Prefill, _signals, policy, options.PrefixIndexCapacityBlocks);
+        Decode = new PdReplicaPool(PdRole.Decode, options.Decode, _signals, policy, options.PrefixIndexCapacityBlocks);
+        _kvEvents = options.KvEvents ? [.. FollowersOf(Prefill, loggers), .. FollowersOf(Decode, loggers)] : [];
+        _app = Build(options);
     }
 
     /// <summary>e.g. http://127.0.0.1:41234 (no trailing slash).</summary>
     public string BaseUrl => _app.Urls.First().TrimEnd('/');
+
+    public PdReplicaPool Prefill { get; }
+    public PdReplicaPool Decode { get; }
+    public PdRouterMetrics Metrics { get; } = new();
+
+    /// <summary>Scrapes every replica's /metrics now instead of waiting for the next poll (tests).</summary>
+    public Task PollSignalsAsync() => _signals.PollOnceAsync();
 
     public static async Task<PdRouter> StartAsync(PdRouterOptions options, CancellationToken cancellationToken = default)
     {
         ArgumentNullException.ThrowIfNull(options);
         options.Validate();
         var router = new PdRouter(options);
+        await router._signals.PollOnceAsync(cancellationToken); // the first pick already knows block sizes and queues
+        router._signals.Start();
+        foreach (var follower in router._kvEvents) follower.Start();
         await router._app.StartAsync(cancellationToken);
         return router;
     }
 
-    private static string Next(IReadOnlyList<string> replicas, ref int cursor) =>
-        replicas[(int)((uint)Interlocked.Increment(ref cursor) % (uint)replicas.Count)].TrimEnd('/');
+    private KvEventFollower[] FollowersOf(PdReplicaPool pool, ILoggerFactory loggers) =>
+        [.. pool.Addresses.Select((address, i) => new KvEventFollower(address, pool.IndexOf(i), _signals, _options.MetricsPollInterval,
+            loggers.CreateLogger<KvEventFollower>()))];
+
+    private WebApplication Build(PdRouterOptions options)
+    {
+        var builder = WebApplication.CreateEmptyBuilder(new WebApplicationOptions());
+        builder.Logging.AddSimpleConsole(o => o.SingleLine = true).SetMinimumLevel(options.LogLevel);
+        builder.Services.AddSingleton<IHostLifetime, OwnerControlledLifetime>(); // signals are the CLI's business
+        builder.Services.AddRoutingCore();
+        builder.WebHost.UseKestrelCore().ConfigureKestrel(k => k.AddServerHeader = false);
+        builder.WebHost.UseUrls(ListenAddress.Url(options.Host, options.Port));
+        var app = builder.Build();
+        app.UseRouting();
+        app.MapGet("/health", HealthAsync);
+        app.MapGet("/metrics", MetricsAsync);
+        app.MapPost("/v1/completions", c => UnlessUnreachableAsync(c, () => DisaggregateAsync(c, chat: false)));
+        app.MapPost("/v1/chat/completions", c => UnlessUnreachableAsync(c, () => DisaggregateAsync(c, chat: true)));
+        app.MapFallback(c => UnlessUnreachableAsync(c, () => ForwardAsync(c, NextDecode())));
+        return app;
+    }
+
+    private string NextDecode() => Decode.Addresses[(int)((uint)Interlocked.Increment(ref _nextDecode) % (uint)Decode.Addresses.Count)];
 
     /// <summary>A replica that cannot be reached before the answer began is a 502 in OpenAI's shape, not a dropped connection.</summary>
     private static async Task UnlessUnreachableAsync(HttpContext context, Func<Task> handle)
@@ -78,11 +116,13 @@ public sealed class PdRouter : IAsyncDisposable
 
     private async Task DisaggregateAsync(HttpContext context, bool chat)
     {
+        using var buffer = new MemoryStream();
+        await context.Request.Body.CopyToAsync(buffer, context.RequestAborted);
+        var body = buffer.GetBuffer().AsMemory(0, (int)buffer.Length);
         JsonObject request;
         try
         {
-            request = await JsonNode.ParseAsync(context.Request.Body, cancellationToken: context.RequestAborted) as JsonObject
-                ?? throw new JsonException("The request body must be a JSON object.");
+            request = JsonNode.Parse(body.Span) as JsonObject ?? throw new JsonException("The request body must be a JSON object.");
         }
         catch (JsonException e)
         {
@@ -96,25 +136,46 @@ public sealed class PdRouter : IAsyncDisposable
             return;
         }
 
-        string prefill = Next(_options.Prefill, ref _nextPrefill), decode = Next(_options.Decode, ref _nextDecode);
         string path = context.Request.Path.Value!;
-        using var prefillReply = await _http.PostAsync(prefill + path, Json(PrefillBody(request, chat)), context.RequestAborted);
-        if (prefillReply.StatusCode != HttpStatusCode.OK)
-        {
-            await CopyAsync(prefillReply, context.Response, context.RequestAborted); // the prefill replica's own error
-            return;
-        }
-        var reply = await JsonNode.ParseAsync(await prefillReply.Content.ReadAsStreamAsync(context.RequestAborted), cancellationToken: context.RequestAborted);
-        if (reply?["kv_transfer_params"] is not JsonObject kv)
-        {
-            await ErrorAsync(context.Response, 502, "server_error", "prefill_without_kv",
-                $"The prefill replica {prefill} answered without kv_transfer_params: is it running with --kv-role prefill?");
-            return;
-        }
-        request["kv_transfer_params"] = kv.DeepClone();
-        using var decodeRequest = new HttpRequestMessage(HttpMethod.Post, decode + path) { Content = Json(request) };
+        var prompt = PromptOf(path, body.Span);
+        if (await PrefillAsync(context, path, request, chat, prompt) is not { } kv) return;
+        request["kv_transfer_params"] = kv;
+        using var decode = Assign(Decode, prompt);
+        using var decodeRequest = new HttpRequestMessage(HttpMethod.Post, decode.Address + path) { Content = Json(request) };
         using var decodeReply = await _http.SendAsync(decodeRequest, HttpCompletionOption.ResponseHeadersRead, context.RequestAborted);
         await CopyAsync(decodeReply, context.Response, context.RequestAborted);
+    }
+
+    /// <summary>The prefill leg; its replica's <c>kv_transfer_params</c>, or null once its error (or ours) is the answer.</summary>
+    private async Task<JsonObject?> PrefillAsync(HttpContext context, string path, JsonObject request, bool chat, RoutedPrompt prompt)
+    {
+        using var prefill = Assign(Prefill, prompt);
+        using var reply = await _http.PostAsync(prefill.Address + path, Json(PrefillBody(request, chat)), context.RequestAborted);
+        if (reply.StatusCode != HttpStatusCode.OK)
+        {
+            await CopyAsync(reply, context.Response, context.RequestAborted); // the prefill replica's own error
+            return null;
+        }
+        var answer = await JsonNode.ParseAsync(await reply.Content.ReadAsStreamAsync(context.RequestAborted), cancellationToken: context.RequestAborted);
+        if (answer?["kv_transfer_params"] is JsonObject kv) return (JsonObject)kv.DeepClone();
+        await ErrorAsync(context.Response, 502, "server_error", "prefill_without_kv",
+            $"The prefill replica {prefill.Address} answered without kv_transfer_params: is it running with --kv-role prefill?");
+        return null;
+    }
+
+    private PdAssignment Assign(PdReplicaPool pool, RoutedPrompt prompt)
+    {
+        var assignment = pool.Assign(prompt.Blocks);
+        Metrics.ObserveDecision(pool.Role, assignment, prompt.BlockSize, prompt.Known);
+        return assignment;
+    }
+
+    /// <summary>The prompt's block hashes as the replicas' prefix caches see them; none without --model or for a body the router cannot read.</summary>
+    private RoutedPrompt PromptOf(string path, ReadOnlySpan<byte> body)
+    {
+        int blockSize = PromptHashing.BlockSizeOf(_options.BlockSize, _signals, Prefill.Addresses);
+        var read = _reader?.Read(path, body);
+        return new RoutedPrompt(read is { } p ? PromptBlocks.Of(p.Tokens, blockSize, p.CacheSalt) : PromptBlocks.None, blockSize);
     }
 
     /// <summary>The prefill leg: the same request, whole, one token, asking the replica to hold its KV for a decoder.</summary>
@@ -128,6 +189,13 @@ public sealed class PdRouter : IAsyncDisposable
         body.Remove("min_tokens");
         body["kv_transfer_params"] = new JsonObject { ["do_remote_decode"] = true };
         return body;
+    }
+
+    private async Task MetricsAsync(HttpContext context)
+    {
+        context.Response.StatusCode = 200;
+        context.Response.ContentType = "text/plain; version=0.0.4; charset=utf-8";
+        await Metrics.Registry.CollectAndExportAsTextAsync(context.Response.Body, context.RequestAborted);
     }
 
     private async Task ForwardAsync(HttpContext context, string replica)
@@ -183,8 +251,10 @@ public sealed class PdRouter : IAsyncDisposable
     public async ValueTask DisposeAsync()
     {
         if (Interlocked.Exchange(ref _disposed, 1) != 0) return;
+        foreach (var follower in _kvEvents) await follower.DisposeAsync();
         await _app.StopAsync();
         await _app.DisposeAsync();
+        await _signals.DisposeAsync();
         _http.Dispose();
     }
 }
@@ -205,6 +275,25 @@ public sealed record PdRouterOptions
 
     public LogLevel LogLevel { get; init; } = LogLevel.Warning;
 
+    /// <summary>The served model's directory: the router hashes prompts into blocks for prefix affinity; null = load only.</summary>
+    public string? ModelDirectory { get; init; }
+
+    /// <summary>Tokens per KV block on the replicas; null = read from their cache_config_info.</summary>
+    public int? BlockSize { get; init; }
+
+    /// <summary>cache_aware (<see cref="Policy"/> on both sides) or round_robin (replicas in turn, as before).</summary>
+    public string LoadBalancing { get; init; } = "cache_aware";
+
+    public RoutingPolicyOptions Policy { get; init; } = new();
+
+    /// <summary>Follow the KV cache events of replicas that stream them, so their prefix indexes are exact.</summary>
+    public bool KvEvents { get; init; } = true;
+
+    public TimeSpan MetricsPollInterval { get; init; } = TimeSpan.FromSeconds(1);
+
+    /// <summary>Blocks each replica's prefix index remembers.</summary>
+    public int PrefixIndexCapacityBlocks { get; init; } = 1 << 20;
+
     public void Validate()
     {
         foreach (var (flag, urls) in new[] { ("--prefill", Prefill), ("--decode", Decode) })
@@ -215,5 +304,11 @@ public sealed record PdRouterOptions
                     throw new ArgumentException($"{flag} '{url}' is not an http(s) URL.", flag);
         }
         if (Port is < 0 or > 65535) throw new ArgumentException($"--port must lie in [0, 65535], got {Port}.", "--port");
+        if (LoadBalancing is not ("cache_aware" or "round_robin"))
+            throw new ArgumentException($"--policy with --pd-disaggregation must be cache_aware or round_robin, got '{LoadBalancing}'.", "--policy");
+        if (BlockSize is < 1) throw new ArgumentException($"--block-size must be at least 1, got {BlockSize}.", "--block-size");
+        if (MetricsPollInterval <= TimeSpan.Zero) throw new ArgumentException("--metrics-poll-interval must be positive.", "--metrics-poll-interval");
+        if (PrefixIndexCapacityBlocks < 1) throw new ArgumentException("The prefix index capacity must be at least 1 block.", "--prefix-index-blocks");
+        Policy.Validate();
     }
 }

@@ -30,9 +30,14 @@ public sealed class PromptHashing(PromptReader? reader, ReplicaSignalPoller sign
         await next();
     }
 
-    private int BlockSize()
+    private int BlockSize() => BlockSizeOf(blockSize, signals, replicas);
+
+    /// <summary>--block-size when given, else the first replica's polled cache_config_info, else <see cref="DefaultBlockSize"/>.</summary>
+    public static int BlockSizeOf(int? explicitSize, ReplicaSignalPoller signals, IReadOnlyList<string> replicas)
     {
-        if (blockSize is { } explicitSize) return explicitSize;
+        ArgumentNullException.ThrowIfNull(signals);
+        ArgumentNullException.ThrowIfNull(replicas);
+        if (explicitSize is { } size) return size;
         foreach (var address in replicas)
             if (signals.Get(address).BlockSize is { } polled and > 0) return polled;
         return DefaultBlockSize;

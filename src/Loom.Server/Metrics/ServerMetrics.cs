@@ -19,6 +19,7 @@ public sealed class ServerMetrics
 
     private readonly Gauge _running, _waiting, _kvUsage, _prefixHitRate, _engineDead, _cacheConfig, _heldKv, _kvEventsPort;
     private readonly Counter _prefixQueries, _prefixHits, _promptTokens, _generationTokens;
+    private readonly Counter _kvPulls, _kvPulledBlocks, _kvPulledBytes;
     private readonly Counter _requestSuccess;
     private readonly Counter _specDrafts, _specDraftTokens, _specAccepted, _specAcceptedPerPosition;
     private readonly Gauge _specAcceptanceRate, _specMeanAcceptanceLength;
@@ -45,6 +46,9 @@ public sealed class ServerMetrics
         _prefixHits = f.CreateCounter("loom_prefix_cache_hits_total", "Prompt tokens found in the prefix cache.");
         _promptTokens = f.CreateCounter("loom_prompt_tokens_total", "Prompt tokens processed.");
         _generationTokens = f.CreateCounter("loom_generation_tokens_total", "Tokens generated.");
+        _kvPulls = f.CreateCounter("loom_kv_pulls_total", "Requests whose prompt KV was pulled from a prefill instance (P/D decode side).");
+        _kvPulledBlocks = f.CreateCounter("loom_kv_pulled_blocks_total", "KV blocks pulled from prefill instances (those the local prefix cache lacked).");
+        _kvPulledBytes = f.CreateCounter("loom_kv_pulled_bytes_total", "Bytes of KV pulled from prefill instances, in the cache's own dtype.");
         _requestSuccess = f.CreateCounter("loom_request_success_total", "Requests finished, by finish reason.", "finished_reason");
         _specDrafts = f.CreateCounter("loom_spec_decode_num_drafts_total", "Speculative verification steps of a request (vLLM's spec_decode_num_drafts).");
         _specDraftTokens = f.CreateCounter("loom_spec_decode_num_draft_tokens_total", "Draft tokens scored by the target.");
@@ -88,6 +92,9 @@ public sealed class ServerMetrics
         _prefixHits.IncTo(stats.PrefixCacheHits);
         _promptTokens.IncTo(stats.PromptTokensTotal);
         _generationTokens.IncTo(stats.GenerationTokensTotal);
+        _kvPulls.IncTo(stats.KvPulled.Requests);
+        _kvPulledBlocks.IncTo(stats.KvPulled.Blocks);
+        _kvPulledBytes.IncTo(stats.KvPulled.Bytes);
         if (stats.SpecDecoding is { } spec) Refresh(spec);
     }
 

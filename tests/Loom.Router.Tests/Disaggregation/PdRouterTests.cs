@@ -29,7 +29,7 @@ public sealed class PdRouterTests : IAsyncLifetime
             EngineHost.Start(ModelLoader.Load(RepoPaths.DemoModel, loader), engine));
         _decode = await LoomServer.StartAsync(new ServerOptions { Host = "127.0.0.1", Port = 0, KvRole = KvRole.Decode },
             EngineHost.Start(ModelLoader.Load(RepoPaths.DemoModel, loader), engine, kvFetcher: _fetcher));
-        _router = await PdRouter.StartAsync(new PdRouterOptions { Prefill = [_prefill.BaseUrl], Decode = [_decode.BaseUrl], Port = 0 });
+        _router = await PdRouter.StartAsync(new PdRouterOptions { Prefill = [_prefill.BaseUrl], Decode = [_decode.BaseUrl], Port = 0, ModelDirectory = RepoPaths.DemoModel });
         _client = new HttpClient { BaseAddress = new Uri(_router.BaseUrl), Timeout = TimeSpan.FromSeconds(60) };
     }
 
