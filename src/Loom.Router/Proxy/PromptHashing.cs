@@ -9,7 +9,7 @@ namespace Loom.Router.Proxy;
 /// with a tokenizer loaded, attaches the prompt's <see cref="RoutedPrompt"/>. The block size is --block-size, else the
 /// replicas' cache_config_info, else 16 (Loom's and vLLM's default).
 /// </summary>
-public sealed class PromptHashing(PromptReader? reader, ReplicaSignalPoller signals, IReadOnlyList<string> replicas, int? blockSize)
+public sealed class PromptHashing(PromptReader? reader, ReplicaSignalPoller signals, int? blockSize)
 {
     public const int DefaultBlockSize = 16;
 
@@ -33,7 +33,7 @@ public sealed class PromptHashing(PromptReader? reader, ReplicaSignalPoller sign
     private int BlockSize()
     {
         if (blockSize is { } explicitSize) return explicitSize;
-        foreach (var address in replicas)
+        foreach (var address in signals.Addresses)
             if (signals.Get(address).BlockSize is { } polled and > 0) return polled;
         return DefaultBlockSize;
     }
