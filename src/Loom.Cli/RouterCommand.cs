@@ -17,7 +17,7 @@ public sealed class RouterCommand : ICliCommand
         var defaults = new RoutingPolicyOptions();
         var replicas = new Option<string[]>("--replica")
         {
-            Description = "Base URL of a replica, e.g. http://10.0.0.5:8000 (repeat for each; required unless --pd-disaggregation).",
+            Description = "Base URL of a replica, e.g. http://10.0.0.5:8000 (repeat for each; required unless --service-discovery or --pd-disaggregation).",
             AllowMultipleArgumentsPerToken = true,
         };
         var host = new Option<string>("--host") { Description = "Address to listen on.", DefaultValueFactory = _ => "127.0.0.1" };
@@ -68,11 +68,13 @@ public sealed class RouterCommand : ICliCommand
         };
         var prefill = new Option<string[]>("--prefill") { Description = "With --pd-disaggregation: base URL of a replica serving with --kv-role prefill (repeat for each)." };
         var decode = new Option<string[]>("--decode") { Description = "With --pd-disaggregation: base URL of a replica serving with --kv-role decode (repeat for each)." };
+        var discovery = new ServiceDiscoveryOptionSet();
         var command = new Command("router", "Route OpenAI API requests across replicas by queue, KV-cache use and prefix-cache affinity.")
         {
             replicas, host, port, model, policy, blockSize, queueWeight, kvWeight, prefixWeight, cacheThreshold, absThreshold, relThreshold,
             healthInterval, pollInterval, reactivation, kvEvents, pd, prefill, decode,
         };
+        discovery.AddTo(command);
         command.SetAction((parse, ct) => CliErrors.RunAsync(parse, () => parse.GetValue(pd)
             ? RunDisaggregatedAsync(new PdRouterOptions
             {
@@ -84,6 +86,7 @@ public sealed class RouterCommand : ICliCommand
             : RunAsync(new RouterOptions
             {
                 Replicas = parse.GetValue(replicas) ?? [],
+                Discovery = discovery.Read(parse),
                 Host = parse.GetValue(host)!,
                 Port = parse.GetValue(port),
                 ModelDirectory = parse.GetValue(model),
@@ -122,7 +125,8 @@ public sealed class RouterCommand : ICliCommand
         await using var router = await LoomRouter.StartAsync(options, cancellationToken);
         string affinity = options.LoadBalancing != "cache_aware" ? options.LoadBalancing
             : options.ModelDirectory is null ? "load only (no --model)" : "prefix-cache affinity";
-        Console.WriteLine($"Loom router at {router.BaseUrl}/v1 over {options.Replicas.Count} replicas, {affinity} (Ctrl-C to stop)");
+        string over = options.Discovery is { } d ? $"the Ready pods of {d.LabelSelector}" : $"{options.Replicas.Count} replicas";
+        Console.WriteLine($"Loom router at {router.BaseUrl}/v1 over {over}, {affinity} (Ctrl-C to stop)");
         await UntilStoppedAsync(cancellationToken);
         return 0;
     }
