@@ -1,9 +1,7 @@
 using k8s;
 using Loom.Router.Discovery;
 using Loom.Router.Hosting;
-using Loom.Router.Signals;
 using Loom.Router.Tests.Proxy;
-using Loom.Server.Hosting;
 using Loom.Tests;
 
 namespace Loom.Router.Tests.Discovery;
@@ -34,28 +32,32 @@ public sealed class ServiceDiscoveryProofTests
         Assert.Equal(Selector, Assert.Single(api.Selectors.Distinct()));
         Assert.Equal(1, RouterRig.MetricValue(await client.GetStringAsync("/metrics"), "loom_router_replicas"));
 
-        // A long stream is in flight on pod-a when pod-b turns Ready and pod-a is deleted.
+        // A request is in flight on pod-a (its body still arriving) when pod-b turns Ready and pod-a is deleted.
         var rig = new RequestsOf(client);
-        using var stream = await rig.StartStreamAsync();
+        await rig.ChatAsync("first question");
         var indexA = router.Replicas.IndexOf("pod-a")!;
         Assert.True(indexA.Count > 0, "the routed prompt taught pod-a's index");
         Assert.NotNull(router.KvEventsOf("pod-a"));
+        var release = new TaskCompletionSource();
+        var inFlight = client.PostAsync("/tokenize", new HeldBody(release.Task));
+        await WaitAsync(async () => await rig.RoutedToAsync(a.BaseUrl) == 2, "the router to send the held request to pod-a");
         api.Put(FakeKubernetesApi.Pod("pod-b", "127.0.0.2", ready: true));
         api.Delete("pod-a");
         await WaitAsync(() => router.Replicas.Members.Select(r => r.Id).SequenceEqual(["pod-b"]), "pod-b to join and pod-a to leave");
         Assert.Null(router.Replicas.IndexOf("pod-a")); // its prefix index is dropped
         Assert.Null(router.KvEventsOf("pod-a")); // and its KV-event follower stopped
-        Assert.True(await RunningOnAsync(a) >= 1, "the stream should still be generating on pod-a");
+        Assert.False(inFlight.IsCompleted);
 
-        double routedToA = await rig.RoutedToAsync(a.BaseUrl);
         for (int i = 0; i < 3; i++) await rig.ChatAsync($"after the change {i}");
-        Assert.Equal(routedToA, await rig.RoutedToAsync(a.BaseUrl));
+        Assert.Equal(2, await rig.RoutedToAsync(a.BaseUrl));
         Assert.Equal(3, await rig.RoutedToAsync(b.BaseUrl));
         Assert.Equal(1, RouterRig.MetricValue(await client.GetStringAsync("/metrics"), "loom_router_replicas"));
 
-        var rest = await stream.ReadToEndAsync();
-        Assert.Contains("\"finish_reason\":\"length\"", rest);
-        Assert.EndsWith("data: [DONE]", rest.TrimEnd());
+        release.SetResult(); // the rest of the body reaches pod-a, which answers through the router
+        using var answer = await inFlight;
+        var text = await answer.Content.ReadAsStringAsync();
+        Assert.True(answer.IsSuccessStatusCode, text);
+        Assert.Contains("\"tokens\"", text);
     }
 
     [Fact]
@@ -97,12 +99,6 @@ public sealed class ServiceDiscoveryProofTests
         ReactivationPeriod = TimeSpan.FromMilliseconds(300),
     });
 
-    private static async Task<double> RunningOnAsync(LoomServer replica)
-    {
-        using var direct = new HttpClient { BaseAddress = new Uri(replica.BaseUrl) };
-        return ReplicaSignals.Parse(await direct.GetStringAsync("/metrics")).Running;
-    }
-
     private static Task WaitAsync(Func<bool> condition, string what) => WaitAsync(() => Task.FromResult(condition()), what);
 
     private static async Task WaitAsync(Func<Task<bool>> condition, string what)
@@ -115,6 +111,32 @@ public sealed class ServiceDiscoveryProofTests
         }
     }
 
+    /// <summary>A /tokenize body sent in two parts, the second once the release task completes (chunked, no length).</summary>
+    private sealed class HeldBody : HttpContent
+    {
+        private readonly Task _release;
+
+        public HeldBody(Task release)
+        {
+            _release = release;
+            Headers.ContentType = new System.Net.Http.Headers.MediaTypeHeaderValue("application/json");
+        }
+
+        protected override async Task SerializeToStreamAsync(Stream stream, System.Net.TransportContext? context)
+        {
+            await stream.WriteAsync("{\"model\":\"demo\","u8.ToArray());
+            await stream.FlushAsync();
+            await _release;
+            await stream.WriteAsync("\"prompt\":\"held until the replica left\"}"u8.ToArray());
+        }
+
+        protected override bool TryComputeLength(out long length)
+        {
+            length = 0;
+            return false;
+        }
+    }
+
     /// <summary>Requests through the router, and its per-replica count of them.</summary>
     private sealed class RequestsOf(HttpClient client)
     {
@@ -124,20 +146,6 @@ public sealed class ServiceDiscoveryProofTests
         {
             using var response = await client.PostAsync("/v1/chat/completions", RouterRig.Json(RouterRig.Chat(System, user)));
             Assert.True(response.IsSuccessStatusCode, await response.Content.ReadAsStringAsync());
-        }
-
-        /// <summary>A 700-token stream, returned once its first event arrived.</summary>
-        public async Task<StreamReader> StartStreamAsync()
-        {
-            using var request = new HttpRequestMessage(HttpMethod.Post, "/v1/chat/completions")
-            {
-                Content = RouterRig.Json(RouterRig.Chat(System, "write a long story", maxTokens: 700, stream: true).Replace("}", ",\"ignore_eos\":true}")),
-            };
-            var response = await client.SendAsync(request, HttpCompletionOption.ResponseHeadersRead);
-            Assert.True(response.IsSuccessStatusCode);
-            var reader = new StreamReader(await response.Content.ReadAsStreamAsync());
-            Assert.StartsWith("data:", await reader.ReadLineAsync());
-            return reader;
         }
 
         public async Task<double> RoutedToAsync(string replica) =>
