@@ -82,7 +82,7 @@ public sealed class RouterCommand : ICliCommand
                 Decode = parse.GetValue(decode) ?? [],
                 Host = parse.GetValue(host)!,
                 Port = parse.GetValue(port),
-            }, parse.GetValue(replicas) is { Length: > 0 }, ct)
+            }, parse.GetValue(replicas) is { Length: > 0 } || discovery.Read(parse) is not null, ct)
             : RunAsync(new RouterOptions
             {
                 Replicas = parse.GetValue(replicas) ?? [],
@@ -133,7 +133,7 @@ public sealed class RouterCommand : ICliCommand
 
     private static async Task<int> RunDisaggregatedAsync(PdRouterOptions options, bool replicasGiven, CancellationToken cancellationToken)
     {
-        if (replicasGiven) throw new CliUsageException("--replica does not apply with --pd-disaggregation: name the replicas with --prefill and --decode.");
+        if (replicasGiven) throw new CliUsageException("--replica and --service-discovery do not apply with --pd-disaggregation: name the replicas with --prefill and --decode.");
         try
         {
             options.Validate();

@@ -19,7 +19,9 @@ public sealed class RouterCommandTests
     [InlineData("--pd-disaggregation --prefill http://127.0.0.1:1", "--pd-disaggregation needs at least one --decode URL.")]
     [InlineData("--pd-disaggregation --prefill http://127.0.0.1:1 --decode ftp://x", "--decode 'ftp://x' is not an http(s) URL.")]
     [InlineData("--pd-disaggregation --prefill http://127.0.0.1:1 --decode http://127.0.0.1:2 --replica http://127.0.0.1:3",
-        "--replica does not apply with --pd-disaggregation")]
+        "--replica and --service-discovery do not apply with --pd-disaggregation")]
+    [InlineData("--pd-disaggregation --prefill http://127.0.0.1:1 --decode http://127.0.0.1:2 --service-discovery --selector app=loom",
+        "--replica and --service-discovery do not apply with --pd-disaggregation")]
     public void Bad_flags_are_one_line_naming_the_flag(string args, string message)
     {
         var error = new StringWriter();

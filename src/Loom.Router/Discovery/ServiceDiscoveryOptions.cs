@@ -43,8 +43,16 @@ public sealed record ServiceDiscoveryOptions
         var kubeconfig = Environment.GetEnvironmentVariable("KUBECONFIG") is { Length: > 0 } env ? env.Split(Path.PathSeparator)[0]
             : KubernetesClientConfiguration.KubeConfigDefaultLocation;
         if (!File.Exists(kubeconfig))
-            throw new InvalidOperationException(
-                $"--service-discovery needs the Kubernetes API: run the router in a pod (with a service account allowed to watch pods) or give a kubeconfig (KUBECONFIG or {KubernetesClientConfiguration.KubeConfigDefaultLocation}; none at '{kubeconfig}').");
-        return KubernetesClientConfiguration.BuildConfigFromConfigFile(kubeconfig);
+            throw new FileNotFoundException(
+                $"--service-discovery needs the Kubernetes API: run the router in a pod (with a service account allowed to watch pods) or give a kubeconfig (KUBECONFIG or {KubernetesClientConfiguration.KubeConfigDefaultLocation}; none at '{kubeconfig}').",
+                kubeconfig);
+        try
+        {
+            return KubernetesClientConfiguration.BuildConfigFromConfigFile(kubeconfig);
+        }
+        catch (k8s.Exceptions.KubeConfigException e)
+        {
+            throw new InvalidDataException($"--service-discovery: the kubeconfig '{kubeconfig}' cannot be used: {e.Message}", e);
+        }
     }
 }
