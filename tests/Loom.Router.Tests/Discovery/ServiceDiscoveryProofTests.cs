@@ -48,16 +48,17 @@ public sealed class ServiceDiscoveryProofTests
         Assert.Null(router.KvEventsOf("pod-a")); // and its KV-event follower stopped
         Assert.False(inFlight.IsCompleted);
 
-        for (int i = 0; i < 3; i++) await rig.ChatAsync($"after the change {i}");
-        Assert.Equal(2, await rig.RoutedToAsync(a.BaseUrl));
-        Assert.Equal(3, await rig.RoutedToAsync(b.BaseUrl));
-        Assert.Equal(1, RouterRig.MetricValue(await client.GetStringAsync("/metrics"), "loom_router_replicas"));
-
         release.SetResult(); // the rest of the body reaches pod-a, which answers through the router
         using var answer = await inFlight;
         var text = await answer.Content.ReadAsStringAsync();
         Assert.True(answer.IsSuccessStatusCode, text);
         Assert.Contains("\"tokens\"", text);
+
+        // New requests go to pod-b alone.
+        for (int i = 0; i < 3; i++) await rig.ChatAsync($"after the change {i}");
+        Assert.Equal(2, await rig.RoutedToAsync(a.BaseUrl));
+        Assert.Equal(3, await rig.RoutedToAsync(b.BaseUrl));
+        Assert.Equal(1, RouterRig.MetricValue(await client.GetStringAsync("/metrics"), "loom_router_replicas"));
     }
 
     [Fact]
@@ -111,7 +112,7 @@ public sealed class ServiceDiscoveryProofTests
         }
     }
 
-    /// <summary>A /tokenize body sent in two parts, the second once the release task completes (chunked, no length).</summary>
+    /// <summary>A /tokenize body that keeps arriving until the release task completes (chunked, no length).</summary>
     private sealed class HeldBody : HttpContent
     {
         private readonly Task _release;
@@ -125,8 +126,15 @@ public sealed class ServiceDiscoveryProofTests
         protected override async Task SerializeToStreamAsync(Stream stream, System.Net.TransportContext? context)
         {
             await stream.WriteAsync("{\"model\":\"demo\","u8.ToArray());
-            await stream.FlushAsync();
-            await _release;
+            // JSON whitespace meanwhile, faster than Kestrel's minimum body rate (240 B/s), so neither router nor replica times it out.
+            var padding = new byte[64];
+            padding.AsSpan().Fill((byte)' ');
+            while (!_release.IsCompleted)
+            {
+                await stream.WriteAsync(padding);
+                await stream.FlushAsync();
+                await Task.WhenAny(_release, Task.Delay(100));
+            }
             await stream.WriteAsync("\"prompt\":\"held until the replica left\"}"u8.ToArray());
         }
 
