@@ -17,7 +17,7 @@ public sealed class RouterCommand : ICliCommand
         var defaults = new RoutingPolicyOptions();
         var replicas = new Option<string[]>("--replica")
         {
-            Description = "Base URL of a replica, e.g. http://10.0.0.5:8000 (repeat for each; required unless --pd-disaggregation).",
+            Description = "Base URL of a replica, e.g. http://10.0.0.5:8000 (repeat for each; required unless --service-discovery or --pd-disaggregation).",
             AllowMultipleArgumentsPerToken = true,
         };
         var host = new Option<string>("--host") { Description = "Address to listen on.", DefaultValueFactory = _ => "127.0.0.1" };
@@ -68,6 +68,7 @@ public sealed class RouterCommand : ICliCommand
         };
         var prefill = new Option<string[]>("--prefill") { Description = "With --pd-disaggregation: base URL of a replica serving with --kv-role prefill (repeat for each)." };
         var decode = new Option<string[]>("--decode") { Description = "With --pd-disaggregation: base URL of a replica serving with --kv-role decode (repeat for each)." };
+        var discovery = new ServiceDiscoveryOptionSet();
         var command = new Command("router", "Route OpenAI API requests across replicas by queue, KV-cache use and prefix-cache affinity.")
         {
             replicas, host, port, model, policy, blockSize, queueWeight, kvWeight, prefixWeight, cacheThreshold, absThreshold, relThreshold,
@@ -82,6 +83,7 @@ public sealed class RouterCommand : ICliCommand
             BalanceAbsThreshold = parse.GetValue(absThreshold),
             BalanceRelThreshold = parse.GetValue(relThreshold),
         };
+        discovery.AddTo(command);
         command.SetAction((parse, ct) => CliErrors.RunAsync(parse, () => parse.GetValue(pd)
             ? RunDisaggregatedAsync(new PdRouterOptions
             {
@@ -95,10 +97,11 @@ public sealed class RouterCommand : ICliCommand
                 Policy = Policy(parse),
                 MetricsPollInterval = Seconds(parse.GetValue(pollInterval), "--metrics-poll-interval"),
                 KvEvents = parse.GetValue(kvEvents),
-            }, parse.GetValue(replicas) is { Length: > 0 }, ct)
+            }, parse.GetValue(replicas) is { Length: > 0 } || discovery.Read(parse) is not null, ct)
             : RunAsync(new RouterOptions
             {
                 Replicas = parse.GetValue(replicas) ?? [],
+                Discovery = discovery.Read(parse),
                 Host = parse.GetValue(host)!,
                 Port = parse.GetValue(port),
                 ModelDirectory = parse.GetValue(model),
@@ -129,14 +132,15 @@ public sealed class RouterCommand : ICliCommand
         await using var router = await LoomRouter.StartAsync(options, cancellationToken);
         string affinity = options.LoadBalancing != "cache_aware" ? options.LoadBalancing
             : options.ModelDirectory is null ? "load only (no --model)" : "prefix-cache affinity";
-        Console.WriteLine($"Loom router at {router.BaseUrl}/v1 over {options.Replicas.Count} replicas, {affinity} (Ctrl-C to stop)");
+        string over = options.Discovery is { } d ? $"the Ready pods of {d.LabelSelector}" : $"{options.Replicas.Count} replicas";
+        Console.WriteLine($"Loom router at {router.BaseUrl}/v1 over {over}, {affinity} (Ctrl-C to stop)");
         await UntilStoppedAsync(cancellationToken);
         return 0;
     }
 
     private static async Task<int> RunDisaggregatedAsync(PdRouterOptions options, bool replicasGiven, CancellationToken cancellationToken)
     {
-        if (replicasGiven) throw new CliUsageException("--replica does not apply with --pd-disaggregation: name the replicas with --prefill and --decode.");
+        if (replicasGiven) throw new CliUsageException("--replica and --service-discovery do not apply with --pd-disaggregation: name the replicas with --prefill and --decode.");
         try
         {
             options.Validate();

@@ -6,7 +6,8 @@ namespace Loom.Cli.Tests;
 
 /// <summary>
 /// deploy/kubernetes stays in step with the CLI: every manifest loads with KubernetesClient's typed loader, every
-/// container's arguments parse as a loom command line, and ports, probes, selectors and the router's replica list agree.
+/// container's arguments parse as a loom command line, and ports, probes, selectors, the router's pod discovery and its
+/// RBAC agree.
 /// </summary>
 public sealed class DeploymentManifestTests
 {
@@ -76,16 +77,35 @@ public sealed class DeploymentManifestTests
     }
 
     [Fact]
-    public void The_router_lists_every_replica_by_its_stable_name_and_port()
+    public void The_router_discovers_exactly_the_replica_pods_on_their_port()
     {
         var objects = LoadAll();
         var replicas = objects.OfType<V1StatefulSet>().Single(s => s.Metadata.Name == "loom-replica");
         var replicaPort = replicas.Spec.Template.Spec.Containers.Single().Ports.Single(p => p.Name == "http").ContainerPort;
         var router = objects.OfType<V1Deployment>().Single(d => d.Metadata.Name == "loom-router").Spec.Template.Spec.Containers.Single();
-        var expected = Enumerable.Range(0, replicas.Spec.Replicas ?? 1)
-            .Select(i => $"http://{replicas.Metadata.Name}-{i}.{replicas.Spec.ServiceName}:{replicaPort}");
-        Assert.Equal(expected, FlagValues(router.Args, "--replica"));
-        Assert.Contains(objects.OfType<V1Service>(), s => s.Metadata.Name == replicas.Spec.ServiceName && s.Spec.ClusterIP == "None");
+        Assert.Contains("--service-discovery", router.Args);
+        Assert.Empty(FlagValues(router.Args, "--replica"));
+        var selector = FlagValues(router.Args, "--selector").Select(term => term.Split('=')).ToDictionary(kv => kv[0], kv => kv[1]);
+        Assert.NotEmpty(selector);
+        foreach (var (owner, template) in PodTemplates(objects))
+        {
+            bool matches = selector.All(s => template.Metadata.Labels.TryGetValue(s.Key, out var v) && v == s.Value);
+            Assert.True(matches == (owner == "loom-replica"), $"--selector should match the replica pods and only them, {owner} {(matches ? "matches" : "does not")}");
+        }
+        Assert.Equal(replicaPort.ToString(System.Globalization.CultureInfo.InvariantCulture), FlagValues(router.Args, "--service-discovery-port").Single());
+    }
+
+    [Fact]
+    public void The_routers_service_account_may_get_list_and_watch_pods()
+    {
+        var objects = LoadAll();
+        var account = objects.OfType<V1Deployment>().Single(d => d.Metadata.Name == "loom-router").Spec.Template.Spec.ServiceAccountName;
+        Assert.Contains(objects, o => o is V1ServiceAccount { Metadata.Name: var name } && name == account);
+        var binding = Assert.Single(objects.OfType<V1RoleBinding>(), b => b.Subjects.Any(s => s.Kind == "ServiceAccount" && s.Name == account));
+        Assert.Equal("Role", binding.RoleRef.Kind);
+        var role = objects.OfType<V1Role>().Single(r => r.Metadata.Name == binding.RoleRef.Name);
+        var pods = Assert.Single(role.Rules, r => r.ApiGroups.Contains("") && r.Resources.Contains("pods"));
+        Assert.Equal(["get", "list", "watch"], pods.Verbs.Order(StringComparer.Ordinal));
     }
 
     [Fact]

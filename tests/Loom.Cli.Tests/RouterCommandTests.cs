@@ -10,11 +10,18 @@ public sealed class RouterCommandTests
     [InlineData("--replica http://127.0.0.1:1 --replica http://127.0.0.1:1", "Each --replica must be given once.")]
     [InlineData("--replica http://127.0.0.1:1 --policy fastest", "--policy must be cache_aware, round_robin or random, got 'fastest'.")]
     [InlineData("--replica http://127.0.0.1:1 --health-check-interval 0", "--health-check-interval must be a positive number of seconds")]
-    [InlineData("--port 1", "At least one --replica URL is required.")]
+    [InlineData("--port 1", "At least one --replica URL (or --service-discovery) is required.")]
+    [InlineData("--service-discovery", "--service-discovery needs at least one --selector key=value.")]
+    [InlineData("--service-discovery --selector app", "--selector 'app' is not a label key=value.")]
+    [InlineData("--service-discovery --selector app=loom --replica http://127.0.0.1:1", "Give either --replica URLs or --service-discovery, not both.")]
+    [InlineData("--service-discovery --selector app=loom --service-discovery-port 0", "--service-discovery-port must lie in [1, 65535], got 0.")]
+    [InlineData("--replica http://127.0.0.1:1 --selector app=loom", "--selector applies only with --service-discovery.")]
     [InlineData("--pd-disaggregation --prefill http://127.0.0.1:1", "--pd-disaggregation needs at least one --decode URL.")]
     [InlineData("--pd-disaggregation --prefill http://127.0.0.1:1 --decode ftp://x", "--decode 'ftp://x' is not an http(s) URL.")]
     [InlineData("--pd-disaggregation --prefill http://127.0.0.1:1 --decode http://127.0.0.1:2 --replica http://127.0.0.1:3",
-        "--replica does not apply with --pd-disaggregation")]
+        "--replica and --service-discovery do not apply with --pd-disaggregation")]
+    [InlineData("--pd-disaggregation --prefill http://127.0.0.1:1 --decode http://127.0.0.1:2 --service-discovery --selector app=loom",
+        "--replica and --service-discovery do not apply with --pd-disaggregation")]
     [InlineData("--pd-disaggregation --prefill http://127.0.0.1:1 --decode http://127.0.0.1:2 --policy random",
         "--policy with --pd-disaggregation must be cache_aware or round_robin, got 'random'.")]
     [InlineData("--pd-disaggregation --prefill http://127.0.0.1:1 --decode http://127.0.0.1:2 --balance-rel-threshold 0.5",

@@ -47,7 +47,8 @@ public sealed class PdRouter : IAsyncDisposable
         _reader = options.ModelDirectory is { } dir ? PromptReader.FromModelDirectory(dir) : null;
         var loggers = LoggerFactory.Create(b => b.AddSimpleConsole(o => o.SingleLine = true).SetMinimumLevel(options.LogLevel));
         string[] all = [.. options.Prefill.Concat(options.Decode).Select(u => u.TrimEnd('/')).Distinct()];
-        _signals = new ReplicaSignalPoller(all, options.MetricsPollInterval, loggers.CreateLogger<ReplicaSignalPoller>());
+        _signals = new ReplicaSignalPoller(options.MetricsPollInterval, loggers.CreateLogger<ReplicaSignalPoller>());
+        foreach (var address in all) _signals.Add(address);
         var policy = options.LoadBalancing == "round_robin" ? null : options.Policy;
         Prefill = new PdReplicaPool(PdRole.Prefill, options.Prefill, _signals, policy, options.PrefixIndexCapacityBlocks);
         Decode = new PdReplicaPool(PdRole.Decode, options.Decode, _signals, policy, options.PrefixIndexCapacityBlocks);

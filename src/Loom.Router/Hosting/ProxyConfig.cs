@@ -18,13 +18,12 @@ internal static class ProxyConfig
         Route("detokenize", "/detokenize"),
     ];
 
-    public static ClusterConfig Cluster(RouterOptions options) => new()
+    /// <summary>The cluster over <paramref name="replicas"/>, by their stable ids (YARP keeps the state of a destination whose id stays).</summary>
+    public static ClusterConfig Cluster(RouterOptions options, IEnumerable<Replica> replicas) => new()
     {
         ClusterId = ClusterId,
         LoadBalancingPolicy = options.YarpPolicyName,
-        Destinations = options.Replicas
-            .Select((address, i) => (Id: ReplicaDirectory.DestinationId(i), Config: new DestinationConfig { Address = address }))
-            .ToDictionary(d => d.Id, d => d.Config),
+        Destinations = replicas.ToDictionary(r => r.Id, r => new DestinationConfig { Address = r.Address }),
         HealthCheck = new HealthCheckConfig
         {
             // Not YARP's default HealthyOrPanic (all replicas when none is healthy): with none healthy the router says so (503).

@@ -6,8 +6,11 @@ namespace Loom.Router.Hosting;
 /// <summary>Everything <c>loom router</c> is configured by.</summary>
 public sealed record RouterOptions
 {
-    /// <summary>Base URLs of the Loom (or vLLM) replicas, e.g. http://10.0.0.5:8000.</summary>
-    public required IReadOnlyList<string> Replicas { get; init; }
+    /// <summary>Base URLs of the Loom (or vLLM) replicas, e.g. http://10.0.0.5:8000; empty with <see cref="Discovery"/>.</summary>
+    public IReadOnlyList<string> Replicas { get; init; } = [];
+
+    /// <summary>--service-discovery: the replicas are the Ready pods of a label selector instead of a fixed list.</summary>
+    public Discovery.ServiceDiscoveryOptions? Discovery { get; init; }
 
     public string Host { get; init; } = "127.0.0.1";
 
@@ -57,7 +60,12 @@ public sealed record RouterOptions
 
     public void Validate()
     {
-        if (Replicas is null || Replicas.Count == 0) throw new ArgumentException("At least one --replica URL is required.", "--replica");
+        if (Discovery is { } discovery)
+        {
+            if (Replicas is { Count: > 0 }) throw new ArgumentException("Give either --replica URLs or --service-discovery, not both.", "--replica");
+            discovery.Validate();
+        }
+        else if (Replicas is null || Replicas.Count == 0) throw new ArgumentException("At least one --replica URL (or --service-discovery) is required.", "--replica");
         foreach (var replica in Replicas)
             if (!Uri.TryCreate(replica, UriKind.Absolute, out var uri) || uri.Scheme is not ("http" or "https"))
                 throw new ArgumentException($"--replica '{replica}' is not an http(s) URL.", "--replica");

@@ -22,13 +22,16 @@ public sealed class KvEventFollower : IAsyncDisposable
     private readonly ReplicaSignalPoller _signals;
     private readonly TimeSpan _portPollInterval;
     private readonly ILogger _logger;
+    private readonly Hosting.RouterMetrics? _metrics;
     private readonly CancellationTokenSource _stop = new();
     private Task _loop = Task.CompletedTask;
     private int _dropNextBatches;
     private long _numSnapshots;
 
-    public KvEventFollower(string address, Routing.PrefixIndex index, ReplicaSignalPoller signals, TimeSpan portPollInterval, ILogger logger)
+    public KvEventFollower(string address, Routing.PrefixIndex index, ReplicaSignalPoller signals, TimeSpan portPollInterval, ILogger logger,
+        Hosting.RouterMetrics? metrics = null)
     {
+        _metrics = metrics;
         _address = address;
         Replay = new KvEventReplay(index);
         _signals = signals;
@@ -40,6 +43,10 @@ public sealed class KvEventFollower : IAsyncDisposable
 
     /// <summary>Snapshots taken so far: one per connection, plus one per gap.</summary>
     public long NumSnapshots => Interlocked.Read(ref _numSnapshots);
+
+    /// <summary>Jumps in sequence seen so far (each repaired by a snapshot).</summary>
+    public long NumGaps => Interlocked.Read(ref _numGaps);
+    private long _numGaps;
 
     /// <summary>The sequence number the index includes (null while not in sync). Read from any thread.</summary>
     public long? LastSequence => Volatile.Read(ref _lastSequence) is var s and >= 0 ? s : null;
@@ -90,7 +97,11 @@ public sealed class KvEventFollower : IAsyncDisposable
         {
             if (TryDropForTest()) continue;
             if (Replay.Apply((long)batch.Seq, WireEvents.ToEvents(batch)) == ReplayOutcome.Gap)
+            {
+                Interlocked.Increment(ref _numGaps);
+                _metrics?.ObserveKvGap(_address);
                 await ResyncAsync(client, stop);
+            }
             else
                 Volatile.Write(ref _lastSequence, Replay.LastSequence ?? -1);
         }
@@ -102,6 +113,7 @@ public sealed class KvEventFollower : IAsyncDisposable
         Replay.ApplySnapshot((long)snapshot.Seq, WireEvents.ToHashes(snapshot));
         Replay.Index.FollowsEvents = true;
         Interlocked.Increment(ref _numSnapshots);
+        _metrics?.ObserveKvSnapshot(_address);
         Volatile.Write(ref _lastSequence, (long)snapshot.Seq);
     }
 

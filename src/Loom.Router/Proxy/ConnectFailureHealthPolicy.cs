@@ -23,6 +23,6 @@ public sealed class ConnectFailureHealthPolicy(IDestinationHealthUpdater healthU
     {
         if (RetryOnAnotherReplica.CauseOf(context) is null) return;
         healthUpdater.SetPassive(cluster, destination, DestinationHealth.Unhealthy, reactivationPeriod);
-        replicas.IndexOf(destination.DestinationId).ForgetRouted();
+        replicas.IndexOf(destination.DestinationId)?.ForgetRouted(); // null: the replica left the set meanwhile
     }
 }

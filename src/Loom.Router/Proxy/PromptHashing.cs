@@ -9,7 +9,7 @@ namespace Loom.Router.Proxy;
 /// with a tokenizer loaded, attaches the prompt's <see cref="RoutedPrompt"/>. The block size is --block-size, else the
 /// replicas' cache_config_info, else 16 (Loom's and vLLM's default).
 /// </summary>
-public sealed class PromptHashing(PromptReader? reader, ReplicaSignalPoller signals, IReadOnlyList<string> replicas, int? blockSize)
+public sealed class PromptHashing(PromptReader? reader, ReplicaSignalPoller signals, int? blockSize)
 {
     public const int DefaultBlockSize = 16;
 
@@ -30,10 +30,10 @@ public sealed class PromptHashing(PromptReader? reader, ReplicaSignalPoller sign
         await next();
     }
 
-    private int BlockSize() => BlockSizeOf(blockSize, signals, replicas);
+    private int BlockSize() => BlockSizeOf(blockSize, signals, signals.Addresses);
 
     /// <summary>--block-size when given, else the first replica's polled cache_config_info, else <see cref="DefaultBlockSize"/>.</summary>
-    public static int BlockSizeOf(int? explicitSize, ReplicaSignalPoller signals, IReadOnlyList<string> replicas)
+    public static int BlockSizeOf(int? explicitSize, ReplicaSignalPoller signals, IEnumerable<string> replicas)
     {
         ArgumentNullException.ThrowIfNull(signals);
         ArgumentNullException.ThrowIfNull(replicas);

@@ -17,6 +17,9 @@ public sealed class InferenceLoadBalancingPolicy(ReplicaDirectory replicas, Repl
 {
     public const string PolicyName = "LoomInference";
 
+    /// <summary>What the router knows of a replica that left the set: nothing (read only, never added to).</summary>
+    private static readonly PrefixIndex Departed = new(1);
+
     public string Name => PolicyName;
 
     public DestinationState? PickDestination(HttpContext context, ClusterState cluster, IReadOnlyList<DestinationState> availableDestinations)
@@ -31,7 +34,7 @@ public sealed class InferenceLoadBalancingPolicy(ReplicaDirectory replicas, Repl
         for (int i = 0; i < candidates.Length; i++)
         {
             var destination = availableDestinations[i];
-            var index = replicas.IndexOf(destination.DestinationId);
+            var index = replicas.IndexOf(destination.DestinationId) ?? Departed; // it left the set since YARP listed it
             var reading = signals.Get(destination.Model.Config.Address);
             int matched = Math.Min(index.LongestMatch(blocks.Hashes), blocks.MatchableBlocks);
             candidates[i] = new ReplicaCandidate(destination.ConcurrentRequestCount, reading.Waiting, reading.KvCacheUsage, matched, index.Count);
@@ -49,8 +52,8 @@ public sealed class InferenceLoadBalancingPolicy(ReplicaDirectory replicas, Repl
         var prompt = context.Features.Get<RoutedPrompt>();
         var blocks = prompt?.Blocks ?? PromptBlocks.None;
         var index = replicas.IndexOf(picked.DestinationId);
-        if (decision.Reason == RoutingReason.Single) decision = decision with { MatchedBlocks = Math.Min(index.LongestMatch(blocks.Hashes), blocks.MatchableBlocks) };
-        index.AddRouted(blocks.Hashes);
+        if (decision.Reason == RoutingReason.Single) decision = decision with { MatchedBlocks = Math.Min(index?.LongestMatch(blocks.Hashes) ?? 0, blocks.MatchableBlocks) };
+        index?.AddRouted(blocks.Hashes);
         metrics.ObserveDecision(picked.Model.Config.Address, decision, prompt?.BlockSize ?? 0, prompt?.Known == true);
         return picked;
     }

@@ -1,25 +1,48 @@
+using System.Collections.Concurrent;
+
 namespace Loom.Router.Routing;
 
-/// <summary>The replicas the router was given, by YARP destination id, each with its prefix index.</summary>
-public sealed class ReplicaDirectory
+/// <summary>One replica in the router's set: its stable YARP destination id and its base URL.</summary>
+/// <param name="Id">replica-i for the i-th --replica; the pod name for a discovered pod.</param>
+public sealed record Replica(string Id, string Address);
+
+/// <summary>
+/// The replicas the router routes to now, by YARP destination id, each with its prefix index. The set changes while the
+/// router runs (discovered pods join and leave); a replica that left has no index, and callers holding its id from a
+/// pick made just before (an in-flight request) get null rather than an error.
+/// </summary>
+public sealed class ReplicaDirectory(int indexCapacityBlocks)
 {
-    private readonly Dictionary<string, PrefixIndex> _indexes;
+    private readonly ConcurrentDictionary<string, Member> _members = new(StringComparer.Ordinal);
 
-    /// <param name="indexCapacityBlocks">Blocks each replica's prefix index remembers (its LRU bound).</param>
-    public ReplicaDirectory(IReadOnlyList<string> addresses, int indexCapacityBlocks)
-    {
-        ArgumentNullException.ThrowIfNull(addresses);
-        if (addresses.Count == 0) throw new ArgumentException("At least one --replica is required.", "--replica");
-        Addresses = addresses;
-        _indexes = addresses.Select((_, i) => DestinationId(i)).ToDictionary(id => id, _ => new PrefixIndex(indexCapacityBlocks));
-    }
+    private sealed record Member(Replica Replica, PrefixIndex Index);
 
-    public IReadOnlyList<string> Addresses { get; }
+    /// <summary>Blocks each replica's prefix index remembers (its LRU bound).</summary>
+    public int IndexCapacityBlocks { get; } = indexCapacityBlocks > 0 ? indexCapacityBlocks
+        : throw new ArgumentOutOfRangeException(nameof(indexCapacityBlocks), indexCapacityBlocks, "The capacity must be at least 1 block.");
 
-    /// <summary>YARP's name for the i-th replica.</summary>
+    /// <summary>YARP's name for the i-th --replica.</summary>
     public static string DestinationId(int i) => $"replica-{i}";
 
-    public PrefixIndex IndexOf(string destinationId) => _indexes[destinationId];
+    public int Count => _members.Count;
+
+    /// <summary>The replicas now, ordered by id (so YARP's destination list does not reshuffle).</summary>
+    public IReadOnlyList<Replica> Members => [.. _members.Values.Select(m => m.Replica).OrderBy(r => r.Id, StringComparer.Ordinal)];
+
+    /// <summary>Adds the replica with an empty prefix index; false when its id is already present.</summary>
+    public bool TryAdd(Replica replica)
+    {
+        ArgumentNullException.ThrowIfNull(replica);
+        return _members.TryAdd(replica.Id, new Member(replica, new PrefixIndex(IndexCapacityBlocks)));
+    }
+
+    /// <summary>Removes the replica and drops its prefix index; false when it was not present.</summary>
+    public bool TryRemove(string id) => _members.TryRemove(id, out _);
+
+    public Replica? Get(string id) => _members.TryGetValue(id, out var m) ? m.Replica : null;
+
+    /// <summary>The prefix index of the replica, or null once it left the set.</summary>
+    public PrefixIndex? IndexOf(string destinationId) => _members.TryGetValue(destinationId, out var m) ? m.Index : null;
 
     /// <summary>
     /// Forgets what the replica at <paramref name="address"/> was thought to cache: it stopped answering, and a
@@ -27,7 +50,7 @@ public sealed class ReplicaDirectory
     /// </summary>
     public void ForgetCacheOf(string address)
     {
-        for (int i = 0; i < Addresses.Count; i++)
-            if (Addresses[i] == address) _indexes[DestinationId(i)].ForgetRouted();
+        foreach (var m in _members.Values)
+            if (m.Replica.Address == address) m.Index.ForgetRouted();
     }
 }

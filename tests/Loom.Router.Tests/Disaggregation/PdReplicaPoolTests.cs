@@ -15,7 +15,14 @@ public sealed class PdReplicaPoolTests : IAsyncDisposable
     private static readonly PromptBlocks Prompt = PromptBlocks.Of([.. Enumerable.Range(1, 64)], blockSize: 16); // 4 blocks, 3 matchable
     private static readonly PromptBlocks Other = PromptBlocks.Of([.. Enumerable.Range(100, 64)], blockSize: 16);
 
-    private readonly ReplicaSignalPoller _signals = new(Replicas, TimeSpan.FromSeconds(1), NullLogger.Instance);
+    private readonly ReplicaSignalPoller _signals = Poller();
+
+    private static ReplicaSignalPoller Poller()
+    {
+        var poller = new ReplicaSignalPoller(TimeSpan.FromSeconds(1), NullLogger.Instance);
+        foreach (var address in Replicas) poller.Add(address);
+        return poller;
+    }
 
     private PdReplicaPool Pool(PdRole role, RoutingPolicyOptions? policy) => new(role, Replicas, _signals, policy, indexCapacityBlocks: 1024);
 

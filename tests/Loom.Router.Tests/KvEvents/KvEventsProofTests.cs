@@ -39,7 +39,17 @@ public sealed class KvEventsProofTests
             await rig.ChatAsync(systems[2] + " Direct.", $"around the router again {i}", direct);
             await AssertIndexMatchesAsync(rig, i);
             Assert.True(follower.NumSnapshots > snapshots, "the gap was not noticed");
+            Assert.True(follower.NumGaps >= 1);
         }
+        // The router's /metrics counts both per replica: a snapshot per connection and per gap, and the gaps.
+        var metrics = await rig.Client.GetStringAsync("/metrics");
+        for (int i = 0; i < 2; i++)
+        {
+            var follower = rig.Router.KvEventsOf(i)!;
+            Assert.Equal(follower.NumSnapshots, RouterRig.MetricValue(metrics, $"loom_router_kv_event_snapshots_total{{replica=\"{rig.Urls[i]}\"}}"));
+            Assert.Equal(follower.NumGaps, RouterRig.MetricValue(metrics, $"loom_router_kv_event_gaps_total{{replica=\"{rig.Urls[i]}\"}}"));
+        }
+        Assert.Equal(2, RouterRig.MetricValue(metrics, "loom_router_replicas"));
     }
 
     /// <summary>Waits until the router has applied every batch the (idle) replica published, then compares the sets.</summary>
@@ -51,7 +61,7 @@ public sealed class KvEventsProofTests
         var follower = rig.Router.KvEventsOf(i)!;
         await WaitAsync(() => follower.LastSequence >= snapshot.Sequence, $"the router to reach batch {snapshot.Sequence} of replica {i}");
         var expected = snapshot.Blocks.Select(b => b.BlockHash).OrderBy(h => h.Value);
-        var index = rig.Router.Replicas.IndexOf(ReplicaDirectory.DestinationId(i));
+        var index = rig.Router.Replicas.IndexOf(ReplicaDirectory.DestinationId(i))!;
         Assert.True(index.FollowsEvents);
         Assert.Equal(expected, index.ToHashSet().OrderBy(h => h.Value));
     }

@@ -82,7 +82,7 @@ public sealed class RouterProofTests
         await using var rig = await RouterRig.StartAsync();
         await rig.ChatAsync(SystemA, "first question");
         int holder = await rig.RoutedToAsync(0) == 1 ? 0 : 1;
-        var index = rig.Router.Replicas.IndexOf(ReplicaDirectory.DestinationId(holder));
+        var index = rig.Router.Replicas.IndexOf(ReplicaDirectory.DestinationId(holder))!;
         Assert.True(index.Count > 0);
 
         await rig.StopReplicaAsync(holder);

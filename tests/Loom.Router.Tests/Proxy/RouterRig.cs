@@ -55,7 +55,8 @@ internal sealed class RouterRig : IAsyncDisposable
     /// <summary>Bytes of one KV block of the demo model: K and V, 6 layers, 2 KV heads of 32, fp32, per token of the block.</summary>
     public static long DemoBlockBytes(int blockSize) => 2L * 6 * 2 * 32 * sizeof(float) * blockSize;
 
-    public static async Task<LoomServer> StartReplicaAsync(int port, int blockSize = 16, bool kvEvents = false, int? kvCacheBlocks = null)
+    /// <param name="host">Another loopback address (127.0.0.2) gives a second replica the same port, as pods share one.</param>
+    public static async Task<LoomServer> StartReplicaAsync(int port, int blockSize = 16, bool kvEvents = false, int? kvCacheBlocks = null, string host = "127.0.0.1")
     {
         var engine = new EngineOptions
         {
@@ -65,7 +66,7 @@ internal sealed class RouterRig : IAsyncDisposable
             KvCacheBytes = kvCacheBlocks * DemoBlockBytes(blockSize),
         };
         var model = ModelLoader.Load(RepoPaths.DemoModel, new LoaderOptions { Backend = "cpu", Engine = engine });
-        var options = new ServerOptions { Host = "127.0.0.1", Port = port, MaxNumSeqs = 8, KvPort = kvEvents ? 0 : null };
+        var options = new ServerOptions { Host = host, Port = port, MaxNumSeqs = 8, KvPort = kvEvents ? 0 : null };
         return await LoomServer.StartAsync(options, EngineHost.Start(model, engine));
     }
 
