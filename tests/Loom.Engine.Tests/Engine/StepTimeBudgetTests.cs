@@ -30,7 +30,7 @@ public class StepTimeBudgetTests
     }
 
     [Fact]
-    public void PromptsAlwaysAdvanceByAtLeastABlock()
+    public void PromptsAlwaysAdvance()
     {
         var budget = new StepTimeBudget(TimeSpan.FromMilliseconds(1), 512);
         foreach (int n in new[] { 4, 8, 16, 32 }) budget.Observe(n, TimeSpan.FromMilliseconds(20 + 5.0 * n));
@@ -89,7 +89,7 @@ public class StepTimeBudgetTests
         Assert.Equal(EngineOptions.DefaultTimedStepTokens, new EngineOptions { StepTimeTarget = Target }.StepTokenBudget);
 
     /// <summary>
-    /// A target no step can meet shrinks every step to its floor (running requests + one block): the outputs are the
+    /// A target no step can meet shrinks every step to its floor (running requests + one prompt token): the outputs are the
     /// same tokens as under the fixed budget, as chunking never changes what a request computes.
     /// </summary>
     [Fact]
