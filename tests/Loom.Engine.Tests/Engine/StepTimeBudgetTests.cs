@@ -32,9 +32,12 @@ public class StepTimeBudgetTests
     [Fact]
     public void PromptsAlwaysAdvance()
     {
+        // 5 ms per token and no fixed cost, a target of 1 ms: not one token fits, and the floor still schedules one.
         var budget = new StepTimeBudget(TimeSpan.FromMilliseconds(1), 512);
-        foreach (int n in new[] { 4, 8, 16, 32 }) budget.Observe(n, TimeSpan.FromMilliseconds(20 + 5.0 * n));
-        Assert.Equal(10 + StepTimeBudget.MinPromptTokens, budget.NextBudget(10));
+        foreach (int n in new[] { 4, 8, 16, 32 }) budget.Observe(n, TimeSpan.FromMilliseconds(5.0 * n));
+        Assert.Equal(StepTimeBudget.MinPromptTokens, budget.NextBudget(0));
+        // Ten decodes (50 ms) are slowed by at most the headroom, 1.25 x: 12 tokens, two of them prompt tokens.
+        Assert.Equal(12, budget.NextBudget(10));
     }
 
     [Fact]
