@@ -25,7 +25,7 @@ public sealed class EngineOptionSet(bool online = false)
     public Option<double?> StepTimeTarget { get; } = new("--step-time-target-ms")
     {
         Description = "Shrink each step's token budget so a step (the gap every running decode waits) stays near this many ms, measured as it runs; "
-            + $"never below the running requests plus {StepTimeBudget.MinPromptTokens} prompt tokens, and at most {StepTimeBudget.DecodeHeadroom}x the decodes alone. "
+            + $"never below the running requests plus {StepTimeBudget.MinPromptTokens} prompt token(s), and at most {StepTimeBudget.DecodeHeadroom}x the decodes alone. "
             + (online ? $"0 = off, a fixed budget (default {EngineOptions.DefaultServingStepTimeTarget.TotalMilliseconds:0} with chunked prefill)." : "Default off (offline: a fixed budget)."),
     };
     public Option<int> BlockSize { get; } = new("--block-size") { Description = "Tokens per KV cache block.", DefaultValueFactory = _ => 16 };

@@ -19,8 +19,12 @@ public sealed class StepTimeBudget
     /// <summary>Steps the fit remembers: enough to smooth noise, few enough to follow a change of load.</summary>
     public const int Window = 32;
 
-    /// <summary>Prompt tokens a step may always add on top of its running requests (one KV block).</summary>
-    public const int MinPromptTokens = 16;
+    /// <summary>
+    /// Prompt tokens a step may always add on top of its running requests, so that prompts advance whatever the fit
+    /// says. One token, not a KV block: with 16 decodes on two cores a block of prompt tokens costs ~0.8 of a decode
+    /// step, and that floor, not the target, made the p99 inter-token gap (docs/perf.md, "The step budget").
+    /// </summary>
+    public const int MinPromptTokens = 1;
 
     /// <summary>How much longer than the decodes alone a step may take when the target cannot hold them.</summary>
     public const double DecodeHeadroom = 1.25;

@@ -82,6 +82,16 @@ public unsafe class InterleavedKernelTests
         }
     }
 
+    /// <summary>The eight-token tile subtracts o·Σx as Σx shifted: each offset must be its shift's power of two.</summary>
+    [Fact]
+    public void OffsetsAreTheirShiftsPowerOfTwo()
+    {
+        Assert.Equal(Q4_0Format.Offset, 1 << Q4_0Format.OffsetShift);
+        Assert.Equal(Q5_0Format.Offset, 1 << Q5_0Format.OffsetShift);
+        Assert.Equal((0, 0), (Q4_1Format.Offset, Q4_1Format.OffsetShift));
+        Assert.Equal((0, 0), (Q5_1Format.Offset, Q5_1Format.OffsetShift));
+    }
+
     /// <summary>Every finite fp16 bit pattern (zeros, subnormals, negatives) widens to exactly (float)Half.</summary>
     [Fact]
     public void HalfScalesWidenExactly()

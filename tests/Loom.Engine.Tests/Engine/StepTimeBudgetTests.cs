@@ -30,11 +30,14 @@ public class StepTimeBudgetTests
     }
 
     [Fact]
-    public void PromptsAlwaysAdvanceByAtLeastABlock()
+    public void PromptsAlwaysAdvance()
     {
+        // 5 ms per token and no fixed cost, a target of 1 ms: not one token fits, and the floor still schedules one.
         var budget = new StepTimeBudget(TimeSpan.FromMilliseconds(1), 512);
-        foreach (int n in new[] { 4, 8, 16, 32 }) budget.Observe(n, TimeSpan.FromMilliseconds(20 + 5.0 * n));
-        Assert.Equal(10 + StepTimeBudget.MinPromptTokens, budget.NextBudget(10));
+        foreach (int n in new[] { 4, 8, 16, 32 }) budget.Observe(n, TimeSpan.FromMilliseconds(5.0 * n));
+        Assert.Equal(StepTimeBudget.MinPromptTokens, budget.NextBudget(0));
+        // Ten decodes (50 ms) are slowed by at most the headroom, 1.25 x: 12 tokens, two of them prompt tokens.
+        Assert.Equal(12, budget.NextBudget(10));
     }
 
     [Fact]
@@ -89,7 +92,7 @@ public class StepTimeBudgetTests
         Assert.Equal(EngineOptions.DefaultTimedStepTokens, new EngineOptions { StepTimeTarget = Target }.StepTokenBudget);
 
     /// <summary>
-    /// A target no step can meet shrinks every step to its floor (running requests + one block): the outputs are the
+    /// A target no step can meet shrinks every step to its floor (running requests + one prompt token): the outputs are the
     /// same tokens as under the fixed budget, as chunking never changes what a request computes.
     /// </summary>
     [Fact]
