@@ -7,6 +7,9 @@ if (args.Length > 0 && args[0] == "decode")
 // `kernels`: one-thread quantized and bf16 linear layers in CPU time (docs/perf.md, "Quantized CPU kernels").
 if (args.Length > 0 && args[0] == "kernels")
     return QuantizedKernelBenchmark.Run(args[1..]);
+// `half-packing`: the F16/BF16 prefill paths, widening in the tile vs once per panel, side by side (docs/perf.md, issue 12).
+if (args.Length > 0 && args[0] == "half-packing")
+    return HalfPackingBenchmark.Run(args[1..]);
 // `bandwidth`: read bandwidth and the decode bound per GGUF file (docs/perf.md, "Decode and the bandwidth bound").
 if (args.Length > 0 && args[0] == "bandwidth")
     return BandwidthBenchmark.Run(args[1..]);

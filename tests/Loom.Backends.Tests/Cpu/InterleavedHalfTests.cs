@@ -40,6 +40,66 @@ public unsafe class InterleavedHalfTests
         }
     }
 
+    [Theory]
+    [InlineData(DType.F16, 13, 1024, 70)]  // one k-chunk, two token tiles (60 tokens fit one)
+    [InlineData(DType.F16, 19, 2053, 100)] // three k-chunks of an odd row, two token tiles, an odd last group
+    [InlineData(DType.BF16, 13, 1024, 70)]  // BF16 stays on the tiled path: the same proof for it
+    [InlineData(DType.BF16, 19, 2053, 100)]
+    public void LargeBatches_AcrossTokenTilesAndKChunks_MatchDoubleReference_AndEachTokenAloneIsBitIdentical(DType dtype, int outFeatures,
+        int inFeatures, int numTokens)
+    {
+        Assert.True(numTokens >= InterleavedHalfGemm.PackMinTokens && inFeatures > InterleavedHalfGemm.PanelDepth / 2);
+        using var tensors = new TestTensors();
+        var linear = CpuLinear.Create(tensors.Create("w", dtype, [outFeatures, inFeatures], TestTensors.Random(outFeatures * inFeatures, 30), out var stored));
+        var x = TestTensors.Random(numTokens * inFeatures, 31);
+        var together = RunInRanges(linear, x, numTokens, 3, 11); // cuts group 0 and the second group of the first pair
+        for (int t = 0; t < numTokens; t++)
+        {
+            var alone = Run(linear, x.AsSpan(t * inFeatures, inFeatures).ToArray(), 1);
+            Assert.True(alone.AsSpan().SequenceEqual(together.AsSpan(t * outFeatures, outFeatures)), $"token {t} of a batch of {numTokens} differs from the token alone");
+            for (int o = 0; o < outFeatures; o++)
+            {
+                double expected = 0;
+                for (int k = 0; k < inFeatures; k++) expected += (double)stored[o * inFeatures + k] * x[t * inFeatures + k];
+                Assert.True(Math.Abs(together[t * outFeatures + o] - expected) <= 1e-5 * Math.Sqrt(inFeatures), $"y[{t},{o}] = {together[t * outFeatures + o]}, expected {expected}");
+            }
+        }
+    }
+
+    [Theory]
+    [InlineData(DType.F16)]
+    [InlineData(DType.BF16)]
+    public void PackedPanels_GiveTheTiledBits_ForEveryBatchSize_AndRowRangesThatCutGroups(DType dtype)
+    {
+        if (!DenseGemm.UseAvx2) return; // both paths need AVX2 (the portable path has its own test)
+        using var tensors = new TestTensors();
+        const int outFeatures = 19, inFeatures = 1101, maxTokens = 33; // two k-chunks, an odd last group
+        var w = tensors.Create("w", dtype, [outFeatures, inFeatures], TestTensors.Random(outFeatures * inFeatures, 32), out _);
+        var packed = InterleavedHalfWeights.Create((ushort*)w.Data, outFeatures, inFeatures);
+        var x = TestTensors.Random(maxTokens * inFeatures, 33);
+        int[] bounds = [0, 3, 11, outFeatures];
+        for (int numTokens = 1; numTokens <= maxTokens; numTokens++)
+        {
+            var tiled = new float[numTokens * outFeatures];
+            var panels = new float[numTokens * outFeatures];
+            fixed (float* px = x, pt = tiled, pp = panels)
+                for (int i = 0; i + 1 < bounds.Length; i++)
+                {
+                    if (dtype == DType.F16)
+                    {
+                        InterleavedHalfGemm.ComputeRowsTiledF16(packed, px, inFeatures, numTokens, pt, outFeatures, bounds[i], bounds[i + 1]);
+                        InterleavedHalfGemm.ComputeRowsPacked<ExactHalves>(packed, px, inFeatures, numTokens, pp, outFeatures, bounds[i], bounds[i + 1]);
+                    }
+                    else
+                    {
+                        InterleavedHalfGemm.ComputeRowsTiledBf16(packed, px, inFeatures, numTokens, pt, outFeatures, bounds[i], bounds[i + 1]);
+                        InterleavedHalfGemm.ComputeRowsPacked<Bf16Halves>(packed, px, inFeatures, numTokens, pp, outFeatures, bounds[i], bounds[i + 1]);
+                    }
+                }
+            Assert.True(tiled.AsSpan().SequenceEqual(panels), $"a batch of {numTokens}: the packed path's bits differ from the tiled path's");
+        }
+    }
+
     [Fact]
     public void InputTooLargeToScale_WidensExactly_AndGivesTheSameBitsAsTheTokenAlone()
     {
@@ -88,12 +148,14 @@ public unsafe class InterleavedHalfTests
     }
 
     [Theory]
-    [InlineData(DType.F16)]
-    [InlineData(DType.BF16)]
-    public void PortablePath_GivesTheSameBitsAsTheVectorKernels(DType dtype)
+    [InlineData(DType.F16, 8, 301)]
+    [InlineData(DType.F16, 40, 1301)] // the packed path, two k-chunks
+    [InlineData(DType.BF16, 8, 301)]
+    [InlineData(DType.BF16, 40, 1301)]
+    public void PortablePath_GivesTheSameBitsAsTheVectorKernels(DType dtype, int numTokens, int inFeatures)
     {
         using var tensors = new TestTensors();
-        const int numTokens = 8, inFeatures = 301, outFeatures = 21;
+        const int outFeatures = 21;
         var w = tensors.Create("w", dtype, [outFeatures, inFeatures], TestTensors.Random(outFeatures * inFeatures, 22), out _);
         var packed = InterleavedHalfWeights.Create((ushort*)w.Data, outFeatures, inFeatures);
         var x = TestTensors.Random(numTokens * inFeatures, 23);
@@ -147,4 +209,15 @@ public unsafe class InterleavedHalfTests
     }
 
     private static float[] Run(CpuLinear linear, float[] x, int numTokens) => SplitRowsRunner.Run(linear, x, numTokens);
+
+    /// <summary>y = x W^T computed in the row ranges between the given cuts (each range as one worker would run it).</summary>
+    private static float[] RunInRanges(CpuLinear linear, float[] x, int numTokens, params int[] cuts)
+    {
+        var y = new float[numTokens * linear.OutFeatures];
+        int[] bounds = [0, .. cuts, linear.OutFeatures];
+        fixed (float* px = x, py = y)
+            for (int i = 0; i + 1 < bounds.Length; i++)
+                linear.ComputeRows(px, linear.InFeatures, numTokens, py, linear.OutFeatures, bounds[i], bounds[i + 1]);
+        return y;
+    }
 }

@@ -16,7 +16,7 @@ namespace Loom.Backends.Cpu.Kernels;
 /// gives the same bits.
 /// </para>
 /// </summary>
-internal static unsafe class InterleavedHalfGemm
+internal static unsafe partial class InterleavedHalfGemm
 {
     private const int G = InterleavedHalfWeights.GroupRows;
 
@@ -30,17 +30,38 @@ internal static unsafe class InterleavedHalfGemm
     private const int PrefetchDistance = 8192;
 
     /// <summary>
-    /// Output columns [rowStart, rowEnd) of y ([numTokens, yStride]) for every token, F16 weights: each token tile's
-    /// inputs are scaled by 2^112 once (<see cref="ScaledInputs"/>) so that the weights widen without a multiply.
+    /// Output columns [rowStart, rowEnd) of y ([numTokens, yStride]) for every token, F16 weights: batches of
+    /// <see cref="PackMinTokens"/> or more over widened panels (<see cref="ComputeRowsPacked{THalves}"/>), fewer
+    /// tokens widening in the tile (<see cref="ComputeRowsTiledF16"/>).
     /// </summary>
     public static void ComputeRowsF16(InterleavedHalfWeights w, float* x, int xStride, int numTokens, float* y, int yStride,
         int rowStart, int rowEnd)
     {
         if (!DenseGemm.UseAvx2)
-        {
             ComputeRowsPortable<F16Format>(w, x, xStride, numTokens, y, yStride, rowStart, rowEnd);
-            return;
-        }
+        else if (numTokens >= PackMinTokens)
+            ComputeRowsPacked<ExactHalves>(w, x, xStride, numTokens, y, yStride, rowStart, rowEnd); // widened once per tile: exactly, unscaled
+        else
+            ComputeRowsTiledF16(w, x, xStride, numTokens, y, yStride, rowStart, rowEnd);
+    }
+
+    /// <summary>The same for BF16 weights, always widened in the tile (one shift; see <see cref="PackMinTokens"/>).</summary>
+    public static void ComputeRowsBf16(InterleavedHalfWeights w, float* x, int xStride, int numTokens, float* y, int yStride,
+        int rowStart, int rowEnd)
+    {
+        if (!DenseGemm.UseAvx2)
+            ComputeRowsPortable<Bf16Format>(w, x, xStride, numTokens, y, yStride, rowStart, rowEnd);
+        else
+            ComputeRowsTiledBf16(w, x, xStride, numTokens, y, yStride, rowStart, rowEnd);
+    }
+
+    /// <summary>
+    /// F16 widened inside the tile (needs AVX2): each token tile's inputs are scaled by 2^112 once
+    /// (<see cref="ScaledInputs"/>) so that the weights widen without a multiply.
+    /// </summary>
+    internal static void ComputeRowsTiledF16(InterleavedHalfWeights w, float* x, int xStride, int numTokens, float* y, int yStride,
+        int rowStart, int rowEnd)
+    {
         var range = new GroupRange(rowStart, rowEnd);
         int n = w.InFeatures;
         int tileTokens = TokensPerTile(n);
@@ -57,15 +78,10 @@ internal static unsafe class InterleavedHalfGemm
         }
     }
 
-    /// <summary>The same for BF16 weights, whose widening is already cheap (a shift: no scaled inputs).</summary>
-    public static void ComputeRowsBf16(InterleavedHalfWeights w, float* x, int xStride, int numTokens, float* y, int yStride,
+    /// <summary>BF16 widened inside the tile (needs AVX2; a shift, so no scaled inputs).</summary>
+    internal static void ComputeRowsTiledBf16(InterleavedHalfWeights w, float* x, int xStride, int numTokens, float* y, int yStride,
         int rowStart, int rowEnd)
     {
-        if (!DenseGemm.UseAvx2)
-        {
-            ComputeRowsPortable<Bf16Format>(w, x, xStride, numTokens, y, yStride, rowStart, rowEnd);
-            return;
-        }
         var range = new GroupRange(rowStart, rowEnd);
         int tileTokens = TokensPerTile(w.InFeatures);
         for (int tile = 0; tile < numTokens; tile += tileTokens)
@@ -210,6 +226,17 @@ internal static unsafe class InterleavedHalfGemm
     {
         public int First => rowStart / G;
         public int End => (rowEnd + G - 1) / G;
+
+        /// <summary>The lanes of group g that fall inside the range (zero elsewhere): reads no row outside it.</summary>
+        [MethodImpl(MethodImplOptions.AggressiveInlining)]
+        public Vector256<float> Load(float* y, int g)
+        {
+            int first = Math.Max(rowStart - g * G, 0), last = Math.Min(rowEnd - g * G, G);
+            if (first == 0 && last == G) return Avx.LoadVector256(y + g * G);
+            var v = Vector256<float>.Zero;
+            for (int r = first; r < last; r++) v = v.WithElement(r, y[g * G + r]);
+            return v;
+        }
 
         [MethodImpl(MethodImplOptions.AggressiveInlining)]
         public void Store(float* y, int g, Vector256<float> v)
