@@ -2,11 +2,19 @@ using Loom.Backends.Cpu.Kernels;
 
 namespace Loom.Backends.Cpu;
 
-/// <summary>Attention for every (token, query head) of a batch, one work item each, for one layer.</summary>
+/// <summary>
+/// Attention for every (token, query head) of a batch, for one layer. A work item is one token's query heads that share
+/// a KV head (the whole GQA group, so its keys and values are read once for all of them), split into smaller runs of
+/// heads only when there would otherwise be too few items to keep the threads busy (a small decode batch). Each head's
+/// result has the same bits however the heads are grouped (<see cref="PagedAttention.AttendHeads"/>).
+/// </summary>
 internal sealed unsafe class AttentionJob(WorkerPool pool, int numHeads, int numKvHeads, int headDim, int? slidingWindow) : IParallelWork
 {
     private readonly float _scale = 1f / MathF.Sqrt(headDim);
-    private readonly ScratchBuffer[] _scores = CreateScores(pool.NumThreads); // per worker: [maxKeys]
+    private readonly int _groupSize = numHeads / numKvHeads;
+    private readonly ScratchBuffer[] _scores = CreateScores(pool.NumThreads); // per worker: [groupSize, maxKeys]
+    private int _headsPerItem;
+    private int _itemsPerGroup;
     private PagedKvCache? _cache;
     private int _layer;
     private float* _q;      // [numTokens, numHeads * headDim]
@@ -25,7 +33,7 @@ internal sealed unsafe class AttentionJob(WorkerPool pool, int numHeads, int num
     /// <summary>Grows per-thread score scratch to hold <paramref name="maxKeys"/> keys (outside the hot loop).</summary>
     public void EnsureKeys(int maxKeys)
     {
-        foreach (var s in _scores) s.EnsureCapacity(maxKeys);
+        foreach (var s in _scores) s.EnsureCapacity((long)_groupSize * maxKeys);
     }
 
     /// <summary>First key position visible from a query at <paramref name="position"/> (keys after p - window, per HF).</summary>
@@ -42,20 +50,26 @@ internal sealed unsafe class AttentionJob(WorkerPool pool, int numHeads, int num
         _positions = positions;
         _tokenSeq = tokenSeq;
         _seqs = seqs;
-        pool.For(numTokens * numHeads, this, 2L * numTokens * numHeads * maxKeys * headDim);
+        // About four items per thread; fewer heads per item only when whole groups would give fewer than that.
+        int groups = numTokens * numKvHeads;
+        int wanted = Math.Clamp((4 * pool.NumThreads + groups - 1) / groups, 1, _groupSize);
+        _headsPerItem = (_groupSize + wanted - 1) / wanted;
+        _itemsPerGroup = (_groupSize + _headsPerItem - 1) / _headsPerItem;
+        pool.For(groups * _itemsPerGroup, this, 2L * numTokens * numHeads * maxKeys * headDim);
         _cache = null;
     }
 
     public void Execute(int index, int worker)
     {
-        int token = index / numHeads;
-        int head = index % numHeads;
+        int group = index / _itemsPerGroup;
+        int token = group / numKvHeads;
+        int kvHead = group % numKvHeads;
+        int head = kvHead * _groupSize + index % _itemsPerGroup * _headsPerItem;
+        int heads = Math.Min(_headsPerItem, (kvHead + 1) * _groupSize - head);
         int position = _positions[token];
-        int kvHead = head / (numHeads / numKvHeads);
         long offset = ((long)token * numHeads + head) * headDim;
-        var scores = _scores[worker];
-        PagedAttention.Attend(new ReadOnlySpan<float>(_q + offset, headDim), _cache!, _layer, _seqs[_tokenSeq[token]].BlockTable,
-            kvHead * headDim, FirstVisibleKey(position), position, _scale, scores.Span, new Span<float>(_output + offset, headDim));
+        PagedAttention.AttendHeads(_q + offset, heads, headDim, _cache!, _layer, _seqs[_tokenSeq[token]].BlockTable, kvHead * headDim,
+            FirstVisibleKey(position), position, _scale, _scores[worker].Pointer, _output + offset, CpuIsa.Avx512);
     }
 
     public void Dispose()

@@ -12,6 +12,8 @@ public unsafe class PagedAttentionTests
     [InlineData(4, 11, 37, 16)] // sliding window: only keys [first, last]
     [InlineData(4, 0, 23, 12)]  // head size not a multiple of 8: the portable path
     [InlineData(2, 5, 23, 24)]  // a multiple of 8 but not of 16
+    [InlineData(16, 0, 150, 64)] // several key chunks, the last one partial
+    [InlineData(16, 3, 131, 72)] // chunks that start off a multiple of 4; 64 + 8 lanes of values
     public void Attend_OverShuffledBlocks_MatchesNaiveSoftmaxAttention(int blockSize, int first, int length, int headDim)
     {
         foreach (var dtype in new[] { KvCacheDType.Float32, KvCacheDType.BFloat16 })
@@ -61,6 +63,77 @@ public unsafe class PagedAttentionTests
         for (int j = first; j <= last; j++)
             for (int d = 0; d < q.Length; d++)
                 output[d] += Math.Exp(scores[j - first] - max) / sum * values[j * kvSize + offset + d];
+        return output;
+    }
+
+    /// <summary>
+    /// A GQA group attended in one call gives each head the same bits as a call for that head alone (the AVX2 kernels,
+    /// reachable on any machine), over lengths that end inside, on and past key-chunk boundaries.
+    /// </summary>
+    [Theory]
+    [MemberData(nameof(GroupShapes))]
+    public void AttendHeads_Grouped_SameBitsAsEachHeadAlone(int blockSize, int headDim)
+    {
+        foreach (var (dtype, length, first) in GroupCases())
+            Assert.Equal(AttendGroup(blockSize, headDim, length, first, dtype, perHead: true, avx512: false),
+                AttendGroup(blockSize, headDim, length, first, dtype, perHead: false, avx512: false));
+    }
+
+    /// <summary>The AVX-512 kernels give the AVX2 kernels' bits, grouped or alone.</summary>
+    [SkippableTheory]
+    [MemberData(nameof(GroupShapes))]
+    public void AttendHeads_Avx512_SameBitsAsAvx2(int blockSize, int headDim)
+    {
+        Skip.If(!CpuIsa.Avx512, "this machine has no AVX-512");
+        foreach (var (dtype, length, first) in GroupCases())
+        {
+            var avx2 = AttendGroup(blockSize, headDim, length, first, dtype, perHead: true, avx512: false);
+            Assert.Equal(avx2, AttendGroup(blockSize, headDim, length, first, dtype, perHead: false, avx512: true));
+            Assert.Equal(avx2, AttendGroup(blockSize, headDim, length, first, dtype, perHead: true, avx512: true));
+        }
+    }
+
+    public static TheoryData<int, int> GroupShapes => new()
+    {
+        { 16, 64 }, { 16, 128 }, { 4, 24 }, { 8, 72 }, { 16, 80 },
+        { 16, 12 }, // the portable path
+    };
+
+    private static IEnumerable<(KvCacheDType, int, int)> GroupCases()
+    {
+        foreach (var dtype in new[] { KvCacheDType.Float32, KvCacheDType.BFloat16 })
+            foreach (int length in new[] { 1, 3, 4, 5, 33, 63, 64, 65, 130, 200 })
+                foreach (int first in new[] { 0, 5 })
+                    if (first < length) yield return (dtype, length, first);
+    }
+
+    /// <summary>Seven heads on KV head 1 of two; the outputs of every head, bit for bit.</summary>
+    private static float[] AttendGroup(int blockSize, int headDim, int length, int first, KvCacheDType dtype, bool perHead, bool avx512)
+    {
+        const int numKvHeads = 2, kvHead = 1, heads = 7;
+        int kvSize = numKvHeads * headDim;
+        int numBlocks = (length + blockSize - 1) / blockSize + 2;
+        using var cache = new PagedKvCache(numBlocks, blockSize, numLayers: 2, kvSize, dtype);
+        var blockTable = Enumerable.Range(0, (length + blockSize - 1) / blockSize).Select(b => numBlocks - 1 - b).ToArray();
+        var keys = TestTensors.Random(length * kvSize, 11);
+        var values = TestTensors.Random(length * kvSize, 12);
+        for (int p = 0; p < length; p++)
+            cache.Write(blockTable[p / blockSize], 1, p % blockSize, keys.AsSpan(p * kvSize, kvSize), values.AsSpan(p * kvSize, kvSize));
+        var query = TestTensors.Random(heads * headDim, 13, 2f);
+        var output = new float[heads * headDim];
+        float scale = 1f / MathF.Sqrt(headDim);
+        int keysSeen = length - first;
+        var scores = new float[heads * keysSeen];
+        fixed (float* q = query)
+        fixed (float* s = scores)
+        fixed (float* o = output)
+        {
+            if (perHead)
+                for (int h = 0; h < heads; h++)
+                    PagedAttention.AttendHeads(q + h * headDim, 1, headDim, cache, 1, blockTable, kvHead * headDim, first, length - 1, scale, s, o + h * headDim, avx512);
+            else
+                PagedAttention.AttendHeads(q, heads, headDim, cache, 1, blockTable, kvHead * headDim, first, length - 1, scale, s, o, avx512);
+        }
         return output;
     }
 

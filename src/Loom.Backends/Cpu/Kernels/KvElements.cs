@@ -14,6 +14,10 @@ internal unsafe interface IKvElement
     static abstract int Size { get; }
     /// <summary>Eight consecutive elements as floats (AVX2 callers only).</summary>
     static abstract Vector256<float> Load8(byte* p);
+    /// <summary>Sixteen consecutive elements as floats (AVX-512 callers only).</summary>
+    static abstract Vector512<float> Load16(byte* p);
+    /// <summary>Eight elements at <paramref name="low"/> in the lower half and eight at <paramref name="high"/> in the upper (AVX-512 callers only).</summary>
+    static abstract Vector512<float> Load8Pair(byte* low, byte* high);
     /// <summary>A row of elements as floats (portable path).</summary>
     static abstract void LoadRow(byte* p, Span<float> destination);
 }
@@ -25,6 +29,12 @@ internal readonly unsafe struct F32Element : IKvElement
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public static Vector256<float> Load8(byte* p) => Vector256.Load((float*)p);
 
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static Vector512<float> Load16(byte* p) => Vector512.Load((float*)p);
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static Vector512<float> Load8Pair(byte* low, byte* high) => Vector512.Create(Vector256.Load((float*)low), Vector256.Load((float*)high));
+
     public static void LoadRow(byte* p, Span<float> destination) => new ReadOnlySpan<float>(p, destination.Length).CopyTo(destination);
 }
 
@@ -35,6 +45,14 @@ internal readonly unsafe struct Bf16Element : IKvElement
 
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public static Vector256<float> Load8(byte* p) => Avx2.ShiftLeftLogical(Avx2.ConvertToVector256Int32((ushort*)p), 16).AsSingle();
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static Vector512<float> Load16(byte* p) =>
+        Avx512F.ShiftLeftLogical(Avx512F.ConvertToVector512Int32(Vector256.Load((ushort*)p)), 16).AsSingle();
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static Vector512<float> Load8Pair(byte* low, byte* high) =>
+        Avx512F.ShiftLeftLogical(Avx512F.ConvertToVector512Int32(Vector256.Create(Vector128.Load((ushort*)low), Vector128.Load((ushort*)high))), 16).AsSingle();
 
     public static void LoadRow(byte* p, Span<float> destination) =>
         HalfConvert.BF16ToF32(new ReadOnlySpan<ushort>(p, destination.Length), destination);

@@ -6,13 +6,23 @@ using System.Runtime.Intrinsics.X86;
 namespace Loom.Backends.Cpu.Kernels;
 
 /// <summary>
-/// Attention of one query head of one token over its sequence's cached keys [first, last], read through the block
-/// table, from an fp32 or bf16 cache (bf16 elements are widened in registers). Two-pass softmax in fp32 (scores,
-/// then max-shifted exponentials); the result does not depend on which other tokens or sequences share the batch. Head sizes that are a multiple of 8 take an AVX2 path with the dot products
-/// and the weighted value sum inlined (per-key library calls cost more than the arithmetic at these sizes).
+/// Attention of one token's query heads that share a KV head (a GQA group, or part of one) over its sequence's cached
+/// keys [first, last], read through the block table, from an fp32 or bf16 cache (bf16 elements are widened in
+/// registers). Two-pass softmax in fp32 (scores, then max-shifted exponentials); the result does not depend on which
+/// other tokens or sequences share the batch, nor on how many heads one call takes: each head's arithmetic is the same
+/// sequence of operations in every case. The heads of one call walk the keys in chunks of <see cref="KeyChunk"/>, so a
+/// chunk's K (then V) rows are read from memory once and from L1 by the other heads, and the slot addresses are worked
+/// out once per chunk instead of once per head and key.
+/// Head sizes that are a multiple of 8 take a vector path with the dot products and the weighted value sum inlined
+/// (per-key library calls cost more than the arithmetic at these sizes). Its AVX-512 variant gives the same bits as the
+/// AVX2 one: the scores put two keys' 8-lane chains in one 512-bit register (the per-lane order is unchanged), and the
+/// weighted sum is per lane whatever the width.
 /// </summary>
 internal static unsafe class PagedAttention
 {
+    /// <summary>Keys per pass over the heads: 64 fp32 rows of head size 64 are 16 KiB, which stays in L1 for the next head.</summary>
+    internal const int KeyChunk = 64;
+
     /// <param name="query">[headDim] one head of one token (already rotated).</param>
     /// <param name="cache">Holds keys and values of positions [first, last] of the sequence.</param>
     /// <param name="kvOffset">kvHead * headDim: where this head's keys sit within a token's K row.</param>
@@ -21,56 +31,122 @@ internal static unsafe class PagedAttention
     public static void Attend(ReadOnlySpan<float> query, PagedKvCache cache, int layer, int[] blockTable, int kvOffset,
         int first, int last, float scale, Span<float> scores, Span<float> output)
     {
-        if (cache.DType == KvCacheDType.BFloat16)
-            Attend<Bf16Element>(query, cache, layer, blockTable, kvOffset, first, last, scale, scores, output);
-        else
-            Attend<F32Element>(query, cache, layer, blockTable, kvOffset, first, last, scale, scores, output);
-    }
-
-    private static void Attend<T>(ReadOnlySpan<float> query, PagedKvCache cache, int layer, int[] blockTable, int kvOffset,
-        int first, int last, float scale, Span<float> scores, Span<float> output) where T : struct, IKvElement
-    {
-        int headDim = query.Length;
-        scores = scores[..(last - first + 1)];
-        bool fast = Avx2.IsSupported && Fma.IsSupported && headDim % 8 == 0;
+        if (scores.Length < last - first + 1) throw new ArgumentException("The score scratch is shorter than the key range.", nameof(scores));
+        if (output.Length < query.Length) throw new ArgumentException("The output is shorter than the query.", nameof(output));
         fixed (float* q = query)
         fixed (float* s = scores)
         fixed (float* o = output)
+            AttendHeads(q, 1, query.Length, cache, layer, blockTable, kvOffset, first, last, scale, s, o, CpuIsa.Avx512);
+    }
+
+    /// <summary>
+    /// <paramref name="numHeads"/> query heads of one token that read the same KV head, laid out one after another
+    /// ([numHeads, headDim]) in <paramref name="query"/> and <paramref name="output"/>; each head's output has the same
+    /// bits as a call for that head alone.
+    /// </summary>
+    /// <param name="scores">Scratch of numHeads * (last - first + 1) floats.</param>
+    /// <param name="avx512">Use the 512-bit kernels (same bits; false keeps the AVX2 ones reachable from tests).</param>
+    public static void AttendHeads(float* query, int numHeads, int headDim, PagedKvCache cache, int layer, int[] blockTable,
+        int kvOffset, int first, int last, float scale, float* scores, float* output, bool avx512)
+    {
+        if (cache.DType == KvCacheDType.BFloat16)
+            AttendHeads<Bf16Element>(query, numHeads, headDim, cache, layer, blockTable, kvOffset, first, last, scale, scores, output, avx512);
+        else
+            AttendHeads<F32Element>(query, numHeads, headDim, cache, layer, blockTable, kvOffset, first, last, scale, scores, output, avx512);
+    }
+
+    private static void AttendHeads<T>(float* query, int numHeads, int headDim, PagedKvCache cache, int layer, int[] blockTable,
+        int kvOffset, int first, int last, float scale, float* scores, float* output, bool avx512) where T : struct, IKvElement
+    {
+        int length = last - first + 1;
+        if (!(Avx2.IsSupported && Fma.IsSupported && headDim % 8 == 0))
         {
-            if (fast) ScoresAvx2<T>(q, headDim, cache, layer, blockTable, kvOffset, first, last, scale, s);
-            else ScoresPortable<T>(query, cache, layer, blockTable, kvOffset, first, last, scale, scores);
+            for (int h = 0; h < numHeads; h++)
+                AttendPortable<T>(new ReadOnlySpan<float>(query + h * headDim, headDim), cache, layer, blockTable, kvOffset, first, last,
+                    scale, new Span<float>(scores + (long)h * length, length), new Span<float>(output + h * headDim, headDim));
+            return;
+        }
+        avx512 &= CpuIsa.Avx512;
+        byte** rows = stackalloc byte*[KeyChunk];
+        for (int c = first; c <= last; c += KeyChunk)
+        {
+            int count = Math.Min(KeyChunk, last - c + 1);
+            RowAddresses<T>(values: false, cache, layer, blockTable, kvOffset, c, count, rows);
+            // Chunks start at first + a multiple of 4, so the four-key groups are those of one pass over [first, last].
+            for (int h = 0; h < numHeads; h++)
+            {
+                float* s = scores + (long)h * length + (c - first);
+                if (avx512) ScoresAvx512<T>(query + h * headDim, headDim, rows, count, scale, s);
+                else ScoresAvx2<T>(query + h * headDim, headDim, rows, count, scale, s);
+            }
+        }
 
-            float max = TensorPrimitives.Max(scores);
-            TensorPrimitives.Subtract(scores, max, scores);
-            TensorPrimitives.Exp(scores, scores);
-            float inverseSum = 1f / TensorPrimitives.Sum(scores);
+        Span<float> inverseSums = stackalloc float[numHeads];
+        for (int h = 0; h < numHeads; h++)
+        {
+            var row = new Span<float>(scores + (long)h * length, length);
+            float max = TensorPrimitives.Max(row);
+            TensorPrimitives.Subtract(row, max, row);
+            TensorPrimitives.Exp(row, row);
+            inverseSums[h] = 1f / TensorPrimitives.Sum(row);
+        }
 
-            if (fast) WeightedValuesAvx2<T>(s, headDim, cache, layer, blockTable, kvOffset, first, last, o);
-            else WeightedValuesPortable<T>(scores, cache, layer, blockTable, kvOffset, first, last, output);
-            TensorPrimitives.Multiply(output, inverseSum, output);
+        for (int c = first; c <= last; c += KeyChunk)
+        {
+            int count = Math.Min(KeyChunk, last - c + 1);
+            RowAddresses<T>(values: true, cache, layer, blockTable, kvOffset, c, count, rows);
+            for (int h = 0; h < numHeads; h++)
+            {
+                float* w = scores + (long)h * length + (c - first);
+                if (avx512) WeightedValuesAvx512<T>(w, headDim, rows, count, c == first, output + h * headDim);
+                else WeightedValuesAvx2<T>(w, headDim, rows, count, c == first, output + h * headDim);
+            }
+        }
+        for (int h = 0; h < numHeads; h++)
+            TensorPrimitives.Multiply(new Span<float>(output + h * headDim, headDim), inverseSums[h], new Span<float>(output + h * headDim, headDim));
+    }
+
+    /// <summary>
+    /// The addresses of this KV head's K (or V) rows at positions [start, start + count): one block-table lookup and
+    /// division per chunk, then slot by slot.
+    /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static void RowAddresses<T>(bool values, PagedKvCache cache, int layer, int[] blockTable, int kvOffset,
+        int start, int count, byte** rows) where T : struct, IKvElement
+    {
+        int blockSize = cache.BlockSize;
+        long rowBytes = (long)cache.KvSize * T.Size;
+        int block = start / blockSize, slot = start % blockSize;
+        byte* slot0 = Rows(values, cache, blockTable[block], layer) + (long)kvOffset * T.Size;
+        for (int i = 0; i < count; i++)
+        {
+            rows[i] = slot0 + slot * rowBytes;
+            if (++slot == blockSize && i + 1 < count)
+            {
+                slot = 0;
+                slot0 = Rows(values, cache, blockTable[++block], layer) + (long)kvOffset * T.Size;
+            }
         }
     }
 
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    private static long SlotOffset(PagedKvCache cache, int j) => (long)(j % cache.BlockSize) * cache.KvSize;
+    private static byte* Rows(bool values, PagedKvCache cache, int block, int layer) =>
+        values ? cache.Values(block, layer) : cache.Keys(block, layer);
 
     /// <summary>
     /// Scores four keys at a time: four independent FMA chains, then one horizontal-add tree for all four sums
-    /// (a per-key horizontal sum would cost as much as the dot product itself at head sizes of 64).
+    /// (a per-key horizontal sum would cost as much as the dot product itself at head sizes of 64); the last
+    /// count % 4 keys one at a time.
     /// </summary>
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    private static void ScoresAvx2<T>(float* q, int headDim, PagedKvCache cache, int layer, int[] blockTable, int kvOffset,
-        int first, int last, float scale, float* scores) where T : struct, IKvElement
+    private static void ScoresAvx2<T>(float* q, int headDim, byte** keys, int count, float scale, float* scores)
+        where T : struct, IKvElement
     {
-        int blockSize = cache.BlockSize;
         var scaleVector = Vector128.Create(scale);
-        int j = first;
-        for (; j + 3 <= last; j += 4)
+        int i = 0;
+        for (; i + 3 < count; i += 4)
         {
-            byte* k0 = KeyAt<T>(cache, layer, blockTable, kvOffset, blockSize, j);
-            byte* k1 = KeyAt<T>(cache, layer, blockTable, kvOffset, blockSize, j + 1);
-            byte* k2 = KeyAt<T>(cache, layer, blockTable, kvOffset, blockSize, j + 2);
-            byte* k3 = KeyAt<T>(cache, layer, blockTable, kvOffset, blockSize, j + 3);
+            byte* k0 = keys[i], k1 = keys[i + 1], k2 = keys[i + 2], k3 = keys[i + 3];
             Vector256<float> a0 = default, a1 = default, a2 = default, a3 = default;
             for (int d = 0; d < headDim; d += 8)
             {
@@ -80,81 +156,161 @@ internal static unsafe class PagedAttention
                 a2 = Fma.MultiplyAdd(qv, T.Load8(k2 + d * T.Size), a2);
                 a3 = Fma.MultiplyAdd(qv, T.Load8(k3 + d * T.Size), a3);
             }
-            var h = Avx.HorizontalAdd(Avx.HorizontalAdd(a0, a1), Avx.HorizontalAdd(a2, a3));
-            Vector128.Store((h.GetLower() + h.GetUpper()) * scaleVector, scores + (j - first));
+            Vector128.Store(SumFour(a0, a1, a2, a3) * scaleVector, scores + i);
         }
-        for (; j <= last; j++)
-        {
-            byte* key = KeyAt<T>(cache, layer, blockTable, kvOffset, blockSize, j);
-            var acc = Vector256<float>.Zero;
-            for (int d = 0; d < headDim; d += 8)
-                acc = Fma.MultiplyAdd(Vector256.Load(q + d), T.Load8(key + d * T.Size), acc);
-            scores[j - first] = Vector256.Sum(acc) * scale;
-        }
+        for (; i < count; i++) scores[i] = ScoreOne<T>(q, headDim, keys[i]) * scale;
     }
 
-    [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    private static byte* KeyAt<T>(PagedKvCache cache, int layer, int[] blockTable, int kvOffset, int blockSize, int j)
-        where T : struct, IKvElement =>
-        cache.Keys(blockTable[j / blockSize], layer) + (SlotOffset(cache, j) + kvOffset) * T.Size;
-
-    [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    private static byte* ValueAt<T>(PagedKvCache cache, int layer, int[] blockTable, int kvOffset, int blockSize, int j)
-        where T : struct, IKvElement =>
-        cache.Values(blockTable[j / blockSize], layer) + (SlotOffset(cache, j) + kvOffset) * T.Size;
-
-    /// <summary>output = sum_j weights[j] * v_j, two values per pass so the output row is loaded and stored half as often.</summary>
+    /// <summary>
+    /// <see cref="ScoresAvx2{T}"/> with keys i and i + 1 in the two halves of one 512-bit register (and i + 2, i + 3
+    /// in another): the same 8-lane chains and the same reduction tree, so the same bits, in half the multiply-adds.
+    /// </summary>
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    private static void WeightedValuesAvx2<T>(float* weights, int headDim, PagedKvCache cache, int layer, int[] blockTable,
-        int kvOffset, int first, int last, float* output) where T : struct, IKvElement
+    private static void ScoresAvx512<T>(float* q, int headDim, byte** keys, int count, float scale, float* scores)
+        where T : struct, IKvElement
     {
-        int blockSize = cache.BlockSize;
-        new Span<float>(output, headDim).Clear();
-        int j = first;
-        for (; j + 1 <= last; j += 2)
+        var scaleVector = Vector128.Create(scale);
+        int i = 0;
+        for (; i + 3 < count; i += 4)
         {
-            byte* v0 = ValueAt<T>(cache, layer, blockTable, kvOffset, blockSize, j);
-            byte* v1 = ValueAt<T>(cache, layer, blockTable, kvOffset, blockSize, j + 1);
-            var w0 = Vector256.Create(weights[j - first]);
-            var w1 = Vector256.Create(weights[j + 1 - first]);
+            byte* k0 = keys[i], k1 = keys[i + 1], k2 = keys[i + 2], k3 = keys[i + 3];
+            Vector512<float> a01 = default, a23 = default;
             for (int d = 0; d < headDim; d += 8)
             {
-                var o = Fma.MultiplyAdd(w0, T.Load8(v0 + d * T.Size), Vector256.Load(output + d));
-                Vector256.Store(Fma.MultiplyAdd(w1, T.Load8(v1 + d * T.Size), o), output + d);
+                var half = Vector256.Load(q + d);
+                var qv = Vector512.Create(half, half);
+                a01 = Avx512F.FusedMultiplyAdd(qv, T.Load8Pair(k0 + d * T.Size, k1 + d * T.Size), a01);
+                a23 = Avx512F.FusedMultiplyAdd(qv, T.Load8Pair(k2 + d * T.Size, k3 + d * T.Size), a23);
             }
+            Vector128.Store(SumFour(a01.GetLower(), a01.GetUpper(), a23.GetLower(), a23.GetUpper()) * scaleVector, scores + i);
         }
-        if (j <= last)
+        for (; i < count; i++) scores[i] = ScoreOne<T>(q, headDim, keys[i]) * scale;
+    }
+
+    /// <summary>The four horizontal sums [sum a0, sum a1, sum a2, sum a3], in one fixed tree.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static Vector128<float> SumFour(Vector256<float> a0, Vector256<float> a1, Vector256<float> a2, Vector256<float> a3)
+    {
+        var h = Avx.HorizontalAdd(Avx.HorizontalAdd(a0, a1), Avx.HorizontalAdd(a2, a3));
+        return h.GetLower() + h.GetUpper();
+    }
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static float ScoreOne<T>(float* q, int headDim, byte* key) where T : struct, IKvElement
+    {
+        var acc = Vector256<float>.Zero;
+        for (int d = 0; d < headDim; d += 8)
+            acc = Fma.MultiplyAdd(Vector256.Load(q + d), T.Load8(key + d * T.Size), acc);
+        return Vector256.Sum(acc);
+    }
+
+    /// <summary>
+    /// output (+)= sum_i weights[i] * v_i over one chunk, 32 output lanes at a time held in registers across the
+    /// chunk's keys; each lane is one multiply-add chain in key order. <paramref name="start"/>: the chunk is the
+    /// first, so the sum starts from zero instead of from <paramref name="output"/>.
+    /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    private static void WeightedValuesAvx2<T>(float* weights, int headDim, byte** values, int count, bool start, float* output)
+        where T : struct, IKvElement
+    {
+        int d = 0;
+        for (; d + 32 <= headDim; d += 32)
         {
-            byte* value = ValueAt<T>(cache, layer, blockTable, kvOffset, blockSize, j);
-            var w = Vector256.Create(weights[j - first]);
-            for (int d = 0; d < headDim; d += 8)
-                Vector256.Store(Fma.MultiplyAdd(w, T.Load8(value + d * T.Size), Vector256.Load(output + d)), output + d);
+            float* o = output + d;
+            Vector256<float> a0 = default, a1 = default, a2 = default, a3 = default;
+            if (!start)
+            {
+                a0 = Vector256.Load(o); a1 = Vector256.Load(o + 8); a2 = Vector256.Load(o + 16); a3 = Vector256.Load(o + 24);
+            }
+            for (int i = 0; i < count; i++)
+            {
+                var w = Vector256.Create(weights[i]);
+                byte* v = values[i] + d * T.Size;
+                a0 = Fma.MultiplyAdd(w, T.Load8(v), a0);
+                a1 = Fma.MultiplyAdd(w, T.Load8(v + 8 * T.Size), a1);
+                a2 = Fma.MultiplyAdd(w, T.Load8(v + 16 * T.Size), a2);
+                a3 = Fma.MultiplyAdd(w, T.Load8(v + 24 * T.Size), a3);
+            }
+            Vector256.Store(a0, o); Vector256.Store(a1, o + 8); Vector256.Store(a2, o + 16); Vector256.Store(a3, o + 24);
+        }
+        for (; d < headDim; d += 8)
+        {
+            var a = start ? Vector256<float>.Zero : Vector256.Load(output + d);
+            for (int i = 0; i < count; i++) a = Fma.MultiplyAdd(Vector256.Create(weights[i]), T.Load8(values[i] + d * T.Size), a);
+            Vector256.Store(a, output + d);
         }
     }
 
-    /// <summary>Portable path: each row is converted to floats (on the stack: head sizes are small) before the dot product.</summary>
-    private static void ScoresPortable<T>(ReadOnlySpan<float> query, PagedKvCache cache, int layer, int[] blockTable, int kvOffset,
-        int first, int last, float scale, Span<float> scores) where T : struct, IKvElement
+    /// <summary><see cref="WeightedValuesAvx2{T}"/> 64 lanes at a time: the same chain per lane, so the same bits.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    private static void WeightedValuesAvx512<T>(float* weights, int headDim, byte** values, int count, bool start, float* output)
+        where T : struct, IKvElement
     {
-        int blockSize = cache.BlockSize;
-        Span<float> key = stackalloc float[query.Length];
+        int d = 0;
+        for (; d + 64 <= headDim; d += 64)
+        {
+            float* o = output + d;
+            Vector512<float> a0 = default, a1 = default, a2 = default, a3 = default;
+            if (!start)
+            {
+                a0 = Vector512.Load(o); a1 = Vector512.Load(o + 16); a2 = Vector512.Load(o + 32); a3 = Vector512.Load(o + 48);
+            }
+            for (int i = 0; i < count; i++)
+            {
+                var w = Vector512.Create(weights[i]);
+                byte* v = values[i] + d * T.Size;
+                a0 = Avx512F.FusedMultiplyAdd(w, T.Load16(v), a0);
+                a1 = Avx512F.FusedMultiplyAdd(w, T.Load16(v + 16 * T.Size), a1);
+                a2 = Avx512F.FusedMultiplyAdd(w, T.Load16(v + 32 * T.Size), a2);
+                a3 = Avx512F.FusedMultiplyAdd(w, T.Load16(v + 48 * T.Size), a3);
+            }
+            Vector512.Store(a0, o); Vector512.Store(a1, o + 16); Vector512.Store(a2, o + 32); Vector512.Store(a3, o + 48);
+        }
+        for (; d + 16 <= headDim; d += 16)
+        {
+            var a = start ? Vector512<float>.Zero : Vector512.Load(output + d);
+            for (int i = 0; i < count; i++) a = Avx512F.FusedMultiplyAdd(Vector512.Create(weights[i]), T.Load16(values[i] + d * T.Size), a);
+            Vector512.Store(a, output + d);
+        }
+        for (; d < headDim; d += 8)
+        {
+            var a = start ? Vector256<float>.Zero : Vector256.Load(output + d);
+            for (int i = 0; i < count; i++) a = Fma.MultiplyAdd(Vector256.Create(weights[i]), T.Load8(values[i] + d * T.Size), a);
+            Vector256.Store(a, output + d);
+        }
+    }
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static long SlotOffset(PagedKvCache cache, int j) => (long)(j % cache.BlockSize) * cache.KvSize;
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static byte* KeyAt<T>(PagedKvCache cache, int layer, int[] blockTable, int kvOffset, int j) where T : struct, IKvElement =>
+        cache.Keys(blockTable[j / cache.BlockSize], layer) + (SlotOffset(cache, j) + kvOffset) * T.Size;
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static byte* ValueAt<T>(PagedKvCache cache, int layer, int[] blockTable, int kvOffset, int j) where T : struct, IKvElement =>
+        cache.Values(blockTable[j / cache.BlockSize], layer) + (SlotOffset(cache, j) + kvOffset) * T.Size;
+
+    /// <summary>Portable path (head sizes not a multiple of 8, or no AVX2): each row is converted to floats (on the stack: head sizes are small).</summary>
+    private static void AttendPortable<T>(ReadOnlySpan<float> query, PagedKvCache cache, int layer, int[] blockTable, int kvOffset,
+        int first, int last, float scale, Span<float> scores, Span<float> output) where T : struct, IKvElement
+    {
+        Span<float> row = stackalloc float[query.Length];
         for (int j = first; j <= last; j++)
         {
-            T.LoadRow(KeyAt<T>(cache, layer, blockTable, kvOffset, blockSize, j), key);
-            scores[j - first] = TensorPrimitives.Dot(query, key) * scale;
+            T.LoadRow(KeyAt<T>(cache, layer, blockTable, kvOffset, j), row);
+            scores[j - first] = TensorPrimitives.Dot(query, row) * scale;
         }
-    }
-
-    private static void WeightedValuesPortable<T>(ReadOnlySpan<float> weights, PagedKvCache cache, int layer, int[] blockTable,
-        int kvOffset, int first, int last, Span<float> output) where T : struct, IKvElement
-    {
-        int blockSize = cache.BlockSize;
-        Span<float> value = stackalloc float[output.Length];
+        float max = TensorPrimitives.Max(scores);
+        TensorPrimitives.Subtract(scores, max, scores);
+        TensorPrimitives.Exp(scores, scores);
+        float inverseSum = 1f / TensorPrimitives.Sum(scores);
         output.Clear();
         for (int j = first; j <= last; j++)
         {
-            T.LoadRow(ValueAt<T>(cache, layer, blockTable, kvOffset, blockSize, j), value);
-            TensorPrimitives.MultiplyAdd(value, weights[j - first], output, output);
+            T.LoadRow(ValueAt<T>(cache, layer, blockTable, kvOffset, j), row);
+            TensorPrimitives.MultiplyAdd(row, scores[j - first], output, output);
         }
+        TensorPrimitives.Multiply(output, inverseSum, output);
     }
 }
