@@ -10,6 +10,9 @@ if (args.Length > 0 && args[0] == "kernels")
 // `half-packing`: the F16/BF16 prefill paths, widening in the tile vs once per panel, side by side (docs/perf.md, issue 12).
 if (args.Length > 0 && args[0] == "half-packing")
     return HalfPackingBenchmark.Run(args[1..]);
+// `attention`: one-thread causal prefill attention of one layer in CPU time (issue 12).
+if (args.Length > 0 && args[0] == "attention")
+    return AttentionBenchmark.Run(args[1..]);
 // `bandwidth`: read bandwidth and the decode bound per GGUF file (docs/perf.md, "Decode and the bandwidth bound").
 if (args.Length > 0 && args[0] == "bandwidth")
     return BandwidthBenchmark.Run(args[1..]);
