@@ -12,7 +12,8 @@ namespace Loom.Backends.Cpu.Kernels;
 /// other tokens or sequences share the batch, nor on how many heads one call takes: each head's arithmetic is the same
 /// sequence of operations in every case. The heads of one call walk the keys in chunks of <see cref="KeyChunk"/>, so a
 /// chunk's K (then V) rows are read from memory once and from L1 by the other heads, and the slot addresses are worked
-/// out once per chunk instead of once per head and key.
+/// out once per chunk instead of once per head and key. Within a chunk the heads go two at a time, so each K or V vector
+/// loaded feeds two heads' multiply-adds.
 /// Head sizes that are a multiple of 8 take a vector path with the dot products and the weighted value sum inlined
 /// (per-key library calls cost more than the arithmetic at these sizes). Its AVX-512 variant gives the same bits as the
 /// AVX2 one: the scores put two keys' 8-lane chains in one 512-bit register (the per-lane order is unchanged), and the
@@ -73,7 +74,14 @@ internal static unsafe class PagedAttention
             int count = Math.Min(KeyChunk, last - c + 1);
             RowAddresses<T>(values: false, cache, layer, blockTable, kvOffset, c, count, rows);
             // Chunks start at first + a multiple of 4, so the four-key groups are those of one pass over [first, last].
-            for (int h = 0; h < numHeads; h++)
+            int h = 0;
+            for (; h + 1 < numHeads; h += 2)
+            {
+                float* s = scores + (long)h * length + (c - first);
+                if (avx512) ScoresAvx512Pair<T>(query + h * headDim, headDim, rows, count, scale, s, s + length);
+                else ScoresAvx2Pair<T>(query + h * headDim, headDim, rows, count, scale, s, s + length);
+            }
+            if (h < numHeads)
             {
                 float* s = scores + (long)h * length + (c - first);
                 if (avx512) ScoresAvx512<T>(query + h * headDim, headDim, rows, count, scale, s);
@@ -95,7 +103,14 @@ internal static unsafe class PagedAttention
         {
             int count = Math.Min(KeyChunk, last - c + 1);
             RowAddresses<T>(values: true, cache, layer, blockTable, kvOffset, c, count, rows);
-            for (int h = 0; h < numHeads; h++)
+            int h = 0;
+            for (; h + 1 < numHeads; h += 2)
+            {
+                float* w = scores + (long)h * length + (c - first);
+                if (avx512) WeightedValuesAvx512Pair<T>(w, w + length, headDim, rows, count, c == first, output + h * headDim);
+                else WeightedValuesAvx2Pair<T>(w, w + length, headDim, rows, count, c == first, output + h * headDim);
+            }
+            if (h < numHeads)
             {
                 float* w = scores + (long)h * length + (c - first);
                 if (avx512) WeightedValuesAvx512<T>(w, headDim, rows, count, c == first, output + h * headDim);
@@ -185,6 +200,84 @@ internal static unsafe class PagedAttention
             Vector128.Store(SumFour(a01.GetLower(), a01.GetUpper(), a23.GetLower(), a23.GetUpper()) * scaleVector, scores + i);
         }
         for (; i < count; i++) scores[i] = ScoreOne<T>(q, headDim, keys[i]) * scale;
+    }
+
+    /// <summary>
+    /// <see cref="ScoresAvx2{T}"/> for two heads (queries q and q + headDim) at once: each key vector loaded feeds
+    /// both heads' chains, halving the loads per multiply-add; each head's chains and sums are unchanged.
+    /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    private static void ScoresAvx2Pair<T>(float* q, int headDim, byte** keys, int count, float scale, float* scores0, float* scores1)
+        where T : struct, IKvElement
+    {
+        var scaleVector = Vector128.Create(scale);
+        float* q1 = q + headDim;
+        int i = 0;
+        for (; i + 3 < count; i += 4)
+        {
+            byte* k0 = keys[i], k1 = keys[i + 1], k2 = keys[i + 2], k3 = keys[i + 3];
+            Vector256<float> a0 = default, a1 = default, a2 = default, a3 = default;
+            Vector256<float> b0 = default, b1 = default, b2 = default, b3 = default;
+            for (int d = 0; d < headDim; d += 8)
+            {
+                var qa = Vector256.Load(q + d);
+                var qb = Vector256.Load(q1 + d);
+                var k = T.Load8(k0 + d * T.Size);
+                a0 = Fma.MultiplyAdd(qa, k, a0);
+                b0 = Fma.MultiplyAdd(qb, k, b0);
+                k = T.Load8(k1 + d * T.Size);
+                a1 = Fma.MultiplyAdd(qa, k, a1);
+                b1 = Fma.MultiplyAdd(qb, k, b1);
+                k = T.Load8(k2 + d * T.Size);
+                a2 = Fma.MultiplyAdd(qa, k, a2);
+                b2 = Fma.MultiplyAdd(qb, k, b2);
+                k = T.Load8(k3 + d * T.Size);
+                a3 = Fma.MultiplyAdd(qa, k, a3);
+                b3 = Fma.MultiplyAdd(qb, k, b3);
+            }
+            Vector128.Store(SumFour(a0, a1, a2, a3) * scaleVector, scores0 + i);
+            Vector128.Store(SumFour(b0, b1, b2, b3) * scaleVector, scores1 + i);
+        }
+        for (; i < count; i++)
+        {
+            scores0[i] = ScoreOne<T>(q, headDim, keys[i]) * scale;
+            scores1[i] = ScoreOne<T>(q1, headDim, keys[i]) * scale;
+        }
+    }
+
+    /// <summary><see cref="ScoresAvx512{T}"/> for two heads at once, as <see cref="ScoresAvx2Pair{T}"/>: the same bits.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    private static void ScoresAvx512Pair<T>(float* q, int headDim, byte** keys, int count, float scale, float* scores0, float* scores1)
+        where T : struct, IKvElement
+    {
+        var scaleVector = Vector128.Create(scale);
+        float* q1 = q + headDim;
+        int i = 0;
+        for (; i + 3 < count; i += 4)
+        {
+            byte* k0 = keys[i], k1 = keys[i + 1], k2 = keys[i + 2], k3 = keys[i + 3];
+            Vector512<float> a01 = default, a23 = default, b01 = default, b23 = default;
+            for (int d = 0; d < headDim; d += 8)
+            {
+                var half = Vector256.Load(q + d);
+                var qa = Vector512.Create(half, half);
+                half = Vector256.Load(q1 + d);
+                var qb = Vector512.Create(half, half);
+                var k = T.Load8Pair(k0 + d * T.Size, k1 + d * T.Size);
+                a01 = Avx512F.FusedMultiplyAdd(qa, k, a01);
+                b01 = Avx512F.FusedMultiplyAdd(qb, k, b01);
+                k = T.Load8Pair(k2 + d * T.Size, k3 + d * T.Size);
+                a23 = Avx512F.FusedMultiplyAdd(qa, k, a23);
+                b23 = Avx512F.FusedMultiplyAdd(qb, k, b23);
+            }
+            Vector128.Store(SumFour(a01.GetLower(), a01.GetUpper(), a23.GetLower(), a23.GetUpper()) * scaleVector, scores0 + i);
+            Vector128.Store(SumFour(b01.GetLower(), b01.GetUpper(), b23.GetLower(), b23.GetUpper()) * scaleVector, scores1 + i);
+        }
+        for (; i < count; i++)
+        {
+            scores0[i] = ScoreOne<T>(q, headDim, keys[i]) * scale;
+            scores1[i] = ScoreOne<T>(q1, headDim, keys[i]) * scale;
+        }
     }
 
     /// <summary>The four horizontal sums [sum a0, sum a1, sum a2, sum a3], in one fixed tree.</summary>
@@ -277,6 +370,110 @@ internal static unsafe class PagedAttention
             var a = start ? Vector256<float>.Zero : Vector256.Load(output + d);
             for (int i = 0; i < count; i++) a = Fma.MultiplyAdd(Vector256.Create(weights[i]), T.Load8(values[i] + d * T.Size), a);
             Vector256.Store(a, output + d);
+        }
+    }
+
+    /// <summary>
+    /// <see cref="WeightedValuesAvx2{T}"/> for two heads (outputs output and output + headDim) at once: each value
+    /// vector loaded feeds both heads' sums; each lane's chain is unchanged.
+    /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    private static void WeightedValuesAvx2Pair<T>(float* weights0, float* weights1, int headDim, byte** values, int count, bool start,
+        float* output) where T : struct, IKvElement
+    {
+        float* output1 = output + headDim;
+        int d = 0;
+        for (; d + 16 <= headDim; d += 16)
+        {
+            float* o = output + d, p = output1 + d;
+            Vector256<float> a0 = default, a1 = default, b0 = default, b1 = default;
+            if (!start)
+            {
+                a0 = Vector256.Load(o); a1 = Vector256.Load(o + 8); b0 = Vector256.Load(p); b1 = Vector256.Load(p + 8);
+            }
+            for (int i = 0; i < count; i++)
+            {
+                var wa = Vector256.Create(weights0[i]);
+                var wb = Vector256.Create(weights1[i]);
+                byte* v = values[i] + d * T.Size;
+                var x = T.Load8(v);
+                a0 = Fma.MultiplyAdd(wa, x, a0);
+                b0 = Fma.MultiplyAdd(wb, x, b0);
+                x = T.Load8(v + 8 * T.Size);
+                a1 = Fma.MultiplyAdd(wa, x, a1);
+                b1 = Fma.MultiplyAdd(wb, x, b1);
+            }
+            Vector256.Store(a0, o); Vector256.Store(a1, o + 8); Vector256.Store(b0, p); Vector256.Store(b1, p + 8);
+        }
+        for (; d < headDim; d += 8)
+        {
+            var a = start ? Vector256<float>.Zero : Vector256.Load(output + d);
+            var b = start ? Vector256<float>.Zero : Vector256.Load(output1 + d);
+            for (int i = 0; i < count; i++)
+            {
+                var x = T.Load8(values[i] + d * T.Size);
+                a = Fma.MultiplyAdd(Vector256.Create(weights0[i]), x, a);
+                b = Fma.MultiplyAdd(Vector256.Create(weights1[i]), x, b);
+            }
+            Vector256.Store(a, output + d);
+            Vector256.Store(b, output1 + d);
+        }
+    }
+
+    /// <summary><see cref="WeightedValuesAvx512{T}"/> for two heads at once, as <see cref="WeightedValuesAvx2Pair{T}"/>: the same bits.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    private static void WeightedValuesAvx512Pair<T>(float* weights0, float* weights1, int headDim, byte** values, int count, bool start,
+        float* output) where T : struct, IKvElement
+    {
+        float* output1 = output + headDim;
+        int d = 0;
+        for (; d + 32 <= headDim; d += 32)
+        {
+            float* o = output + d, p = output1 + d;
+            Vector512<float> a0 = default, a1 = default, b0 = default, b1 = default;
+            if (!start)
+            {
+                a0 = Vector512.Load(o); a1 = Vector512.Load(o + 16); b0 = Vector512.Load(p); b1 = Vector512.Load(p + 16);
+            }
+            for (int i = 0; i < count; i++)
+            {
+                var wa = Vector512.Create(weights0[i]);
+                var wb = Vector512.Create(weights1[i]);
+                byte* v = values[i] + d * T.Size;
+                var x = T.Load16(v);
+                a0 = Avx512F.FusedMultiplyAdd(wa, x, a0);
+                b0 = Avx512F.FusedMultiplyAdd(wb, x, b0);
+                x = T.Load16(v + 16 * T.Size);
+                a1 = Avx512F.FusedMultiplyAdd(wa, x, a1);
+                b1 = Avx512F.FusedMultiplyAdd(wb, x, b1);
+            }
+            Vector512.Store(a0, o); Vector512.Store(a1, o + 16); Vector512.Store(b0, p); Vector512.Store(b1, p + 16);
+        }
+        for (; d + 16 <= headDim; d += 16)
+        {
+            var a = start ? Vector512<float>.Zero : Vector512.Load(output + d);
+            var b = start ? Vector512<float>.Zero : Vector512.Load(output1 + d);
+            for (int i = 0; i < count; i++)
+            {
+                var x = T.Load16(values[i] + d * T.Size);
+                a = Avx512F.FusedMultiplyAdd(Vector512.Create(weights0[i]), x, a);
+                b = Avx512F.FusedMultiplyAdd(Vector512.Create(weights1[i]), x, b);
+            }
+            Vector512.Store(a, output + d);
+            Vector512.Store(b, output1 + d);
+        }
+        for (; d < headDim; d += 8)
+        {
+            var a = start ? Vector256<float>.Zero : Vector256.Load(output + d);
+            var b = start ? Vector256<float>.Zero : Vector256.Load(output1 + d);
+            for (int i = 0; i < count; i++)
+            {
+                var x = T.Load8(values[i] + d * T.Size);
+                a = Fma.MultiplyAdd(Vector256.Create(weights0[i]), x, a);
+                b = Fma.MultiplyAdd(Vector256.Create(weights1[i]), x, b);
+            }
+            Vector256.Store(a, output + d);
+            Vector256.Store(b, output1 + d);
         }
     }
 
