@@ -180,9 +180,13 @@ internal static unsafe partial class InterleavedSuperBlockGemm
         StoreRowsPair(y, f0, first, last);
     }
 
-    /// <summary>Group g's 32 bytes at p (lanes 0–7) and group g + 1's at p + stride (lanes 8–15).</summary>
+    /// <summary>
+    /// Group g's 32 bytes at p (lanes 0–7) and group g + 1's at p + stride (lanes 8–15): a load and an insert from
+    /// memory (Vector512.Create of two halves compiles to two inserts into a register the loop then carries and spills).
+    /// </summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    private static Vector512<byte> LoadPair(byte* p, long stride) => Vector512.Create(Avx.LoadVector256(p), Avx.LoadVector256(p + stride));
+    private static Vector512<byte> LoadPair(byte* p, long stride) =>
+        Avx512F.InsertVector256(Avx.LoadVector256(p).ToVector512Unsafe(), Avx.LoadVector256(p + stride), 1);
 
     /// <summary>The 512-bit <see cref="Unpack{TFormat}"/>, both groups.</summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
