@@ -161,9 +161,13 @@ internal static unsafe partial class InterleavedSuperBlockGemm
             Vector512<int> i0 = default, i1 = default;
             for (int g = 0; g < 4; g++)
             {
-                // A quarter of each group super-block's lines per step, ahead, in both streams.
+                // A quarter of each group super-block's lines per step, ahead, in both streams. Group g's stream runs
+                // into group g + 1, which the other stream has read; there it goes on into group g + 3 instead, the
+                // next pair's second stream, so that pair starts with both streams in cache.
                 int lines = TFormat.HasHighBits ? 8 : 6;
-                InterleavedGemm.PrefetchLines(gb + 64 * lines * g, lines);
+                byte* lower = gb + 64 * lines * g;
+                if (lower + InterleavedGemm.PrefetchDistance >= q + stride) lower += 2 * stride;
+                InterleavedGemm.PrefetchLines(lower, lines);
                 InterleavedGemm.PrefetchLines(gb + stride + 64 * lines * g, lines);
                 sbyte* scales = (sbyte*)gb + InterleavedSuperBlocks.ScalesOffset(TFormat.HasHighBits) + 8 * g;
                 SubBlockScalesPair(scales, stride, out var sa, out var sb, out var sc, out var sd);
