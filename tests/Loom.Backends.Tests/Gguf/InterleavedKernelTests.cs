@@ -1,6 +1,7 @@
 using System.Runtime.Intrinsics;
 using System.Runtime.Intrinsics.X86;
 using Loom.Backends.Cpu;
+using Loom.Backends.Cpu.Kernels;
 using Loom.Backends.Cpu.Quantized;
 using Loom.Models.Weights;
 
@@ -56,7 +57,8 @@ public unsafe class InterleavedKernelTests
         fixed (float* xp = x, wp = whole, sp = split)
         {
             var linear = CpuLinear.Create(new TensorInfo("w", dtype, [outFeatures, inFeatures], data, bytes.Length, "test"));
-            Assert.Equal(InterleavedWeights.GroupRows, linear.RowGranularity);
+            bool pairs = DTypes.BlockElements(dtype) == 256 && CpuIsa.Avx512; // the K-quants' 512-bit kernels take groups in pairs
+            Assert.Equal((pairs ? 2 : 1) * InterleavedWeights.GroupRows, linear.RowGranularity);
             linear.ComputeRows(xp, inFeatures, numTokens, wp, outFeatures, 0, outFeatures);
             foreach (var (start, end) in new[] { (0, 3), (3, 11), (11, 12), (12, 21) })
                 linear.ComputeRows(xp, inFeatures, numTokens, sp, outFeatures, start, end);

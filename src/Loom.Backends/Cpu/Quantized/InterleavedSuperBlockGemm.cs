@@ -1,6 +1,7 @@
 using System.Runtime.CompilerServices;
 using System.Runtime.Intrinsics;
 using System.Runtime.Intrinsics.X86;
+using Loom.Backends.Cpu.Kernels;
 
 namespace Loom.Backends.Cpu.Quantized;
 
@@ -14,14 +15,25 @@ namespace Loom.Backends.Cpu.Quantized;
 /// the types with mins: the same operations for every (row, token) in every shape, so batching stays bit-invariant.
 /// Tiles: 8 rows × 8 tokens and 8 × 4 (each group super-block unpacked once for eight or four tokens) and 8 × 1.
 /// </summary>
-internal static unsafe class InterleavedSuperBlockGemm
+internal static unsafe partial class InterleavedSuperBlockGemm
 {
     private const int G = InterleavedSuperBlocks.GroupRows;
 
     /// <summary>Output columns [rowStart, rowEnd) of y ([numTokens, yStride]) for every token.</summary>
     public static void ComputeRows<TFormat>(InterleavedSuperBlocks w, Q8KActivations x, int numTokens, float* y, int yStride,
         int rowStart, int rowEnd) where TFormat : struct, ISuperBlockFormat =>
-        InterleavedTiles.Run(new Kernels<TFormat>(w, x), w.Blocks * 256, numTokens, y, yStride, rowStart, rowEnd);
+        ComputeRows<TFormat>(w, x, numTokens, y, yStride, rowStart, rowEnd, CpuIsa.Avx512);
+
+    /// <summary>
+    /// As above, with the 512-bit kernels (two groups per zmm) when <paramref name="avx512"/>, else the 256-bit ones:
+    /// the same bits either way; tests pass false to keep the AVX2 path tested on an AVX-512 machine.
+    /// </summary>
+    internal static void ComputeRows<TFormat>(InterleavedSuperBlocks w, Q8KActivations x, int numTokens, float* y, int yStride,
+        int rowStart, int rowEnd, bool avx512) where TFormat : struct, ISuperBlockFormat
+    {
+        if (avx512) RunPairs<TFormat>(w, x, numTokens, y, yStride, rowStart, rowEnd);
+        else InterleavedTiles.Run(new Kernels<TFormat>(w, x), w.Blocks * 256, numTokens, y, yStride, rowStart, rowEnd);
+    }
 
     private readonly struct Kernels<TFormat>(InterleavedSuperBlocks w, Q8KActivations x) : IGroupKernels where TFormat : struct, ISuperBlockFormat
     {
