@@ -1,3 +1,4 @@
+using System.Runtime.Intrinsics;
 using Loom.Backends.Cpu.Kernels;
 using Loom.Backends.Cpu.Quantized;
 using Loom.Models.Weights;
@@ -59,6 +60,26 @@ public unsafe class InterleavedAvx512Tests
                     }
                 }
         }
+    }
+
+    /// <summary>Two groups' fp16 scales widen to exactly (float)Half in their lanes, for every finite bit pattern.</summary>
+    [SkippableFact]
+    public void HalfScalesOfTwoGroupsWidenExactly()
+    {
+        Skip.If(!CpuIsa.Avx512, "no AVX-512 here: the 512-bit widening cannot run");
+        var halves = new ushort[16];
+        fixed (ushort* hp = halves)
+            for (int start = 0; start < 65536; start += 16)
+            {
+                // Group 1's lanes take the patterns in reverse, so each half of the vector sees both signs' ranges.
+                for (int i = 0; i < 8; i++) (halves[i], halves[8 + i]) = ((ushort)(start + i), (ushort)(65535 - start - 8 - i));
+                var v = InterleavedGemm.HalvesToSingles16(hp, hp + 8);
+                for (int i = 0; i < 16; i++)
+                {
+                    if ((halves[i] & 0x7C00) == 0x7C00) continue;
+                    Assert.Equal(BitConverter.SingleToInt32Bits((float)BitConverter.UInt16BitsToHalf(halves[i])), BitConverter.SingleToInt32Bits(v.GetElement(i)));
+                }
+            }
     }
 
     private static void Compute(DType dtype, InterleavedWeights w, Q8Activations q8, int numTokens, float* y, int yStride, int start, int end, bool avx512)

@@ -18,6 +18,11 @@ namespace Loom.Backends.Cpu.Quantized;
 /// integer sum, converted to float (exact: |Σ| &lt; 2^24), acc = fma(Σ, d_w · d_x, acc) in block order, so batching
 /// stays bit-invariant; the portable path does the same in scalar code and gives the same bits.
 /// </para>
+/// <para>
+/// With AVX-512 (<see cref="CpuIsa.Avx512"/>) the nibble types run two groups per zmm (<see cref="InterleavedTiles.RunPairs"/>,
+/// <see cref="IInterleavedBlock.Tokens8Pair"/>): the same per-lane operations, so the same bits as the 256-bit kernels;
+/// Q8_0 keeps its 256-bit AVX-VNNI kernels, which measured faster (<see cref="Q8_0x8.HasPairKernel"/>).
+/// </para>
 /// </summary>
 internal static unsafe class InterleavedGemm
 {
