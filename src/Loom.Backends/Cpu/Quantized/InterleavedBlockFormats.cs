@@ -163,43 +163,6 @@ internal unsafe struct Nibblesx8<TFormat> : IInterleavedBlock where TFormat : st
     }
 
     /// <summary>
-    /// Token t of two groups in one pass (decode, and a tile's last tokens), AVX-512 as <see cref="Tokens8Pair"/>: per
-    /// lane <see cref="Token1"/>'s integers and float operations (o·Σx as a shift is the same integer), so the same bits;
-    /// both groups' streams prefetched as <see cref="Token1"/> prefetches one. Q4_0 only: measured against
-    /// <see cref="Token1"/> on each group (one thread, CPU time, one AVX-512 process, best of 4 alternating runs, load
-    /// average 14–17) Q4_0 1.42x on [4864, 896] and 1.25x on [896, 4864], but Q4_1 / Q5_0 / Q5_1 0.76–0.84x on
-    /// [896, 4864] (1.07–1.94x on [4864, 896]), so the types with fifth bits or a min keep <see cref="Token1"/>.
-    /// </summary>
-    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    public static void Token1Pair(byte* q0, byte* q1, ushort* s0, ushort* s1, int blocks, Activations a, int t, float* y, int first, int last)
-    {
-        if (TFormat.HasFifthBit || HasMin)
-        {
-            InterleavedGemm.Token1EachGroup<Nibblesx8<TFormat>>(q0, q1, s0, s1, blocks, a, t, y, first, last);
-            return;
-        }
-        sbyte* x0 = a.Quants(t);
-        float* d0 = a.Scales(t);
-        int* c0 = a.Sums(t);
-        int halves = HasMin ? 16 : 8;
-        Vector512<float> f0 = default;
-        for (int b = 0; b < blocks; b++)
-        {
-            byte* qa = q0 + b * GroupBlockBytes, qb = q1 + b * GroupBlockBytes;
-            ushort* sa = s0 + b * halves, sb = s1 + b * halves;
-            PrefetchAhead(qa, sa);
-            PrefetchAhead(qb, sb);
-            Unpack16(qa, qb, 0, out var lo0, out var hi0);
-            Unpack16(qa, qb, 1, out var lo1, out var hi1);
-            Unpack16(qa, qb, 2, out var lo2, out var hi2);
-            Unpack16(qa, qb, 3, out var lo3, out var hi3);
-            var mw = HasMin ? InterleavedGemm.HalvesToSingles16(sa + 8, sb + 8) : default;
-            f0 = ScaleAt16(f0, BlockSum16(lo0, hi0, lo1, hi1, lo2, hi2, lo3, hi3, x0 + b * 32), c0 + b, InterleavedGemm.HalvesToSingles16(sa, sb), mw, d0 + b);
-        }
-        InterleavedGemm.StoreRows16(y, f0, first, last);
-    }
-
-    /// <summary>
     /// Decode streams each weight once, from DRAM: ask for every line of the group block
     /// <see cref="InterleavedGemm.PrefetchDistance"/> ahead, and for its scales an eighth as far ahead (their stream
     /// is an eighth as dense), as the BF16 decode kernel does, so the loads do not wait on memory.
@@ -565,10 +528,6 @@ internal unsafe struct Q8_0x8 : IInterleavedBlock
         }
         InterleavedGemm.StoreRows(y, f0, first, last);
     }
-
-    /// <summary>Token t of two groups: <see cref="Token1"/> on each (the tile loop does not pair Q8_0, <see cref="HasPairKernel"/>).</summary>
-    public static void Token1Pair(byte* q0, byte* q1, ushort* s0, ushort* s1, int blocks, Activations a, int t, float* y, int first, int last) =>
-        InterleavedGemm.Token1EachGroup<Q8_0x8>(q0, q1, s0, s1, blocks, a, t, y, first, last);
 
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     private static Vector256<int> Chunk(Vector256<int> acc, sbyte* w, sbyte* x)

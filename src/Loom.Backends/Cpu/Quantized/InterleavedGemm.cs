@@ -56,9 +56,6 @@ internal static unsafe class InterleavedGemm
         public void Tokens8Pair(int g, int t, float* y, int yStride, int first, int last) =>
             TBlock.Tokens8Pair(w.Quants(g), w.Quants(g + 1), w.Scales(g), w.Scales(g + 1), w.Blocks, a, t, y, yStride, first, last);
 
-        public void Token1Pair(int g, int t, float* y, int first, int last) =>
-            TBlock.Token1Pair(w.Quants(g), w.Quants(g + 1), w.Scales(g), w.Scales(g + 1), w.Blocks, a, t, y, first, last);
-
         public void Tokens8(int g, int t, float* y, int yStride, int first, int last) =>
             TBlock.Tokens8(w.Quants(g), w.Scales(g), w.Blocks, a, t, y, yStride, first, last);
 
@@ -118,18 +115,6 @@ internal static unsafe class InterleavedGemm
         var twoTo112 = Vector512.Create((127 + 112) << 23).AsSingle();
         var magnitude = Avx512F.ShiftLeftLogical(v & Vector512.Create(0x7FFF), 13).AsSingle() * twoTo112;
         return magnitude | sign.AsSingle();
-    }
-
-    /// <summary>
-    /// <see cref="IInterleavedBlock.Token1Pair"/> as the 256-bit <see cref="IInterleavedBlock.Token1"/> on each group
-    /// (lanes [first, last) of 16 split between them), for the block types whose 512-bit one token kernel did not win.
-    /// </summary>
-    [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    internal static void Token1EachGroup<TBlock>(byte* q0, byte* q1, ushort* s0, ushort* s1, int blocks, Activations a, int t, float* y, int first, int last)
-        where TBlock : struct, IInterleavedBlock
-    {
-        if (first < G) TBlock.Token1(q0, s0, blocks, a, t, y, first, Math.Min(last, G));
-        if (last > G) TBlock.Token1(q1, s1, blocks, a, t, y + G, Math.Max(first - G, 0), last - G);
     }
 
     /// <summary>32 bytes of group g (lower half) and 32 of group g + 1 (upper half) as one zmm.</summary>
@@ -223,9 +208,6 @@ internal unsafe interface IInterleavedBlock
     /// AVX-512, the same bits as <see cref="Tokens8"/> on each group.
     /// </summary>
     static abstract void Tokens8Pair(byte* q0, byte* q1, ushort* s0, ushort* s1, int blocks, Activations a, int t, float* y, int yStride, int first, int last);
-
-    /// <summary>Token t of two groups into y (group 1 at lanes 8–15), lanes [first, last) of 16; the same bits as <see cref="Token1"/> on each group.</summary>
-    static abstract void Token1Pair(byte* q0, byte* q1, ushort* s0, ushort* s1, int blocks, Activations a, int t, float* y, int first, int last);
 
     /// <summary>Tokens t..t+3 into y (token i at y + i * yStride), lanes [first, last).</summary>
     static abstract void Tokens4(byte* q, ushort* scales, int blocks, Activations a, int t, float* y, int yStride, int first, int last);

@@ -37,11 +37,13 @@ internal static unsafe class InterleavedTiles
     }
 
     /// <summary>
-    /// <see cref="Run"/> with the 512-bit kernels (the caller checks AVX-512): groups g and g + 1 side by side, one zmm
-    /// per token (lanes 0–7 group g, 8–15 group g + 1), eight tokens at a time, then four with the 256-bit kernel on
-    /// each group, then single tokens (decode) as pairs; a lone last group goes through the 256-bit kernels as in
-    /// <see cref="Run"/>. Every kernel does the same computation per (row, token), so the outputs are the same bits
-    /// whichever kernel or pairing computed them.
+    /// <see cref="Run"/> with the 512-bit kernels (the caller checks AVX-512): groups g and g + 1 side by side, eight
+    /// tokens at a time, one zmm per token (lanes 0–7 group g, 8–15 group g + 1); a pair's last tokens (fewer than
+    /// eight) and a lone last group go through the 256-bit kernels as in <see cref="Run"/>. Every kernel does the same
+    /// computation per (row, token), so the outputs are the same bits whichever kernel or pairing computed them.
+    /// Single tokens (decode) stay 256-bit on purpose: a 512-bit one-token Q4_0 kernel over the pair was 1.25–1.42x
+    /// faster with the weights in cache but 0.70–0.86x streaming them from DRAM as decode does (kernels benchmark,
+    /// --resident-mb 300, one thread, load average 15), its two groups being two streams far apart.
     /// </summary>
     public static void RunPairs<TKernels>(TKernels kernels, int n, int numTokens, float* y, int yStride, int rowStart, int rowEnd)
         where TKernels : struct, IGroupPairKernels
@@ -59,14 +61,9 @@ internal static unsafe class InterleavedTiles
                 float* yg = y + g * G;
                 int t = tile;
                 for (; t + 8 <= tileEnd; t += 8) kernels.Tokens8Pair(g, t, yg + (long)t * yStride, yStride, first, last);
-                if (t + 4 <= tileEnd)
-                {
-                    // Four tokens: the 256-bit kernel on each group (one unpacked block shared by four tokens).
-                    Group(kernels, g, t, t + 4, y, yStride, rowStart, rowEnd);
-                    Group(kernels, g + 1, t, t + 4, y, yStride, rowStart, rowEnd);
-                    t += 4;
-                }
-                for (; t < tileEnd; t++) kernels.Token1Pair(g, t, yg + (long)t * yStride, first, last);
+                if (t == tileEnd) continue;
+                Group(kernels, g, t, tileEnd, y, yStride, rowStart, rowEnd);
+                Group(kernels, g + 1, t, tileEnd, y, yStride, rowStart, rowEnd);
             }
             if (g < groupEnd) Group(kernels, g, tile, tileEnd, y, yStride, rowStart, rowEnd);
         }
@@ -108,7 +105,4 @@ internal unsafe interface IGroupPairKernels : IGroupKernels
 {
     /// <summary>Tokens t..t+7 of groups g and g + 1 into y (token i at y + i * yStride, group g + 1 at y + 8), lanes [first, last) of 16.</summary>
     void Tokens8Pair(int g, int t, float* y, int yStride, int first, int last);
-
-    /// <summary>Token t of groups g and g + 1 into y (group g + 1 at y + 8), lanes [first, last) of 16.</summary>
-    void Token1Pair(int g, int t, float* y, int first, int last);
 }
