@@ -25,6 +25,12 @@ public unsafe class InterleavedKernelTests
     [InlineData(DType.Q5_0, 8)]
     [InlineData(DType.Q4_1, 11)]
     [InlineData(DType.Q5_1, 13)]
+    // Odd group counts with a partial last group (pairs of groups and a lone one on the 512-bit path).
+    [InlineData(DType.Q8_0, 37)]
+    [InlineData(DType.Q4_0, 37)]
+    [InlineData(DType.Q4_1, 21)]
+    [InlineData(DType.Q5_0, 37)]
+    [InlineData(DType.Q5_1, 45)]
     public void MatchesReferenceForEveryBatchSizeUpTo33(DType dtype, int outFeatures)
     {
         const int inFeatures = 96;

@@ -1,6 +1,7 @@
 using System.Runtime.CompilerServices;
 using System.Runtime.Intrinsics;
 using System.Runtime.Intrinsics.X86;
+using Loom.Backends.Cpu.Kernels;
 
 namespace Loom.Backends.Cpu.Quantized;
 
@@ -17,6 +18,11 @@ namespace Loom.Backends.Cpu.Quantized;
 /// integer sum, converted to float (exact: |Σ| &lt; 2^24), acc = fma(Σ, d_w · d_x, acc) in block order, so batching
 /// stays bit-invariant; the portable path does the same in scalar code and gives the same bits.
 /// </para>
+/// <para>
+/// With AVX-512 (<see cref="CpuIsa.Avx512"/>) the nibble types run two groups per zmm (<see cref="InterleavedTiles.RunPairs"/>,
+/// <see cref="IInterleavedBlock.Tokens8Pair"/>): the same per-lane operations, so the same bits as the 256-bit kernels;
+/// Q8_0 keeps its 256-bit AVX-VNNI kernels, which measured faster (<see cref="Q8_0x8.HasPairKernel"/>).
+/// </para>
 /// </summary>
 internal static unsafe class InterleavedGemm
 {
@@ -25,17 +31,31 @@ internal static unsafe class InterleavedGemm
     /// <summary>How far ahead of the weights being read the one-token kernels prefetch, in bytes (measured from DRAM: 2–8 KB alike within noise, none ~25 % slower).</summary>
     internal const int PrefetchDistance = 4096;
 
-    /// <summary>Output columns [rowStart, rowEnd) of y ([numTokens, yStride]) for every token.</summary>
+    /// <summary>Output columns [rowStart, rowEnd) of y ([numTokens, yStride]) for every token, with the 512-bit kernels where <see cref="CpuIsa.Avx512"/>.</summary>
     public static void ComputeRows<TBlock>(InterleavedWeights w, Q8Activations x, int numTokens, float* y, int yStride,
-        int rowStart, int rowEnd) where TBlock : struct, IInterleavedBlock
+        int rowStart, int rowEnd) where TBlock : struct, IInterleavedBlock =>
+        ComputeRows<TBlock>(w, x, numTokens, y, yStride, rowStart, rowEnd, CpuIsa.Avx512 && TBlock.HasPairKernel);
+
+    /// <summary>
+    /// <see cref="ComputeRows{TBlock}(InterleavedWeights, Q8Activations, int, float*, int, int, int)"/> with the
+    /// choice of kernels made by the caller: <paramref name="avx512"/> false keeps the 256-bit kernels on an AVX-512
+    /// machine, true runs the 512-bit ones where the CPU has AVX-512, even for a block type whose 256-bit kernel won
+    /// (<see cref="IInterleavedBlock.HasPairKernel"/> false), so tests compare the two (the outputs are the same bits).
+    /// </summary>
+    internal static void ComputeRows<TBlock>(InterleavedWeights w, Q8Activations x, int numTokens, float* y, int yStride,
+        int rowStart, int rowEnd, bool avx512) where TBlock : struct, IInterleavedBlock
     {
         int n = w.Blocks * 32;
         var kernels = new Kernels<TBlock>(w, new Activations(x.Quants, x.Scales, x.Sums, n));
-        InterleavedTiles.Run(kernels, n, numTokens, y, yStride, rowStart, rowEnd);
+        if (avx512 && CpuIsa.Avx512) InterleavedTiles.RunPairs(kernels, n, numTokens, y, yStride, rowStart, rowEnd);
+        else InterleavedTiles.Run(kernels, n, numTokens, y, yStride, rowStart, rowEnd);
     }
 
-    private readonly struct Kernels<TBlock>(InterleavedWeights w, Activations a) : IGroupKernels where TBlock : struct, IInterleavedBlock
+    private readonly struct Kernels<TBlock>(InterleavedWeights w, Activations a) : IGroupPairKernels where TBlock : struct, IInterleavedBlock
     {
+        public void Tokens8Pair(int g, int t, float* y, int yStride, int first, int last) =>
+            TBlock.Tokens8Pair(w.Quants(g), w.Quants(g + 1), w.Scales(g), w.Scales(g + 1), w.Blocks, a, t, y, yStride, first, last);
+
         public void Tokens8(int g, int t, float* y, int yStride, int first, int last) =>
             TBlock.Tokens8(w.Quants(g), w.Scales(g), w.Blocks, a, t, y, yStride, first, last);
 
@@ -70,6 +90,40 @@ internal static unsafe class InterleavedGemm
         var magnitude = Avx2.ShiftLeftLogical(v & Vector256.Create(0x7FFF), 13).AsSingle() * twoTo112;
         return magnitude | sign.AsSingle();
     }
+
+    /// <summary>Stores lanes [first, last) of one token's sixteen row results (two groups, <see cref="InterleavedTiles.RunPairs"/>).</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    internal static void StoreRows16(float* y, Vector512<float> v, int first, int last)
+    {
+        if (first == 0 && last == 2 * G)
+        {
+            Avx512F.Store(y, v);
+            return;
+        }
+        for (int r = first; r < last; r++) y[r] = v.GetElement(r);
+    }
+
+    /// <summary>
+    /// <see cref="HalvesToSingles"/> of two groups' eight scales (lanes 0–7 from <paramref name="h0"/>, 8–15 from
+    /// <paramref name="h1"/>): the same integer operations per lane, so the same floats.
+    /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    internal static Vector512<float> HalvesToSingles16(ushort* h0, ushort* h1)
+    {
+        var v = Avx512F.ConvertToVector512Int32(Vector256.Create(Sse2.LoadVector128(h0), Sse2.LoadVector128(h1)));
+        var sign = Avx512F.ShiftLeftLogical(v, 16) & Vector512.Create(int.MinValue);
+        var twoTo112 = Vector512.Create((127 + 112) << 23).AsSingle();
+        var magnitude = Avx512F.ShiftLeftLogical(v & Vector512.Create(0x7FFF), 13).AsSingle() * twoTo112;
+        return magnitude | sign.AsSingle();
+    }
+
+    /// <summary>32 bytes of group g (lower half) and 32 of group g + 1 (upper half) as one zmm.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    internal static Vector512<byte> Join(byte* g0, byte* g1) => Vector512.Create(Avx.LoadVector256(g0), Avx.LoadVector256(g1));
+
+    /// <summary>Four activation bytes broadcast to all sixteen lanes.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    internal static Vector512<sbyte> Broadcast4x16(sbyte* x) => Vector512.Create(*(int*)x).AsSByte();
 
     /// <summary>Eight zeroed float accumulators, one per token of an eight-token tile (an L1 buffer of the caller's).</summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
@@ -141,6 +195,19 @@ internal unsafe interface IInterleavedBlock
 
     /// <summary>Tokens t..t+7 into y (token i at y + i * yStride), lanes [first, last).</summary>
     static abstract void Tokens8(byte* q, ushort* scales, int blocks, Activations a, int t, float* y, int yStride, int first, int last);
+
+    /// <summary>
+    /// Whether <see cref="Tokens8Pair"/> is a 512-bit kernel worth running; where not (it measured slower than the
+    /// 256-bit one), the tile loop keeps <see cref="Tokens8"/> for every group.
+    /// </summary>
+    static abstract bool HasPairKernel { get; }
+
+    /// <summary>
+    /// Tokens t..t+7 of two groups (quants <paramref name="q0"/> / <paramref name="q1"/>, scales <paramref name="s0"/> /
+    /// <paramref name="s1"/>) into y (token i at y + i * yStride, group 1 at lanes 8–15), lanes [first, last) of 16;
+    /// AVX-512, the same bits as <see cref="Tokens8"/> on each group.
+    /// </summary>
+    static abstract void Tokens8Pair(byte* q0, byte* q1, ushort* s0, ushort* s1, int blocks, Activations a, int t, float* y, int yStride, int first, int last);
 
     /// <summary>Tokens t..t+3 into y (token i at y + i * yStride), lanes [first, last).</summary>
     static abstract void Tokens4(byte* q, ushort* scales, int blocks, Activations a, int t, float* y, int yStride, int first, int last);
