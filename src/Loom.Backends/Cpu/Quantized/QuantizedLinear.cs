@@ -45,12 +45,11 @@ internal sealed unsafe class QuantizedLinear : CpuLinear
     }
 
     /// <summary>
-    /// Whole groups of eight rows for the interleaved kernels, pairs of groups for the K-quants' 512-bit kernels (a
-    /// group without a partner runs at half width); any range still works, just less well.
+    /// Whole groups of eight rows for the interleaved kernels, pairs of groups where the 512-bit kernels run (a group
+    /// without a partner runs at half width); any range still works, just less well.
     /// </summary>
     public override int RowGranularity =>
-        _superBlocks != null ? (CpuIsa.Avx512 ? 2 : 1) * InterleavedWeights.GroupRows
-        : _interleaved != null ? InterleavedWeights.GroupRows : base.RowGranularity;
+        _superBlocks != null || _interleaved != null ? (CpuIsa.Avx512 ? 2 : 1) * InterleavedWeights.GroupRows : base.RowGranularity;
 
     /// <summary>The quantized types these kernels compute with.</summary>
     public static bool HasKernel(DType dtype) => dtype is DType.Q8_0 or DType.Q4_0 or DType.Q4_1 or DType.Q5_0 or DType.Q5_1
