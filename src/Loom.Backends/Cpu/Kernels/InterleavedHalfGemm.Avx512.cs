@@ -9,7 +9,7 @@ namespace Loom.Backends.Cpu.Kernels;
 /// groups at one k (lanes 0–7 group g, lanes 8–15 group g + 1), widened from the two groups' 16-byte vectors joined
 /// first (<see cref="IHalfWidening.Load16"/>). Tiles: four groups (32 rows, two zmm) × twelve tokens, 24 accumulators
 /// (AVX-512 has 32 registers; measured 1.1–1.4× the 32 × 6 tile at 12–24 tokens), then 32 rows × six tokens for the
-/// rest of a batch; one token (decode) keeps the AVX2 kernel. The F16 packed panels run the same two tiles.
+/// rest of a batch; one token (decode) keeps the AVX2 kernel. F16 and BF16 both widen in the tile at every batch size.
 /// <para>
 /// Each lane still computes acc = fma(w[k], x[k], acc) for k = 0, 1, ..., n − 1 from zero, with the same widened fp32
 /// weights and inputs as the AVX2 kernels, so every (row, token) output has the AVX2 path's bits, in every batch shape.
@@ -190,7 +190,10 @@ internal static unsafe partial class InterleavedHalfGemm
 
     /// <summary>
     /// Over widened panels as <see cref="ComputeRowsPacked{THalves}"/>, 512-bit: four groups per panel pass, each k one
-    /// aligned zmm per pair of groups. The same bits.
+    /// aligned zmm per pair of groups. The same bits. Not dispatched: with the 32 × 12 tile amortizing the widening,
+    /// widening in the tile measured faster for F16 too (packed / tiled 0.81–0.96 at 32–512 tokens on [4864, 896] and
+    /// [896, 4864], one case 1.04; `half-packing --avx512`), so <see cref="ComputeRowsF16"/> never packs on AVX-512;
+    /// kept, tested, for caches where the balance differs.
     /// </summary>
     internal static void ComputeRowsPackedAvx512<THalves>(InterleavedHalfWeights w, float* x, int xStride, int numTokens, float* y, int yStride,
         int rowStart, int rowEnd) where THalves : struct, IHalfWidening

@@ -32,16 +32,15 @@ internal static unsafe partial class InterleavedHalfGemm
     /// <summary>
     /// Output columns [rowStart, rowEnd) of y ([numTokens, yStride]) for every token, F16 weights: batches of
     /// <see cref="PackMinTokens"/> or more over widened panels (<see cref="ComputeRowsPacked{THalves}"/>), fewer
-    /// tokens widening in the tile (<see cref="ComputeRowsTiledF16"/>).
+    /// tokens widening in the tile (<see cref="ComputeRowsTiledF16"/>); with AVX-512 always in the tile
+    /// (<see cref="ComputeRowsTiledF16Avx512"/>).
     /// </summary>
     public static void ComputeRowsF16(InterleavedHalfWeights w, float* x, int xStride, int numTokens, float* y, int yStride,
         int rowStart, int rowEnd)
     {
         if (!DenseGemm.UseAvx2)
             ComputeRowsPortable<F16Format>(w, x, xStride, numTokens, y, yStride, rowStart, rowEnd);
-        else if (CpuIsa.Avx512 && numTokens >= PackMinTokens)
-            ComputeRowsPackedAvx512<ExactHalves>(w, x, xStride, numTokens, y, yStride, rowStart, rowEnd);
-        else if (CpuIsa.Avx512)
+        else if (CpuIsa.Avx512) // widened in the 32 x 12 tile at every batch size (see ComputeRowsPackedAvx512)
             ComputeRowsTiledF16Avx512(w, x, xStride, numTokens, y, yStride, rowStart, rowEnd);
         else if (numTokens >= PackMinTokens)
             ComputeRowsPacked<ExactHalves>(w, x, xStride, numTokens, y, yStride, rowStart, rowEnd); // widened once per tile: exactly, unscaled
