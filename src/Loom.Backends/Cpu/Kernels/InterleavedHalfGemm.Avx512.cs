@@ -63,21 +63,24 @@ internal static unsafe partial class InterleavedHalfGemm
         int n = w.InFeatures;
         var results = stackalloc Vector512<float>[2 * WideTileTokens];
         var tokens = stackalloc float*[WideTileTokens];
-        int blocked = numTokens % TileTokens == 1 ? numTokens - 1 : numTokens;
         int last = range.End - 1;
         for (int g = range.First; g < range.End; g += WideGroups)
         {
             ushort* g0 = w.Group(g), g1 = w.Group(Math.Min(g + 1, last)), g2 = w.Group(Math.Min(g + 2, last)), g3 = w.Group(Math.Min(g + 3, last));
+            // Twelve-token blocks while more than six tokens are left (a last one of seven to eleven repeats its last
+            // token: one 32 × 12 pass beats a 32 × 6 pass and a second one, or a lone-token pass), then one block of
+            // two to six, or a lone token below.
             int t = 0;
-            for (; t + WideTileTokens <= blocked; t += WideTileTokens)
+            for (; numTokens - t > TileTokens; t += WideTileTokens)
             {
-                for (int j = 0; j < WideTileTokens; j++) tokens[j] = x + (long)(t + j) * xStride;
+                int live = Math.Min(WideTileTokens, numTokens - t);
+                for (int j = 0; j < WideTileTokens; j++) tokens[j] = x + (long)(t + Math.Min(j, live - 1)) * xStride;
                 Quad12Avx512<THalves>(g0, g1, g2, g3, n, tokens, results);
-                for (int j = 0; j < WideTileTokens; j++) range.StoreWide(y + (long)(t + j) * yStride, g, WideGroups, results + 2 * j);
+                for (int j = 0; j < live; j++) range.StoreWide(y + (long)(t + j) * yStride, g, WideGroups, results + 2 * j);
             }
-            for (; t < blocked; t += TileTokens)
+            if (numTokens - t >= 2)
             {
-                int live = Math.Min(TileTokens, blocked - t);
+                int live = numTokens - t;
                 for (int j = 0; j < TileTokens; j++) tokens[j] = x + (long)(t + Math.Min(j, live - 1)) * xStride;
                 Quad6Avx512<THalves>(g0, g1, g2, g3, n, tokens, results);
                 for (int j = 0; j < live; j++) range.StoreWide(y + (long)(t + j) * yStride, g, WideGroups, results + 2 * j);
@@ -85,7 +88,9 @@ internal static unsafe partial class InterleavedHalfGemm
         }
         // A lone token stays on the AVX2 kernel: a 512-bit one (eight groups, four zmm chains) measured level for BF16
         // and up to 25 % slower for F16 (one token is bound by streaming the weights, not by FMA).
-        if (blocked < numTokens) LoneTokenAvx2<THalves>(w, x + (long)blocked * xStride, y + (long)blocked * yStride, range);
+        int tail = numTokens; // tokens left after the twelve-token blocks, as the loop above takes them (or less than zero)
+        while (tail > TileTokens) tail -= WideTileTokens;
+        if (tail == 1) LoneTokenAvx2<THalves>(w, x + (long)(numTokens - 1) * xStride, y + (long)(numTokens - 1) * yStride, range);
     }
 
     /// <summary>
