@@ -11,8 +11,8 @@ namespace Loom.Benchmarks;
 /// flipping every round, so that on a loaded machine both see the same minutes; process CPU time, best round of each.
 /// Usage: dotnet run -c Release --project tests/Loom.Benchmarks -- half-packing [--seconds S] [--rounds R]
 /// [--types f16,bf16] [--tokens 6,12,32,128,512] [--shapes 896x896,128x896,4864x896,896x4864] (out x in) [--isa | --avx512]
-/// (--isa: instead, the AVX2 kernels against the AVX-512 ones on the path each batch takes: tiled for BF16 and small
-/// F16 batches, packed for F16 from <see cref="InterleavedHalfGemm.PackMinTokens"/> tokens; --avx512: tiled against
+/// (--isa: instead, the AVX2 kernels against the AVX-512 ones on the path each batch takes: tiled, but packed for F16
+/// on AVX2 from <see cref="InterleavedHalfGemm.PackMinTokens"/> tokens; --avx512: tiled against
 /// packed as without it, both on the 512-bit kernels; both need AVX-512)
 /// </summary>
 internal static unsafe class HalfPackingBenchmark
@@ -60,15 +60,10 @@ internal static unsafe class HalfPackingBenchmark
             tiled = InterleavedHalfGemm.ComputeRowsTiledBf16;
             packed = InterleavedHalfGemm.ComputeRowsTiledBf16Avx512;
         }
-        else if (tokens >= InterleavedHalfGemm.PackMinTokens)
-        {
-            tiled = InterleavedHalfGemm.ComputeRowsPacked<ExactHalves>;
-            packed = InterleavedHalfGemm.ComputeRowsPackedAvx512<ExactHalves>;
-        }
         else
         {
-            tiled = InterleavedHalfGemm.ComputeRowsTiledF16;
-            packed = InterleavedHalfGemm.ComputeRowsTiledF16Avx512;
+            tiled = tokens >= InterleavedHalfGemm.PackMinTokens ? InterleavedHalfGemm.ComputeRowsPacked<ExactHalves> : InterleavedHalfGemm.ComputeRowsTiledF16;
+            packed = InterleavedHalfGemm.ComputeRowsTiledF16Avx512; // AVX-512 widens F16 in the tile at every batch size
         }
         var rng = new Random(1);
         var values = new float[(long)outFeatures * inFeatures];
