@@ -100,6 +100,98 @@ public unsafe class InterleavedHalfTests
         }
     }
 
+    [SkippableTheory]
+    [InlineData(DType.F16, 40, 37, false)]   // five groups: a four-group pass and one with the last group repeated
+    [InlineData(DType.F16, 19, 1101, false)] // two k-chunks on the packed path, an odd last group
+    [InlineData(DType.F16, 13, 5, true)]     // an input past 2^16: the tiles widen exactly instead of scaled
+    [InlineData(DType.BF16, 40, 37, false)]
+    [InlineData(DType.BF16, 19, 1101, false)]
+    [InlineData(DType.BF16, 13, 5, true)]
+    public void Avx512Kernels_GiveTheAvx2Bits_ForEveryBatchSize_AndRowRangesThatCutGroups(DType dtype, int outFeatures, int inFeatures,
+        bool largeInput)
+    {
+        Skip.If(!CpuIsa.Avx512, "the 512-bit kernels need AVX-512 (F, BW, DQ, VL)");
+        using var tensors = new TestTensors();
+        const int maxTokens = 33;
+        var w = tensors.Create("w", dtype, [outFeatures, inFeatures], TestTensors.Random(outFeatures * inFeatures, 34), out var stored);
+        var packed = InterleavedHalfWeights.Create((ushort*)w.Data, outFeatures, inFeatures);
+        var x = TestTensors.Random(maxTokens * inFeatures, 35);
+        if (largeInput) x[2 * inFeatures + 3] = -1e5f;
+        int[] bounds = outFeatures > 24 ? [0, 3, 11, 29, outFeatures] : [0, 3, 11, outFeatures]; // ranges of one to four groups, cut mid-group
+        for (int numTokens = 1; numTokens <= maxTokens; numTokens++)
+        {
+            var narrow = new float[numTokens * outFeatures];
+            var wide = new float[numTokens * outFeatures];
+            var narrowPacked = new float[numTokens * outFeatures];
+            var widePacked = new float[numTokens * outFeatures];
+            fixed (float* px = x, pn = narrow, pw = wide, pnp = narrowPacked, pwp = widePacked)
+                for (int i = 0; i + 1 < bounds.Length; i++)
+                {
+                    int rowStart = bounds[i], rowEnd = bounds[i + 1];
+                    if (dtype == DType.F16)
+                    {
+                        InterleavedHalfGemm.ComputeRowsTiledF16(packed, px, inFeatures, numTokens, pn, outFeatures, rowStart, rowEnd);
+                        InterleavedHalfGemm.ComputeRowsTiledF16Avx512(packed, px, inFeatures, numTokens, pw, outFeatures, rowStart, rowEnd);
+                        InterleavedHalfGemm.ComputeRowsPacked<ExactHalves>(packed, px, inFeatures, numTokens, pnp, outFeatures, rowStart, rowEnd);
+                        InterleavedHalfGemm.ComputeRowsPackedAvx512<ExactHalves>(packed, px, inFeatures, numTokens, pwp, outFeatures, rowStart, rowEnd);
+                    }
+                    else
+                    {
+                        InterleavedHalfGemm.ComputeRowsTiledBf16(packed, px, inFeatures, numTokens, pn, outFeatures, rowStart, rowEnd);
+                        InterleavedHalfGemm.ComputeRowsTiledBf16Avx512(packed, px, inFeatures, numTokens, pw, outFeatures, rowStart, rowEnd);
+                        InterleavedHalfGemm.ComputeRowsPacked<Bf16Halves>(packed, px, inFeatures, numTokens, pnp, outFeatures, rowStart, rowEnd);
+                        InterleavedHalfGemm.ComputeRowsPackedAvx512<Bf16Halves>(packed, px, inFeatures, numTokens, pwp, outFeatures, rowStart, rowEnd);
+                    }
+                }
+            Assert.True(narrow.AsSpan().SequenceEqual(wide), $"a batch of {numTokens}: the 512-bit tile's bits differ from the AVX2 tile's");
+            Assert.True(narrow.AsSpan().SequenceEqual(narrowPacked), $"a batch of {numTokens}: the AVX2 packed path's bits differ from the tile's");
+            Assert.True(narrow.AsSpan().SequenceEqual(widePacked), $"a batch of {numTokens}: the 512-bit packed path's bits differ from the AVX2 tile's");
+            for (int t = 0; t < numTokens; t++)
+                for (int o = 0; o < outFeatures; o++)
+                {
+                    double expected = 0, magnitude = 0;
+                    for (int k = 0; k < inFeatures; k++)
+                    {
+                        double product = (double)stored[o * inFeatures + k] * x[t * inFeatures + k];
+                        expected += product;
+                        magnitude += Math.Abs(product);
+                    }
+                    Assert.True(Math.Abs(wide[t * outFeatures + o] - expected) <= 1e-5 * Math.Sqrt(inFeatures) * Math.Max(1, magnitude),
+                        $"y[{t},{o}] = {wide[t * outFeatures + o]}, expected {expected}");
+                }
+        }
+    }
+
+    [SkippableFact]
+    public void Avx512Widening_IsTheAvx2WideningLaneForLane_ForEveryHalf()
+    {
+        Skip.If(!CpuIsa.Avx512, "the 16-lane widenings need AVX-512 (F, BW, DQ, VL)");
+        var halves = new ushort[16];
+        for (int start = 0; start < 0x10000; start += 16)
+        {
+            for (int i = 0; i < 16; i++) halves[i] = (ushort)(start + i);
+            fixed (ushort* h = halves)
+            {
+                // The pair's upper half first in memory: lanes 8-15 must come from the second pointer.
+                AssertLanes(ExactHalves.Load16(h + 8, h), ExactHalves.Load8(h + 8), ExactHalves.Load8(h), finiteOnly: true);
+                AssertLanes(ScaledHalves.Load16(h + 8, h), ScaledHalves.Load8(h + 8), ScaledHalves.Load8(h), finiteOnly: true);
+                AssertLanes(Bf16Halves.Load16(h + 8, h), Bf16Halves.Load8(h + 8), Bf16Halves.Load8(h), finiteOnly: false);
+            }
+        }
+
+        void AssertLanes(System.Runtime.Intrinsics.Vector512<float> wide, System.Runtime.Intrinsics.Vector256<float> lower,
+            System.Runtime.Intrinsics.Vector256<float> upper, bool finiteOnly)
+        {
+            for (int i = 0; i < 8; i++)
+            {
+                // fp16 infinities and NaNs never reach the kernels (TryCreateF16); their bits may differ.
+                if (finiteOnly && (halves[(i + 8) % 16] & 0x7C00) == 0x7C00 || finiteOnly && (halves[i] & 0x7C00) == 0x7C00) continue;
+                Assert.Equal(BitConverter.SingleToInt32Bits(lower[i]), BitConverter.SingleToInt32Bits(wide[i]));
+                Assert.Equal(BitConverter.SingleToInt32Bits(upper[i]), BitConverter.SingleToInt32Bits(wide[i + 8]));
+            }
+        }
+    }
+
     [Fact]
     public void InputTooLargeToScale_WidensExactly_AndGivesTheSameBitsAsTheTokenAlone()
     {

@@ -6,7 +6,8 @@ namespace Loom.Backends.Cpu.Kernels;
 /// Which instruction sets the CPU kernels use, decided once per process so the JIT folds every check into a constant.
 /// One owner for the decision: kernels read it, none probes the hardware itself. To compare the AVX-512 and AVX2
 /// kernels side by side on one machine, run a process with <c>DOTNET_EnableAVX512=0</c> (the runtime then reports
-/// no AVX-512 at all; .NET 10 ignores the older <c>DOTNET_EnableAVX512F=0</c>: AVX-512 stays on under it).
+/// no AVX-512 at all; .NET 10 groups the AVX-512 subsets under that one knob, and the older
+/// <c>DOTNET_EnableAVX512F=0</c> is ignored: measured, AVX-512 stays on with it).
 /// </summary>
 internal static class CpuIsa
 {

@@ -32,25 +32,33 @@ internal static unsafe partial class InterleavedHalfGemm
     /// <summary>
     /// Output columns [rowStart, rowEnd) of y ([numTokens, yStride]) for every token, F16 weights: batches of
     /// <see cref="PackMinTokens"/> or more over widened panels (<see cref="ComputeRowsPacked{THalves}"/>), fewer
-    /// tokens widening in the tile (<see cref="ComputeRowsTiledF16"/>).
+    /// tokens widening in the tile (<see cref="ComputeRowsTiledF16"/>); with AVX-512 always in the tile
+    /// (<see cref="ComputeRowsTiledF16Avx512"/>).
     /// </summary>
     public static void ComputeRowsF16(InterleavedHalfWeights w, float* x, int xStride, int numTokens, float* y, int yStride,
         int rowStart, int rowEnd)
     {
         if (!DenseGemm.UseAvx2)
             ComputeRowsPortable<F16Format>(w, x, xStride, numTokens, y, yStride, rowStart, rowEnd);
+        else if (CpuIsa.Avx512) // widened in the 32 x 12 tile at every batch size (see ComputeRowsPackedAvx512)
+            ComputeRowsTiledF16Avx512(w, x, xStride, numTokens, y, yStride, rowStart, rowEnd);
         else if (numTokens >= PackMinTokens)
             ComputeRowsPacked<ExactHalves>(w, x, xStride, numTokens, y, yStride, rowStart, rowEnd); // widened once per tile: exactly, unscaled
         else
             ComputeRowsTiledF16(w, x, xStride, numTokens, y, yStride, rowStart, rowEnd);
     }
 
-    /// <summary>The same for BF16 weights, always widened in the tile (one shift; see <see cref="PackMinTokens"/>).</summary>
+    /// <summary>
+    /// The same for BF16 weights, always widened in the tile (one shift; see <see cref="PackMinTokens"/>). Both
+    /// entry points take the 512-bit kernels where <see cref="CpuIsa.Avx512"/> holds (the same bits).
+    /// </summary>
     public static void ComputeRowsBf16(InterleavedHalfWeights w, float* x, int xStride, int numTokens, float* y, int yStride,
         int rowStart, int rowEnd)
     {
         if (!DenseGemm.UseAvx2)
             ComputeRowsPortable<Bf16Format>(w, x, xStride, numTokens, y, yStride, rowStart, rowEnd);
+        else if (CpuIsa.Avx512)
+            ComputeRowsTiledBf16Avx512(w, x, xStride, numTokens, y, yStride, rowStart, rowEnd);
         else
             ComputeRowsTiledBf16(w, x, xStride, numTokens, y, yStride, rowStart, rowEnd);
     }
@@ -120,15 +128,20 @@ internal static unsafe partial class InterleavedHalfGemm
                 }
             }
         }
-        if (blocked == numTokens) return;
-        float* yl = y + (long)blocked * yStride;
+        if (blocked < numTokens) LoneTokenAvx2<THalves>(w, x + (long)blocked * xStride, y + (long)blocked * yStride, range);
+    }
+
+    /// <summary>One token over the range's groups four at a time (decode, and a tile's lone last token).</summary>
+    private static void LoneTokenAvx2<THalves>(InterleavedHalfWeights w, float* x, float* y, GroupRange range) where THalves : struct, IHalfWidening
+    {
+        var results = stackalloc Vector256<float>[4];
         for (int g = range.First; g < range.End; g += 4)
         {
             // Past the range's end the last group is repeated (and not stored), so the kernel needs no variants.
             int last = range.End - 1;
             Quad1<THalves>(w.Group(g), w.Group(Math.Min(g + 1, last)), w.Group(Math.Min(g + 2, last)), w.Group(Math.Min(g + 3, last)),
-                n, x + (long)blocked * xStride, results);
-            for (int h = 0; h < 4 && g + h < range.End; h++) range.Store(yl, g + h, results[h]);
+                w.InFeatures, x, results);
+            for (int h = 0; h < 4 && g + h < range.End; h++) range.Store(y, g + h, results[h]);
         }
     }
 
@@ -236,6 +249,28 @@ internal static unsafe partial class InterleavedHalfGemm
             var v = Vector256<float>.Zero;
             for (int r = first; r < last; r++) v = v.WithElement(r, y[g * G + r]);
             return v;
+        }
+
+        /// <summary>
+        /// Groups [g, g + groups) of the range from y into pairs[p] (lanes 0–7 group g + 2p, lanes 8–15 the next);
+        /// a group past the range's end reads as zero.
+        /// </summary>
+        [MethodImpl(MethodImplOptions.AggressiveInlining)]
+        public void LoadWide(float* y, int g, int groups, Vector512<float>* pairs)
+        {
+            for (int p = 0; p < groups / 2; p++)
+            {
+                int lower = g + 2 * p, upper = lower + 1;
+                pairs[p] = Vector512.Create(lower < End ? Load(y, lower) : default, upper < End ? Load(y, upper) : default);
+            }
+        }
+
+        /// <summary>Groups [g, g + groups) from pairs (as <see cref="LoadWide"/> lays them out), those inside the range only.</summary>
+        [MethodImpl(MethodImplOptions.AggressiveInlining)]
+        public void StoreWide(float* y, int g, int groups, Vector512<float>* pairs)
+        {
+            for (int h = 0; h < groups && g + h < End; h++)
+                Store(y, g + h, h % 2 == 0 ? pairs[h / 2].GetLower() : pairs[h / 2].GetUpper());
         }
 
         [MethodImpl(MethodImplOptions.AggressiveInlining)]

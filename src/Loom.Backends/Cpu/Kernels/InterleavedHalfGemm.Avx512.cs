@@ -1,0 +1,361 @@
+using System.Runtime.CompilerServices;
+using System.Runtime.Intrinsics;
+using System.Runtime.Intrinsics.X86;
+
+namespace Loom.Backends.Cpu.Kernels;
+
+/// <summary>
+/// The 512-bit kernels (needs AVX-512, <see cref="CpuIsa.Avx512"/>), on the same eight-row layout: one zmm holds two
+/// groups at one k (lanes 0–7 group g, lanes 8–15 group g + 1), widened from the two groups' 16-byte vectors joined
+/// first (<see cref="IHalfWidening.Load16"/>). Tiles: four groups (32 rows, two zmm) × twelve tokens, 24 accumulators
+/// (AVX-512 has 32 registers; measured 1.1–1.4× the 32 × 6 tile at 12–24 tokens), then 32 rows × six tokens for the
+/// rest of a batch; one token (decode) keeps the AVX2 kernel. F16 and BF16 both widen in the tile at every batch size.
+/// <para>
+/// Each lane still computes acc = fma(w[k], x[k], acc) for k = 0, 1, ..., n − 1 from zero, with the same widened fp32
+/// weights and inputs as the AVX2 kernels, so every (row, token) output has the AVX2 path's bits, in every batch shape.
+/// </para>
+/// </summary>
+internal static unsafe partial class InterleavedHalfGemm
+{
+    /// <summary>Groups per 512-bit prefill tile (two zmm of two groups each).</summary>
+    private const int WideGroups = 4;
+
+    /// <summary>Tokens per full 512-bit tile (<see cref="Quad12Avx512{THalves}"/>).</summary>
+    private const int WideTileTokens = 12;
+
+    /// <summary>F16 widened inside the tile, 512-bit: <see cref="ComputeRowsTiledF16"/>'s bits.</summary>
+    internal static void ComputeRowsTiledF16Avx512(InterleavedHalfWeights w, float* x, int xStride, int numTokens, float* y, int yStride,
+        int rowStart, int rowEnd)
+    {
+        var range = new GroupRange(rowStart, rowEnd);
+        int n = w.InFeatures;
+        int tileTokens = TokensPerTile(n);
+        var inputs = ScaledInputs.ForThisThread();
+        for (int tile = 0; tile < numTokens; tile += tileTokens)
+        {
+            int count = Math.Min(tileTokens, numTokens - tile);
+            float* xt = x + (long)tile * xStride, yt = y + (long)tile * yStride;
+            float* scaled = inputs.TryScale(xt, xStride, count, n);
+            if (scaled != null)
+                ComputeTileAvx512<ScaledHalves>(w, scaled, n, count, yt, yStride, range);
+            else
+                ComputeTileAvx512<ExactHalves>(w, xt, xStride, count, yt, yStride, range);
+        }
+    }
+
+    /// <summary>BF16 widened inside the tile, 512-bit: <see cref="ComputeRowsTiledBf16"/>'s bits.</summary>
+    internal static void ComputeRowsTiledBf16Avx512(InterleavedHalfWeights w, float* x, int xStride, int numTokens, float* y, int yStride,
+        int rowStart, int rowEnd)
+    {
+        var range = new GroupRange(rowStart, rowEnd);
+        int tileTokens = TokensPerTile(w.InFeatures);
+        for (int tile = 0; tile < numTokens; tile += tileTokens)
+            ComputeTileAvx512<Bf16Halves>(w, x + (long)tile * xStride, xStride, Math.Min(tileTokens, numTokens - tile), y + (long)tile * yStride, yStride, range);
+    }
+
+    /// <summary>
+    /// One token tile as <see cref="ComputeTile{THalves}"/> does it, four groups at a time: past the range's end the
+    /// last group is repeated (and not stored), so the kernels need no variants.
+    /// </summary>
+    private static void ComputeTileAvx512<THalves>(InterleavedHalfWeights w, float* x, int xStride, int numTokens, float* y, int yStride,
+        GroupRange range) where THalves : struct, IHalfWidening
+    {
+        int n = w.InFeatures;
+        var results = stackalloc Vector512<float>[2 * WideTileTokens];
+        var tokens = stackalloc float*[WideTileTokens];
+        int last = range.End - 1;
+        for (int g = range.First; g < range.End; g += WideGroups)
+        {
+            ushort* g0 = w.Group(g), g1 = w.Group(Math.Min(g + 1, last)), g2 = w.Group(Math.Min(g + 2, last)), g3 = w.Group(Math.Min(g + 3, last));
+            // Twelve-token blocks while more than six tokens are left (a last one of seven to eleven repeats its last
+            // token: one 32 × 12 pass beats a 32 × 6 pass and a second one, or a lone-token pass), then one block of
+            // two to six, or a lone token below.
+            int t = 0;
+            for (; numTokens - t > TileTokens; t += WideTileTokens)
+            {
+                int live = Math.Min(WideTileTokens, numTokens - t);
+                for (int j = 0; j < WideTileTokens; j++) tokens[j] = x + (long)(t + Math.Min(j, live - 1)) * xStride;
+                Quad12Avx512<THalves>(g0, g1, g2, g3, n, tokens, results);
+                for (int j = 0; j < live; j++) range.StoreWide(y + (long)(t + j) * yStride, g, WideGroups, results + 2 * j);
+            }
+            if (numTokens - t >= 2)
+            {
+                int live = numTokens - t;
+                for (int j = 0; j < TileTokens; j++) tokens[j] = x + (long)(t + Math.Min(j, live - 1)) * xStride;
+                Quad6Avx512<THalves>(g0, g1, g2, g3, n, tokens, results);
+                for (int j = 0; j < live; j++) range.StoreWide(y + (long)(t + j) * yStride, g, WideGroups, results + 2 * j);
+            }
+        }
+        // A lone token stays on the AVX2 kernel: a 512-bit one (eight groups, four zmm chains) measured level for BF16
+        // and up to 25 % slower for F16 (one token is bound by streaming the weights, not by FMA).
+        int tail = numTokens; // tokens left after the twelve-token blocks, as the loop above takes them (or less than zero)
+        while (tail > TileTokens) tail -= WideTileTokens;
+        if (tail == 1) LoneTokenAvx2<THalves>(w, x + (long)(numTokens - 1) * xStride, y + (long)(numTokens - 1) * yStride, range);
+    }
+
+    /// <summary>
+    /// Thirty-two rows (groups g0..g3) × six tokens x[0..5]; results[2j] is token j's groups g0 (lanes 0–7) and g1,
+    /// results[2j + 1] its g2 and g3. Each k: two widenings and six broadcasts feed twelve 512-bit FMAs.
+    /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    private static void Quad6Avx512<THalves>(ushort* g0, ushort* g1, ushort* g2, ushort* g3, int n, float** x, Vector512<float>* results)
+        where THalves : struct, IHalfWidening
+    {
+        float* x0 = x[0], x1 = x[1], x2 = x[2], x3 = x[3], x4 = x[4], x5 = x[5];
+        Vector512<float> a00 = default, a01 = default, a10 = default, a11 = default, a20 = default, a21 = default;
+        Vector512<float> a30 = default, a31 = default, a40 = default, a41 = default, a50 = default, a51 = default;
+        for (int k = 0; k < n; k++)
+        {
+            var w0 = THalves.Load16(g0 + k * G, g1 + k * G);
+            var w1 = THalves.Load16(g2 + k * G, g3 + k * G);
+            var v = Vector512.Create(x0[k]);
+            a00 = Avx512F.FusedMultiplyAdd(w0, v, a00);
+            a01 = Avx512F.FusedMultiplyAdd(w1, v, a01);
+            v = Vector512.Create(x1[k]);
+            a10 = Avx512F.FusedMultiplyAdd(w0, v, a10);
+            a11 = Avx512F.FusedMultiplyAdd(w1, v, a11);
+            v = Vector512.Create(x2[k]);
+            a20 = Avx512F.FusedMultiplyAdd(w0, v, a20);
+            a21 = Avx512F.FusedMultiplyAdd(w1, v, a21);
+            v = Vector512.Create(x3[k]);
+            a30 = Avx512F.FusedMultiplyAdd(w0, v, a30);
+            a31 = Avx512F.FusedMultiplyAdd(w1, v, a31);
+            v = Vector512.Create(x4[k]);
+            a40 = Avx512F.FusedMultiplyAdd(w0, v, a40);
+            a41 = Avx512F.FusedMultiplyAdd(w1, v, a41);
+            v = Vector512.Create(x5[k]);
+            a50 = Avx512F.FusedMultiplyAdd(w0, v, a50);
+            a51 = Avx512F.FusedMultiplyAdd(w1, v, a51);
+        }
+        results[0] = a00; results[1] = a01; results[2] = a10; results[3] = a11; results[4] = a20; results[5] = a21;
+        results[6] = a30; results[7] = a31; results[8] = a40; results[9] = a41; results[10] = a50; results[11] = a51;
+    }
+
+    /// <summary>
+    /// Thirty-two rows (groups g0..g3) × twelve tokens x[0..11]: results[2j] token j's g0 and g1, results[2j + 1] its
+    /// g2 and g3. Twenty-four accumulators (AVX-512 has 32 registers): each k two widenings and twelve broadcasts feed
+    /// twenty-four FMAs, half of <see cref="Quad6Avx512{THalves}"/>'s widening per FMA.
+    /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    private static void Quad12Avx512<THalves>(ushort* g0, ushort* g1, ushort* g2, ushort* g3, int n, float** x, Vector512<float>* results)
+        where THalves : struct, IHalfWidening
+    {
+        float* x0 = x[0], x1 = x[1], x2 = x[2], x3 = x[3], x4 = x[4], x5 = x[5], x6 = x[6], x7 = x[7], x8 = x[8], x9 = x[9], x10 = x[10], x11 = x[11];
+        Vector512<float> a00 = default, a01 = default, a10 = default, a11 = default, a20 = default, a21 = default;
+        Vector512<float> a30 = default, a31 = default, a40 = default, a41 = default, a50 = default, a51 = default;
+        Vector512<float> a60 = default, a61 = default, a70 = default, a71 = default, a80 = default, a81 = default;
+        Vector512<float> a90 = default, a91 = default, a100 = default, a101 = default, a110 = default, a111 = default;
+        for (int k = 0; k < n; k++)
+        {
+            var w0 = THalves.Load16(g0 + k * G, g1 + k * G);
+            var w1 = THalves.Load16(g2 + k * G, g3 + k * G);
+            Vector512<float> v;
+            v = Vector512.Create(x0[k]);
+            a00 = Avx512F.FusedMultiplyAdd(w0, v, a00);
+            a01 = Avx512F.FusedMultiplyAdd(w1, v, a01);
+            v = Vector512.Create(x1[k]);
+            a10 = Avx512F.FusedMultiplyAdd(w0, v, a10);
+            a11 = Avx512F.FusedMultiplyAdd(w1, v, a11);
+            v = Vector512.Create(x2[k]);
+            a20 = Avx512F.FusedMultiplyAdd(w0, v, a20);
+            a21 = Avx512F.FusedMultiplyAdd(w1, v, a21);
+            v = Vector512.Create(x3[k]);
+            a30 = Avx512F.FusedMultiplyAdd(w0, v, a30);
+            a31 = Avx512F.FusedMultiplyAdd(w1, v, a31);
+            v = Vector512.Create(x4[k]);
+            a40 = Avx512F.FusedMultiplyAdd(w0, v, a40);
+            a41 = Avx512F.FusedMultiplyAdd(w1, v, a41);
+            v = Vector512.Create(x5[k]);
+            a50 = Avx512F.FusedMultiplyAdd(w0, v, a50);
+            a51 = Avx512F.FusedMultiplyAdd(w1, v, a51);
+            v = Vector512.Create(x6[k]);
+            a60 = Avx512F.FusedMultiplyAdd(w0, v, a60);
+            a61 = Avx512F.FusedMultiplyAdd(w1, v, a61);
+            v = Vector512.Create(x7[k]);
+            a70 = Avx512F.FusedMultiplyAdd(w0, v, a70);
+            a71 = Avx512F.FusedMultiplyAdd(w1, v, a71);
+            v = Vector512.Create(x8[k]);
+            a80 = Avx512F.FusedMultiplyAdd(w0, v, a80);
+            a81 = Avx512F.FusedMultiplyAdd(w1, v, a81);
+            v = Vector512.Create(x9[k]);
+            a90 = Avx512F.FusedMultiplyAdd(w0, v, a90);
+            a91 = Avx512F.FusedMultiplyAdd(w1, v, a91);
+            v = Vector512.Create(x10[k]);
+            a100 = Avx512F.FusedMultiplyAdd(w0, v, a100);
+            a101 = Avx512F.FusedMultiplyAdd(w1, v, a101);
+            v = Vector512.Create(x11[k]);
+            a110 = Avx512F.FusedMultiplyAdd(w0, v, a110);
+            a111 = Avx512F.FusedMultiplyAdd(w1, v, a111);
+        }
+        results[0] = a00; results[1] = a01; results[2] = a10; results[3] = a11; results[4] = a20; results[5] = a21;
+        results[6] = a30; results[7] = a31; results[8] = a40; results[9] = a41; results[10] = a50; results[11] = a51;
+        results[12] = a60; results[13] = a61; results[14] = a70; results[15] = a71; results[16] = a80; results[17] = a81;
+        results[18] = a90; results[19] = a91; results[20] = a100; results[21] = a101; results[22] = a110; results[23] = a111;
+    }
+
+    /// <summary>
+    /// Over widened panels as <see cref="ComputeRowsPacked{THalves}"/>, 512-bit: four groups per panel pass, each k one
+    /// aligned zmm per pair of groups. The same bits. Not dispatched: with the 32 × 12 tile amortizing the widening,
+    /// widening in the tile measured faster for F16 too (packed / tiled 0.81–0.96 at 32–512 tokens on [4864, 896] and
+    /// [896, 4864], one case 1.04; `half-packing --avx512`), so <see cref="ComputeRowsF16"/> never packs on AVX-512;
+    /// kept, tested, for caches where the balance differs.
+    /// </summary>
+    internal static void ComputeRowsPackedAvx512<THalves>(InterleavedHalfWeights w, float* x, int xStride, int numTokens, float* y, int yStride,
+        int rowStart, int rowEnd) where THalves : struct, IHalfWidening
+    {
+        var range = new GroupRange(rowStart, rowEnd);
+        int n = w.InFeatures;
+        int chunks = (n + PanelDepth - 1) / PanelDepth;
+        int depth = (n + chunks - 1) / chunks;
+        int tileTokens = BalancedTileTokens(numTokens, TokensPerTile(depth));
+        float* panel = WidenedPanel.ForThisThread().Reserve(depth, WideGroups);
+        for (int tile = 0; tile < numTokens; tile += tileTokens)
+        {
+            int count = Math.Min(tileTokens, numTokens - tile);
+            float* xt = x + (long)tile * xStride, yt = y + (long)tile * yStride;
+            for (int k0 = 0; k0 < n; k0 += depth)
+                PackedChunkAvx512<THalves>(w, panel, k0, Math.Min(depth, n - k0), xt, xStride, count, yt, yStride, range);
+        }
+    }
+
+    /// <summary>
+    /// k in [k0, k0 + depth) of one token tile, four groups per widening (two [depth, 16] panels, one after the other),
+    /// the last group repeated past the range's end; continuing from y after the first chunk.
+    /// </summary>
+    private static void PackedChunkAvx512<THalves>(InterleavedHalfWeights w, float* panel, int k0, int depth, float* x, int xStride,
+        int numTokens, float* y, int yStride, GroupRange range) where THalves : struct, IHalfWidening
+    {
+        var acc = stackalloc Vector512<float>[2 * WideTileTokens]; // [tokens, pairs of groups]
+        var tokens = stackalloc float*[WideTileTokens];
+        int last = range.End - 1;
+        float* upperPanel = panel + (long)depth * 2 * G;
+        for (int g = range.First; g < range.End; g += WideGroups)
+        {
+            long offset = (long)k0 * G;
+            WidenAvx512<THalves>(w.Group(g) + offset, w.Group(Math.Min(g + 1, last)) + offset, depth, panel);
+            WidenAvx512<THalves>(w.Group(Math.Min(g + 2, last)) + offset, w.Group(Math.Min(g + 3, last)) + offset, depth, upperPanel);
+            // Blocks of twelve tokens, then six (a last block of one to five runs as six with its last token repeated).
+            for (int t = 0; t < numTokens;)
+            {
+                int block = numTokens - t >= WideTileTokens ? WideTileTokens : TileTokens;
+                int live = Math.Min(block, numTokens - t);
+                for (int j = 0; j < block; j++)
+                {
+                    int token = t + Math.Min(j, live - 1);
+                    tokens[j] = x + (long)token * xStride + k0;
+                    if (k0 == 0)
+                        acc[2 * j] = acc[2 * j + 1] = default;
+                    else
+                        range.LoadWide(y + (long)token * yStride, g, WideGroups, acc + 2 * j);
+                }
+                if (block == WideTileTokens)
+                    PanelQuad12Avx512(panel, upperPanel, depth, tokens, acc);
+                else
+                    PanelQuad6Avx512(panel, upperPanel, depth, tokens, acc);
+                for (int j = 0; j < live; j++) range.StoreWide(y + (long)(t + j) * yStride, g, WideGroups, acc + 2 * j);
+                t += live;
+            }
+        }
+    }
+
+    /// <summary>Groups g0 and g1 at k in [0, depth) widened into panel ([depth, 16] fp32: g0's eight rows, then g1's).</summary>
+    private static void WidenAvx512<THalves>(ushort* g0, ushort* g1, int depth, float* panel) where THalves : struct, IHalfWidening
+    {
+        for (int k = 0; k < depth; k++)
+            Avx512F.StoreAligned(panel + k * 2 * G, THalves.Load16(g0 + k * G, g1 + k * G));
+    }
+
+    /// <summary>Thirty-two panel rows (two panels) × six tokens x[0..5], continuing acc[2j + h] (token j, panel h) in place.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    private static void PanelQuad6Avx512(float* lower, float* upper, int depth, float** x, Vector512<float>* acc)
+    {
+        float* x0 = x[0], x1 = x[1], x2 = x[2], x3 = x[3], x4 = x[4], x5 = x[5];
+        Vector512<float> a00 = acc[0], a01 = acc[1], a10 = acc[2], a11 = acc[3], a20 = acc[4], a21 = acc[5];
+        Vector512<float> a30 = acc[6], a31 = acc[7], a40 = acc[8], a41 = acc[9], a50 = acc[10], a51 = acc[11];
+        for (int k = 0; k < depth; k++)
+        {
+            var w0 = Avx512F.LoadAlignedVector512(lower + k * 2 * G);
+            var w1 = Avx512F.LoadAlignedVector512(upper + k * 2 * G);
+            var v = Vector512.Create(x0[k]);
+            a00 = Avx512F.FusedMultiplyAdd(w0, v, a00);
+            a01 = Avx512F.FusedMultiplyAdd(w1, v, a01);
+            v = Vector512.Create(x1[k]);
+            a10 = Avx512F.FusedMultiplyAdd(w0, v, a10);
+            a11 = Avx512F.FusedMultiplyAdd(w1, v, a11);
+            v = Vector512.Create(x2[k]);
+            a20 = Avx512F.FusedMultiplyAdd(w0, v, a20);
+            a21 = Avx512F.FusedMultiplyAdd(w1, v, a21);
+            v = Vector512.Create(x3[k]);
+            a30 = Avx512F.FusedMultiplyAdd(w0, v, a30);
+            a31 = Avx512F.FusedMultiplyAdd(w1, v, a31);
+            v = Vector512.Create(x4[k]);
+            a40 = Avx512F.FusedMultiplyAdd(w0, v, a40);
+            a41 = Avx512F.FusedMultiplyAdd(w1, v, a41);
+            v = Vector512.Create(x5[k]);
+            a50 = Avx512F.FusedMultiplyAdd(w0, v, a50);
+            a51 = Avx512F.FusedMultiplyAdd(w1, v, a51);
+        }
+        acc[0] = a00; acc[1] = a01; acc[2] = a10; acc[3] = a11; acc[4] = a20; acc[5] = a21;
+        acc[6] = a30; acc[7] = a31; acc[8] = a40; acc[9] = a41; acc[10] = a50; acc[11] = a51;
+    }
+
+    /// <summary>
+    /// Thirty-two panel rows (two panels) × twelve tokens x[0..11], continuing acc[2j + h] (token j, panel h) in place:
+    /// twenty-four accumulators, as <see cref="Quad12Avx512{THalves}"/>.
+    /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    private static void PanelQuad12Avx512(float* lower, float* upper, int depth, float** x, Vector512<float>* acc)
+    {
+        float* x0 = x[0], x1 = x[1], x2 = x[2], x3 = x[3], x4 = x[4], x5 = x[5], x6 = x[6], x7 = x[7], x8 = x[8], x9 = x[9], x10 = x[10], x11 = x[11];
+        Vector512<float> a00 = acc[0], a01 = acc[1], a10 = acc[2], a11 = acc[3], a20 = acc[4], a21 = acc[5];
+        Vector512<float> a30 = acc[6], a31 = acc[7], a40 = acc[8], a41 = acc[9], a50 = acc[10], a51 = acc[11];
+        Vector512<float> a60 = acc[12], a61 = acc[13], a70 = acc[14], a71 = acc[15], a80 = acc[16], a81 = acc[17];
+        Vector512<float> a90 = acc[18], a91 = acc[19], a100 = acc[20], a101 = acc[21], a110 = acc[22], a111 = acc[23];
+        for (int k = 0; k < depth; k++)
+        {
+            var w0 = Avx512F.LoadAlignedVector512(lower + k * 2 * G);
+            var w1 = Avx512F.LoadAlignedVector512(upper + k * 2 * G);
+            Vector512<float> v;
+            v = Vector512.Create(x0[k]);
+            a00 = Avx512F.FusedMultiplyAdd(w0, v, a00);
+            a01 = Avx512F.FusedMultiplyAdd(w1, v, a01);
+            v = Vector512.Create(x1[k]);
+            a10 = Avx512F.FusedMultiplyAdd(w0, v, a10);
+            a11 = Avx512F.FusedMultiplyAdd(w1, v, a11);
+            v = Vector512.Create(x2[k]);
+            a20 = Avx512F.FusedMultiplyAdd(w0, v, a20);
+            a21 = Avx512F.FusedMultiplyAdd(w1, v, a21);
+            v = Vector512.Create(x3[k]);
+            a30 = Avx512F.FusedMultiplyAdd(w0, v, a30);
+            a31 = Avx512F.FusedMultiplyAdd(w1, v, a31);
+            v = Vector512.Create(x4[k]);
+            a40 = Avx512F.FusedMultiplyAdd(w0, v, a40);
+            a41 = Avx512F.FusedMultiplyAdd(w1, v, a41);
+            v = Vector512.Create(x5[k]);
+            a50 = Avx512F.FusedMultiplyAdd(w0, v, a50);
+            a51 = Avx512F.FusedMultiplyAdd(w1, v, a51);
+            v = Vector512.Create(x6[k]);
+            a60 = Avx512F.FusedMultiplyAdd(w0, v, a60);
+            a61 = Avx512F.FusedMultiplyAdd(w1, v, a61);
+            v = Vector512.Create(x7[k]);
+            a70 = Avx512F.FusedMultiplyAdd(w0, v, a70);
+            a71 = Avx512F.FusedMultiplyAdd(w1, v, a71);
+            v = Vector512.Create(x8[k]);
+            a80 = Avx512F.FusedMultiplyAdd(w0, v, a80);
+            a81 = Avx512F.FusedMultiplyAdd(w1, v, a81);
+            v = Vector512.Create(x9[k]);
+            a90 = Avx512F.FusedMultiplyAdd(w0, v, a90);
+            a91 = Avx512F.FusedMultiplyAdd(w1, v, a91);
+            v = Vector512.Create(x10[k]);
+            a100 = Avx512F.FusedMultiplyAdd(w0, v, a100);
+            a101 = Avx512F.FusedMultiplyAdd(w1, v, a101);
+            v = Vector512.Create(x11[k]);
+            a110 = Avx512F.FusedMultiplyAdd(w0, v, a110);
+            a111 = Avx512F.FusedMultiplyAdd(w1, v, a111);
+        }
+        acc[0] = a00; acc[1] = a01; acc[2] = a10; acc[3] = a11; acc[4] = a20; acc[5] = a21;
+        acc[6] = a30; acc[7] = a31; acc[8] = a40; acc[9] = a41; acc[10] = a50; acc[11] = a51;
+        acc[12] = a60; acc[13] = a61; acc[14] = a70; acc[15] = a71; acc[16] = a80; acc[17] = a81;
+        acc[18] = a90; acc[19] = a91; acc[20] = a100; acc[21] = a101; acc[22] = a110; acc[23] = a111;
+    }
+}
