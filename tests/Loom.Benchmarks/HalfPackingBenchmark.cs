@@ -10,10 +10,9 @@ namespace Loom.Benchmarks;
 /// against widening once per tile into a panel (what larger F16 batches run). The two alternate within each shape, the order
 /// flipping every round, so that on a loaded machine both see the same minutes; process CPU time, best round of each.
 /// Usage: dotnet run -c Release --project tests/Loom.Benchmarks -- half-packing [--seconds S] [--rounds R]
-/// [--types f16,bf16] [--tokens 6,12,32,128,512] [--shapes 896x896,128x896,4864x896,896x4864] (out x in) [--isa | --avx512]
+/// [--types f16,bf16] [--tokens 6,12,32,128,512] [--shapes 896x896,128x896,4864x896,896x4864] (out x in) [--isa]
 /// (--isa: instead, the AVX2 kernels against the AVX-512 ones on the path each batch takes: tiled, but packed for F16
-/// on AVX2 from <see cref="InterleavedHalfGemm.PackMinTokens"/> tokens; --avx512: tiled against
-/// packed as without it, both on the 512-bit kernels; both need AVX-512)
+/// on AVX2 from <see cref="InterleavedHalfGemm.PackMinTokens"/> tokens; needs AVX-512)
 /// </summary>
 internal static unsafe class HalfPackingBenchmark
 {
@@ -26,9 +25,9 @@ internal static unsafe class HalfPackingBenchmark
         var types = Option(args, "--types", "f16,bf16").Split(',');
         var tokenCounts = Option(args, "--tokens", "6,12,32,128,512").Split(',').Select(int.Parse).ToArray();
         var shapes = Option(args, "--shapes", "896x896,128x896,4864x896,896x4864").Split(',').Select(s => s.Split('x').Select(int.Parse).ToArray());
-        bool isa = args.Contains("--isa"), wide = args.Contains("--avx512");
+        bool isa = args.Contains("--isa");
         if (!DenseGemm.UseAvx2) throw new PlatformNotSupportedException("both paths need AVX2 and FMA");
-        if ((isa || wide) && !CpuIsa.Avx512) throw new PlatformNotSupportedException("--isa and --avx512 need AVX-512");
+        if (isa && !CpuIsa.Avx512) throw new PlatformNotSupportedException("--isa needs AVX-512");
         Console.WriteLine(isa
             ? "| weight | shape [out, in] | tokens | AVX2 GMAC/s | AVX-512 GMAC/s | AVX-512 / AVX2 |"
             : "| weight | shape [out, in] | tokens | tiled GMAC/s | packed GMAC/s | packed / tiled |");
@@ -36,21 +35,16 @@ internal static unsafe class HalfPackingBenchmark
         foreach (var shape in shapes)
             foreach (string type in types)
                 foreach (int tokens in tokenCounts)
-                    Measure(type, shape[0], shape[1], tokens, seconds, rounds, isa, wide);
+                    Measure(type, shape[0], shape[1], tokens, seconds, rounds, isa);
         return 0;
     }
 
-    private static void Measure(string type, int outFeatures, int inFeatures, int tokens, double seconds, int rounds, bool isa, bool wide)
+    private static void Measure(string type, int outFeatures, int inFeatures, int tokens, double seconds, int rounds, bool isa)
     {
         bool f16 = type.Equals("f16", StringComparison.OrdinalIgnoreCase);
         // "tiled" and "packed" name the first and second column's kernel (with --isa: AVX2 and AVX-512).
         Kernel tiled, packed;
-        if (wide)
-        {
-            tiled = f16 ? InterleavedHalfGemm.ComputeRowsTiledF16Avx512 : InterleavedHalfGemm.ComputeRowsTiledBf16Avx512;
-            packed = f16 ? InterleavedHalfGemm.ComputeRowsPackedAvx512<ExactHalves> : InterleavedHalfGemm.ComputeRowsPackedAvx512<Bf16Halves>;
-        }
-        else if (!isa)
+        if (!isa)
         {
             tiled = f16 ? InterleavedHalfGemm.ComputeRowsTiledF16 : InterleavedHalfGemm.ComputeRowsTiledBf16;
             packed = f16 ? InterleavedHalfGemm.ComputeRowsPacked<ExactHalves> : InterleavedHalfGemm.ComputeRowsPacked<Bf16Halves>;

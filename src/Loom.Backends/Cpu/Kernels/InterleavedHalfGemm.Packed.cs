@@ -21,10 +21,7 @@ internal static unsafe partial class InterleavedHalfGemm
     /// </summary>
     internal const int PackMinTokens = 32;
 
-    /// <summary>
-    /// Most k per panel: 16 rows × 1024 × 4 B = 64 KB beside a token tile's 256 KB of inputs in a 512 KB L2 (the
-    /// 512-bit path widens 32 rows at a time: 128 KB).
-    /// </summary>
+    /// <summary>Most k per panel: 16 rows × 1024 × 4 B = 64 KB beside a token tile's 256 KB of inputs in a 512 KB L2.</summary>
     internal const int PanelDepth = 1024;
 
     /// <summary>Output columns [rowStart, rowEnd) of y over widened panels (needs AVX2); any number of tokens works.</summary>
@@ -36,7 +33,7 @@ internal static unsafe partial class InterleavedHalfGemm
         int chunks = (n + PanelDepth - 1) / PanelDepth;
         int depth = (n + chunks - 1) / chunks;
         int tileTokens = BalancedTileTokens(numTokens, TokensPerTile(depth));
-        float* panel = WidenedPanel.ForThisThread().Reserve(depth, 2);
+        float* panel = WidenedPanel.ForThisThread().Reserve(depth);
         for (int tile = 0; tile < numTokens; tile += tileTokens)
         {
             int count = Math.Min(tileTokens, numTokens - tile);
@@ -146,13 +143,10 @@ internal sealed unsafe class WidenedPanel
 
     public static WidenedPanel ForThisThread() => t_instance ??= new WidenedPanel();
 
-    /// <summary>
-    /// Room for <paramref name="depth"/> k of <paramref name="groups"/> groups' rows (an even count: [depth, 16] per
-    /// pair, one after the other); valid until this thread's next call.
-    /// </summary>
-    public float* Reserve(int depth, int groups)
+    /// <summary>Room for <paramref name="depth"/> k of sixteen rows; valid until this thread's next call.</summary>
+    public float* Reserve(int depth)
     {
-        int size = depth * groups * InterleavedHalfWeights.GroupRows + AlignFloats;
+        int size = depth * 2 * InterleavedHalfWeights.GroupRows + AlignFloats;
         if (_values.Length < size) _values = GC.AllocateUninitializedArray<float>(size, pinned: true);
         float* start = (float*)Unsafe.AsPointer(ref _values[0]);
         return (float*)(((nint)start + 63) & ~(nint)63);

@@ -40,7 +40,7 @@ internal static unsafe partial class InterleavedHalfGemm
     {
         if (!DenseGemm.UseAvx2)
             ComputeRowsPortable<F16Format>(w, x, xStride, numTokens, y, yStride, rowStart, rowEnd);
-        else if (CpuIsa.Avx512) // widened in the 32 x 12 tile at every batch size (see ComputeRowsPackedAvx512)
+        else if (CpuIsa.Avx512) // widened in the 32 x 12 tile at every batch size: a 512-bit packed variant measured 0.81-0.96x of it
             ComputeRowsTiledF16Avx512(w, x, xStride, numTokens, y, yStride, rowStart, rowEnd);
         else if (numTokens >= PackMinTokens)
             ComputeRowsPacked<ExactHalves>(w, x, xStride, numTokens, y, yStride, rowStart, rowEnd); // widened once per tile: exactly, unscaled
