@@ -56,6 +56,25 @@ internal static unsafe class InterleavedGemm
         public void Tokens8Pair(int g, int t, float* y, int yStride, int first, int last) =>
             TBlock.Tokens8Pair(w.Quants(g), w.Quants(g + 1), w.Scales(g), w.Scales(g + 1), w.Blocks, a, t, y, yStride, first, last);
 
+        /// <summary>Four tokens of a pair stay on each group's 256-bit kernel (no 512-bit four-token kernel is built).</summary>
+        public void Tokens4Pair(int g, int t, float* y, int yStride, int first, int last)
+        {
+            Tokens4(g, t, y, yStride, first, Math.Min(last, G));
+            Tokens4(g + 1, t, y + G, yStride, 0, last - G);
+        }
+
+        /// <summary>
+        /// Single tokens (decode) stay on each group's 256-bit kernel on purpose: a 512-bit one-token Q4_0 kernel over
+        /// the pair was 1.25–1.42x faster with the weights in cache but 0.70–0.86x streaming them from DRAM as decode
+        /// does (kernels benchmark, --resident-mb 300, one thread, load average 15), its two groups being two streams
+        /// far apart.
+        /// </summary>
+        public void Token1Pair(int g, int t, float* y, int first, int last)
+        {
+            Token1(g, t, y, first, Math.Min(last, G));
+            Token1(g + 1, t, y + G, 0, last - G);
+        }
+
         public void Tokens8(int g, int t, float* y, int yStride, int first, int last) =>
             TBlock.Tokens8(w.Quants(g), w.Scales(g), w.Blocks, a, t, y, yStride, first, last);
 

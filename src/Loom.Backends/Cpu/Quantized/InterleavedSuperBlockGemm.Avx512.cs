@@ -15,46 +15,6 @@ namespace Loom.Backends.Cpu.Quantized;
 /// </summary>
 internal static unsafe partial class InterleavedSuperBlockGemm
 {
-    /// <summary>Activation bytes per token tile, as <see cref="InterleavedTiles"/> takes them (a quarter of a typical 1 MB L2).</summary>
-    private const long InputTileBytes = 256 * 1024;
-
-    /// <summary>
-    /// <see cref="InterleavedTiles.Run"/>'s loop order (token tiles, then groups, 8 / 4 / 1 tokens at a time) over
-    /// pairs of groups with the 512-bit kernels; a last group without a partner runs the 256-bit ones.
-    /// </summary>
-    private static void RunPairs<TFormat>(InterleavedSuperBlocks w, Q8KActivations x, int numTokens, float* y, int yStride,
-        int rowStart, int rowEnd) where TFormat : struct, ISuperBlockFormat
-    {
-        int n = w.Blocks * 256;
-        var single = new Kernels<TFormat>(w, x);
-        long stride = (long)w.Blocks * w.GroupBlockBytes;
-        int tileTokens = (int)Math.Clamp(InputTileBytes / n, 8, int.MaxValue) & ~7;
-        int groupEnd = (rowEnd + G - 1) / G;
-        for (int tile = 0; tile < numTokens; tile += tileTokens)
-        {
-            int tileEnd = Math.Min(numTokens, tile + tileTokens);
-            for (int g = rowStart / G; g < groupEnd; g += 2)
-            {
-                float* yg = y + g * G;
-                int first = Math.Max(rowStart - g * G, 0), t = tile;
-                if (g + 1 == groupEnd)
-                {
-                    int last = Math.Min(rowEnd - g * G, G);
-                    for (; t + 8 <= tileEnd; t += 8) single.Tokens8(g, t, yg + (long)t * yStride, yStride, first, last);
-                    for (; t + 4 <= tileEnd; t += 4) single.Tokens4(g, t, yg + (long)t * yStride, yStride, first, last);
-                    for (; t < tileEnd; t++) single.Token1(g, t, yg + (long)t * yStride, first, last);
-                    continue;
-                }
-                // Group g + 1 lies wholly inside the range (it starts past rowStart and ends at or before rowEnd's group).
-                int pairLast = Math.Min(rowEnd - g * G, 2 * G);
-                byte* q = w.Group(g);
-                for (; t + 8 <= tileEnd; t += 8) Tokens8Pair<TFormat>(q, stride, w.Blocks, x, n, t, yg + (long)t * yStride, yStride, first, pairLast);
-                for (; t + 4 <= tileEnd; t += 4) Tokens4Pair<TFormat>(q, stride, w.Blocks, x, n, t, yg + (long)t * yStride, yStride, first, pairLast);
-                for (; t < tileEnd; t++) Token1Pair<TFormat>(q, stride, w.Blocks, x, n, t, yg + (long)t * yStride, first, pairLast);
-            }
-        }
-    }
-
     /// <summary>
     /// Tokens t..t+7 of groups g and g + 1 (q at group g, group g + 1 at q + stride): each pair of chunk vectors
     /// unpacked once for eight tokens, whose int32 sums stay in registers.

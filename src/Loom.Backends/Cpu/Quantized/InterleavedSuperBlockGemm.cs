@@ -31,12 +31,26 @@ internal static unsafe partial class InterleavedSuperBlockGemm
     internal static void ComputeRows<TFormat>(InterleavedSuperBlocks w, Q8KActivations x, int numTokens, float* y, int yStride,
         int rowStart, int rowEnd, bool avx512) where TFormat : struct, ISuperBlockFormat
     {
-        if (avx512) RunPairs<TFormat>(w, x, numTokens, y, yStride, rowStart, rowEnd);
-        else InterleavedTiles.Run(new Kernels<TFormat>(w, x), w.Blocks * 256, numTokens, y, yStride, rowStart, rowEnd);
+        var kernels = new Kernels<TFormat>(w, x);
+        if (avx512) InterleavedTiles.RunPairs(kernels, w.Blocks * 256, numTokens, y, yStride, rowStart, rowEnd);
+        else InterleavedTiles.Run(kernels, w.Blocks * 256, numTokens, y, yStride, rowStart, rowEnd);
     }
 
-    private readonly struct Kernels<TFormat>(InterleavedSuperBlocks w, Q8KActivations x) : IGroupKernels where TFormat : struct, ISuperBlockFormat
+    /// <summary>The kernels over one group, and over a pair of groups with the 512-bit kernels at every token count.</summary>
+    private readonly struct Kernels<TFormat>(InterleavedSuperBlocks w, Q8KActivations x) : IGroupPairKernels where TFormat : struct, ISuperBlockFormat
     {
+        /// <summary>Bytes from one group's super-blocks to the next group's.</summary>
+        private long Stride => (long)w.Blocks * w.GroupBlockBytes;
+
+        public void Tokens8Pair(int g, int t, float* y, int yStride, int first, int last) =>
+            Tokens8Pair<TFormat>(w.Group(g), Stride, w.Blocks, x, w.Blocks * 256, t, y, yStride, first, last);
+
+        public void Tokens4Pair(int g, int t, float* y, int yStride, int first, int last) =>
+            Tokens4Pair<TFormat>(w.Group(g), Stride, w.Blocks, x, w.Blocks * 256, t, y, yStride, first, last);
+
+        public void Token1Pair(int g, int t, float* y, int first, int last) =>
+            Token1Pair<TFormat>(w.Group(g), Stride, w.Blocks, x, w.Blocks * 256, t, y, first, last);
+
         public void Tokens8(int g, int t, float* y, int yStride, int first, int last) =>
             Tokens8<TFormat>(w.Group(g), w.Blocks, x, w.Blocks * 256, t, y, yStride, first, last);
 

@@ -37,13 +37,11 @@ internal static unsafe class InterleavedTiles
     }
 
     /// <summary>
-    /// <see cref="Run"/> with the 512-bit kernels (the caller checks AVX-512): groups g and g + 1 side by side, eight
-    /// tokens at a time, one zmm per token (lanes 0–7 group g, 8–15 group g + 1); a pair's last tokens (fewer than
-    /// eight) and a lone last group go through the 256-bit kernels as in <see cref="Run"/>. Every kernel does the same
-    /// computation per (row, token), so the outputs are the same bits whichever kernel or pairing computed them.
-    /// Single tokens (decode) stay 256-bit on purpose: a 512-bit one-token Q4_0 kernel over the pair was 1.25–1.42x
-    /// faster with the weights in cache but 0.70–0.86x streaming them from DRAM as decode does (kernels benchmark,
-    /// --resident-mb 300, one thread, load average 15), its two groups being two streams far apart.
+    /// <see cref="Run"/> with the 512-bit kernels (the caller checks AVX-512): groups g and g + 1 side by side, eight,
+    /// then four, then single tokens at a time (lanes 0–7 group g, 8–15 group g + 1); a lone last group goes through
+    /// the 256-bit kernels as in <see cref="Run"/>. Whether a pair's four- and one-token shapes are 512-bit is the
+    /// kernels' choice (<see cref="IGroupPairKernels"/>). Every kernel does the same computation per (row, token), so
+    /// the outputs are the same bits whichever kernel or pairing computed them.
     /// </summary>
     public static void RunPairs<TKernels>(TKernels kernels, int n, int numTokens, float* y, int yStride, int rowStart, int rowEnd)
         where TKernels : struct, IGroupPairKernels
@@ -61,9 +59,8 @@ internal static unsafe class InterleavedTiles
                 float* yg = y + g * G;
                 int t = tile;
                 for (; t + 8 <= tileEnd; t += 8) kernels.Tokens8Pair(g, t, yg + (long)t * yStride, yStride, first, last);
-                if (t == tileEnd) continue;
-                Group(kernels, g, t, tileEnd, y, yStride, rowStart, rowEnd);
-                Group(kernels, g + 1, t, tileEnd, y, yStride, rowStart, rowEnd);
+                for (; t + 4 <= tileEnd; t += 4) kernels.Tokens4Pair(g, t, yg + (long)t * yStride, yStride, first, last);
+                for (; t < tileEnd; t++) kernels.Token1Pair(g, t, yg + (long)t * yStride, first, last);
             }
             if (g < groupEnd) Group(kernels, g, tile, tileEnd, y, yStride, rowStart, rowEnd);
         }
@@ -105,4 +102,10 @@ internal unsafe interface IGroupPairKernels : IGroupKernels
 {
     /// <summary>Tokens t..t+7 of groups g and g + 1 into y (token i at y + i * yStride, group g + 1 at y + 8), lanes [first, last) of 16.</summary>
     void Tokens8Pair(int g, int t, float* y, int yStride, int first, int last);
+
+    /// <summary>Tokens t..t+3 of groups g and g + 1, as <see cref="Tokens8Pair"/> (a 512-bit kernel, or each group's 256-bit one where that measured faster).</summary>
+    void Tokens4Pair(int g, int t, float* y, int yStride, int first, int last);
+
+    /// <summary>Token t of groups g and g + 1 into y, lanes [first, last) of 16 (as <see cref="Tokens4Pair"/>).</summary>
+    void Token1Pair(int g, int t, float* y, int first, int last);
 }
