@@ -25,33 +25,11 @@ internal static unsafe partial class InterleavedHalfGemm
 
     /// <summary>F16 widened inside the tile, 512-bit: <see cref="ComputeRowsTiledF16"/>'s bits.</summary>
     internal static void ComputeRowsTiledF16Avx512(InterleavedHalfWeights w, float* x, int xStride, int numTokens, float* y, int yStride,
-        int rowStart, int rowEnd)
-    {
-        var range = new GroupRange(rowStart, rowEnd);
-        int n = w.InFeatures;
-        int tileTokens = TokensPerTile(n);
-        var inputs = ScaledInputs.ForThisThread();
-        for (int tile = 0; tile < numTokens; tile += tileTokens)
-        {
-            int count = Math.Min(tileTokens, numTokens - tile);
-            float* xt = x + (long)tile * xStride, yt = y + (long)tile * yStride;
-            float* scaled = inputs.TryScale(xt, xStride, count, n);
-            if (scaled != null)
-                ComputeTileAvx512<ScaledHalves>(w, scaled, n, count, yt, yStride, range);
-            else
-                ComputeTileAvx512<ExactHalves>(w, xt, xStride, count, yt, yStride, range);
-        }
-    }
+        int rowStart, int rowEnd) => TiledF16(w, x, xStride, numTokens, y, yStride, rowStart, rowEnd, avx512: true);
 
     /// <summary>BF16 widened inside the tile, 512-bit: <see cref="ComputeRowsTiledBf16"/>'s bits.</summary>
     internal static void ComputeRowsTiledBf16Avx512(InterleavedHalfWeights w, float* x, int xStride, int numTokens, float* y, int yStride,
-        int rowStart, int rowEnd)
-    {
-        var range = new GroupRange(rowStart, rowEnd);
-        int tileTokens = TokensPerTile(w.InFeatures);
-        for (int tile = 0; tile < numTokens; tile += tileTokens)
-            ComputeTileAvx512<Bf16Halves>(w, x + (long)tile * xStride, xStride, Math.Min(tileTokens, numTokens - tile), y + (long)tile * yStride, yStride, range);
-    }
+        int rowStart, int rowEnd) => TiledBf16(w, x, xStride, numTokens, y, yStride, rowStart, rowEnd, avx512: true);
 
     /// <summary>
     /// One token tile as <see cref="ComputeTile{THalves}"/> does it, four groups at a time: past the range's end the
@@ -64,6 +42,8 @@ internal static unsafe partial class InterleavedHalfGemm
         var results = stackalloc Vector512<float>[2 * WideTileTokens];
         var tokens = stackalloc float*[WideTileTokens];
         int last = range.End - 1;
+        int wideEnd = 0; // the twelve-token blocks end here (past numTokens when the last one repeats its last token)
+        while (numTokens - wideEnd > TileTokens) wideEnd += WideTileTokens;
         for (int g = range.First; g < range.End; g += WideGroups)
         {
             ushort* g0 = w.Group(g), g1 = w.Group(Math.Min(g + 1, last)), g2 = w.Group(Math.Min(g + 2, last)), g3 = w.Group(Math.Min(g + 3, last));
@@ -71,16 +51,16 @@ internal static unsafe partial class InterleavedHalfGemm
             // token: one 32 × 12 pass beats a 32 × 6 pass and a second one, or a lone-token pass), then one block of
             // two to six, or a lone token below.
             int t = 0;
-            for (; numTokens - t > TileTokens; t += WideTileTokens)
+            for (; t < wideEnd; t += WideTileTokens)
             {
                 int live = Math.Min(WideTileTokens, numTokens - t);
                 for (int j = 0; j < WideTileTokens; j++) tokens[j] = x + (long)(t + Math.Min(j, live - 1)) * xStride;
                 Quad12Avx512<THalves>(g0, g1, g2, g3, n, tokens, results);
                 for (int j = 0; j < live; j++) range.StoreWide(y + (long)(t + j) * yStride, g, WideGroups, results + 2 * j);
             }
-            if (numTokens - t >= 2)
+            if (numTokens - wideEnd >= 2)
             {
-                int live = numTokens - t;
+                int live = numTokens - wideEnd;
                 for (int j = 0; j < TileTokens; j++) tokens[j] = x + (long)(t + Math.Min(j, live - 1)) * xStride;
                 Quad6Avx512<THalves>(g0, g1, g2, g3, n, tokens, results);
                 for (int j = 0; j < live; j++) range.StoreWide(y + (long)(t + j) * yStride, g, WideGroups, results + 2 * j);
@@ -88,9 +68,7 @@ internal static unsafe partial class InterleavedHalfGemm
         }
         // A lone token stays on the AVX2 kernel: a 512-bit one (eight groups, four zmm chains) measured level for BF16
         // and up to 25 % slower for F16 (one token is bound by streaming the weights, not by FMA).
-        int tail = numTokens; // tokens left after the twelve-token blocks, as the loop above takes them (or less than zero)
-        while (tail > TileTokens) tail -= WideTileTokens;
-        if (tail == 1) LoneTokenAvx2<THalves>(w, x + (long)(numTokens - 1) * xStride, y + (long)(numTokens - 1) * yStride, range);
+        if (numTokens - wideEnd == 1) LoneTokenAvx2<THalves>(w, x + (long)(numTokens - 1) * xStride, y + (long)(numTokens - 1) * yStride, range);
     }
 
     /// <summary>

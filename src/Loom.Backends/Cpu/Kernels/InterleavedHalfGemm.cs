@@ -68,7 +68,15 @@ internal static unsafe partial class InterleavedHalfGemm
     /// (<see cref="ScaledInputs"/>) so that the weights widen without a multiply.
     /// </summary>
     internal static void ComputeRowsTiledF16(InterleavedHalfWeights w, float* x, int xStride, int numTokens, float* y, int yStride,
-        int rowStart, int rowEnd)
+        int rowStart, int rowEnd) => TiledF16(w, x, xStride, numTokens, y, yStride, rowStart, rowEnd, avx512: false);
+
+    /// <summary>BF16 widened inside the tile (needs AVX2; a shift, so no scaled inputs).</summary>
+    internal static void ComputeRowsTiledBf16(InterleavedHalfWeights w, float* x, int xStride, int numTokens, float* y, int yStride,
+        int rowStart, int rowEnd) => TiledBf16(w, x, xStride, numTokens, y, yStride, rowStart, rowEnd, avx512: false);
+
+    /// <summary>Token tiles of F16 inputs, scaled where they can be, each through the 256- or 512-bit tile (the same bits).</summary>
+    private static void TiledF16(InterleavedHalfWeights w, float* x, int xStride, int numTokens, float* y, int yStride,
+        int rowStart, int rowEnd, bool avx512)
     {
         var range = new GroupRange(rowStart, rowEnd);
         int n = w.InFeatures;
@@ -79,21 +87,28 @@ internal static unsafe partial class InterleavedHalfGemm
             int count = Math.Min(tileTokens, numTokens - tile);
             float* xt = x + (long)tile * xStride, yt = y + (long)tile * yStride;
             float* scaled = inputs.TryScale(xt, xStride, count, n);
-            if (scaled != null)
-                ComputeTile<ScaledHalves>(w, scaled, n, count, yt, yStride, range);
-            else
-                ComputeTile<ExactHalves>(w, xt, xStride, count, yt, yStride, range);
+            if (scaled != null) Tile<ScaledHalves>(w, scaled, n, count, yt, yStride, range, avx512);
+            else Tile<ExactHalves>(w, xt, xStride, count, yt, yStride, range, avx512);
         }
     }
 
-    /// <summary>BF16 widened inside the tile (needs AVX2; a shift, so no scaled inputs).</summary>
-    internal static void ComputeRowsTiledBf16(InterleavedHalfWeights w, float* x, int xStride, int numTokens, float* y, int yStride,
-        int rowStart, int rowEnd)
+    /// <summary>Token tiles of BF16 inputs, each through the 256- or 512-bit tile (the same bits).</summary>
+    private static void TiledBf16(InterleavedHalfWeights w, float* x, int xStride, int numTokens, float* y, int yStride,
+        int rowStart, int rowEnd, bool avx512)
     {
         var range = new GroupRange(rowStart, rowEnd);
         int tileTokens = TokensPerTile(w.InFeatures);
         for (int tile = 0; tile < numTokens; tile += tileTokens)
-            ComputeTile<Bf16Halves>(w, x + (long)tile * xStride, xStride, Math.Min(tileTokens, numTokens - tile), y + (long)tile * yStride, yStride, range);
+            Tile<Bf16Halves>(w, x + (long)tile * xStride, xStride, Math.Min(tileTokens, numTokens - tile), y + (long)tile * yStride, yStride, range, avx512);
+    }
+
+    /// <summary>One token tile through <see cref="ComputeTileAvx512{THalves}"/> or <see cref="ComputeTile{THalves}"/>.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static void Tile<THalves>(InterleavedHalfWeights w, float* x, int xStride, int numTokens, float* y, int yStride,
+        GroupRange range, bool avx512) where THalves : struct, IHalfWidening
+    {
+        if (avx512) ComputeTileAvx512<THalves>(w, x, xStride, numTokens, y, yStride, range);
+        else ComputeTile<THalves>(w, x, xStride, numTokens, y, yStride, range);
     }
 
     /// <summary>Tokens per tile, a multiple of the block: their inputs fill about <see cref="InputTileBytes"/>.</summary>
