@@ -23,7 +23,7 @@ public sealed partial class LlmEngine
         LandKvArrivals();
         TakeEndedOutputs(outputs);
 
-        var scheduled = _stepTime is null ? _scheduler.Schedule() : _scheduler.Schedule(_stepTime.NextBudget(_scheduler.NumRunning));
+        var scheduled = _stepTime is null ? _scheduler.Schedule() : _scheduler.Schedule(_stepTime.NextBudget(_scheduler.NumRunning, _scheduler.NumDecoding));
         StartKvLoads();
         _lastStepRan = !scheduled.IsEmpty;
         long started = Stopwatch.GetTimestamp();

@@ -32,6 +32,21 @@ public sealed partial class Scheduler
 
     public int NumRunning => _running.Count;
     public int NumWaiting => _waiting.Count;
+
+    /// <summary>
+    /// Running requests that have produced a token, so that a client waits on their next one: the ones a long step
+    /// delays (the others are still computing their prompt, or recomputing it after a preemption).
+    /// </summary>
+    public int NumDecoding
+    {
+        get
+        {
+            int n = 0;
+            foreach (var request in _running)
+                if (request.NumOutputTokens > 0) n++;
+            return n;
+        }
+    }
     public bool HasUnfinishedRequests => _requests.Count > 0;
     /// <summary>Draft tokens scheduled and accepted since start (speculative decoding).</summary>
     public SpecDecodingStats SpecDecoding { get; } = new();

@@ -63,6 +63,21 @@ public class SchedulerTests
     }
 
     [Fact]
+    public void NumDecodingCountsTheRunningRequestsThatHaveAToken()
+    {
+        var scheduler = new Scheduler(new SchedulerConfig { NumBlocks = 64, BlockSize = 4, MaxNumBatchedTokens = 10 });
+        var engine = new SimulatedEngine(scheduler);
+        scheduler.AddRequest(NewRequest("a", 5, maxTokens: 10));
+        scheduler.AddRequest(NewRequest("b", 30, maxTokens: 2, firstToken: 100));
+        engine.Step(); // a's prompt and its first token; b's first chunk
+        Assert.Equal((2, 1), (scheduler.NumRunning, scheduler.NumDecoding));
+        while (scheduler.Running.Any(r => r.NumOutputTokens == 0)) engine.Step();
+        Assert.Equal(2, scheduler.NumDecoding);
+        engine.RunToCompletion();
+        Assert.Equal(0, scheduler.NumDecoding);
+    }
+
+    [Fact]
     public void WithChunkedPrefillOffAPromptWaitsUntilItFitsWhole()
     {
         var scheduler = new Scheduler(new SchedulerConfig { NumBlocks = 64, BlockSize = 4, MaxNumBatchedTokens = 20, EnableChunkedPrefill = false });

@@ -16,17 +16,17 @@ public class StepTimeBudgetTests
     }
 
     [Fact]
-    public void NothingMeasuredYet_GivesTheCap() => Assert.Equal(512, new StepTimeBudget(Target, 512).NextBudget(3));
+    public void NothingMeasuredYet_GivesTheCap() => Assert.Equal(512, new StepTimeBudget(Target, 512).NextBudget(3, 3));
 
     [Fact]
     public void ALinearCostIsLearntAndTheBudgetFitsTheTarget() =>
-        Assert.Equal(46, Fed(512, 8, 16, 32, 64, 17, 40).NextBudget(4)); // (250 - 20) / 5
+        Assert.Equal(46, Fed(512, 8, 16, 32, 64, 17, 40).NextBudget(4, 4)); // (250 - 20) / 5
 
     [Fact]
     public void DecodesThatAloneExceedTheTargetGetTheHeadroomFactor()
     {
         // 60 decodes alone: 20 + 300 = 320 ms > 250; a step may take 1.25 x 320 = 400 ms: (400 - 20) / 5 = 76 tokens.
-        Assert.Equal(76, Fed(512, 8, 16, 32, 64, 100).NextBudget(60));
+        Assert.Equal(76, Fed(512, 8, 16, 32, 64, 100).NextBudget(60, 60));
     }
 
     [Fact]
@@ -35,16 +35,16 @@ public class StepTimeBudgetTests
         // 5 ms per token and no fixed cost, a target of 1 ms: not one token fits, and the floor still schedules one.
         var budget = new StepTimeBudget(TimeSpan.FromMilliseconds(1), 512);
         foreach (int n in new[] { 4, 8, 16, 32 }) budget.Observe(n, TimeSpan.FromMilliseconds(5.0 * n));
-        Assert.Equal(StepTimeBudget.MinPromptTokens, budget.NextBudget(0));
+        Assert.Equal(1 + StepTimeBudget.MinPromptTokens, budget.NextBudget(1, 1));
         // Ten decodes (50 ms) are slowed by at most the headroom, 1.25 x: 12 tokens, two of them prompt tokens.
-        Assert.Equal(12, budget.NextBudget(10));
+        Assert.Equal(12, budget.NextBudget(10, 10));
     }
 
     [Fact]
     public void TheCapBoundsEverything()
     {
-        Assert.Equal(32, Fed(32, 8, 16, 24).NextBudget(1));
-        Assert.Equal(32, Fed(32, 8, 16, 24).NextBudget(100)); // the floor too
+        Assert.Equal(32, Fed(32, 8, 16, 24).NextBudget(1, 1));
+        Assert.Equal(32, Fed(32, 8, 16, 24).NextBudget(100, 100)); // the floor too
     }
 
     [Fact]
@@ -53,7 +53,7 @@ public class StepTimeBudgetTests
         // Always 40 tokens in 220 ms: no slope to learn; 5.5 ms per token, a = 0: 250 / 5.5 = 45.
         var budget = new StepTimeBudget(Target, 512);
         for (int i = 0; i < 10; i++) budget.Observe(40, TimeSpan.FromMilliseconds(220));
-        Assert.Equal(45, budget.NextBudget(2));
+        Assert.Equal(45, budget.NextBudget(2, 2));
     }
 
     [Fact]
@@ -66,11 +66,20 @@ public class StepTimeBudgetTests
             int n = 8 + i % 5 * 8;
             budget.Observe(n, TimeSpan.FromMilliseconds(40 + 10.0 * n));
         }
-        Assert.Equal(21, budget.NextBudget(1)); // (250 - 40) / 10
+        Assert.Equal(21, budget.NextBudget(1, 1)); // (250 - 40) / 10
     }
 
     [Fact]
-    public void EmptyStepsAreNotSamples() => Assert.Equal(512, Observed(0).NextBudget(1));
+    public void WithNobodyDecodingAStepTakesTheCap()
+    {
+        // 16 prompts computing, none has a token yet: no client waits between tokens, so the target does not apply.
+        Assert.Equal(512, Fed(512, 8, 16, 32, 64, 17, 40).NextBudget(16, 0));
+        // The first token of one of them brings the target back: (250 - 20) / 5.
+        Assert.Equal(46, Fed(512, 8, 16, 32, 64, 17, 40).NextBudget(16, 1));
+    }
+
+    [Fact]
+    public void EmptyStepsAreNotSamples() => Assert.Equal(512, Observed(0).NextBudget(1, 1));
 
     private static StepTimeBudget Observed(int tokens)
     {
