@@ -24,7 +24,7 @@ public sealed class EngineOptionSet(bool online = false)
     };
     public Option<double?> StepTimeTarget { get; } = new("--step-time-target-ms")
     {
-        Description = "Shrink each step's token budget so a step (the gap every running decode waits) stays near this many ms, measured as it runs; "
+        Description = "While some request is decoding, shrink each step's token budget so a step (the gap every running decode waits) stays near this many ms, measured as it runs (with none decoding a step takes the whole budget); "
             + $"never below the running requests plus {StepTimeBudget.MinPromptTokens} prompt token(s), and at most {StepTimeBudget.DecodeHeadroom}x the decodes alone. "
             + (online ? $"0 = off, a fixed budget (default {EngineOptions.DefaultServingStepTimeTarget.TotalMilliseconds:0} with chunked prefill)." : "Default off (offline: a fixed budget)."),
     };

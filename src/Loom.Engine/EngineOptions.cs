@@ -39,8 +39,9 @@ public sealed record EngineOptions
         : StepTimeTarget is null ? DefaultChunkedStepTokens : DefaultTimedStepTokens);
 
     /// <summary>
-    /// --step-time-target-ms: shrink each step's token budget (never below the running requests plus a block of prompt
-    /// tokens) so that its measured duration stays near this (<see cref="StepTimeBudget"/>); null = a fixed budget.
+    /// --step-time-target-ms: while some request is decoding, shrink each step's token budget (never below the running
+    /// requests plus <see cref="StepTimeBudget.MinPromptTokens"/>) so that its measured duration stays near this
+    /// (<see cref="StepTimeBudget"/>); null = a fixed budget.
     /// Needs chunked prefill (without it a prompt must run whole).
     /// </summary>
     public TimeSpan? StepTimeTarget { get; init; }
