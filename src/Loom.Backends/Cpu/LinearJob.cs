@@ -13,7 +13,7 @@ internal sealed unsafe class LinearJob(WorkerPool pool) : IParallelWork
     private const int MaxTargets = 3;
     private readonly CpuLinear?[] _linears = new CpuLinear?[MaxTargets];
     private readonly float*[] _outputs = new float*[MaxTargets];
-    private readonly int[] _rowsPerItem = new int[MaxTargets];
+    private readonly int[] _granules = new int[MaxTargets]; // RowGranularity blocks of rows per layer
     private readonly int[] _firstItem = new int[MaxTargets + 1];
     private readonly PreparedInput _input = new();
     private int _numTargets;
@@ -57,12 +57,13 @@ internal sealed unsafe class LinearJob(WorkerPool pool) : IParallelWork
         int i = _numTargets++;
         _linears[i] = linear;
         _outputs[i] = y;
-        // About four items per thread per layer balances load without making items too small to amortise.
-        int granularity = linear.RowGranularity;
-        int rows = (linear.OutFeatures + pool.NumThreads * 4 - 1) / (pool.NumThreads * 4);
-        rows = Math.Max(granularity, (rows + granularity - 1) / granularity * granularity);
-        _rowsPerItem[i] = rows;
-        _firstItem[i + 1] = _firstItem[i] + (linear.OutFeatures + rows - 1) / rows;
+        // About four items per thread per layer balances load without making items too small to amortise. The items
+        // split the layer's granules evenly (sizes differ by one granule at most): rounding one item's rows up to the
+        // granularity instead could leave fewer, larger items that do not divide among the threads (896 rows in
+        // 128-row items are seven, four for one thread and three for the other).
+        int granules = (linear.OutFeatures + linear.RowGranularity - 1) / linear.RowGranularity;
+        _granules[i] = granules;
+        _firstItem[i + 1] = _firstItem[i] + Math.Min(granules, pool.NumThreads * 4);
     }
 
     private void Launch()
@@ -87,8 +88,9 @@ internal sealed unsafe class LinearJob(WorkerPool pool) : IParallelWork
         int t = 0;
         while (index >= _firstItem[t + 1]) t++;
         var linear = _linears[t]!;
-        int rowStart = (index - _firstItem[t]) * _rowsPerItem[t];
-        int rowEnd = Math.Min(rowStart + _rowsPerItem[t], linear.OutFeatures);
+        int item = index - _firstItem[t], items = _firstItem[t + 1] - _firstItem[t];
+        int rowStart = (int)((long)item * _granules[t] / items) * linear.RowGranularity;
+        int rowEnd = Math.Min((int)((long)(item + 1) * _granules[t] / items) * linear.RowGranularity, linear.OutFeatures);
         linear.ComputeRows(_input, _outputs[t], linear.OutFeatures, rowStart, rowEnd);
     }
 }
