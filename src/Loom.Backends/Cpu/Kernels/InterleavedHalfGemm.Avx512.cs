@@ -9,9 +9,7 @@ namespace Loom.Backends.Cpu.Kernels;
 /// groups at one k (lanes 0–7 group g, lanes 8–15 group g + 1), widened from the two groups' 16-byte vectors joined
 /// first (<see cref="IHalfWidening.Load16"/>). Tiles: four groups (32 rows, two zmm) × twelve tokens, 24 accumulators
 /// (AVX-512 has 32 registers; measured 1.1–1.4× the 32 × 6 tile at 12–24 tokens), then 32 rows × six tokens for the
-/// rest of a batch; one token (decode) keeps the AVX2 kernel. Where a 24-token block's inputs stay small (up to 2048
-/// features), full blocks of 24 tokens run first in a 16-row × 24-token tile, which widens half as often per FMA.
-/// F16 and BF16 both widen in the tile at every batch size.
+/// rest of a batch; one token (decode) keeps the AVX2 kernel. F16 and BF16 both widen in the tile at every batch size.
 /// <para>
 /// Each lane still computes acc = fma(w[k], x[k], acc) for k = 0, 1, ..., n − 1 from zero, with the same widened fp32
 /// weights and inputs as the AVX2 kernels, so every (row, token) output has the AVX2 path's bits, in every batch shape.
@@ -33,57 +31,14 @@ internal static unsafe partial class InterleavedHalfGemm
     internal static void ComputeRowsTiledBf16Avx512(InterleavedHalfWeights w, float* x, int xStride, int numTokens, float* y, int yStride,
         int rowStart, int rowEnd) => TiledBf16(w, x, xStride, numTokens, y, yStride, rowStart, rowEnd, avx512: true);
 
-    /// <summary>Tokens per full block of <see cref="Pair24Avx512{THalves}"/>.</summary>
-    private const int PairTileTokens = 24;
-
-    /// <summary>Input bytes per 512-bit token tile with 24-token blocks: half of this machine class's 1 MB L2.</summary>
-    private const long WideInputTileBytes = 512 * 1024;
-
     /// <summary>
-    /// Widest 24-token block's inputs (bytes) that <see cref="Pair24Avx512{THalves}"/> runs: at 896 features (84 KB)
-    /// it measured 1.0–1.14× the 32 × 12 tile, at 4864 (456 KB, streamed from L2 for every pair of groups) 0.8–1.05×.
-    /// </summary>
-    private const long PairBlockInputBytes = 192 * 1024;
-
-    /// <summary>Whether rows of <paramref name="n"/> features run in 24-token blocks first (<see cref="PairBlockInputBytes"/>).</summary>
-    private static bool UsesPairBlocks(int n) => (long)n * PairTileTokens * sizeof(float) <= PairBlockInputBytes;
-
-    /// <summary>
-    /// Tokens per 512-bit token tile: with 24-token blocks a multiple of <see cref="PairTileTokens"/> whose inputs
-    /// fill about <see cref="WideInputTileBytes"/>, else the 256-bit tiles' <see cref="TokensPerTile"/>.
-    /// </summary>
-    private static int WideTokensPerTile(int n) => UsesPairBlocks(n)
-        ? (int)Math.Max(WideInputTileBytes / ((long)n * sizeof(float)) / PairTileTokens, 1) * PairTileTokens
-        : TokensPerTile(n);
-
-    /// <summary>
-    /// One token tile: full blocks of 24 tokens over pairs of groups (<see cref="Pair24Avx512{THalves}"/>, one
-    /// widening per 24 FMAs), then the rest as <see cref="ComputeTile{THalves}"/> does it, four groups at a time: past
-    /// the range's end the last group is repeated (and not stored), so the kernels need no variants.
+    /// One token tile as <see cref="ComputeTile{THalves}"/> does it, four groups at a time: past the range's end the
+    /// last group is repeated (and not stored), so the kernels need no variants.
     /// </summary>
     private static void ComputeTileAvx512<THalves>(InterleavedHalfWeights w, float* x, int xStride, int numTokens, float* y, int yStride,
         GroupRange range) where THalves : struct, IHalfWidening
     {
         int n = w.InFeatures;
-        int paired = UsesPairBlocks(n) ? numTokens / PairTileTokens * PairTileTokens : 0; // tokens in full 24-token blocks
-        if (paired > 0)
-        {
-            var pairResults = stackalloc Vector512<float>[PairTileTokens];
-            int lastGroup = range.End - 1;
-            for (int g = range.First; g < range.End; g += 2)
-            {
-                ushort* g0 = w.Group(g), g1 = w.Group(Math.Min(g + 1, lastGroup));
-                for (int t = 0; t < paired; t += PairTileTokens)
-                {
-                    Pair24Avx512<THalves>(g0, g1, n, x + (long)t * xStride, xStride, pairResults);
-                    for (int j = 0; j < PairTileTokens; j++) range.StoreWide(y + (long)(t + j) * yStride, g, 2, pairResults + j);
-                }
-            }
-            if (paired == numTokens) return;
-            x += (long)paired * xStride;
-            y += (long)paired * yStride;
-            numTokens -= paired;
-        }
         var results = stackalloc Vector512<float>[2 * WideTileTokens];
         var tokens = stackalloc float*[WideTileTokens];
         int last = range.End - 1;
@@ -214,70 +169,5 @@ internal static unsafe partial class InterleavedHalfGemm
         results[6] = a30; results[7] = a31; results[8] = a40; results[9] = a41; results[10] = a50; results[11] = a51;
         results[12] = a60; results[13] = a61; results[14] = a70; results[15] = a71; results[16] = a80; results[17] = a81;
         results[18] = a90; results[19] = a91; results[20] = a100; results[21] = a101; results[22] = a110; results[23] = a111;
-    }
-
-    /// <summary>
-    /// Sixteen rows (groups g0 in lanes 0–7, g1 in lanes 8–15) × 24 consecutive tokens, token j at x + j · xStride:
-    /// results[j] is token j's. Each k one widening and 24 broadcasts feed 24 FMAs, half the widening per FMA of
-    /// <see cref="Quad12Avx512{THalves}"/> (the widening's shuffles and shifts share ports with the FMAs: F16's
-    /// three-instruction widening measured ~15 % slower than BF16's two in that tile). Every lane is still
-    /// acc = fma(w[k], x[k], acc) for k = 0, 1, ..., n − 1 from zero, so the bits are the other kernels'. The inputs
-    /// are addressed from eight row pointers (tokens 0, 3, ..., 21) plus one or two strides, which keeps all pointers
-    /// in general-purpose registers (24 token pointers would not fit).
-    /// </summary>
-    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    private static void Pair24Avx512<THalves>(ushort* g0, ushort* g1, int n, float* x, int xStride, Vector512<float>* results)
-        where THalves : struct, IHalfWidening
-    {
-        nint s = (nint)xStride * sizeof(float); // bytes from one token's inputs to the next one's
-        byte* b0 = (byte*)x, b3 = b0 + 3 * s, b6 = b3 + 3 * s, b9 = b6 + 3 * s;
-        byte* b12 = b9 + 3 * s, b15 = b12 + 3 * s, b18 = b15 + 3 * s, b21 = b18 + 3 * s;
-        byte* end = b0 + (nint)n * sizeof(float);
-        Vector512<float> a0 = default, a1 = default, a2 = default, a3 = default, a4 = default, a5 = default;
-        Vector512<float> a6 = default, a7 = default, a8 = default, a9 = default, a10 = default, a11 = default;
-        Vector512<float> a12 = default, a13 = default, a14 = default, a15 = default, a16 = default, a17 = default;
-        Vector512<float> a18 = default, a19 = default, a20 = default, a21 = default, a22 = default, a23 = default;
-        while (b0 < end)
-        {
-            var w = THalves.Load16(g0, g1);
-            a0 = Avx512F.FusedMultiplyAdd(w, Vector512.Create(*(float*)b0), a0);
-            a1 = Avx512F.FusedMultiplyAdd(w, Vector512.Create(*(float*)(b0 + s)), a1);
-            a2 = Avx512F.FusedMultiplyAdd(w, Vector512.Create(*(float*)(b0 + s * 2)), a2);
-            a3 = Avx512F.FusedMultiplyAdd(w, Vector512.Create(*(float*)b3), a3);
-            a4 = Avx512F.FusedMultiplyAdd(w, Vector512.Create(*(float*)(b3 + s)), a4);
-            a5 = Avx512F.FusedMultiplyAdd(w, Vector512.Create(*(float*)(b3 + s * 2)), a5);
-            a6 = Avx512F.FusedMultiplyAdd(w, Vector512.Create(*(float*)b6), a6);
-            a7 = Avx512F.FusedMultiplyAdd(w, Vector512.Create(*(float*)(b6 + s)), a7);
-            a8 = Avx512F.FusedMultiplyAdd(w, Vector512.Create(*(float*)(b6 + s * 2)), a8);
-            a9 = Avx512F.FusedMultiplyAdd(w, Vector512.Create(*(float*)b9), a9);
-            a10 = Avx512F.FusedMultiplyAdd(w, Vector512.Create(*(float*)(b9 + s)), a10);
-            a11 = Avx512F.FusedMultiplyAdd(w, Vector512.Create(*(float*)(b9 + s * 2)), a11);
-            a12 = Avx512F.FusedMultiplyAdd(w, Vector512.Create(*(float*)b12), a12);
-            a13 = Avx512F.FusedMultiplyAdd(w, Vector512.Create(*(float*)(b12 + s)), a13);
-            a14 = Avx512F.FusedMultiplyAdd(w, Vector512.Create(*(float*)(b12 + s * 2)), a14);
-            a15 = Avx512F.FusedMultiplyAdd(w, Vector512.Create(*(float*)b15), a15);
-            a16 = Avx512F.FusedMultiplyAdd(w, Vector512.Create(*(float*)(b15 + s)), a16);
-            a17 = Avx512F.FusedMultiplyAdd(w, Vector512.Create(*(float*)(b15 + s * 2)), a17);
-            a18 = Avx512F.FusedMultiplyAdd(w, Vector512.Create(*(float*)b18), a18);
-            a19 = Avx512F.FusedMultiplyAdd(w, Vector512.Create(*(float*)(b18 + s)), a19);
-            a20 = Avx512F.FusedMultiplyAdd(w, Vector512.Create(*(float*)(b18 + s * 2)), a20);
-            a21 = Avx512F.FusedMultiplyAdd(w, Vector512.Create(*(float*)b21), a21);
-            a22 = Avx512F.FusedMultiplyAdd(w, Vector512.Create(*(float*)(b21 + s)), a22);
-            a23 = Avx512F.FusedMultiplyAdd(w, Vector512.Create(*(float*)(b21 + s * 2)), a23);
-            g0 += G;
-            g1 += G;
-            b0 += sizeof(float);
-            b3 += sizeof(float);
-            b6 += sizeof(float);
-            b9 += sizeof(float);
-            b12 += sizeof(float);
-            b15 += sizeof(float);
-            b18 += sizeof(float);
-            b21 += sizeof(float);
-        }
-        results[0] = a0; results[1] = a1; results[2] = a2; results[3] = a3; results[4] = a4; results[5] = a5;
-        results[6] = a6; results[7] = a7; results[8] = a8; results[9] = a9; results[10] = a10; results[11] = a11;
-        results[12] = a12; results[13] = a13; results[14] = a14; results[15] = a15; results[16] = a16; results[17] = a17;
-        results[18] = a18; results[19] = a19; results[20] = a20; results[21] = a21; results[22] = a22; results[23] = a23;
     }
 }

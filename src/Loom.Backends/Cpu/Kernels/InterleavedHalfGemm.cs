@@ -80,7 +80,7 @@ internal static unsafe partial class InterleavedHalfGemm
     {
         var range = new GroupRange(rowStart, rowEnd);
         int n = w.InFeatures;
-        int tileTokens = avx512 ? WideTokensPerTile(n) : TokensPerTile(n);
+        int tileTokens = TokensPerTile(n);
         var inputs = ScaledInputs.ForThisThread();
         for (int tile = 0; tile < numTokens; tile += tileTokens)
         {
@@ -97,7 +97,7 @@ internal static unsafe partial class InterleavedHalfGemm
         int rowStart, int rowEnd, bool avx512)
     {
         var range = new GroupRange(rowStart, rowEnd);
-        int tileTokens = avx512 ? WideTokensPerTile(w.InFeatures) : TokensPerTile(w.InFeatures);
+        int tileTokens = TokensPerTile(w.InFeatures);
         for (int tile = 0; tile < numTokens; tile += tileTokens)
             Tile<Bf16Halves>(w, x + (long)tile * xStride, xStride, Math.Min(tileTokens, numTokens - tile), y + (long)tile * yStride, yStride, range, avx512);
     }
