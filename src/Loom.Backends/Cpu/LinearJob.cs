@@ -58,9 +58,9 @@ internal sealed unsafe class LinearJob(WorkerPool pool) : IParallelWork
         _linears[i] = linear;
         _outputs[i] = y;
         // About four items per thread per layer balances load without making items too small to amortise. The items
-        // split the layer's granules evenly (sizes differ by one granule at most): rounding one item's rows up to the
-        // granularity instead could leave fewer, larger items that do not divide among the threads (896 rows in
-        // 128-row items are seven, four for one thread and three for the other).
+        // split the layer's granules evenly (sizes differ by one granule at most, the larger first; see Execute):
+        // rounding one item's rows up to the granularity instead could leave fewer, larger items that do not divide
+        // among the threads (896 rows in 128-row items are seven, four for one thread and three for the other).
         int granules = (linear.OutFeatures + linear.RowGranularity - 1) / linear.RowGranularity;
         _granules[i] = granules;
         _firstItem[i + 1] = _firstItem[i] + Math.Min(granules, pool.NumThreads * 4);
@@ -88,9 +88,14 @@ internal sealed unsafe class LinearJob(WorkerPool pool) : IParallelWork
         int t = 0;
         while (index >= _firstItem[t + 1]) t++;
         var linear = _linears[t]!;
+        // The first (granules mod items) items take one granule more: the pool hands items out in order, so the larger
+        // ones go first and the threads end level (896 rows of 32 at two threads: 4,4,4,4,3,3,3,3 granules are 14 per
+        // thread; interleaved sizes 3,4,3,4,... end at 13 and 15).
         int item = index - _firstItem[t], items = _firstItem[t + 1] - _firstItem[t];
-        int rowStart = (int)((long)item * _granules[t] / items) * linear.RowGranularity;
-        int rowEnd = Math.Min((int)((long)(item + 1) * _granules[t] / items) * linear.RowGranularity, linear.OutFeatures);
+        int size = _granules[t] / items, larger = _granules[t] % items;
+        int first = item * size + Math.Min(item, larger), count = size + (item < larger ? 1 : 0);
+        int rowStart = first * linear.RowGranularity;
+        int rowEnd = Math.Min((first + count) * linear.RowGranularity, linear.OutFeatures);
         linear.ComputeRows(_input, _outputs[t], linear.OutFeatures, rowStart, rowEnd);
     }
 }

@@ -22,8 +22,9 @@ public unsafe class LinearJobTests
 
     /// <summary>
     /// Every row is computed exactly once, each item is whole granules (but the last row's), and the items of one layer
-    /// differ by one granule at most, so they divide among the threads: 896 rows of 32-row granules at two threads are
-    /// eight items of three or four granules, not seven of four (rounding one item's rows up to the granularity).
+    /// differ by one granule at most, the larger first (the pool hands items out in order, so the threads end level):
+    /// 896 rows of 32-row granules at two threads are eight items of 4,4,4,4,3,3,3,3 granules, not seven of four
+    /// (rounding one item's rows up to the granularity).
     /// </summary>
     [Theory]
     [InlineData(2, 896, 32)]
@@ -59,6 +60,7 @@ public unsafe class LinearJobTests
             Assert.Equal(layer.OutFeatures, next);
             var sizes = ranges.Select(r => (r.End - r.Start + granularity - 1) / granularity).ToList();
             Assert.True(sizes.Max() - sizes.Min() <= 1, $"item sizes {string.Join(",", sizes)} granules differ by more than one");
+            Assert.True(sizes.SequenceEqual(sizes.OrderByDescending(g => g)), $"item sizes {string.Join(",", sizes)}: the larger items do not come first");
         }
     }
 }
