@@ -10,6 +10,9 @@ if (args.Length > 0 && args[0] == "kernels")
 // `half-packing`: the F16/BF16 prefill paths, widening in the tile vs once per panel, side by side (docs/perf.md, issue 12).
 if (args.Length > 0 && args[0] == "half-packing")
     return HalfPackingBenchmark.Run(args[1..]);
+// `half-layer`: one decoder layer's F16/BF16 linear layers through LinearJob on 1 and 2 threads, best pass (issue 12).
+if (args.Length > 0 && args[0] == "half-layer")
+    return HalfLayerBenchmark.Run(args[1..]);
 // `attention`: one-thread causal prefill attention of one layer in CPU time (issue 12).
 if (args.Length > 0 && args[0] == "attention")
     return AttentionBenchmark.Run(args[1..]);

@@ -20,8 +20,13 @@ internal sealed unsafe class InterleavedHalfLinear : CpuLinear
         _dtype = dtype;
     }
 
-    /// <summary>Whole pairs of groups, the prefill tile's rows (any range still works, just less well).</summary>
-    public override int RowGranularity => 2 * InterleavedHalfWeights.GroupRows;
+    /// <summary>
+    /// Whole pairs of groups, the AVX2 prefill tile's rows; with AVX-512 whole quads, the 512-bit tiles' (and the
+    /// one-token kernel's) rows: a range of an odd number of pairs repeats a group in its last four-group pass, which
+    /// at two threads cost up to an eighth of a matrix (896 rows split in 112-row items). Any range still works, just
+    /// less well.
+    /// </summary>
+    public override int RowGranularity => (CpuIsa.Avx512 ? 4 : 2) * InterleavedHalfWeights.GroupRows;
 
     public override long WeightBytes => (long)OutFeatures * InFeatures * sizeof(ushort);
 

@@ -13,7 +13,7 @@ internal sealed unsafe class LinearJob(WorkerPool pool) : IParallelWork
     private const int MaxTargets = 3;
     private readonly CpuLinear?[] _linears = new CpuLinear?[MaxTargets];
     private readonly float*[] _outputs = new float*[MaxTargets];
-    private readonly int[] _rowsPerItem = new int[MaxTargets];
+    private readonly int[] _granules = new int[MaxTargets]; // RowGranularity blocks of rows per layer
     private readonly int[] _firstItem = new int[MaxTargets + 1];
     private readonly PreparedInput _input = new();
     private int _numTargets;
@@ -57,12 +57,13 @@ internal sealed unsafe class LinearJob(WorkerPool pool) : IParallelWork
         int i = _numTargets++;
         _linears[i] = linear;
         _outputs[i] = y;
-        // About four items per thread per layer balances load without making items too small to amortise.
-        int granularity = linear.RowGranularity;
-        int rows = (linear.OutFeatures + pool.NumThreads * 4 - 1) / (pool.NumThreads * 4);
-        rows = Math.Max(granularity, (rows + granularity - 1) / granularity * granularity);
-        _rowsPerItem[i] = rows;
-        _firstItem[i + 1] = _firstItem[i] + (linear.OutFeatures + rows - 1) / rows;
+        // About four items per thread per layer balances load without making items too small to amortise. The items
+        // split the layer's granules evenly (sizes differ by one granule at most, the larger first; see Execute):
+        // rounding one item's rows up to the granularity instead could leave fewer, larger items that do not divide
+        // among the threads (896 rows in 128-row items are seven, four for one thread and three for the other).
+        int granules = (linear.OutFeatures + linear.RowGranularity - 1) / linear.RowGranularity;
+        _granules[i] = granules;
+        _firstItem[i + 1] = _firstItem[i] + Math.Min(granules, pool.NumThreads * 4);
     }
 
     private void Launch()
@@ -87,8 +88,14 @@ internal sealed unsafe class LinearJob(WorkerPool pool) : IParallelWork
         int t = 0;
         while (index >= _firstItem[t + 1]) t++;
         var linear = _linears[t]!;
-        int rowStart = (index - _firstItem[t]) * _rowsPerItem[t];
-        int rowEnd = Math.Min(rowStart + _rowsPerItem[t], linear.OutFeatures);
+        // The first (granules mod items) items take one granule more: the pool hands items out in order, so the larger
+        // ones go first and the threads end level (896 rows of 32 at two threads: 4,4,4,4,3,3,3,3 granules are 14 per
+        // thread; interleaved sizes 3,4,3,4,... end at 13 and 15).
+        int item = index - _firstItem[t], items = _firstItem[t + 1] - _firstItem[t];
+        int size = _granules[t] / items, larger = _granules[t] % items;
+        int first = item * size + Math.Min(item, larger), count = size + (item < larger ? 1 : 0);
+        int rowStart = first * linear.RowGranularity;
+        int rowEnd = Math.Min((first + count) * linear.RowGranularity, linear.OutFeatures);
         linear.ComputeRows(_input, _outputs[t], linear.OutFeatures, rowStart, rowEnd);
     }
 }

@@ -158,6 +158,61 @@ public unsafe class InterleavedHalfTests
         }
     }
 
+    [SkippableTheory]
+    [InlineData(DType.F16, 43, 301, false)]  // six groups: ranges of one, three (a quad with its last group repeated) and four groups
+    [InlineData(DType.F16, 43, 1999, false)] // 30-token tiles: a batch spans several, each with twelve-token blocks and a rest
+    [InlineData(DType.F16, 21, 77, true)]    // an input past 2^16: the exact widening reads the caller's strided rows
+    [InlineData(DType.BF16, 43, 301, false)]
+    [InlineData(DType.BF16, 43, 1999, false)]
+    [InlineData(DType.BF16, 21, 77, true)]
+    public void Avx512Kernels_GiveTheAvx2Bits_WithStridedRows_AcrossTokenTiles(DType dtype, int outFeatures, int inFeatures,
+        bool largeInput)
+    {
+        Skip.If(!CpuIsa.Avx512, "the 512-bit kernels need AVX-512 (F, BW, DQ, VL)");
+        using var tensors = new TestTensors();
+        const int maxTokens = 200;
+        int xStride = inFeatures + 5, yStride = outFeatures + 3; // rows wider than the data: the kernels must use the strides
+        var w = tensors.Create("w", dtype, [outFeatures, inFeatures], TestTensors.Random(outFeatures * inFeatures, 36), out var stored);
+        var packed = InterleavedHalfWeights.Create((ushort*)w.Data, outFeatures, inFeatures);
+        var x = TestTensors.Random(maxTokens * xStride, 37);
+        if (largeInput) x[30 * xStride + 3] = 1e5f;
+        int[] bounds = [0, 5, 21, outFeatures]; // ranges that cut groups 0 and 2
+        foreach (int numTokens in new[] { 1, 7, 12, 13, 23, 29, 31, 61, 73, maxTokens }) // lone tokens, 6- and 12-token blocks, tile ends
+        {
+            var narrow = new float[numTokens * yStride];
+            var wide = new float[numTokens * yStride];
+            fixed (float* px = x, pn = narrow, pw = wide)
+                for (int i = 0; i + 1 < bounds.Length; i++)
+                {
+                    int rowStart = bounds[i], rowEnd = bounds[i + 1];
+                    if (dtype == DType.F16)
+                    {
+                        InterleavedHalfGemm.ComputeRowsTiledF16(packed, px, xStride, numTokens, pn, yStride, rowStart, rowEnd);
+                        InterleavedHalfGemm.ComputeRowsTiledF16Avx512(packed, px, xStride, numTokens, pw, yStride, rowStart, rowEnd);
+                    }
+                    else
+                    {
+                        InterleavedHalfGemm.ComputeRowsTiledBf16(packed, px, xStride, numTokens, pn, yStride, rowStart, rowEnd);
+                        InterleavedHalfGemm.ComputeRowsTiledBf16Avx512(packed, px, xStride, numTokens, pw, yStride, rowStart, rowEnd);
+                    }
+                }
+            Assert.True(narrow.AsSpan().SequenceEqual(wide), $"a batch of {numTokens}: the 512-bit tile's bits differ from the AVX2 tile's");
+            for (int t = 0; t < numTokens; t++)
+                for (int o = 0; o < outFeatures; o++)
+                {
+                    double expected = 0, magnitude = 0;
+                    for (int k = 0; k < inFeatures; k++)
+                    {
+                        double product = (double)stored[o * inFeatures + k] * x[t * xStride + k];
+                        expected += product;
+                        magnitude += Math.Abs(product);
+                    }
+                    Assert.True(Math.Abs(wide[t * yStride + o] - expected) <= 1e-5 * Math.Sqrt(inFeatures) * Math.Max(1, magnitude),
+                        $"y[{t},{o}] = {wide[t * yStride + o]}, expected {expected}");
+                }
+        }
+    }
+
     [SkippableFact]
     public void Avx512Widening_IsTheAvx2WideningLaneForLane_ForEveryHalf()
     {
