@@ -142,19 +142,7 @@ public unsafe class InterleavedHalfTests
                 }
             Assert.True(narrow.AsSpan().SequenceEqual(wide), $"a batch of {numTokens}: the 512-bit tile's bits differ from the AVX2 tile's");
             Assert.True(narrow.AsSpan().SequenceEqual(narrowPacked), $"a batch of {numTokens}: the AVX2 packed path's bits differ from the tile's");
-            for (int t = 0; t < numTokens; t++)
-                for (int o = 0; o < outFeatures; o++)
-                {
-                    double expected = 0, magnitude = 0;
-                    for (int k = 0; k < inFeatures; k++)
-                    {
-                        double product = (double)stored[o * inFeatures + k] * x[t * inFeatures + k];
-                        expected += product;
-                        magnitude += Math.Abs(product);
-                    }
-                    Assert.True(Math.Abs(wide[t * outFeatures + o] - expected) <= 1e-5 * Math.Sqrt(inFeatures) * Math.Max(1, magnitude),
-                        $"y[{t},{o}] = {wide[t * outFeatures + o]}, expected {expected}");
-                }
+            AssertNearDoubleReference(wide, outFeatures, stored, x, inFeatures, numTokens, outFeatures, inFeatures);
         }
     }
 
@@ -197,19 +185,7 @@ public unsafe class InterleavedHalfTests
                     }
                 }
             Assert.True(narrow.AsSpan().SequenceEqual(wide), $"a batch of {numTokens}: the 512-bit tile's bits differ from the AVX2 tile's");
-            for (int t = 0; t < numTokens; t++)
-                for (int o = 0; o < outFeatures; o++)
-                {
-                    double expected = 0, magnitude = 0;
-                    for (int k = 0; k < inFeatures; k++)
-                    {
-                        double product = (double)stored[o * inFeatures + k] * x[t * xStride + k];
-                        expected += product;
-                        magnitude += Math.Abs(product);
-                    }
-                    Assert.True(Math.Abs(wide[t * yStride + o] - expected) <= 1e-5 * Math.Sqrt(inFeatures) * Math.Max(1, magnitude),
-                        $"y[{t},{o}] = {wide[t * yStride + o]}, expected {expected}");
-                }
+            AssertNearDoubleReference(wide, yStride, stored, x, xStride, numTokens, outFeatures, inFeatures);
         }
     }
 
@@ -349,6 +325,25 @@ public unsafe class InterleavedHalfTests
         values[5] = float.PositiveInfinity;
         var linear = CpuLinear.Create(tensors.Create("w", DType.F16, [8, 16], values, out _));
         Assert.IsType<DenseLinear<F16Format>>(linear);
+    }
+
+    /// <summary>Each y[t, o] within fp32 rounding of Σ w·x in double (rows of y and x at their strides).</summary>
+    private static void AssertNearDoubleReference(float[] y, int yStride, float[] stored, float[] x, int xStride, int numTokens,
+        int outFeatures, int inFeatures)
+    {
+        for (int t = 0; t < numTokens; t++)
+            for (int o = 0; o < outFeatures; o++)
+            {
+                double expected = 0, magnitude = 0;
+                for (int k = 0; k < inFeatures; k++)
+                {
+                    double product = (double)stored[o * inFeatures + k] * x[t * xStride + k];
+                    expected += product;
+                    magnitude += Math.Abs(product);
+                }
+                Assert.True(Math.Abs(y[t * yStride + o] - expected) <= 1e-5 * Math.Sqrt(inFeatures) * Math.Max(1, magnitude),
+                    $"y[{t},{o}] = {y[t * yStride + o]}, expected {expected}");
+            }
     }
 
     private static float[] Run(CpuLinear linear, float[] x, int numTokens) => SplitRowsRunner.Run(linear, x, numTokens);
