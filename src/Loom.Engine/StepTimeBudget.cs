@@ -59,7 +59,7 @@ public sealed class StepTimeBudget
     /// The token budget of the next step, with <paramref name="numRunning"/> requests already running, of which
     /// <paramref name="numDecoding"/> have produced a token. With none decoding, no client waits between tokens, so
     /// the step takes the cap: the target would only cut prompts into more, dearer passes over the weights and delay
-    /// every first token (measured: a burst of 16 prompts went through 150-token steps while nobody decoded).
+    /// every first token.
     /// </summary>
     public int NextBudget(int numRunning, int numDecoding)
     {
