@@ -15,22 +15,45 @@ public sealed unsafe partial class CpuModelExecutor
         int n = batch.NumTokens;
         switch (step)
         {
-            case LayerStep.InputNorm: RmsNormRows(s.Hidden, w.InputNorm, s.Normed, n); break;
             case LayerStep.QkvProjection: _linear.Run(w.Q, s.Q.Pointer, w.K, s.K.Pointer, w.V, s.V.Pointer, s.Normed.Pointer, n); break;
-            case LayerStep.QkNorm: QkNorm(w, n); break;
-            case LayerStep.Rope: ApplyRope(batch.Positions, n); break;
-            case LayerStep.KvCacheWrite: WriteKv(layer, batch); break;
             case LayerStep.Attention:
                 _attention.Run(_cache, layer, s.Q.Pointer, s.Attention.Pointer, batch.Positions, s.TokenSeq, batch.Seqs, n, maxKeys);
                 break;
             case LayerStep.OutputProjection: _linear.Run(w.O, s.Attention.Pointer, n, s.Projected.Pointer); break;
-            case LayerStep.ResidualAdd: AddInPlace(s.Hidden, s.Projected, n * Config.HiddenSize); break;
-            case LayerStep.PostAttentionNorm: RmsNormRows(s.Hidden, w.PostAttentionNorm, s.Normed, n); break;
             case LayerStep.GateUpProjection: _linear.Run(w.Gate, s.Gate.Pointer, w.Up, s.Up.Pointer, s.Normed.Pointer, n); break;
-            case LayerStep.SiluMul:
-                Norms.SiluMulInPlace(s.Gate.Slice(0, n * Config.IntermediateSize), s.Up.Slice(0, n * Config.IntermediateSize));
-                break;
             case LayerStep.DownProjection: _linear.Run(w.Down, s.Gate.Pointer, n, s.Projected.Pointer); break;
+            default: _tokenSteps.Run(step, w, layer, batch, WorkPerToken(step)); break;
+        }
+    }
+
+    /// <summary>Rough operations per token of a token-wise step (a sigmoid counts as several).</summary>
+    private long WorkPerToken(LayerStep step) => step switch
+    {
+        LayerStep.SiluMul => 8L * Config.IntermediateSize,
+        LayerStep.Rope or LayerStep.QkNorm => 2L * (Config.QSize + Config.KvSize),
+        LayerStep.KvCacheWrite => 2L * Config.KvSize,
+        _ => 2L * Config.HiddenSize,
+    };
+
+    /// <summary>A token-wise step over tokens [start, end); <see cref="TokenStepJob"/> calls it on disjoint ranges.</summary>
+    void TokenStepJob.IRunner.RunTokens(LayerStep step, CpuLayerWeights w, int layer, ForwardBatch batch, int start, int end)
+    {
+        var s = _scratch;
+        int h = Config.HiddenSize;
+        switch (step)
+        {
+            case LayerStep.InputNorm: RmsNormRows(s.Hidden, w.InputNorm, s.Normed, start, end); break;
+            case LayerStep.QkNorm: QkNorm(w, start, end); break;
+            case LayerStep.Rope: ApplyRope(batch.Positions, start, end); break;
+            case LayerStep.KvCacheWrite: WriteKv(layer, batch, start, end); break;
+            case LayerStep.ResidualAdd: AddInPlace(s.Hidden, s.Projected, (long)start * h, (end - start) * h); break;
+            case LayerStep.PostAttentionNorm: RmsNormRows(s.Hidden, w.PostAttentionNorm, s.Normed, start, end); break;
+            case LayerStep.SiluMul:
+                int m = Config.IntermediateSize;
+                // Row by row, so each row's gate and up stay in L1 across the three passes SiluMulInPlace makes.
+                for (int t = start; t < end; t++)
+                    Norms.SiluMulInPlace(s.Gate.Slice((long)t * m, m), s.Up.Slice((long)t * m, m));
+                break;
             default: throw new NotSupportedException($"The CPU executor has no kernel for layer step {step}.");
         }
     }
@@ -43,24 +66,25 @@ public sealed unsafe partial class CpuModelExecutor
             WeightConversion.ReadRow(embedding.DType, embedding.Data, (long)batch.TokenIds[t] * h, hidden.Slice((long)t * h, h), embedding.Name);
     }
 
-    private void RmsNormRows(ScratchBuffer x, float[] weight, ScratchBuffer y, int numTokens)
+    private void RmsNormRows(ScratchBuffer x, float[] weight, ScratchBuffer y, int start, int end)
     {
         int h = Config.HiddenSize;
-        for (int t = 0; t < numTokens; t++)
+        for (int t = start; t < end; t++)
             Norms.RmsNorm(x.Slice((long)t * h, h), weight, Config.RmsNormEps, y.Slice((long)t * h, h));
     }
 
-    private void QkNorm(CpuLayerWeights w, int numTokens)
+    private void QkNorm(CpuLayerWeights w, int start, int end)
     {
         Debug.Assert(w.QNorm != null && w.KNorm != null, "the definition has a qk-norm step only where the layer has q/k norms");
-        Norms.RmsNormRowsInPlace(_scratch.Q.Slice(0, numTokens * Config.QSize), w.QNorm, Config.RmsNormEps);
-        Norms.RmsNormRowsInPlace(_scratch.K.Slice(0, numTokens * Config.KvSize), w.KNorm, Config.RmsNormEps);
+        int q = Config.QSize, kv = Config.KvSize;
+        Norms.RmsNormRowsInPlace(_scratch.Q.Slice((long)start * q, (end - start) * q), w.QNorm, Config.RmsNormEps);
+        Norms.RmsNormRowsInPlace(_scratch.K.Slice((long)start * kv, (end - start) * kv), w.KNorm, Config.RmsNormEps);
     }
 
-    private void ApplyRope(int[] positions, int numTokens)
+    private void ApplyRope(int[] positions, int start, int end)
     {
         var s = _scratch;
-        for (int t = 0; t < numTokens; t++)
+        for (int t = start; t < end; t++)
         {
             _rope.Apply(s.Q.Slice((long)t * Config.QSize, Config.QSize), Config.NumAttentionHeads, positions[t]);
             _rope.Apply(s.K.Slice((long)t * Config.KvSize, Config.KvSize), Config.NumKeyValueHeads, positions[t]);
@@ -68,12 +92,12 @@ public sealed unsafe partial class CpuModelExecutor
     }
 
     /// <summary>Stores each new token's K and V rows in its slot: block BlockTable[p / blockSize], offset p % blockSize.</summary>
-    private void WriteKv(int layer, ForwardBatch batch)
+    private void WriteKv(int layer, ForwardBatch batch, int start, int end)
     {
         var s = _scratch;
         int kvSize = Config.KvSize;
         int blockSize = _cache.BlockSize;
-        for (int t = 0; t < batch.NumTokens; t++)
+        for (int t = start; t < end; t++)
         {
             int p = batch.Positions[t];
             int block = batch.Seqs[s.TokenSeq[t]].BlockTable[p / blockSize];
@@ -81,8 +105,8 @@ public sealed unsafe partial class CpuModelExecutor
         }
     }
 
-    private static void AddInPlace(ScratchBuffer x, ScratchBuffer y, int count) =>
-        TensorPrimitives.Add(x.Slice(0, count), y.Slice(0, count), x.Slice(0, count));
+    private static void AddInPlace(ScratchBuffer x, ScratchBuffer y, long start, int count) =>
+        TensorPrimitives.Add(x.Slice(start, count), y.Slice(start, count), x.Slice(start, count));
 
     /// <summary>Final norm and lm_head for the requested rows only (prefill tokens skip the vocabulary GEMM).</summary>
     private Span<float> ComputeLogits(ForwardBatch batch)

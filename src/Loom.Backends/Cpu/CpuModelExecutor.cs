@@ -11,7 +11,7 @@ namespace Loom.Backends.Cpu;
 /// and decode tokens of many sequences; each token attends to its own sequence's cache through the block table.
 /// Not thread-safe: the engine calls it from one thread.
 /// </summary>
-public sealed unsafe partial class CpuModelExecutor : IModelExecutor
+public sealed unsafe partial class CpuModelExecutor : IModelExecutor, TokenStepJob.IRunner
 {
     private readonly CpuModelWeights _weights;
     private readonly ImmutableArray<LayerStep> _steps;
@@ -20,6 +20,7 @@ public sealed unsafe partial class CpuModelExecutor : IModelExecutor
     private readonly WorkerPool _pool;
     private readonly LinearJob _linear;
     private readonly AttentionJob _attention;
+    private readonly TokenStepJob _tokenSteps;
     private readonly ForwardScratch _scratch = new();
     private bool _disposed;
 
@@ -34,6 +35,7 @@ public sealed unsafe partial class CpuModelExecutor : IModelExecutor
         _rope = new RopeTable(config, Math.Min(config.MaxPositionEmbeddings, 4096));
         _pool = new WorkerPool(numThreads);
         _linear = new LinearJob(_pool);
+        _tokenSteps = new TokenStepJob(_pool, this);
         _attention = new AttentionJob(_pool, config.NumAttentionHeads, config.NumKeyValueHeads, config.HeadDim, definition.Flags.SlidingWindow);
     }
 

@@ -59,8 +59,8 @@ internal sealed class GoldenModel : IDisposable
         return new GoldenModel(name, config, weights, cases.ToArray());
     }
 
-    public IModelExecutor CreateExecutor(int numBlocks, int blockSize, KvCacheDType kvDType = KvCacheDType.Float32) =>
-        new CpuBackend().LoadModel(Config, Weights, new KvCacheSpec(numBlocks, blockSize) { DType = kvDType });
+    public IModelExecutor CreateExecutor(int numBlocks, int blockSize, KvCacheDType kvDType = KvCacheDType.Float32, int? numThreads = null) =>
+        new CpuBackend(numThreads).LoadModel(Config, Weights, new KvCacheSpec(numBlocks, blockSize) { DType = kvDType });
 
     /// <summary>Blocks needed for every case at once (prompt plus greedy tokens), with room to spare.</summary>
     public int BlocksForAllCases(int blockSize) =>
