@@ -25,7 +25,7 @@ public sealed partial class BenchCommand
         var (repPrefixLen, repSuffixLen, repNumPrefixes) = BenchWorkloadOptions.PrefixRepetition();
         var sharegptMaxTotal = BenchWorkloadOptions.ShareGptMaxTotalLen();
         var seed = BenchWorkloadOptions.Seed();
-        var warmups = new Option<int>("--num-warmups") { Description = "Unmeasured requests run first (JIT warm-up).", DefaultValueFactory = _ => 1 };
+        var warmups = new Option<int>("--num-warmups") { Description = "Unmeasured requests run first, one at a time (JIT warm-up).", DefaultValueFactory = _ => 1 };
         var outputJson = new Option<string?>("--output-json") { Description = "Write the result (and its conditions) to this JSON file." };
         var metadata = BenchWorkloadOptions.Metadata();
         var noProgress = BenchWorkloadOptions.DisableProgress();

@@ -29,8 +29,11 @@ public sealed class ThroughputApplication(ThroughputSettings settings, IAnsiCons
 
         if (settings.NumWarmups > 0)
         {
+            // One at a time: submitted together they ran as one step of several times the measured shape, so the
+            // forward ran once and its hot paths were still unoptimised JIT code (tier 0) during the measured run.
             var warmups = ToOfflineRequests(dataset.Sample(settings.NumWarmups, new Random(settings.Seed + 1)), model);
-            runner.Run(warmups, settings.Seed + 1_000_000, cancellationToken: cancellationToken);
+            for (int i = 0; i < warmups.Count; i++)
+                runner.Run([warmups[i]], settings.Seed + 1_000_000 + i, cancellationToken: cancellationToken);
         }
         var result = RunWithProgress(runner, requests, cancellationToken);
 

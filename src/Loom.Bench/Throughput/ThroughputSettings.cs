@@ -26,7 +26,10 @@ public sealed record ThroughputSettings
     public int PrefixRepetitionNumPrefixes { get; init; } = 10;
     public int ShareGptMaxTotalLen { get; init; } = 2048;
     public int Seed { get; init; }
-    /// <summary>Unmeasured requests (of the same shape, other random tokens) run first so the JIT has compiled the hot paths.</summary>
+    /// <summary>
+    /// Unmeasured requests (of the same shape, other random tokens) run first, one at a time, so the JIT has compiled the hot
+    /// paths.
+    /// </summary>
     public int NumWarmups { get; init; } = 1;
 
     /// <summary>--output-json: where to write the result; null = print only.</summary>
