@@ -41,6 +41,22 @@ public sealed class ServeCommandTests
     }
 
     [Theory]
+    [InlineData(new string[0], Loom.Backends.Cpu.F16Widening.Auto)]
+    [InlineData(new[] { "--widen-f16", "never" }, Loom.Backends.Cpu.F16Widening.Never)]
+    [InlineData(new[] { "--widen-f16", "always" }, Loom.Backends.Cpu.F16Widening.Always)]
+    public void Widen_f16_reaches_the_loader_options(string[] args, Loom.Backends.Cpu.F16Widening expected)
+    {
+        var (options, command) = Commanded(new EngineOptionSet());
+        var parse = command.Parse(args);
+        Assert.Empty(parse.Errors);
+        Assert.Equal(expected, options.Loader(parse).F16Widening);
+    }
+
+    [Fact]
+    public void Widen_f16_rejects_an_unknown_policy() =>
+        Assert.NotEmpty(Commanded(new EngineOptionSet()).Command.Parse(["--widen-f16", "sometimes"]).Errors);
+
+    [Theory]
     [InlineData(true, new string[0], 250.0)]            // serve: on by default
     [InlineData(false, new string[0], null)]            // offline: off by default
     [InlineData(true, new[] { "--step-time-target-ms", "0" }, null)]

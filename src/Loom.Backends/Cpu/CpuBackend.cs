@@ -1,3 +1,4 @@
+using Loom.Backends.Cpu.Kernels;
 using Loom.Models.Config;
 using Loom.Models.Definition;
 using Loom.Models.Weights;
@@ -8,7 +9,7 @@ namespace Loom.Backends.Cpu;
 /// The CPU backend: weights are read in place from the weight source (memory-mapped, stored precision), the KV cache
 /// and activations live in native memory owned by the executor, and matrix products use SIMD on all cores.
 /// </summary>
-public sealed class CpuBackend(int? numThreads = null) : IBackend
+public sealed class CpuBackend(int? numThreads = null, F16Widening f16Widening = F16Widening.Auto, Action<string>? log = null) : IBackend
 {
     /// <summary>Threads for matrix products and attention (the caller's thread included).</summary>
     public int NumThreads { get; } = numThreads is int n && n > 0 ? n : Environment.ProcessorCount;
@@ -31,6 +32,23 @@ public sealed class CpuBackend(int? numThreads = null) : IBackend
             throw new ArgumentException($"num_attention_heads {config.NumAttentionHeads} is not a multiple of num_key_value_heads {config.NumKeyValueHeads}.", nameof(config));
         var definition = ModelDefinition.For(config);
         var bound = CpuModelWeights.Load(definition, weights, progress);
+        WidenF16(bound);
         return new CpuModelExecutor(definition, bound, kvCache, NumThreads);
+    }
+
+    /// <summary>Applies the <see cref="F16Widening"/> policy to the layers' F16 weights and says what it cost.</summary>
+    private void WidenF16(CpuModelWeights weights)
+    {
+        if (f16Widening == F16Widening.Never || !InterleavedHalfGemm.ReadsWidenedF16) return;
+        var linears = weights.F16LayerLinears().ToList();
+        long bytes = linears.Sum(l => l.WidenableBytes);
+        if (bytes == 0) return;
+        if (f16Widening == F16Widening.Auto && bytes > AvailableMemoryBytes / 4)
+        {
+            log?.Invoke($"F16 weights: no fp32 copy for prompts ({bytes / (1024.0 * 1024 * 1024):F2} GiB is over a quarter of the free memory; --widen-f16 always forces it).");
+            return;
+        }
+        foreach (var linear in linears) linear.WidenF16ToF32();
+        log?.Invoke($"F16 weights: an fp32 copy for prompts and large batches, {bytes / (1024.0 * 1024 * 1024):F2} GiB more (--widen-f16 never keeps F16 only).");
     }
 }

@@ -43,6 +43,11 @@ internal sealed class CpuModelWeights
         return total;
     }
 
+    /// <summary>The layers' F16 linear weights, which <see cref="F16Widening"/> may copy to fp32 (the lm_head is left out: a prompt reads one of its rows per sequence).</summary>
+    public IEnumerable<InterleavedHalfLinear> F16LayerLinears() =>
+        Layers.SelectMany(l => new[] { l.Q, l.K, l.V, l.O, l.Gate, l.Up, l.Down })
+            .OfType<InterleavedHalfLinear>().Where(l => l.WidenableBytes > 0);
+
     public static CpuModelWeights Load(ModelDefinition definition, IWeightSource source, IProgress<double>? progress)
     {
         var binder = new WeightBinder(definition, source);

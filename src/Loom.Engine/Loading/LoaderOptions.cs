@@ -1,4 +1,5 @@
 using Loom.Backends;
+using Loom.Backends.Cpu;
 using Loom.Models.Weights;
 
 namespace Loom.Engine.Loading;
@@ -32,6 +33,8 @@ public sealed record LoaderOptions
     public EngineOptions Engine { get; init; } = new();
     /// <summary>Threads for the CPU backend; null = all cores.</summary>
     public int? NumThreads { get; init; }
+    /// <summary>Whether the CPU backend keeps an fp32 copy of F16 weights for batched shapes (<see cref="F16Widening"/>).</summary>
+    public F16Widening F16Widening { get; init; } = F16Widening.Auto;
     /// <summary>Bytes per KV block of a draft model sharing the cache's blocks: the budget pays for both caches.</summary>
     internal long DraftKvBytesPerBlock { get; init; }
     /// <summary>The exact KV cache (a draft model's: the target's block count and size) instead of a planned one.</summary>

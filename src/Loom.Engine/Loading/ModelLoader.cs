@@ -162,7 +162,7 @@ public static partial class ModelLoader
 
     private static IBackend CreateBackend(LoaderOptions options) => options.Backend.ToLowerInvariant() switch
     {
-        "auto" or "cpu" => new CpuBackend(options.NumThreads),
+        "auto" or "cpu" => new CpuBackend(options.NumThreads, options.F16Widening, options.Log),
         _ => throw new ModelLoadException($"Unknown backend '{options.Backend}': expected 'cpu' or 'auto'."),
     };
 

@@ -100,6 +100,38 @@ public unsafe class InterleavedHalfTests
         }
     }
 
+    /// <summary>
+    /// The fp32 copy (<see cref="F16Widening"/>) holds the halves' values exactly, so the packed path reading it gives
+    /// the bits of the panels it replaces, for every batch size, k-chunks and row ranges that cut groups.
+    /// </summary>
+    [Fact]
+    public void WidenedCopy_GivesThePanelBits_ForEveryBatchSize_AndRowRangesThatCutGroups()
+    {
+        if (!DenseGemm.UseAvx2) return; // the packed path needs AVX2
+        using var tensors = new TestTensors();
+        const int outFeatures = 19, inFeatures = 1101, maxTokens = 40; // two k-chunks, an odd last group
+        var w = tensors.Create("w", DType.F16, [outFeatures, inFeatures], TestTensors.Random(outFeatures * inFeatures, 34), out _);
+        var panels = InterleavedHalfWeights.Create((ushort*)w.Data, outFeatures, inFeatures);
+        var widened = InterleavedHalfWeights.Create((ushort*)w.Data, outFeatures, inFeatures);
+        widened.WidenF16ToF32();
+        Assert.True(widened.HasWidenedCopy);
+        Assert.Equal(4L * ((outFeatures + 7) / 8 * 8) * inFeatures, widened.WidenedBytes);
+        var x = TestTensors.Random(maxTokens * inFeatures, 35);
+        int[] bounds = [0, 3, 11, outFeatures];
+        for (int numTokens = 1; numTokens <= maxTokens; numTokens++)
+        {
+            var expected = new float[numTokens * outFeatures];
+            var actual = new float[numTokens * outFeatures];
+            fixed (float* px = x, pe = expected, pa = actual)
+                for (int i = 0; i + 1 < bounds.Length; i++)
+                {
+                    InterleavedHalfGemm.ComputeRowsPacked<ExactHalves>(panels, px, inFeatures, numTokens, pe, outFeatures, bounds[i], bounds[i + 1]);
+                    InterleavedHalfGemm.ComputeRowsPacked<ExactHalves>(widened, px, inFeatures, numTokens, pa, outFeatures, bounds[i], bounds[i + 1]);
+                }
+            Assert.True(expected.AsSpan().SequenceEqual(actual), $"a batch of {numTokens}: the fp32 copy's bits differ from the panels'");
+        }
+    }
+
     [SkippableTheory]
     [InlineData(DType.F16, 40, 37, false)]   // five groups: a four-group pass and one with the last group repeated
     [InlineData(DType.F16, 19, 1101, false)] // two k-chunks on the packed path, an odd last group

@@ -64,7 +64,21 @@ internal static unsafe partial class InterleavedHalfGemm
         {
             // An odd last group runs as a pair with itself and only its first half is stored.
             int g1 = Math.Min(g + 1, range.End - 1);
-            Widen<THalves>(w.Group(g) + (long)k0 * G, w.Group(g1) + (long)k0 * G, depth, panel);
+            float* w0, w1;
+            int stride;
+            if (w.HasWidenedCopy)
+            {
+                w0 = w.WidenedGroup(g) + (long)k0 * G;
+                w1 = w.WidenedGroup(g1) + (long)k0 * G;
+                stride = G;
+            }
+            else
+            {
+                Widen<THalves>(w.Group(g) + (long)k0 * G, w.Group(g1) + (long)k0 * G, depth, panel);
+                w0 = panel;
+                w1 = panel + G;
+                stride = 2 * G;
+            }
             for (int t = 0; t < numTokens; t += TileTokens)
             {
                 int live = Math.Min(TileTokens, numTokens - t);
@@ -76,7 +90,7 @@ internal static unsafe partial class InterleavedHalfGemm
                     acc[2 * j] = k0 == 0 ? default : range.Load(yt, g);
                     acc[2 * j + 1] = k0 == 0 ? default : range.Load(yt, g1);
                 }
-                PanelPair6(panel, depth, tokens, acc);
+                PanelPair6(w0, w1, stride, depth, tokens, acc);
                 for (int j = 0; j < live; j++)
                 {
                     float* yt = y + (long)(t + j) * yStride;
@@ -98,18 +112,22 @@ internal static unsafe partial class InterleavedHalfGemm
         }
     }
 
-    /// <summary>Sixteen panel rows × six tokens x[0..5], continuing acc[2j + h] (token j, group h) in place.</summary>
+    /// <summary>
+    /// Sixteen fp32 rows × six tokens x[0..5], continuing acc[2j + h] (token j, group h) in place: the eight rows of
+    /// group h at k are w_h + k · stride (a panel's two halves, or two groups of the widened copy).
+    /// </summary>
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    private static void PanelPair6(float* panel, int depth, float** x, Vector256<float>* acc)
+    private static void PanelPair6(float* w0p, float* w1p, int stride, int depth, float** x, Vector256<float>* acc)
     {
         float* x0 = x[0], x1 = x[1], x2 = x[2], x3 = x[3], x4 = x[4], x5 = x[5];
         Vector256<float> a00 = acc[0], a01 = acc[1], a10 = acc[2], a11 = acc[3], a20 = acc[4], a21 = acc[5];
         Vector256<float> a30 = acc[6], a31 = acc[7], a40 = acc[8], a41 = acc[9], a50 = acc[10], a51 = acc[11];
         for (int k = 0; k < depth; k++)
         {
-            float* p = panel + k * 2 * G;
-            var w0 = Avx.LoadAlignedVector256(p);
-            var w1 = Avx.LoadAlignedVector256(p + G);
+            var w0 = Avx.LoadAlignedVector256(w0p);
+            var w1 = Avx.LoadAlignedVector256(w1p);
+            w0p += stride;
+            w1p += stride;
             var v = Avx.BroadcastScalarToVector256(x0 + k);
             a00 = Fma.MultiplyAdd(w0, v, a00);
             a01 = Fma.MultiplyAdd(w1, v, a01);

@@ -29,6 +29,9 @@ internal static unsafe partial class InterleavedHalfGemm
     /// <summary>Bytes ahead of each group pointer that decode prefetches, as in <see cref="DenseGemm"/>.</summary>
     private const int PrefetchDistance = 8192;
 
+    /// <summary>Whether batches read <see cref="InterleavedHalfWeights.WidenF16ToF32"/>'s copy on this machine (the packed path).</summary>
+    public static bool ReadsWidenedF16 => DenseGemm.UseAvx2 && !CpuIsa.Avx512;
+
     /// <summary>
     /// Output columns [rowStart, rowEnd) of y ([numTokens, yStride]) for every token, F16 weights: batches of
     /// <see cref="PackMinTokens"/> or more over widened panels (<see cref="ComputeRowsPacked{THalves}"/>), fewer

@@ -1,4 +1,5 @@
 using System.Runtime.InteropServices;
+using System.Runtime.Intrinsics.X86;
 
 namespace Loom.Backends.Cpu.Kernels;
 
@@ -15,6 +16,7 @@ internal sealed unsafe class InterleavedHalfWeights
 
     private readonly ushort* _halves; // [Groups, InFeatures, GroupRows] fp16 or bf16 bits
     private readonly long _bytes;
+    private float* _widened; // null, or the same values as fp32 in the same layout (WidenF16ToF32)
 
     private InterleavedHalfWeights(int groups, int inFeatures)
     {
@@ -29,6 +31,9 @@ internal sealed unsafe class InterleavedHalfWeights
     {
         NativeMemory.AlignedFree(_halves);
         GC.RemoveMemoryPressure(_bytes);
+        if (_widened == null) return;
+        NativeMemory.AlignedFree(_widened);
+        GC.RemoveMemoryPressure(2 * _bytes);
     }
 
     public int Groups { get; }
@@ -36,6 +41,30 @@ internal sealed unsafe class InterleavedHalfWeights
 
     /// <summary>Group g: InFeatures vectors of GroupRows halves (element k of rows 8g..8g+7).</summary>
     public ushort* Group(int g) => _halves + (long)g * InFeatures * GroupRows;
+
+    /// <summary>Whether <see cref="WidenF16ToF32"/> made an fp32 copy, which the batched F16 kernel then reads.</summary>
+    public bool HasWidenedCopy => _widened != null;
+
+    /// <summary>Group g of the fp32 copy, laid out as <see cref="Group"/>.</summary>
+    public float* WidenedGroup(int g) => _widened + (long)g * InFeatures * GroupRows;
+
+    /// <summary>Bytes of the fp32 copy (0 without one).</summary>
+    public long WidenedBytes => _widened == null ? 0 : 2 * _bytes;
+
+    /// <summary>
+    /// Keeps an fp32 copy of F16 weights beside the halves (twice their bytes more): batches of many tokens then read
+    /// fp32 directly instead of widening a panel per token tile, while decode keeps streaming the halves. The values
+    /// are the halves' exactly (the repack refused infinities and NaNs), so the bits of every output stay the same.
+    /// </summary>
+    public void WidenF16ToF32()
+    {
+        if (_widened != null) return;
+        _widened = (float*)NativeMemory.AlignedAlloc((nuint)(2 * _bytes), 64);
+        GC.AddMemoryPressure(2 * _bytes);
+        long count = (long)Groups * InFeatures * GroupRows;
+        for (long i = 0; i < count; i += GroupRows)
+            Avx.Store(_widened + i, ExactHalves.Load8(_halves + i));
+    }
 
     /// <summary>
     /// Repacks <paramref name="outFeatures"/> row-major F16 rows of <paramref name="inFeatures"/> halves. Null when a
