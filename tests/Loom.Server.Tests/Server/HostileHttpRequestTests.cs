@@ -44,7 +44,15 @@ public sealed class HostileHttpRequestTests : IAsyncLifetime
         if (contentType is not null) request.Content.Headers.ContentType = MediaTypeHeaderValue.Parse(contentType);
         if (host is not null) request.Headers.Host = host;
         request.Headers.ExpectContinue = expectContinue;
-        using var response = await _client.SendAsync(request);
+        // With Expect the client waits for the server's verdict before sending the body; the handler's default wait
+        // is one second, which a loaded CI machine can exceed, so this client waits as long as the request may take.
+        using var patient = expectContinue
+            ? new HttpClient(new SocketsHttpHandler { Expect100ContinueTimeout = TimeSpan.FromSeconds(60) })
+            {
+                BaseAddress = _client.BaseAddress, Timeout = TimeSpan.FromSeconds(60),
+            }
+            : null;
+        using var response = await (patient ?? _client).SendAsync(request);
         var text = await response.Content.ReadAsStringAsync();
         return ((int)response.StatusCode, text.Length == 0 ? default : JsonDocument.Parse(text).RootElement.Clone());
     }
