@@ -32,18 +32,21 @@ public sealed class CpuBackend(int? numThreads = null, F16Widening f16Widening =
             throw new ArgumentException($"num_attention_heads {config.NumAttentionHeads} is not a multiple of num_key_value_heads {config.NumKeyValueHeads}.", nameof(config));
         var definition = ModelDefinition.For(config);
         var bound = CpuModelWeights.Load(definition, weights, progress);
-        WidenF16(bound);
+        WidenF16(bound, (long)kvCache.NumBlocks * KvBytesPerBlock(config, kvCache.BlockSize, kvCache.DType));
         return new CpuModelExecutor(definition, bound, kvCache, NumThreads);
     }
 
-    /// <summary>Applies the <see cref="F16Widening"/> policy to the layers' F16 weights and says what it cost.</summary>
-    private void WidenF16(CpuModelWeights weights)
+    /// <summary>
+    /// Applies the <see cref="F16Widening"/> policy to the layers' F16 weights and says what it cost. The KV cache is
+    /// allocated after this, so its planned bytes are not free memory for the copy.
+    /// </summary>
+    private void WidenF16(CpuModelWeights weights, long kvCacheBytes)
     {
         if (f16Widening == F16Widening.Never || !InterleavedHalfGemm.ReadsWidenedF16) return;
         var linears = weights.F16LayerLinears().ToList();
         long bytes = linears.Sum(l => l.WidenableBytes);
         if (bytes == 0) return;
-        if (f16Widening == F16Widening.Auto && bytes > AvailableMemoryBytes / 4)
+        if (f16Widening == F16Widening.Auto && bytes > (AvailableMemoryBytes - kvCacheBytes) / 4)
         {
             log?.Invoke($"F16 weights: no fp32 copy for prompts ({bytes / (1024.0 * 1024 * 1024):F2} GiB is over a quarter of the free memory; --widen-f16 always forces it).");
             return;

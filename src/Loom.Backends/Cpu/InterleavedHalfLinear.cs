@@ -33,12 +33,10 @@ internal sealed unsafe class InterleavedHalfLinear : CpuLinear
     /// <summary>Bytes an fp32 copy of these F16 weights would take (0 for BF16, which never makes one).</summary>
     public long WidenableBytes => _dtype == DType.F16 ? 2 * WeightBytes : 0;
 
-    /// <summary>Makes the fp32 copy the batched F16 kernel reads (<see cref="F16Widening"/>); returns its bytes.</summary>
-    public long WidenF16ToF32()
+    /// <summary>Makes the fp32 copy the batched F16 kernel reads (<see cref="F16Widening"/>); BF16 layers make none.</summary>
+    public void WidenF16ToF32()
     {
-        if (_dtype != DType.F16) return 0;
-        _weights.WidenF16ToF32();
-        return _weights.WidenedBytes;
+        if (_dtype == DType.F16) _weights.WidenF16ToF32();
     }
 
     /// <summary>The repacked F16 layer, or the in-place one when the tensor holds a non-finite value.</summary>
