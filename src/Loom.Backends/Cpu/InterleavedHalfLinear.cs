@@ -21,12 +21,11 @@ internal sealed unsafe class InterleavedHalfLinear : CpuLinear
     }
 
     /// <summary>
-    /// Whole pairs of groups, the AVX2 prefill tile's rows; with AVX-512 whole quads, the 512-bit tiles' (and the
-    /// one-token kernel's) rows: a range of an odd number of pairs repeats a group in its last four-group pass, which
-    /// at two threads cost up to an eighth of a matrix (896 rows split in 112-row items). Any range still works, just
-    /// less well.
+    /// Whole blocks of eight groups (64 rows), the one-token kernel's unit: a range that splits a block makes both
+    /// threads stream the whole block. Blocks hold whole pairs and quads too, the prefill tiles' rows. Any range
+    /// still works, just less well.
     /// </summary>
-    public override int RowGranularity => (CpuIsa.Avx512 ? 4 : 2) * InterleavedHalfWeights.GroupRows;
+    public override int RowGranularity => InterleavedHalfWeights.BlockGroups * InterleavedHalfWeights.GroupRows;
 
     public override long WeightBytes => (long)OutFeatures * InFeatures * sizeof(ushort);
 

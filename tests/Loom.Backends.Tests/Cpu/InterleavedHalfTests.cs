@@ -14,6 +14,8 @@ public unsafe class InterleavedHalfTests
     [InlineData(DType.BF16, 13, 37)]
     [InlineData(DType.BF16, 19, 1101)]
     [InlineData(DType.BF16, 40, 5)]
+    [InlineData(DType.F16, 150, 37)]  // three blocks of eight groups, the last partial
+    [InlineData(DType.BF16, 150, 37)]
     public void EveryBatchShape_MatchesDoubleReference_AndEachTokenAloneIsBitIdentical(DType dtype, int outFeatures, int inFeatures)
     {
         using var tensors = new TestTensors();
@@ -101,6 +103,42 @@ public unsafe class InterleavedHalfTests
     }
 
     /// <summary>
+    /// Row ranges that start and end inside a block of eight groups (as a thread's share may) give the bits of the
+    /// whole range: the one-token kernel computes the whole block and stores only the range's rows.
+    /// </summary>
+    [Theory]
+    [InlineData(DType.F16)]
+    [InlineData(DType.BF16)]
+    public void RowRangesThatCutBlocks_GiveTheWholeRangesBits(DType dtype)
+    {
+        using var tensors = new TestTensors();
+        const int outFeatures = 150, inFeatures = 37, maxTokens = 13;
+        var w = tensors.Create("w", dtype, [outFeatures, inFeatures], TestTensors.Random(outFeatures * inFeatures, 36), out _);
+        var packed = InterleavedHalfWeights.Create((ushort*)w.Data, outFeatures, inFeatures);
+        var x = TestTensors.Random(maxTokens * inFeatures, 37);
+        int[] bounds = [0, 5, 64, 70, 128, 131, outFeatures];
+        for (int numTokens = 1; numTokens <= maxTokens; numTokens++)
+        {
+            var whole = new float[numTokens * outFeatures];
+            var pieces = new float[numTokens * outFeatures];
+            fixed (float* px = x, pw = whole, pp = pieces)
+            {
+                Compute(dtype, packed, px, inFeatures, numTokens, pw, outFeatures, 0, outFeatures);
+                for (int i = 0; i + 1 < bounds.Length; i++)
+                    Compute(dtype, packed, px, inFeatures, numTokens, pp, outFeatures, bounds[i], bounds[i + 1]);
+            }
+            Assert.True(whole.AsSpan().SequenceEqual(pieces), $"a batch of {numTokens}: ranges cutting blocks differ from the whole range");
+        }
+    }
+
+    private static void Compute(DType dtype, InterleavedHalfWeights w, float* x, int xStride, int numTokens, float* y, int yStride,
+        int rowStart, int rowEnd)
+    {
+        if (dtype == DType.F16) InterleavedHalfGemm.ComputeRowsF16(w, x, xStride, numTokens, y, yStride, rowStart, rowEnd);
+        else InterleavedHalfGemm.ComputeRowsBf16(w, x, xStride, numTokens, y, yStride, rowStart, rowEnd);
+    }
+
+    /// <summary>
     /// The fp32 copy (<see cref="F16Widening"/>) holds the halves' values exactly, so the packed path reading it gives
     /// the bits of the panels it replaces, for every batch size, k-chunks and row ranges that cut groups.
     /// </summary>
@@ -115,7 +153,7 @@ public unsafe class InterleavedHalfTests
         var widened = InterleavedHalfWeights.Create((ushort*)w.Data, outFeatures, inFeatures);
         widened.WidenF16ToF32();
         Assert.True(widened.HasWidenedCopy);
-        Assert.Equal(4L * ((outFeatures + 7) / 8 * 8) * inFeatures, widened.WidenedBytes);
+        Assert.Equal(4L * ((outFeatures + 63) / 64 * 64) * inFeatures, widened.WidenedBytes); // padded to a whole block
         var x = TestTensors.Random(maxTokens * inFeatures, 35);
         int[] bounds = [0, 3, 11, outFeatures];
         for (int numTokens = 1; numTokens <= maxTokens; numTokens++)
@@ -139,6 +177,7 @@ public unsafe class InterleavedHalfTests
     [InlineData(DType.BF16, 40, 37, false)]
     [InlineData(DType.BF16, 19, 1101, false)]
     [InlineData(DType.BF16, 13, 5, true)]
+    [InlineData(DType.BF16, 150, 37, false)] // three blocks, ranges that cut them
     public void Avx512Kernels_GiveTheAvx2Bits_ForEveryBatchSize_AndRowRangesThatCutGroups(DType dtype, int outFeatures, int inFeatures,
         bool largeInput)
     {
@@ -149,7 +188,8 @@ public unsafe class InterleavedHalfTests
         var packed = InterleavedHalfWeights.Create((ushort*)w.Data, outFeatures, inFeatures);
         var x = TestTensors.Random(maxTokens * inFeatures, 35);
         if (largeInput) x[2 * inFeatures + 3] = -1e5f;
-        int[] bounds = outFeatures > 24 ? [0, 3, 11, 29, outFeatures] : [0, 3, 11, outFeatures]; // ranges of one to four groups, cut mid-group
+        // Ranges of one to four groups, cut mid-group; past one block, ranges that start and end inside blocks.
+        int[] bounds = outFeatures > 64 ? [0, 3, 11, 29, 70, 129, outFeatures] : outFeatures > 24 ? [0, 3, 11, 29, outFeatures] : [0, 3, 11, outFeatures];
         for (int numTokens = 1; numTokens <= maxTokens; numTokens++)
         {
             var narrow = new float[numTokens * outFeatures];

@@ -84,8 +84,8 @@ internal static unsafe partial class InterleavedHalfGemm
         Vector512<float> a30 = default, a31 = default, a40 = default, a41 = default, a50 = default, a51 = default;
         for (int k = 0; k < n; k++)
         {
-            var w0 = THalves.Load16(g0 + k * G, g1 + k * G);
-            var w1 = THalves.Load16(g2 + k * G, g3 + k * G);
+            var w0 = THalves.Load16(g0 + k * S, g1 + k * S);
+            var w1 = THalves.Load16(g2 + k * S, g3 + k * S);
             var v = Vector512.Create(x0[k]);
             a00 = Avx512F.FusedMultiplyAdd(w0, v, a00);
             a01 = Avx512F.FusedMultiplyAdd(w1, v, a01);
@@ -125,8 +125,8 @@ internal static unsafe partial class InterleavedHalfGemm
         Vector512<float> a90 = default, a91 = default, a100 = default, a101 = default, a110 = default, a111 = default;
         for (int k = 0; k < n; k++)
         {
-            var w0 = THalves.Load16(g0 + k * G, g1 + k * G);
-            var w1 = THalves.Load16(g2 + k * G, g3 + k * G);
+            var w0 = THalves.Load16(g0 + k * S, g1 + k * S);
+            var w1 = THalves.Load16(g2 + k * S, g3 + k * S);
             Vector512<float> v;
             v = Vector512.Create(x0[k]);
             a00 = Avx512F.FusedMultiplyAdd(w0, v, a00);

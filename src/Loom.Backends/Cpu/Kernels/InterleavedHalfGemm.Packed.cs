@@ -68,13 +68,13 @@ internal static unsafe partial class InterleavedHalfGemm
             int stride;
             if (w.HasWidenedCopy)
             {
-                w0 = w.WidenedGroup(g) + (long)k0 * G;
-                w1 = w.WidenedGroup(g1) + (long)k0 * G;
-                stride = G;
+                w0 = w.WidenedGroup(g) + (long)k0 * S;
+                w1 = w.WidenedGroup(g1) + (long)k0 * S;
+                stride = S;
             }
             else
             {
-                Widen<THalves>(w.Group(g) + (long)k0 * G, w.Group(g1) + (long)k0 * G, depth, panel);
+                Widen<THalves>(w.Group(g) + (long)k0 * S, w.Group(g1) + (long)k0 * S, depth, panel);
                 w0 = panel;
                 w1 = panel + G;
                 stride = 2 * G;
@@ -107,8 +107,8 @@ internal static unsafe partial class InterleavedHalfGemm
     {
         for (int k = 0; k < depth; k++)
         {
-            Avx.Store(panel + k * 2 * G, THalves.Load8(g0 + k * G));
-            Avx.Store(panel + k * 2 * G + G, THalves.Load8(g1 + k * G));
+            Avx.Store(panel + k * 2 * G, THalves.Load8(g0 + k * S));
+            Avx.Store(panel + k * 2 * G + G, THalves.Load8(g1 + k * S));
         }
     }
 

@@ -9,8 +9,9 @@ namespace Loom.Backends.Cpu.Kernels;
 /// accumulator is one row: eight rows' halves at one k are widened with one load and multiplied by the token's input
 /// at k broadcast to all lanes, so no horizontal sums are needed and one widening feeds every token of the tile.
 /// <para>
-/// Tiles: two groups (16 rows) × six tokens, twelve accumulators, for prefill and batches of six and more; four groups
-/// × one token for decode and the leftover tokens (four independent chains hide the FMA latency while streaming).
+/// Tiles: two groups (16 rows) × six tokens, twelve accumulators, for prefill and batches of six and more; a block of
+/// eight groups × one token for decode and the leftover tokens (one sequential stream; eight independent chains hide
+/// the FMA latency).
 /// Every (row, token) output is the same computation in every shape, acc = fma(w[k], x[k], acc) for k = 0, 1, ...,
 /// n − 1 starting from zero, so batching stays bit-invariant, and the portable path does the same in scalar code and
 /// gives the same bits.
@@ -20,14 +21,17 @@ internal static unsafe partial class InterleavedHalfGemm
 {
     private const int G = InterleavedHalfWeights.GroupRows;
 
+    /// <summary>Halves from one k to the next in a group (<see cref="InterleavedHalfWeights.KStride"/>).</summary>
+    private const int S = InterleavedHalfWeights.KStride;
+
+    /// <summary>Groups per block, which the one-token kernel reads as one stream.</summary>
+    private const int B = InterleavedHalfWeights.BlockGroups;
+
     /// <summary>Tokens per prefill tile.</summary>
     private const int TileTokens = 6;
 
     /// <summary>Input bytes per token tile (a quarter of a typical 1 MB L2), as in <see cref="DenseGemm"/>.</summary>
     private const long InputTileBytes = 256 * 1024;
-
-    /// <summary>Bytes ahead of each group pointer that decode prefetches, as in <see cref="DenseGemm"/>.</summary>
-    private const int PrefetchDistance = 8192;
 
     /// <summary>Whether batches read <see cref="InterleavedHalfWeights.WidenF16ToF32"/>'s copy on this machine (the packed path).</summary>
     public static bool ReadsWidenedF16 => DenseGemm.UseAvx2 && !CpuIsa.Avx512;
@@ -149,17 +153,16 @@ internal static unsafe partial class InterleavedHalfGemm
         if (blocked < numTokens) LoneTokenAvx2<THalves>(w, x + (long)blocked * xStride, y + (long)blocked * yStride, range);
     }
 
-    /// <summary>One token over the range's groups four at a time (decode, and a tile's lone last token).</summary>
+    /// <summary>One token over the range's blocks (decode, and a tile's lone last token).</summary>
     private static void LoneTokenAvx2<THalves>(InterleavedHalfWeights w, float* x, float* y, GroupRange range) where THalves : struct, IHalfWidening
     {
-        var results = stackalloc Vector256<float>[4];
-        for (int g = range.First; g < range.End; g += 4)
+        var results = stackalloc Vector256<float>[B];
+        for (int block = range.First / B; block * B < range.End; block++)
         {
-            // Past the range's end the last group is repeated (and not stored), so the kernel needs no variants.
-            int last = range.End - 1;
-            Quad1<THalves>(w.Group(g), w.Group(Math.Min(g + 1, last)), w.Group(Math.Min(g + 2, last)), w.Group(Math.Min(g + 3, last)),
-                w.InFeatures, x, results);
-            for (int h = 0; h < 4 && g + h < range.End; h++) range.Store(y, g + h, results[h]);
+            // A block's groups outside the range (real rows, or zero padding past the last) are computed, not stored.
+            int first = block * B;
+            Block1<THalves>(w.Group(first), w.InFeatures, x, results);
+            for (int g = Math.Max(first, range.First); g < Math.Min(first + B, range.End); g++) range.Store(y, g, results[g - first]);
         }
     }
 
@@ -173,8 +176,8 @@ internal static unsafe partial class InterleavedHalfGemm
         Vector256<float> a30 = default, a31 = default, a40 = default, a41 = default, a50 = default, a51 = default;
         for (int k = 0; k < n; k++)
         {
-            var w0 = THalves.Load8(g0 + k * G);
-            var w1 = THalves.Load8(g1 + k * G);
+            var w0 = THalves.Load8(g0 + k * S);
+            var w1 = THalves.Load8(g1 + k * S);
             var v = Avx.BroadcastScalarToVector256(x0 + k);
             a00 = Fma.MultiplyAdd(w0, v, a00);
             a01 = Fma.MultiplyAdd(w1, v, a01);
@@ -199,47 +202,30 @@ internal static unsafe partial class InterleavedHalfGemm
     }
 
     /// <summary>
-    /// Thirty-two rows (four groups) × one token, prefetching each group's stream ahead. Consecutive groups are
-    /// consecutive in memory, so a stream's prefetches past its own group's end would land in the next group, which
-    /// the next stream is reading already; they go on into the same group of the next pass instead (three groups
-    /// further), so that pass starts with its lines on the way. Measured from DRAM on one core: [4864, 896] 13-16 -> 24-27
-    /// GB/s F16 and 17-20 -> 29-31 BF16, the lm_head [151936, 896] 16 -> 23-28 F16 and 21 -> 27-33 BF16 (long rows,
-    /// [896, 4864], level). Only addresses change: the same bits.
+    /// Sixty-four rows (one block: eight groups side by side at each k) × one token, reading the block as one
+    /// sequential stream of 128 bytes per k with no software prefetch. Measured from DRAM on one Zen 4 core
+    /// (`kernels --tokens 1 --resident-mb 1000`, the three Qwen2.5-0.5B shapes, two rounds): BF16 24–29 GB/s and F16
+    /// 16–28 where four groups read as four streams with prefetches 8 KiB ahead gave 16–18 and 16–20 (that prefetch
+    /// had helped on Zen 5; in a prototype on Zen 4 a prefetch here cost 10–20 %). Only addresses change: the same bits.
     /// </summary>
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    private static void Quad1<THalves>(ushort* g0, ushort* g1, ushort* g2, ushort* g3, int n, float* x, Vector256<float>* results)
-        where THalves : struct, IHalfWidening
+    private static void Block1<THalves>(ushort* block, int n, float* x, Vector256<float>* results) where THalves : struct, IHalfWidening
     {
-        Vector256<float> a0 = default, a1 = default, a2 = default, a3 = default;
-        long stride = (long)n * G * sizeof(ushort);
-        int k = 0;
-        for (; k + 4 <= n; k += 4)
-        {
-            // One 64-byte line of each group holds four k.
-            long ahead = (long)k * G * sizeof(ushort) + PrefetchDistance;
-            if (ahead >= stride) ahead += 3 * stride;
-            Sse.Prefetch0((byte*)g0 + ahead);
-            Sse.Prefetch0((byte*)g1 + ahead);
-            Sse.Prefetch0((byte*)g2 + ahead);
-            Sse.Prefetch0((byte*)g3 + ahead);
-            for (int i = k; i < k + 4; i++)
-            {
-                var v = Avx.BroadcastScalarToVector256(x + i);
-                a0 = Fma.MultiplyAdd(THalves.Load8(g0 + i * G), v, a0);
-                a1 = Fma.MultiplyAdd(THalves.Load8(g1 + i * G), v, a1);
-                a2 = Fma.MultiplyAdd(THalves.Load8(g2 + i * G), v, a2);
-                a3 = Fma.MultiplyAdd(THalves.Load8(g3 + i * G), v, a3);
-            }
-        }
-        for (; k < n; k++)
+        Vector256<float> a0 = default, a1 = default, a2 = default, a3 = default, a4 = default, a5 = default, a6 = default, a7 = default;
+        for (int k = 0; k < n; k++, block += S)
         {
             var v = Avx.BroadcastScalarToVector256(x + k);
-            a0 = Fma.MultiplyAdd(THalves.Load8(g0 + k * G), v, a0);
-            a1 = Fma.MultiplyAdd(THalves.Load8(g1 + k * G), v, a1);
-            a2 = Fma.MultiplyAdd(THalves.Load8(g2 + k * G), v, a2);
-            a3 = Fma.MultiplyAdd(THalves.Load8(g3 + k * G), v, a3);
+            a0 = Fma.MultiplyAdd(THalves.Load8(block), v, a0);
+            a1 = Fma.MultiplyAdd(THalves.Load8(block + G), v, a1);
+            a2 = Fma.MultiplyAdd(THalves.Load8(block + 2 * G), v, a2);
+            a3 = Fma.MultiplyAdd(THalves.Load8(block + 3 * G), v, a3);
+            a4 = Fma.MultiplyAdd(THalves.Load8(block + 4 * G), v, a4);
+            a5 = Fma.MultiplyAdd(THalves.Load8(block + 5 * G), v, a5);
+            a6 = Fma.MultiplyAdd(THalves.Load8(block + 6 * G), v, a6);
+            a7 = Fma.MultiplyAdd(THalves.Load8(block + 7 * G), v, a7);
         }
         results[0] = a0; results[1] = a1; results[2] = a2; results[3] = a3;
+        results[4] = a4; results[5] = a5; results[6] = a6; results[7] = a7;
     }
 
     /// <summary>The same result as the vector kernels for every (row, token), in scalar code (no AVX2/FMA).</summary>
@@ -255,7 +241,7 @@ internal static unsafe partial class InterleavedHalfGemm
                 float* xt = x + (long)t * xStride;
                 float acc = 0;
                 for (int k = 0; k < n; k++)
-                    acc = MathF.FusedMultiplyAdd(TFormat.Load1((byte*)group, k * G), xt[k], acc);
+                    acc = MathF.FusedMultiplyAdd(TFormat.Load1((byte*)group, k * S), xt[k], acc);
                 y[(long)t * yStride + o] = acc;
             }
         }
