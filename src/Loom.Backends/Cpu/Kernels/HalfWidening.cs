@@ -15,26 +15,20 @@ internal unsafe interface IHalfWidening
     static abstract Vector256<float> Load8(ushort* halves);
 
     /// <summary>
-    /// Eight halves at <paramref name="lower"/> into lanes 0–7 and eight at <paramref name="upper"/> into lanes 8–15
-    /// (two groups' rows at one k), with one 16-lane widening: the pair is joined as 16-bit values first (one
-    /// insert), so the widening instructions are paid once per sixteen values.
+    /// Sixteen halves at <paramref name="pair"/>, two adjacent groups' rows at one k (lanes 0–7 the first group, 8–15
+    /// the second), with one 16-lane widening from one 32-byte load.
     /// </summary>
-    static abstract Vector512<float> Load16(ushort* lower, ushort* upper);
+    static abstract Vector512<float> Load16(ushort* pair);
 }
 
-/// <summary>The 16-lane widenings' shared first step (AVX-512).</summary>
+/// <summary>The 16-lane F16 widening's shared step (AVX-512).</summary>
 internal static unsafe class HalfPairs
 {
-    /// <summary>Eight 16-bit values at each pointer side by side in one 256-bit register (a load and an insert).</summary>
-    [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    public static Vector256<short> Join(ushort* lower, ushort* upper) =>
-        Vector256.Create(Vector128.Load((short*)lower), Vector128.Load((short*)upper));
-
     /// <summary>F16 bits sign-extended, shifted 13 up and masked: the values times 2^-112 (see <see cref="F16Format"/>).</summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    public static Vector512<float> ScaledF16(ushort* lower, ushort* upper)
+    public static Vector512<float> ScaledF16(ushort* pair)
     {
-        var bits = Avx512F.ConvertToVector512Int32(Join(lower, upper));
+        var bits = Avx512F.ConvertToVector512Int32(Vector256.Load((short*)pair));
         return (Avx512F.ShiftLeftLogical(bits, 13) & Vector512.Create(unchecked((int)0x8FFFE000))).AsSingle();
     }
 }
@@ -46,8 +40,8 @@ internal unsafe struct ExactHalves : IHalfWidening
     public static Vector256<float> Load8(ushort* halves) => F16Format.Load8((byte*)halves, 0);
 
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    public static Vector512<float> Load16(ushort* lower, ushort* upper) =>
-        HalfPairs.ScaledF16(lower, upper) * Vector512.Create(BitConverter.Int32BitsToSingle(0x77800000)); // 2^112, as Load8
+    public static Vector512<float> Load16(ushort* pair) =>
+        HalfPairs.ScaledF16(pair) * Vector512.Create(BitConverter.Int32BitsToSingle(0x77800000)); // 2^112, as Load8
 }
 
 /// <summary>bfloat16 weights: zero-extended and shifted 16 up (two instructions, exact for every value).</summary>
@@ -57,9 +51,9 @@ internal unsafe struct Bf16Halves : IHalfWidening
     public static Vector256<float> Load8(ushort* halves) => Bf16Format.Load8((byte*)halves, 0);
 
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    public static Vector512<float> Load16(ushort* lower, ushort* upper)
+    public static Vector512<float> Load16(ushort* pair)
     {
-        var bits = Avx512F.ConvertToVector512UInt32(HalfPairs.Join(lower, upper).AsUInt16());
+        var bits = Avx512F.ConvertToVector512UInt32(Vector256.Load(pair));
         return Avx512F.ShiftLeftLogical(bits, 16).AsSingle();
     }
 }
@@ -79,7 +73,7 @@ internal unsafe struct ScaledHalves : IHalfWidening
     }
 
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    public static Vector512<float> Load16(ushort* lower, ushort* upper) => HalfPairs.ScaledF16(lower, upper);
+    public static Vector512<float> Load16(ushort* pair) => HalfPairs.ScaledF16(pair);
 }
 
 /// <summary>

@@ -6,8 +6,8 @@ namespace Loom.Backends.Cpu.Kernels;
 
 /// <summary>
 /// The 512-bit kernels (needs AVX-512, <see cref="CpuIsa.Avx512"/>), on the same eight-row layout: one zmm holds two
-/// groups at one k (lanes 0–7 group g, lanes 8–15 group g + 1), widened from the two groups' 16-byte vectors joined
-/// first (<see cref="IHalfWidening.Load16"/>). Tiles: four groups (32 rows, two zmm) × twelve tokens, 24 accumulators
+/// groups at one k (lanes 0–7 group g, lanes 8–15 group g + 1), widened from one 32-byte load, since a block keeps
+/// its groups adjacent at each k (<see cref="IHalfWidening.Load16"/>). Tiles: four groups (32 rows, two zmm) × twelve tokens, 24 accumulators
 /// (AVX-512 has 32 registers; measured 1.1–1.4× the 32 × 6 tile at 12–24 tokens), then 32 rows × six tokens for the
 /// rest of a batch; one token (decode) keeps the AVX2 kernel. F16 and BF16 both widen in the tile at every batch size.
 /// <para>
@@ -32,8 +32,9 @@ internal static unsafe partial class InterleavedHalfGemm
         int rowStart, int rowEnd) => TiledBf16(w, x, xStride, numTokens, y, yStride, rowStart, rowEnd, avx512: true);
 
     /// <summary>
-    /// One token tile as <see cref="ComputeTile{THalves}"/> does it, four groups at a time: past the range's end the
-    /// last group is repeated (and not stored), so the kernels need no variants.
+    /// One token tile as <see cref="ComputeTile{THalves}"/> does it, four groups at a time from a multiple of four, so
+    /// that each quad lies in one block (64 contiguous bytes per k); groups of a quad outside the range (real rows, or
+    /// the last block's zero padding) are computed and not stored, so the kernels need no variants.
     /// </summary>
     private static void ComputeTileAvx512<THalves>(InterleavedHalfWeights w, float* x, int xStride, int numTokens, float* y, int yStride,
         GroupRange range) where THalves : struct, IHalfWidening
@@ -41,12 +42,11 @@ internal static unsafe partial class InterleavedHalfGemm
         int n = w.InFeatures;
         var results = stackalloc Vector512<float>[2 * WideTileTokens];
         var tokens = stackalloc float*[WideTileTokens];
-        int last = range.End - 1;
         int wideEnd = 0; // the twelve-token blocks end here (past numTokens when the last one repeats its last token)
         while (numTokens - wideEnd > TileTokens) wideEnd += WideTileTokens;
-        for (int g = range.First; g < range.End; g += WideGroups)
+        for (int g = range.First & ~(WideGroups - 1); g < range.End; g += WideGroups)
         {
-            ushort* g0 = w.Group(g), g1 = w.Group(Math.Min(g + 1, last)), g2 = w.Group(Math.Min(g + 2, last)), g3 = w.Group(Math.Min(g + 3, last));
+            ushort* quad = w.Group(g);
             // Twelve-token blocks while more than six tokens are left (a last one of seven to eleven repeats its last
             // token: one 32 × 12 pass beats a 32 × 6 pass and a second one, or a lone-token pass), then one block of
             // two to six, or a lone token below.
@@ -55,14 +55,14 @@ internal static unsafe partial class InterleavedHalfGemm
             {
                 int live = Math.Min(WideTileTokens, numTokens - t);
                 for (int j = 0; j < WideTileTokens; j++) tokens[j] = x + (long)(t + Math.Min(j, live - 1)) * xStride;
-                Quad12Avx512<THalves>(g0, g1, g2, g3, n, tokens, results);
+                Quad12Avx512<THalves>(quad, n, tokens, results);
                 for (int j = 0; j < live; j++) range.StoreWide(y + (long)(t + j) * yStride, g, WideGroups, results + 2 * j);
             }
             if (numTokens - wideEnd >= 2)
             {
                 int live = numTokens - wideEnd;
                 for (int j = 0; j < TileTokens; j++) tokens[j] = x + (long)(t + Math.Min(j, live - 1)) * xStride;
-                Quad6Avx512<THalves>(g0, g1, g2, g3, n, tokens, results);
+                Quad6Avx512<THalves>(quad, n, tokens, results);
                 for (int j = 0; j < live; j++) range.StoreWide(y + (long)(t + j) * yStride, g, WideGroups, results + 2 * j);
             }
         }
@@ -72,11 +72,11 @@ internal static unsafe partial class InterleavedHalfGemm
     }
 
     /// <summary>
-    /// Thirty-two rows (groups g0..g3) × six tokens x[0..5]; results[2j] is token j's groups g0 (lanes 0–7) and g1,
-    /// results[2j + 1] its g2 and g3. Each k: two widenings and six broadcasts feed twelve 512-bit FMAs.
+    /// Thirty-two rows (the four adjacent groups at <paramref name="quad"/>) × six tokens x[0..5]; results[2j] is token
+    /// j's first two groups, results[2j + 1] its last two. Each k: two widenings and six broadcasts feed twelve 512-bit FMAs.
     /// </summary>
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    private static void Quad6Avx512<THalves>(ushort* g0, ushort* g1, ushort* g2, ushort* g3, int n, float** x, Vector512<float>* results)
+    private static void Quad6Avx512<THalves>(ushort* quad, int n, float** x, Vector512<float>* results)
         where THalves : struct, IHalfWidening
     {
         float* x0 = x[0], x1 = x[1], x2 = x[2], x3 = x[3], x4 = x[4], x5 = x[5];
@@ -84,8 +84,8 @@ internal static unsafe partial class InterleavedHalfGemm
         Vector512<float> a30 = default, a31 = default, a40 = default, a41 = default, a50 = default, a51 = default;
         for (int k = 0; k < n; k++)
         {
-            var w0 = THalves.Load16(g0 + k * S, g1 + k * S);
-            var w1 = THalves.Load16(g2 + k * S, g3 + k * S);
+            var w0 = THalves.Load16(quad + k * S);
+            var w1 = THalves.Load16(quad + k * S + 2 * G);
             var v = Vector512.Create(x0[k]);
             a00 = Avx512F.FusedMultiplyAdd(w0, v, a00);
             a01 = Avx512F.FusedMultiplyAdd(w1, v, a01);
@@ -110,12 +110,12 @@ internal static unsafe partial class InterleavedHalfGemm
     }
 
     /// <summary>
-    /// Thirty-two rows (groups g0..g3) × twelve tokens x[0..11]: results[2j] token j's g0 and g1, results[2j + 1] its
-    /// g2 and g3. Twenty-four accumulators (AVX-512 has 32 registers): each k two widenings and twelve broadcasts feed
+    /// Thirty-two rows (the four adjacent groups at <paramref name="quad"/>) × twelve tokens x[0..11]: results[2j]
+    /// token j's first two groups, results[2j + 1] its last two. Twenty-four accumulators (AVX-512 has 32 registers): each k two widenings and twelve broadcasts feed
     /// twenty-four FMAs, half of <see cref="Quad6Avx512{THalves}"/>'s widening per FMA.
     /// </summary>
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    private static void Quad12Avx512<THalves>(ushort* g0, ushort* g1, ushort* g2, ushort* g3, int n, float** x, Vector512<float>* results)
+    private static void Quad12Avx512<THalves>(ushort* quad, int n, float** x, Vector512<float>* results)
         where THalves : struct, IHalfWidening
     {
         float* x0 = x[0], x1 = x[1], x2 = x[2], x3 = x[3], x4 = x[4], x5 = x[5], x6 = x[6], x7 = x[7], x8 = x[8], x9 = x[9], x10 = x[10], x11 = x[11];
@@ -125,8 +125,8 @@ internal static unsafe partial class InterleavedHalfGemm
         Vector512<float> a90 = default, a91 = default, a100 = default, a101 = default, a110 = default, a111 = default;
         for (int k = 0; k < n; k++)
         {
-            var w0 = THalves.Load16(g0 + k * S, g1 + k * S);
-            var w1 = THalves.Load16(g2 + k * S, g3 + k * S);
+            var w0 = THalves.Load16(quad + k * S);
+            var w1 = THalves.Load16(quad + k * S + 2 * G);
             Vector512<float> v;
             v = Vector512.Create(x0[k]);
             a00 = Avx512F.FusedMultiplyAdd(w0, v, a00);

@@ -60,10 +60,10 @@ internal static unsafe partial class InterleavedHalfGemm
     {
         var acc = stackalloc Vector256<float>[2 * TileTokens]; // [tokens, groups]
         var tokens = stackalloc float*[TileTokens];
-        for (int g = range.First; g < range.End; g += 2)
+        for (int g = range.First & ~1; g < range.End; g += 2)
         {
-            // An odd last group runs as a pair with itself and only its first half is stored.
-            int g1 = Math.Min(g + 1, range.End - 1);
+            // As in ComputeTile: a pair's group outside the range is computed and not stored.
+            int g1 = g + 1;
             float* w0, w1;
             int stride;
             if (w.HasWidenedCopy)
@@ -95,7 +95,7 @@ internal static unsafe partial class InterleavedHalfGemm
                 {
                     float* yt = y + (long)(t + j) * yStride;
                     range.Store(yt, g, acc[2 * j]);
-                    if (g1 != g) range.Store(yt, g1, acc[2 * j + 1]);
+                    range.Store(yt, g1, acc[2 * j + 1]);
                 }
             }
         }

@@ -133,10 +133,11 @@ internal static unsafe partial class InterleavedHalfGemm
         var results = stackalloc Vector256<float>[2 * TileTokens]; // [tokens, groups] of the last block
         var tokens = stackalloc float*[TileTokens];
         int blocked = numTokens % TileTokens == 1 ? numTokens - 1 : numTokens;
-        // An odd last group runs as a pair with itself and only its first half is stored (rare: the end of a tensor).
-        for (int g = range.First; g < range.End; g += 2)
+        // Pairs from an even group lie in one block; a pair's group outside the range (real rows, or the last block's
+        // zero padding) is computed and not stored.
+        for (int g = range.First & ~1; g < range.End; g += 2)
         {
-            int g1 = Math.Min(g + 1, range.End - 1);
+            int g1 = g + 1;
             for (int t = 0; t < blocked; t += TileTokens)
             {
                 int live = Math.Min(TileTokens, blocked - t);
@@ -146,7 +147,7 @@ internal static unsafe partial class InterleavedHalfGemm
                 {
                     float* yt = y + (long)(t + j) * yStride;
                     range.Store(yt, g, results[2 * j]);
-                    if (g1 != g) range.Store(yt, g1, results[2 * j + 1]);
+                    range.Store(yt, g1, results[2 * j + 1]);
                 }
             }
         }
@@ -264,21 +265,7 @@ internal static unsafe partial class InterleavedHalfGemm
             return v;
         }
 
-        /// <summary>
-        /// Groups [g, g + groups) of the range from y into pairs[p] (lanes 0–7 group g + 2p, lanes 8–15 the next);
-        /// a group past the range's end reads as zero.
-        /// </summary>
-        [MethodImpl(MethodImplOptions.AggressiveInlining)]
-        public void LoadWide(float* y, int g, int groups, Vector512<float>* pairs)
-        {
-            for (int p = 0; p < groups / 2; p++)
-            {
-                int lower = g + 2 * p, upper = lower + 1;
-                pairs[p] = Vector512.Create(lower < End ? Load(y, lower) : default, upper < End ? Load(y, upper) : default);
-            }
-        }
-
-        /// <summary>Groups [g, g + groups) from pairs (as <see cref="LoadWide"/> lays them out), those inside the range only.</summary>
+        /// <summary>Groups [g, g + groups) from pairs (pairs[p]: lanes 0–7 group g + 2p, lanes 8–15 the next), those inside the range only.</summary>
         [MethodImpl(MethodImplOptions.AggressiveInlining)]
         public void StoreWide(float* y, int g, int groups, Vector512<float>* pairs)
         {
@@ -286,6 +273,7 @@ internal static unsafe partial class InterleavedHalfGemm
                 Store(y, g + h, h % 2 == 0 ? pairs[h / 2].GetLower() : pairs[h / 2].GetUpper());
         }
 
+        /// <summary>The lanes of group g that fall inside the range (none for a group outside it).</summary>
         [MethodImpl(MethodImplOptions.AggressiveInlining)]
         public void Store(float* y, int g, Vector256<float> v)
         {
