@@ -120,7 +120,7 @@ public sealed class EngineOptionSet(bool online = false)
     {
         var option = new Option<string>("--widen-f16")
         {
-            Description = "F16 weights on a CPU without AVX-512: auto keeps an fp32 copy for prompts and large batches (twice the "
+            Description = "F16 weights on a CPU: auto keeps an fp32 copy for prompts and large batches (twice the "
                 + "F16 bytes more, faster prefill, same results) when it fits in a quarter of free memory; always; never.",
             DefaultValueFactory = _ => "auto",
         };

@@ -12,7 +12,7 @@ namespace Loom.Benchmarks;
 /// <see cref="LinearJob"/> on a one-thread pool (four row-range items per layer, run by the caller), so what a launch
 /// does besides the kernel (preparing the input) is counted as in a forward pass. Timed in process CPU time (not wall time), so that other work on a shared
 /// machine inflates the numbers less; best of several repetitions. Reports GMAC/s and weight GB/s.
-/// Usage: dotnet run -c Release --project tests/Loom.Benchmarks -- kernels [--seconds S] [--types q8_0,q4_k,bf16,f16,...]
+/// Usage: dotnet run -c Release --project tests/Loom.Benchmarks -- kernels [--seconds S] [--types q8_0,q4_k,bf16,f16,...] [--widen-f16]
 /// [--tokens 1,32,128] [--shapes 4864x896,896x4864] (out x in) [--resident-mb M]
 /// (--resident-mb: enough copies of each layer to fill M MB, called in turn, so that weights stream from DRAM as in
 /// a whole-model decode instead of sitting in L3; 0, the default, is one copy)
@@ -26,6 +26,7 @@ internal static unsafe class QuantizedKernelBenchmark
         var tokenCounts = Option(args, "--tokens", "1,32").Split(',').Select(int.Parse).ToArray();
         var shapes = Option(args, "--shapes", "4864x896,896x4864").Split(',').Select(Shape).ToArray();
         long residentBytes = long.Parse(Option(args, "--resident-mb", "0")) * 1_000_000;
+        bool widenF16 = args.Contains("--widen-f16");
         Console.WriteLine("| weight | shape [out, in] | tokens | µs/call (CPU time) | GMAC/s | weight GB/s |");
         Console.WriteLine("| --- | --- | ---: | ---: | ---: | ---: |");
         using var pool = new WorkerPool(1);
@@ -33,7 +34,7 @@ internal static unsafe class QuantizedKernelBenchmark
         foreach (var (o, i) in shapes)
             foreach (var dtype in dtypes)
                 foreach (int tokens in tokenCounts)
-                    if (i % DTypes.BlockElements(dtype) == 0) Measure(job, dtype, o, i, tokens, seconds, residentBytes);
+                    if (i % DTypes.BlockElements(dtype) == 0) Measure(job, dtype, o, i, tokens, seconds, residentBytes, widenF16);
         return 0;
     }
 
@@ -49,7 +50,7 @@ internal static unsafe class QuantizedKernelBenchmark
         return (int.Parse(parts[0]), int.Parse(parts[1]));
     }
 
-    private static void Measure(LinearJob job, DType dtype, int outFeatures, int inFeatures, int tokens, double seconds, long residentBytes)
+    private static void Measure(LinearJob job, DType dtype, int outFeatures, int inFeatures, int tokens, double seconds, long residentBytes, bool widenF16)
     {
         var rng = new Random(1);
         long count = (long)outFeatures * inFeatures;
@@ -68,7 +69,10 @@ internal static unsafe class QuantizedKernelBenchmark
         {
             var linears = new CpuLinear[Math.Max(1, residentBytes / bytes.Length)];
             for (int c = 0; c < linears.Length; c++)
+            {
                 linears[c] = CpuLinear.Create(new TensorInfo("w", dtype, [outFeatures, inFeatures], data, bytes.Length, "bench"));
+                if (widenF16 && linears[c] is InterleavedHalfLinear half) half.WidenF16ToF32();
+            }
             int next = 0;
             for (int k = 0; k < 20; k++) job.Run(linears[0], xp, tokens, yp); // tier-up
             var process = Process.GetCurrentProcess();
@@ -89,7 +93,7 @@ internal static unsafe class QuantizedKernelBenchmark
                 best = Math.Min(best, (process.TotalProcessorTime - start).TotalSeconds / calls);
             }
             double macs = (double)outFeatures * inFeatures * tokens;
-            Console.WriteLine($"| {dtype} | [{outFeatures}, {inFeatures}] | {tokens} | {best * 1e6:F0} | {macs / best / 1e9:F1} | {bytes.Length / best / 1e9:F1} |");
+            Console.WriteLine($"| {dtype}{(widenF16 && dtype == DType.F16 ? " (fp32 copy)" : "")} | [{outFeatures}, {inFeatures}] | {tokens} | {best * 1e6:F0} | {macs / best / 1e9:F1} | {bytes.Length / best / 1e9:F1} |");
         }
     }
 

@@ -234,6 +234,8 @@ public unsafe class InterleavedHalfTests
         int xStride = inFeatures + 5, yStride = outFeatures + 3; // rows wider than the data: the kernels must use the strides
         var w = tensors.Create("w", dtype, [outFeatures, inFeatures], TestTensors.Random(outFeatures * inFeatures, 36), out var stored);
         var packed = InterleavedHalfWeights.Create((ushort*)w.Data, outFeatures, inFeatures);
+        var widened = InterleavedHalfWeights.Create((ushort*)w.Data, outFeatures, inFeatures); // F16: read from the fp32 copy from WidenedMinTokens on
+        if (dtype == DType.F16) widened.WidenF16ToF32();
         var x = TestTensors.Random(maxTokens * xStride, 37);
         if (largeInput) x[30 * xStride + 3] = 1e5f;
         int[] bounds = [0, 5, 21, outFeatures]; // ranges that cut groups 0 and 2
@@ -241,7 +243,8 @@ public unsafe class InterleavedHalfTests
         {
             var narrow = new float[numTokens * yStride];
             var wide = new float[numTokens * yStride];
-            fixed (float* px = x, pn = narrow, pw = wide)
+            var fromCopy = new float[numTokens * yStride];
+            fixed (float* px = x, pn = narrow, pw = wide, pc = fromCopy)
                 for (int i = 0; i + 1 < bounds.Length; i++)
                 {
                     int rowStart = bounds[i], rowEnd = bounds[i + 1];
@@ -249,6 +252,7 @@ public unsafe class InterleavedHalfTests
                     {
                         InterleavedHalfGemm.ComputeRowsTiledF16(packed, px, xStride, numTokens, pn, yStride, rowStart, rowEnd);
                         InterleavedHalfGemm.ComputeRowsTiledF16Avx512(packed, px, xStride, numTokens, pw, yStride, rowStart, rowEnd);
+                        InterleavedHalfGemm.ComputeRowsTiledF16Avx512(widened, px, xStride, numTokens, pc, yStride, rowStart, rowEnd);
                     }
                     else
                     {
@@ -257,6 +261,8 @@ public unsafe class InterleavedHalfTests
                     }
                 }
             Assert.True(narrow.AsSpan().SequenceEqual(wide), $"a batch of {numTokens}: the 512-bit tile's bits differ from the AVX2 tile's");
+            if (dtype == DType.F16)
+                Assert.True(narrow.AsSpan().SequenceEqual(fromCopy), $"a batch of {numTokens}: the 512-bit tile over the fp32 copy differs from the AVX2 tile");
             AssertNearDoubleReference(wide, yStride, stored, x, xStride, numTokens, outFeatures, inFeatures);
         }
     }

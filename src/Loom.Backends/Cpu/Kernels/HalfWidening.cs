@@ -122,3 +122,38 @@ internal sealed unsafe class ScaledInputs
         return tailInRange && inRange == Vector256<float>.AllBitsSet ? dst : null;
     }
 }
+
+/// <summary>
+/// Where the 512-bit tile reads four adjacent groups of one block (32 rows at each k) and how it widens them:
+/// <see cref="Load16"/> gives the sixteen rows of two groups at element offset <c>offset</c> from the quad.
+/// </summary>
+internal unsafe interface IQuadRows
+{
+    /// <summary>Group g's element 0 in the weights this source reads.</summary>
+    static abstract void* Quad(InterleavedHalfWeights w, int g);
+
+    static abstract Vector512<float> Load16(void* quad, int offset);
+}
+
+/// <summary>The halves themselves, widened as <typeparamref name="THalves"/> widens them.</summary>
+internal unsafe struct HalfQuads<THalves> : IQuadRows where THalves : struct, IHalfWidening
+{
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static void* Quad(InterleavedHalfWeights w, int g) => w.Group(g);
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static Vector512<float> Load16(void* quad, int offset) => THalves.Load16((ushort*)quad + offset);
+}
+
+/// <summary>
+/// The fp32 copy of F16 weights (<see cref="InterleavedHalfWeights.WidenF16ToF32"/>): plain loads, no widening. The
+/// same values as <see cref="ExactHalves"/> gives, so the same bits with unscaled inputs.
+/// </summary>
+internal unsafe struct WidenedQuads : IQuadRows
+{
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static void* Quad(InterleavedHalfWeights w, int g) => w.WidenedGroup(g);
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static Vector512<float> Load16(void* quad, int offset) => Vector512.Load((float*)quad + offset);
+}

@@ -20,10 +20,10 @@ internal static unsafe partial class InterleavedHalfGemm
     /// <summary>Groups per 512-bit prefill tile (two zmm of two groups each).</summary>
     private const int WideGroups = 4;
 
-    /// <summary>Tokens per full 512-bit tile (<see cref="Quad12Avx512{THalves}"/>).</summary>
+    /// <summary>Tokens per full 512-bit tile (<see cref="Quad12Avx512{TQuad}"/>).</summary>
     private const int WideTileTokens = 12;
 
-    /// <summary>F16 widened inside the tile, 512-bit: <see cref="ComputeRowsTiledF16"/>'s bits.</summary>
+    /// <summary>F16 in the 512-bit tile (widened in registers, or read from the fp32 copy for large batches): <see cref="ComputeRowsTiledF16"/>'s bits.</summary>
     internal static void ComputeRowsTiledF16Avx512(InterleavedHalfWeights w, float* x, int xStride, int numTokens, float* y, int yStride,
         int rowStart, int rowEnd) => TiledF16(w, x, xStride, numTokens, y, yStride, rowStart, rowEnd, avx512: true);
 
@@ -36,8 +36,8 @@ internal static unsafe partial class InterleavedHalfGemm
     /// that each quad lies in one block (64 contiguous bytes per k); groups of a quad outside the range (real rows, or
     /// the last block's zero padding) are computed and not stored, so the kernels need no variants.
     /// </summary>
-    private static void ComputeTileAvx512<THalves>(InterleavedHalfWeights w, float* x, int xStride, int numTokens, float* y, int yStride,
-        GroupRange range) where THalves : struct, IHalfWidening
+    private static void ComputeTileAvx512<TQuad, THalves>(InterleavedHalfWeights w, float* x, int xStride, int numTokens, float* y, int yStride,
+        GroupRange range) where TQuad : struct, IQuadRows where THalves : struct, IHalfWidening
     {
         int n = w.InFeatures;
         var results = stackalloc Vector512<float>[2 * WideTileTokens];
@@ -46,7 +46,7 @@ internal static unsafe partial class InterleavedHalfGemm
         while (numTokens - wideEnd > TileTokens) wideEnd += WideTileTokens;
         for (int g = range.First & ~(WideGroups - 1); g < range.End; g += WideGroups)
         {
-            ushort* quad = w.Group(g);
+            void* quad = TQuad.Quad(w, g);
             // Twelve-token blocks while more than six tokens are left (a last one of seven to eleven repeats its last
             // token: one 32 × 12 pass beats a 32 × 6 pass and a second one, or a lone-token pass), then one block of
             // two to six, or a lone token below.
@@ -55,14 +55,14 @@ internal static unsafe partial class InterleavedHalfGemm
             {
                 int live = Math.Min(WideTileTokens, numTokens - t);
                 for (int j = 0; j < WideTileTokens; j++) tokens[j] = x + (long)(t + Math.Min(j, live - 1)) * xStride;
-                Quad12Avx512<THalves>(quad, n, tokens, results);
+                Quad12Avx512<TQuad>(quad, n, tokens, results);
                 for (int j = 0; j < live; j++) range.StoreWide(y + (long)(t + j) * yStride, g, WideGroups, results + 2 * j);
             }
             if (numTokens - wideEnd >= 2)
             {
                 int live = numTokens - wideEnd;
                 for (int j = 0; j < TileTokens; j++) tokens[j] = x + (long)(t + Math.Min(j, live - 1)) * xStride;
-                Quad6Avx512<THalves>(quad, n, tokens, results);
+                Quad6Avx512<TQuad>(quad, n, tokens, results);
                 for (int j = 0; j < live; j++) range.StoreWide(y + (long)(t + j) * yStride, g, WideGroups, results + 2 * j);
             }
         }
@@ -76,16 +76,16 @@ internal static unsafe partial class InterleavedHalfGemm
     /// j's first two groups, results[2j + 1] its last two. Each k: two widenings and six broadcasts feed twelve 512-bit FMAs.
     /// </summary>
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    private static void Quad6Avx512<THalves>(ushort* quad, int n, float** x, Vector512<float>* results)
-        where THalves : struct, IHalfWidening
+    private static void Quad6Avx512<TQuad>(void* quad, int n, float** x, Vector512<float>* results)
+        where TQuad : struct, IQuadRows
     {
         float* x0 = x[0], x1 = x[1], x2 = x[2], x3 = x[3], x4 = x[4], x5 = x[5];
         Vector512<float> a00 = default, a01 = default, a10 = default, a11 = default, a20 = default, a21 = default;
         Vector512<float> a30 = default, a31 = default, a40 = default, a41 = default, a50 = default, a51 = default;
         for (int k = 0; k < n; k++)
         {
-            var w0 = THalves.Load16(quad + k * S);
-            var w1 = THalves.Load16(quad + k * S + 2 * G);
+            var w0 = TQuad.Load16(quad, k * S);
+            var w1 = TQuad.Load16(quad, k * S + 2 * G);
             var v = Vector512.Create(x0[k]);
             a00 = Avx512F.FusedMultiplyAdd(w0, v, a00);
             a01 = Avx512F.FusedMultiplyAdd(w1, v, a01);
@@ -112,11 +112,11 @@ internal static unsafe partial class InterleavedHalfGemm
     /// <summary>
     /// Thirty-two rows (the four adjacent groups at <paramref name="quad"/>) × twelve tokens x[0..11]: results[2j]
     /// token j's first two groups, results[2j + 1] its last two. Twenty-four accumulators (AVX-512 has 32 registers): each k two widenings and twelve broadcasts feed
-    /// twenty-four FMAs, half of <see cref="Quad6Avx512{THalves}"/>'s widening per FMA.
+    /// twenty-four FMAs, half of <see cref="Quad6Avx512{TQuad}"/>'s widening per FMA.
     /// </summary>
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    private static void Quad12Avx512<THalves>(ushort* quad, int n, float** x, Vector512<float>* results)
-        where THalves : struct, IHalfWidening
+    private static void Quad12Avx512<TQuad>(void* quad, int n, float** x, Vector512<float>* results)
+        where TQuad : struct, IQuadRows
     {
         float* x0 = x[0], x1 = x[1], x2 = x[2], x3 = x[3], x4 = x[4], x5 = x[5], x6 = x[6], x7 = x[7], x8 = x[8], x9 = x[9], x10 = x[10], x11 = x[11];
         Vector512<float> a00 = default, a01 = default, a10 = default, a11 = default, a20 = default, a21 = default;
@@ -125,8 +125,8 @@ internal static unsafe partial class InterleavedHalfGemm
         Vector512<float> a90 = default, a91 = default, a100 = default, a101 = default, a110 = default, a111 = default;
         for (int k = 0; k < n; k++)
         {
-            var w0 = THalves.Load16(quad + k * S);
-            var w1 = THalves.Load16(quad + k * S + 2 * G);
+            var w0 = TQuad.Load16(quad, k * S);
+            var w1 = TQuad.Load16(quad, k * S + 2 * G);
             Vector512<float> v;
             v = Vector512.Create(x0[k]);
             a00 = Avx512F.FusedMultiplyAdd(w0, v, a00);

@@ -33,14 +33,24 @@ internal static unsafe partial class InterleavedHalfGemm
     /// <summary>Input bytes per token tile (a quarter of a typical 1 MB L2), as in <see cref="DenseGemm"/>.</summary>
     private const long InputTileBytes = 256 * 1024;
 
-    /// <summary>Whether batches read <see cref="InterleavedHalfWeights.WidenF16ToF32"/>'s copy on this machine (the packed path).</summary>
-    public static bool ReadsWidenedF16 => DenseGemm.UseAvx2 && !CpuIsa.Avx512;
+    /// <summary>
+    /// Whether batches read <see cref="InterleavedHalfWeights.WidenF16ToF32"/>'s copy on this machine: the AVX2 packed
+    /// path, or the 512-bit tile from <see cref="WidenedMinTokens"/> tokens.
+    /// </summary>
+    public static bool ReadsWidenedF16 => DenseGemm.UseAvx2;
+
+    /// <summary>
+    /// Fewest tokens for which the 512-bit F16 tile reads the fp32 copy instead of widening the halves in registers.
+    /// Measured on one Zen 4 core (`kernels --types f16 --widen-f16`, gate and down shapes, two rounds): the copy lost
+    /// at 12 tokens (its twice the bytes), was level at 32, 1.0–1.06× at 48, 1.1–1.3× at 64 and 1.13–1.2× at 128.
+    /// </summary>
+    internal const int WidenedMinTokens = 48;
 
     /// <summary>
     /// Output columns [rowStart, rowEnd) of y ([numTokens, yStride]) for every token, F16 weights: batches of
     /// <see cref="PackMinTokens"/> or more over widened panels (<see cref="ComputeRowsPacked{THalves}"/>), fewer
-    /// tokens widening in the tile (<see cref="ComputeRowsTiledF16"/>); with AVX-512 always in the tile
-    /// (<see cref="ComputeRowsTiledF16Avx512"/>).
+    /// tokens widening in the tile (<see cref="ComputeRowsTiledF16"/>); with AVX-512 always the 512-bit tile
+    /// (<see cref="ComputeRowsTiledF16Avx512"/>), over the fp32 copy where there is one from <see cref="WidenedMinTokens"/> tokens.
     /// </summary>
     public static void ComputeRowsF16(InterleavedHalfWeights w, float* x, int xStride, int numTokens, float* y, int yStride,
         int rowStart, int rowEnd)
@@ -88,6 +98,13 @@ internal static unsafe partial class InterleavedHalfGemm
         var range = new GroupRange(rowStart, rowEnd);
         int n = w.InFeatures;
         int tileTokens = TokensPerTile(n);
+        if (avx512 && numTokens >= WidenedMinTokens && w.HasWidenedCopy)
+        {
+            for (int tile = 0; tile < numTokens; tile += tileTokens)
+                ComputeTileAvx512<WidenedQuads, ExactHalves>(w, x + (long)tile * xStride, xStride, Math.Min(tileTokens, numTokens - tile),
+                    y + (long)tile * yStride, yStride, range);
+            return;
+        }
         var inputs = ScaledInputs.ForThisThread();
         for (int tile = 0; tile < numTokens; tile += tileTokens)
         {
@@ -109,12 +126,12 @@ internal static unsafe partial class InterleavedHalfGemm
             Tile<Bf16Halves>(w, x + (long)tile * xStride, xStride, Math.Min(tileTokens, numTokens - tile), y + (long)tile * yStride, yStride, range, avx512);
     }
 
-    /// <summary>One token tile through <see cref="ComputeTileAvx512{THalves}"/> or <see cref="ComputeTile{THalves}"/>.</summary>
+    /// <summary>One token tile through <see cref="ComputeTileAvx512{TQuad, THalves}"/> or <see cref="ComputeTile{THalves}"/>.</summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     private static void Tile<THalves>(InterleavedHalfWeights w, float* x, int xStride, int numTokens, float* y, int yStride,
         GroupRange range, bool avx512) where THalves : struct, IHalfWidening
     {
-        if (avx512) ComputeTileAvx512<THalves>(w, x, xStride, numTokens, y, yStride, range);
+        if (avx512) ComputeTileAvx512<HalfQuads<THalves>, THalves>(w, x, xStride, numTokens, y, yStride, range);
         else ComputeTile<THalves>(w, x, xStride, numTokens, y, yStride, range);
     }
 

@@ -73,11 +73,11 @@ internal sealed unsafe class InterleavedHalfWeights
     /// Keeps an fp32 copy of F16 weights beside the halves (twice their bytes more): batches of many tokens then read
     /// fp32 directly instead of widening a panel per token tile, while decode keeps streaming the halves. The values
     /// are the halves' exactly (the repack refused infinities and NaNs), so the bits of every output stay the same.
-    /// Needs AVX2, as the packed path that reads the copy does.
+    /// Needs AVX2, as the kernels that read the copy do.
     /// </summary>
     public void WidenF16ToF32()
     {
-        if (!Avx2.IsSupported) throw new PlatformNotSupportedException("The fp32 copy of F16 weights is for the AVX2 packed path.");
+        if (!Avx2.IsSupported) throw new PlatformNotSupportedException("The fp32 copy of F16 weights is read by the AVX2 and AVX-512 kernels only.");
         if (_widened != null) return;
         _widened = (float*)NativeMemory.AlignedAlloc((nuint)(2 * _bytes), 64);
         GC.AddMemoryPressure(2 * _bytes);
