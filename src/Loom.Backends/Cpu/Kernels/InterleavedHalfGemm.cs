@@ -42,7 +42,7 @@ internal static unsafe partial class InterleavedHalfGemm
     /// <summary>
     /// Fewest tokens for which the 512-bit F16 tile reads the fp32 copy instead of widening the halves in registers.
     /// Measured on one Zen 4 core (`kernels --types f16 --widen-f16`, gate and down shapes, two rounds): the copy lost
-    /// at 12 tokens (its twice the bytes), was level at 32, 1.0–1.06× at 48, 1.1–1.3× at 64 and 1.13–1.2× at 128.
+    /// at 12 tokens (it reads twice the bytes), was level at 32, 1.04–1.09× at 48, 1.1–1.3× at 64 and 1.13–1.2× at 128.
     /// </summary>
     internal const int WidenedMinTokens = 48;
 
