@@ -9,7 +9,8 @@ namespace Loom.Backends.Cpu.Kernels;
 /// groups at one k (lanes 0–7 group g, lanes 8–15 group g + 1), widened from one 32-byte load, since a block keeps
 /// its groups adjacent at each k (<see cref="IHalfWidening.Load16"/>). Tiles: four groups (32 rows, two zmm) × twelve tokens, 24 accumulators
 /// (AVX-512 has 32 registers; measured 1.1–1.4× the 32 × 6 tile at 12–24 tokens), then 32 rows × six tokens for the
-/// rest of a batch; one token (decode) keeps the AVX2 kernel. F16 and BF16 both widen in the tile at every batch size.
+/// rest of a batch; one token (decode) keeps the AVX2 kernel. BF16 widens in the tile at every batch size, F16 too
+/// below <see cref="WidenedMinTokens"/> tokens or without the fp32 copy (<see cref="IQuadRows"/>: halves or the copy).
 /// <para>
 /// Each lane still computes acc = fma(w[k], x[k], acc) for k = 0, 1, ..., n − 1 from zero, with the same widened fp32
 /// weights and inputs as the AVX2 kernels, so every (row, token) output has the AVX2 path's bits, in every batch shape.
@@ -33,7 +34,7 @@ internal static unsafe partial class InterleavedHalfGemm
 
     /// <summary>
     /// One token tile as <see cref="ComputeTile{THalves}"/> does it, four groups at a time from a multiple of four, so
-    /// that each quad lies in one block (64 contiguous bytes per k); groups of a quad outside the range (real rows, or
+    /// that each quad lies in one block (32 contiguous rows per k); groups of a quad outside the range (real rows, or
     /// the last block's zero padding) are computed and not stored, so the kernels need no variants.
     /// </summary>
     private static void ComputeTileAvx512<TQuad, THalves>(InterleavedHalfWeights w, float* x, int xStride, int numTokens, float* y, int yStride,

@@ -71,8 +71,9 @@ internal sealed unsafe class InterleavedHalfWeights
 
     /// <summary>
     /// Keeps an fp32 copy of F16 weights beside the halves (twice their bytes more): batches of many tokens then read
-    /// fp32 directly instead of widening a panel per token tile, while decode keeps streaming the halves. The values
-    /// are the halves' exactly (the repack refused infinities and NaNs), so the bits of every output stay the same.
+    /// fp32 directly instead of widening the halves (a panel per token tile on AVX2, in registers on AVX-512), while
+    /// decode keeps streaming the halves. The values are the halves' exactly (the repack refused infinities and NaNs),
+    /// so the bits of every output stay the same.
     /// Needs AVX2, as the kernels that read the copy do.
     /// </summary>
     public void WidenF16ToF32()
