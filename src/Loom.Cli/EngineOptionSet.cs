@@ -12,8 +12,9 @@ namespace Loom.Cli;
 /// The model, engine and loader flags that every command running the engine shares (vLLM's EngineArgs): defined once
 /// here so `loom serve` and `loom bench throughput` spell, default and describe them alike.
 /// </summary>
-/// <param name="online">`loom serve`: users wait on every token, so the step-time target is on by default; offline
-/// commands (bench throughput) default to a fixed budget, which maximises throughput.</param>
+/// <param name="online">`loom serve`: with chunked prefill its budget defaults to
+/// <see cref="EngineOptions.DefaultServingStepTokens"/> (vLLM's online default), so a wave of prompts runs in one step;
+/// offline commands (bench throughput) keep the engine's default.</param>
 public sealed class EngineOptionSet(bool online = false)
 {
     public Option<string> Model { get; } = new("--model") { Description = "Model directory (Hugging Face layout) or .gguf file.", DefaultValueFactory = _ => "models/demo" };
@@ -21,13 +22,15 @@ public sealed class EngineOptionSet(bool online = false)
     public Option<int> MaxNumSeqs { get; } = new("--max-num-seqs") { Description = "Most sequences in one step.", DefaultValueFactory = _ => 64 };
     public Option<int?> MaxNumBatchedTokens { get; } = new("--max-num-batched-tokens")
     {
-        Description = $"Most tokens in one step (default: {EngineOptions.DefaultTimedStepTokens} under a step time target, else {EngineOptions.DefaultChunkedStepTokens} with chunked prefill, which bounds how long a prompt stalls running decodes; {EngineOptions.DefaultWholePromptStepTokens} without).",
+        Description = "Most tokens in one step, prompt chunks and decodes together: larger means fewer, more efficient steps (throughput), smaller bounds how long a new prompt stalls running decodes (default: "
+            + (online ? $"{EngineOptions.DefaultServingStepTokens}" : $"{EngineOptions.DefaultChunkedStepTokens}")
+            + $" with chunked prefill, {EngineOptions.DefaultTimedStepTokens} under --step-time-target-ms, {EngineOptions.DefaultWholePromptStepTokens} without chunked prefill).",
     };
     public Option<double?> StepTimeTarget { get; } = new("--step-time-target-ms")
     {
         Description = "While some request is decoding, shrink each step's token budget so a step (the gap every running decode waits) stays near this many ms, measured as it runs (with none decoding a step takes the whole budget); "
             + $"never below the running requests plus {StepTimeBudget.MinPromptTokens} prompt token(s), and at most {StepTimeBudget.DecodeHeadroom}x the decodes alone. "
-            + (online ? $"0 = off, a fixed budget (default {EngineOptions.DefaultServingStepTimeTarget.TotalMilliseconds:0} with chunked prefill)." : "Default off (offline: a fixed budget)."),
+            + "Bounds every stall, at the cost of spreading prompts over more steps (more gaps slowed, lower throughput). Default off (0): a fixed budget.",
     };
     public Option<int> BlockSize { get; } = new("--block-size") { Description = "Tokens per KV cache block.", DefaultValueFactory = _ => 16 };
     public Option<string?> KvCacheMemory { get; } = new("--kv-cache-memory") { Description = "KV cache size in bytes; accepts KiB/MiB/GiB suffixes (e.g. 512MiB)." };
@@ -58,7 +61,7 @@ public sealed class EngineOptionSet(bool online = false)
     public EngineOptions Engine(ParseResult parse) => new()
     {
         MaxNumSeqs = AtLeastOne(parse.GetValue(MaxNumSeqs), "--max-num-seqs"),
-        MaxNumBatchedTokens = parse.GetValue(MaxNumBatchedTokens) is int budget ? AtLeastOne(budget, "--max-num-batched-tokens") : null,
+        MaxNumBatchedTokens = parse.GetValue(MaxNumBatchedTokens) is int budget ? AtLeastOne(budget, "--max-num-batched-tokens") : DefaultBudgetOf(parse),
         MaxModelLen = parse.GetValue(MaxModelLen),
         BlockSize = AtLeastOne(parse.GetValue(BlockSize), "--block-size"),
         KvCacheBytes = parse.GetValue(KvCacheMemory) is { } kv ? ParseBytes(kv) : null,
@@ -69,14 +72,17 @@ public sealed class EngineOptionSet(bool online = false)
         Speculative = ParseSpeculativeConfig(parse.GetValue(Speculative)),
     };
 
-    /// <summary>The flag's value, else the command's default; 0 turns it off. Without chunked prefill the default is off.</summary>
+    /// <summary>`loom serve`'s budget with chunked prefill and no step-time target; null (the engine's default) otherwise.</summary>
+    private int? DefaultBudgetOf(ParseResult parse) =>
+        online && !parse.GetValue(NoEnableChunkedPrefill) && parse.GetValue(StepTimeTarget) is null or 0 ? EngineOptions.DefaultServingStepTokens : null;
+
+    /// <summary>The flag's value; absent or 0, off (a fixed budget).</summary>
     private TimeSpan? StepTimeTargetOf(ParseResult parse)
     {
         bool chunked = !parse.GetValue(NoEnableChunkedPrefill);
         switch (parse.GetValue(StepTimeTarget))
         {
-            case null: return online && chunked ? EngineOptions.DefaultServingStepTimeTarget : null;
-            case 0: return null;
+            case null or 0: return null;
             case double ms when ms < 0 || !double.IsFinite(ms): throw new CliUsageException($"--step-time-target-ms must be a positive number of milliseconds (or 0 for off), got {ms}.");
             case double when !chunked: throw new CliUsageException("--step-time-target-ms needs chunked prefill (drop --no-enable-chunked-prefill, or pass 0).");
             case double ms: return TimeSpan.FromMilliseconds(ms);

@@ -22,6 +22,15 @@ public sealed record EngineOptions
     /// </summary>
     public const int DefaultChunkedStepTokens = 64;
 
+    /// <summary>
+    /// `loom serve`'s budget with chunked prefill unless told otherwise, vLLM's online default and llama-server's
+    /// n_batch: every waiting prompt of a wave goes whole into one step, so the users of a wave decode in lockstep and
+    /// prompt work lands on few inter-token gaps. Measured against the step-time target it replaced (250 ms, which
+    /// spreads prompts over many decode steps): higher throughput and a p99 inter-token latency level with or below
+    /// llama-server's, for a longer mean time to first token (docs/perf.md, "The step budget").
+    /// </summary>
+    public const int DefaultServingStepTokens = 2048;
+
     /// <summary>The default without chunked prefill, where a prompt must fit one step whole.</summary>
     public const int DefaultWholePromptStepTokens = 512;
 
@@ -46,9 +55,6 @@ public sealed record EngineOptions
     /// </summary>
     public TimeSpan? StepTimeTarget { get; init; }
 
-    /// <summary>The target `loom serve` uses unless told otherwise: about four tokens a second per user at worst, the
-    /// slow end of reading speed, on hardware where the decodes alone fit it.</summary>
-    public static readonly TimeSpan DefaultServingStepTimeTarget = TimeSpan.FromMilliseconds(250);
     /// <summary>--max-model-len: prompt + output limit; null = the model's max_position_embeddings.</summary>
     public int? MaxModelLen { get; init; }
     /// <summary>Tokens per KV block.</summary>

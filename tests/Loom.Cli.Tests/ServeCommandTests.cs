@@ -1,3 +1,5 @@
+using Loom.Engine;
+
 namespace Loom.Cli.Tests;
 
 public sealed class ServeCommandTests
@@ -57,17 +59,32 @@ public sealed class ServeCommandTests
         Assert.NotEmpty(Commanded(new EngineOptionSet()).Command.Parse(["--widen-f16", "sometimes"]).Errors);
 
     [Theory]
-    [InlineData(true, new string[0], 250.0)]            // serve: on by default
-    [InlineData(false, new string[0], null)]            // offline: off by default
+    [InlineData(true, new string[0], null)]             // serve: a fixed budget by default
+    [InlineData(false, new string[0], null)]            // offline too
     [InlineData(true, new[] { "--step-time-target-ms", "0" }, null)]
+    [InlineData(true, new[] { "--step-time-target-ms", "250" }, 250.0)]
     [InlineData(false, new[] { "--step-time-target-ms", "120" }, 120.0)]
-    [InlineData(true, new[] { "--no-enable-chunked-prefill" }, null)] // a prompt runs whole: no default target
-    public void Step_time_target_defaults_per_command_and_parses(bool online, string[] args, double? expectedMs)
+    public void Step_time_target_is_off_unless_asked_for(bool online, string[] args, double? expectedMs)
     {
         var (options, command) = Commanded(new EngineOptionSet(online));
         var parse = command.Parse(args);
         Assert.Empty(parse.Errors);
         Assert.Equal(expectedMs, options.Engine(parse).StepTimeTarget?.TotalMilliseconds);
+    }
+
+    [Theory]
+    [InlineData(true, new string[0], EngineOptions.DefaultServingStepTokens)]          // serve: a wave of prompts in one step
+    [InlineData(false, new string[0], EngineOptions.DefaultChunkedStepTokens)]         // offline: the engine's default
+    [InlineData(true, new[] { "--step-time-target-ms", "250" }, EngineOptions.DefaultTimedStepTokens)]
+    [InlineData(true, new[] { "--step-time-target-ms", "0" }, EngineOptions.DefaultServingStepTokens)]
+    [InlineData(true, new[] { "--no-enable-chunked-prefill" }, EngineOptions.DefaultWholePromptStepTokens)]
+    [InlineData(true, new[] { "--max-num-batched-tokens", "96" }, 96)]
+    public void Step_budget_defaults_per_command(bool online, string[] args, int expected)
+    {
+        var (options, command) = Commanded(new EngineOptionSet(online));
+        var parse = command.Parse(args);
+        Assert.Empty(parse.Errors);
+        Assert.Equal(expected, options.Engine(parse).StepTokenBudget);
     }
 
     [Theory]
