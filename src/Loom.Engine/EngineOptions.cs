@@ -15,10 +15,9 @@ public sealed record EngineOptions
     public int? MaxNumBatchedTokens { get; init; }
 
     /// <summary>
-    /// The default budget with chunked prefill, sized for the CPU backend so that a step stays near a quarter to a third
-    /// of a second: every running decode waits for the whole step, prompt chunks included, so this bounds the
-    /// inter-token latency a new prompt inflicts (at 512, a step of prompt chunks took 2.5–3 s on two cores). See
-    /// docs/perf.md for how it trades TTFT against ITL.
+    /// The engine's default budget with chunked prefill (offline commands, the in-process engine; `loom serve` uses
+    /// <see cref="DefaultServingStepTokens"/>): chosen when a step of 512 prompt tokens took 2.5–3 s on two cores, to keep
+    /// steps short; at 64 and 2048 offline throughput measured level within noise since (docs/perf.md, "The step budget").
     /// </summary>
     public const int DefaultChunkedStepTokens = 64;
 
