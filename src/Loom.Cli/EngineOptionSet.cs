@@ -58,23 +58,27 @@ public sealed class EngineOptionSet(bool online = false)
 
     public string ModelDir(ParseResult parse) => parse.GetValue(Model)!;
 
-    public EngineOptions Engine(ParseResult parse) => new()
+    public EngineOptions Engine(ParseResult parse)
     {
-        MaxNumSeqs = AtLeastOne(parse.GetValue(MaxNumSeqs), "--max-num-seqs"),
-        MaxNumBatchedTokens = parse.GetValue(MaxNumBatchedTokens) is int budget ? AtLeastOne(budget, "--max-num-batched-tokens") : DefaultBudgetOf(parse),
-        MaxModelLen = parse.GetValue(MaxModelLen),
-        BlockSize = AtLeastOne(parse.GetValue(BlockSize), "--block-size"),
-        KvCacheBytes = parse.GetValue(KvCacheMemory) is { } kv ? ParseBytes(kv) : null,
-        KvCacheDType = KvCacheDTypes.Parse(parse.GetValue(KvCacheDType)!),
-        EnablePrefixCaching = parse.GetValue(EnablePrefixCaching) && !parse.GetValue(NoEnablePrefixCaching),
-        EnableChunkedPrefill = !parse.GetValue(NoEnableChunkedPrefill),
-        StepTimeTarget = StepTimeTargetOf(parse),
-        Speculative = ParseSpeculativeConfig(parse.GetValue(Speculative)),
-    };
+        var options = new EngineOptions
+        {
+            MaxNumSeqs = AtLeastOne(parse.GetValue(MaxNumSeqs), "--max-num-seqs"),
+            MaxNumBatchedTokens = parse.GetValue(MaxNumBatchedTokens) is int budget ? AtLeastOne(budget, "--max-num-batched-tokens") : null,
+            MaxModelLen = parse.GetValue(MaxModelLen),
+            BlockSize = AtLeastOne(parse.GetValue(BlockSize), "--block-size"),
+            KvCacheBytes = parse.GetValue(KvCacheMemory) is { } kv ? ParseBytes(kv) : null,
+            KvCacheDType = KvCacheDTypes.Parse(parse.GetValue(KvCacheDType)!),
+            EnablePrefixCaching = parse.GetValue(EnablePrefixCaching) && !parse.GetValue(NoEnablePrefixCaching),
+            EnableChunkedPrefill = !parse.GetValue(NoEnableChunkedPrefill),
+            StepTimeTarget = StepTimeTargetOf(parse),
+            Speculative = ParseSpeculativeConfig(parse.GetValue(Speculative)),
+        };
+        return options with { MaxNumBatchedTokens = options.MaxNumBatchedTokens ?? ServingBudgetFor(options) };
+    }
 
-    /// <summary>`loom serve`'s budget with chunked prefill and no step-time target; null (the engine's default) otherwise.</summary>
-    private int? DefaultBudgetOf(ParseResult parse) =>
-        online && !parse.GetValue(NoEnableChunkedPrefill) && parse.GetValue(StepTimeTarget) is null or 0 ? EngineOptions.DefaultServingStepTokens : null;
+    /// <summary>`loom serve`'s budget where no flag sets one: with chunked prefill and no step-time target; otherwise null (the engine's default).</summary>
+    private int? ServingBudgetFor(EngineOptions options) =>
+        online && options.EnableChunkedPrefill && options.StepTimeTarget is null ? EngineOptions.DefaultServingStepTokens : null;
 
     /// <summary>The flag's value; absent or 0, off (a fixed budget).</summary>
     private TimeSpan? StepTimeTargetOf(ParseResult parse)

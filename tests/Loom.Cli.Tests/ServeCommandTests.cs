@@ -64,6 +64,7 @@ public sealed class ServeCommandTests
     [InlineData(true, new[] { "--step-time-target-ms", "0" }, null)]
     [InlineData(true, new[] { "--step-time-target-ms", "250" }, 250.0)]
     [InlineData(false, new[] { "--step-time-target-ms", "120" }, 120.0)]
+    [InlineData(true, new[] { "--no-enable-chunked-prefill" }, null)] // a prompt runs whole: no target
     public void Step_time_target_is_off_unless_asked_for(bool online, string[] args, double? expectedMs)
     {
         var (options, command) = Commanded(new EngineOptionSet(online));
