@@ -1,5 +1,6 @@
 using System.Runtime.Intrinsics;
 using Loom.Backends.Cpu.Kernels;
+using Loom.Backends.Cpu.Native;
 using Loom.Backends.Cpu.Quantized;
 using Loom.Models.Weights;
 
@@ -62,6 +63,63 @@ public unsafe class InterleavedAvx512Tests
         }
     }
 
+    /// <summary>
+    /// The native AVX512-VNNI pair tiles (<see cref="NativeCpuKernels"/>) give the managed 512-bit kernels' bits for
+    /// every (row, token), over the same shapes and row ranges, and write nothing outside the range. Skipped where they
+    /// do not load (no AVX512-VNNI, or no C compiler at build time: <see cref="NativeKernelsLoadWhereTheyCan"/>).
+    /// </summary>
+    [SkippableTheory]
+    [InlineData(DType.Q8_0)]
+    [InlineData(DType.Q4_0)]
+    [InlineData(DType.Q4_1)]
+    [InlineData(DType.Q5_0)]
+    [InlineData(DType.Q5_1)]
+    public void NativeKernelsGiveTheManagedBits(DType dtype)
+    {
+        Skip.If(!NativeCpuKernels.Available, $"native kernels {NativeCpuKernels.Status}");
+        const int inFeatures = 160, outFeatures = 37, maxTokens = 33;
+        long rowBytes = BlockKernelTests.RowBytes(dtype, inFeatures);
+        var rng = new Random((int)dtype * 17 + 3);
+        var bytes = QuantizedLinearTests.RandomBlocks(dtype, rowBytes * outFeatures, rng);
+        var x = BlockKernelTests.RandomInputs(maxTokens * inFeatures, rng);
+        var native = new float[maxTokens * outFeatures];
+        var managed = new float[maxTokens * outFeatures];
+        fixed (byte* data = bytes)
+        fixed (float* xp = x, yn = native, ym = managed)
+        {
+            var weights = InterleavedWeights.TryCreate(data, rowBytes, outFeatures, inFeatures / 32, InterleavedLayout.For(dtype)!);
+            Assert.NotNull(weights);
+            var q8 = new Q8Activations();
+            q8.Quantize(xp, inFeatures, maxTokens, inFeatures);
+            foreach (var (start, end) in new[] { (0, 37), (3, 29), (5, 6), (9, 37), (16, 32), (8, 24), (0, 32) })
+                for (int numTokens = 1; numTokens <= maxTokens; numTokens++)
+                {
+                    Array.Fill(native, Unwritten);
+                    Array.Fill(managed, Unwritten);
+                    Compute(dtype, weights, q8, numTokens, yn, outFeatures, start, end, avx512: true, native: true);
+                    Compute(dtype, weights, q8, numTokens, ym, outFeatures, start, end, avx512: true);
+                    for (int i = 0; i < numTokens * outFeatures; i++)
+                        Assert.True(BitConverter.SingleToInt32Bits(native[i]) == BitConverter.SingleToInt32Bits(managed[i]),
+                            $"{dtype} rows [{start}, {end}) x {numTokens} tokens: token {i / outFeatures} row {i % outFeatures}: {native[i]} (native) vs {managed[i]} (managed)");
+                }
+        }
+    }
+
+    /// <summary>
+    /// Where the CPU has AVX512-VNNI and this machine has a C compiler (as the build that ran these tests did), the
+    /// native kernels load: a build that silently stopped producing them fails here, not in a benchmark.
+    /// </summary>
+    [SkippableFact]
+    public void NativeKernelsLoadWhereTheyCan()
+    {
+        Skip.If(!CpuIsa.Avx512 || !NativeCpuKernels.CpuHasAvx512Vnni, "no AVX512-VNNI here");
+        Skip.If(Environment.GetEnvironmentVariable(NativeCpuKernels.DisableVariable) is "off" or "0", "turned off by the environment");
+        bool compiler = new[] { "cc", "gcc", "clang" }.Any(c => (Environment.GetEnvironmentVariable("PATH") ?? "").Split(':')
+            .Any(dir => File.Exists(Path.Combine(dir, c))));
+        Skip.If(!compiler || !OperatingSystem.IsLinux(), "no C compiler on Linux here: the native kernels are not built");
+        Assert.True(NativeCpuKernels.Available, $"native kernels {NativeCpuKernels.Status}");
+    }
+
     /// <summary>Two groups' fp16 scales widen to exactly (float)Half in their lanes, for every finite bit pattern.</summary>
     [SkippableFact]
     public void HalfScalesOfTwoGroupsWidenExactly()
@@ -82,16 +140,25 @@ public unsafe class InterleavedAvx512Tests
             }
     }
 
-    private static void Compute(DType dtype, InterleavedWeights w, Q8Activations q8, int numTokens, float* y, int yStride, int start, int end, bool avx512)
+    private static void Compute(DType dtype, InterleavedWeights w, Q8Activations q8, int numTokens, float* y, int yStride, int start, int end, bool avx512,
+        bool native = false)
     {
         switch (dtype)
         {
-            case DType.Q8_0: InterleavedGemm.ComputeRows<Q8_0x8>(w, q8, numTokens, y, yStride, start, end, avx512); break;
-            case DType.Q4_0: InterleavedGemm.ComputeRows<Nibblesx8<Q4_0Format>>(w, q8, numTokens, y, yStride, start, end, avx512); break;
-            case DType.Q4_1: InterleavedGemm.ComputeRows<Nibblesx8<Q4_1Format>>(w, q8, numTokens, y, yStride, start, end, avx512); break;
-            case DType.Q5_0: InterleavedGemm.ComputeRows<Nibblesx8<Q5_0Format>>(w, q8, numTokens, y, yStride, start, end, avx512); break;
-            case DType.Q5_1: InterleavedGemm.ComputeRows<Nibblesx8<Q5_1Format>>(w, q8, numTokens, y, yStride, start, end, avx512); break;
+            case DType.Q8_0: Compute<Q8_0x8>(w, q8, numTokens, y, yStride, start, end, avx512, native); break;
+            case DType.Q4_0: Compute<Nibblesx8<Q4_0Format>>(w, q8, numTokens, y, yStride, start, end, avx512, native); break;
+            case DType.Q4_1: Compute<Nibblesx8<Q4_1Format>>(w, q8, numTokens, y, yStride, start, end, avx512, native); break;
+            case DType.Q5_0: Compute<Nibblesx8<Q5_0Format>>(w, q8, numTokens, y, yStride, start, end, avx512, native); break;
+            case DType.Q5_1: Compute<Nibblesx8<Q5_1Format>>(w, q8, numTokens, y, yStride, start, end, avx512, native); break;
             default: throw new ArgumentOutOfRangeException(nameof(dtype), dtype, null);
         }
+    }
+
+    private static void Compute<TBlock>(InterleavedWeights w, Q8Activations q8, int numTokens, float* y, int yStride, int start, int end, bool avx512, bool native)
+        where TBlock : struct, IInterleavedBlock
+    {
+        var pair = native ? NativeCpuKernels.PairKernel<TBlock>() : null;
+        Assert.True(!native || pair != null, $"no native kernel for {typeof(TBlock).Name}");
+        InterleavedGemm.ComputeRows<TBlock>(w, q8, numTokens, y, yStride, start, end, avx512, pair);
     }
 }

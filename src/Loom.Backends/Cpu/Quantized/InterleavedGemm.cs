@@ -2,6 +2,8 @@ using System.Runtime.CompilerServices;
 using System.Runtime.Intrinsics;
 using System.Runtime.Intrinsics.X86;
 using Loom.Backends.Cpu.Kernels;
+using Loom.Backends.Cpu.Native;
+using unsafe PairKernelPointer = delegate* unmanaged[SuppressGCTransition]<byte*, byte*, ushort*, ushort*, int, sbyte*, float*, int*, float*, int, int, int, void>;
 
 namespace Loom.Backends.Cpu.Quantized;
 
@@ -21,7 +23,9 @@ namespace Loom.Backends.Cpu.Quantized;
 /// <para>
 /// With AVX-512 (<see cref="CpuIsa.Avx512"/>) the nibble types run two groups per zmm (<see cref="InterleavedTiles.RunPairs"/>,
 /// <see cref="IInterleavedBlock.Tokens8Pair"/>): the same per-lane operations, so the same bits as the 256-bit kernels;
-/// Q8_0 keeps its 256-bit AVX-VNNI kernels, which measured faster (<see cref="Q8_0x8.HasPairKernel"/>).
+/// Q8_0 keeps its 256-bit AVX-VNNI kernels, which measured faster (<see cref="Q8_0x8.HasPairKernel"/>). Where the native
+/// AVX512-VNNI kernels load (<see cref="NativeCpuKernels"/>) every type runs the pairs, the eight-token pair tile in
+/// native code (vpdpbusd), the same bits again; four- and one-token shapes stay managed.
 /// </para>
 /// </summary>
 internal static unsafe class InterleavedGemm
@@ -33,28 +37,39 @@ internal static unsafe class InterleavedGemm
 
     /// <summary>Output columns [rowStart, rowEnd) of y ([numTokens, yStride]) for every token, with the 512-bit kernels where <see cref="CpuIsa.Avx512"/>.</summary>
     public static void ComputeRows<TBlock>(InterleavedWeights w, Q8Activations x, int numTokens, float* y, int yStride,
-        int rowStart, int rowEnd) where TBlock : struct, IInterleavedBlock =>
-        ComputeRows<TBlock>(w, x, numTokens, y, yStride, rowStart, rowEnd, CpuIsa.Avx512 && TBlock.HasPairKernel);
+        int rowStart, int rowEnd) where TBlock : struct, IInterleavedBlock
+    {
+        var native = NativeCpuKernels.PairKernel<TBlock>();
+        ComputeRows<TBlock>(w, x, numTokens, y, yStride, rowStart, rowEnd, CpuIsa.Avx512 && (TBlock.HasPairKernel || native != null), native);
+    }
 
     /// <summary>
     /// <see cref="ComputeRows{TBlock}(InterleavedWeights, Q8Activations, int, float*, int, int, int)"/> with the
     /// choice of kernels made by the caller: <paramref name="avx512"/> false keeps the 256-bit kernels on an AVX-512
     /// machine, true runs the 512-bit ones where the CPU has AVX-512, even for a block type whose 256-bit kernel won
-    /// (<see cref="IInterleavedBlock.HasPairKernel"/> false), so tests compare the two (the outputs are the same bits).
+    /// (<see cref="IInterleavedBlock.HasPairKernel"/> false), so tests compare the two (the outputs are the same bits);
+    /// <paramref name="nativePair"/>, where not null, replaces the managed eight-token pair tile
+    /// (<see cref="NativeCpuKernels.PairKernel{TBlock}"/>, the same bits again).
     /// </summary>
     internal static void ComputeRows<TBlock>(InterleavedWeights w, Q8Activations x, int numTokens, float* y, int yStride,
-        int rowStart, int rowEnd, bool avx512) where TBlock : struct, IInterleavedBlock
+        int rowStart, int rowEnd, bool avx512, PairKernelPointer nativePair = null) where TBlock : struct, IInterleavedBlock
     {
         int n = w.Blocks * 32;
-        var kernels = new Kernels<TBlock>(w, new Activations(x.Quants, x.Scales, x.Sums, n));
+        var kernels = new Kernels<TBlock>(w, new Activations(x.Quants, x.Scales, x.Sums, n), nativePair);
         if (avx512 && CpuIsa.Avx512) InterleavedTiles.RunPairs(kernels, n, numTokens, y, yStride, rowStart, rowEnd);
         else InterleavedTiles.Run(kernels, n, numTokens, y, yStride, rowStart, rowEnd);
     }
 
-    private readonly struct Kernels<TBlock>(InterleavedWeights w, Activations a) : IGroupPairKernels where TBlock : struct, IInterleavedBlock
+    private readonly struct Kernels<TBlock>(InterleavedWeights w, Activations a, PairKernelPointer nativePair) : IGroupPairKernels
+        where TBlock : struct, IInterleavedBlock
     {
-        public void Tokens8Pair(int g, int t, float* y, int yStride, int first, int last) =>
-            TBlock.Tokens8Pair(w.Quants(g), w.Quants(g + 1), w.Scales(g), w.Scales(g + 1), w.Blocks, a, t, y, yStride, first, last);
+        public void Tokens8Pair(int g, int t, float* y, int yStride, int first, int last)
+        {
+            if (nativePair != null)
+                nativePair(w.Quants(g), w.Quants(g + 1), w.Scales(g), w.Scales(g + 1), w.Blocks, a.Quants(t), a.Scales(t), a.Sums(t), y, yStride, first, last);
+            else
+                TBlock.Tokens8Pair(w.Quants(g), w.Quants(g + 1), w.Scales(g), w.Scales(g + 1), w.Blocks, a, t, y, yStride, first, last);
+        }
 
         /// <summary>Four tokens of a pair stay on each group's 256-bit kernel (no 512-bit four-token kernel is built).</summary>
         public void Tokens4Pair(int g, int t, float* y, int yStride, int first, int last)

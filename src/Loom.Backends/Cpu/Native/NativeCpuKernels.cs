@@ -1,0 +1,103 @@
+using System.Runtime.CompilerServices;
+using System.Runtime.InteropServices;
+using System.Runtime.Intrinsics.X86;
+using Loom.Backends.Cpu.Kernels;
+using Loom.Backends.Cpu.Quantized;
+using unsafe PairKernelPointer = delegate* unmanaged[SuppressGCTransition]<byte*, byte*, ushort*, ushort*, int, sbyte*, float*, int*, float*, int, int, int, void>;
+
+namespace Loom.Backends.Cpu.Native;
+
+/// <summary>
+/// The optional native kernels (<c>loom_cpu_kernels.c</c>, built beside the assemblies where a C compiler exists): the
+/// eight-token pair tiles of the 32-value block types with AVX512-VNNI's vpdpbusd, which .NET 10 does not expose. Each
+/// gives the managed kernel's bits (the integer block sums are exact, the float steps the same), so they replace it
+/// wherever they load, with no flag to ask for them. One owner for the decision, made once per process: the library
+/// is there, its ABI is the one this build expects, the CPU has AVX512-VNNI beside the AVX-512 the managed 512-bit
+/// kernels use (<see cref="CpuIsa.Avx512"/>), and <c>LOOM_NATIVE_KERNELS</c> is not <c>off</c> (or <c>0</c>).
+/// </summary>
+internal static unsafe class NativeCpuKernels
+{
+    /// <summary>The library's file name beside the assemblies.</summary>
+    public const string LibraryName = "libloom_cpu_kernels.so";
+
+    /// <summary>The environment variable that turns the native kernels off (<c>off</c> or <c>0</c>), for A/B runs.</summary>
+    public const string DisableVariable = "LOOM_NATIVE_KERNELS";
+
+    /// <summary>The <c>loom_native_abi_version</c> this build calls with; a library that answers otherwise is not used.</summary>
+    private const int AbiVersion = 1;
+
+    private static readonly Library? s_library = Load(out s_status);
+    private static readonly string s_status;
+
+    /// <summary>Whether the native kernels run in this process.</summary>
+    public static bool Available => s_library is not null;
+
+    /// <summary>What was decided and why, for logs and benchmark conditions (e.g. "on (AVX512-VNNI)", "off: no AVX512-VNNI").</summary>
+    public static string Status => s_status;
+
+    /// <summary>Whether this CPU has AVX512-VNNI (CPUID leaf 7, ECX bit 11), which no .NET 10 API reports.</summary>
+    public static bool CpuHasAvx512Vnni => X86Base.IsSupported && (X86Base.CpuId(7, 0).Ecx & (1 << 11)) != 0;
+
+    /// <summary>The native eight-token pair kernel for <typeparamref name="TBlock"/>, or null where there is none (or none loaded).</summary>
+    public static PairKernelPointer PairKernel<TBlock>()
+        where TBlock : struct, IInterleavedBlock
+    {
+        if (s_library is not { } lib) return null;
+        if (typeof(TBlock) == typeof(Q8_0x8)) return lib.Q8_0;
+        if (typeof(TBlock) == typeof(Nibblesx8<Q4_0Format>)) return lib.Q4_0;
+        if (typeof(TBlock) == typeof(Nibblesx8<Q4_1Format>)) return lib.Q4_1;
+        if (typeof(TBlock) == typeof(Nibblesx8<Q5_0Format>)) return lib.Q5_0;
+        if (typeof(TBlock) == typeof(Nibblesx8<Q5_1Format>)) return lib.Q5_1;
+        return null;
+    }
+
+    private static Library? Load(out string status)
+    {
+        string? setting = Environment.GetEnvironmentVariable(DisableVariable);
+        if (setting is "off" or "0")
+        {
+            status = $"off: {DisableVariable}={setting}";
+            return null;
+        }
+        if (!CpuIsa.Avx512 || !CpuHasAvx512Vnni)
+        {
+            status = "off: this CPU has no AVX512-VNNI";
+            return null;
+        }
+        string path = Path.Combine(AppContext.BaseDirectory, LibraryName);
+        if (!NativeLibrary.TryLoad(path, out var handle))
+        {
+            status = $"off: {LibraryName} was not built (no C compiler at build time)";
+            return null;
+        }
+        var version = (delegate* unmanaged<int>)Export(handle, "loom_native_abi_version");
+        if (version == null || version() != AbiVersion)
+        {
+            status = $"off: {LibraryName} is from another build (ABI {(version == null ? "unknown" : version().ToString())}, expected {AbiVersion})";
+            return null;
+        }
+        status = "on (AVX512-VNNI)";
+        return new Library(handle);
+    }
+
+    private static nint Export(nint handle, string name) => NativeLibrary.TryGetExport(handle, name, out var address) ? address : 0;
+
+    /// <summary>The loaded library's kernels; it stays loaded for the life of the process.</summary>
+    private sealed class Library(nint handle)
+    {
+        public readonly PairKernelPointer Q8_0 =
+            Kernel(handle, "loom_q8_0_tokens8_pair");
+        public readonly PairKernelPointer Q4_0 =
+            Kernel(handle, "loom_q4_0_tokens8_pair");
+        public readonly PairKernelPointer Q4_1 =
+            Kernel(handle, "loom_q4_1_tokens8_pair");
+        public readonly PairKernelPointer Q5_0 =
+            Kernel(handle, "loom_q5_0_tokens8_pair");
+        public readonly PairKernelPointer Q5_1 =
+            Kernel(handle, "loom_q5_1_tokens8_pair");
+
+        [MethodImpl(MethodImplOptions.AggressiveInlining)]
+        private static PairKernelPointer Kernel(nint handle, string name) =>
+            (PairKernelPointer)Export(handle, name);
+    }
+}
