@@ -32,7 +32,7 @@ internal static unsafe class NativeCpuKernels
     /// <summary>Whether the native kernels run in this process.</summary>
     public static bool Available => s_library is not null;
 
-    /// <summary>What was decided and why, for logs and benchmark conditions (e.g. "on (AVX512-VNNI)", "off: no AVX512-VNNI").</summary>
+    /// <summary>What was decided and why, for logs and benchmark conditions (e.g. "on", "off: this CPU has no AVX512-VNNI").</summary>
     public static string Status => s_status;
 
     /// <summary>Whether this CPU has AVX512-VNNI (CPUID leaf 7, ECX bit 11), which no .NET 10 API reports.</summary>
@@ -76,7 +76,7 @@ internal static unsafe class NativeCpuKernels
             status = $"off: {LibraryName} is from another build (ABI {(version == null ? "unknown" : version().ToString())}, expected {AbiVersion})";
             return null;
         }
-        status = "on (AVX512-VNNI)";
+        status = "on";
         return new Library(handle);
     }
 
