@@ -157,8 +157,8 @@ public unsafe class InterleavedAvx512Tests
     private static void Compute<TBlock>(InterleavedWeights w, Q8Activations q8, int numTokens, float* y, int yStride, int start, int end, bool avx512, bool native)
         where TBlock : struct, IInterleavedBlock
     {
-        var pair = native ? NativeCpuKernels.PairKernel<TBlock>() : null;
-        Assert.True(!native || pair != null, $"no native kernel for {typeof(TBlock).Name}");
+        var pair = native ? NativeCpuKernels.PairKernels<TBlock>() : default;
+        Assert.True(!native || pair.Present, $"no native kernels for {typeof(TBlock).Name}");
         InterleavedGemm.ComputeRows<TBlock>(w, q8, numTokens, y, yStride, start, end, avx512, pair);
     }
 }

@@ -1,4 +1,3 @@
-using System.Runtime.CompilerServices;
 using System.Runtime.InteropServices;
 using System.Runtime.Intrinsics.X86;
 using Loom.Backends.Cpu.Kernels;
@@ -24,7 +23,7 @@ internal static unsafe class NativeCpuKernels
     public const string DisableVariable = "LOOM_NATIVE_KERNELS";
 
     /// <summary>The <c>loom_native_abi_version</c> this build calls with; a library that answers otherwise is not used.</summary>
-    private const int AbiVersion = 1;
+    private const int AbiVersion = 2;
 
     private static readonly Library? s_library = Load(out s_status);
     private static readonly string s_status;
@@ -38,17 +37,16 @@ internal static unsafe class NativeCpuKernels
     /// <summary>Whether this CPU has AVX512-VNNI (CPUID leaf 7, ECX bit 11), which no .NET 10 API reports.</summary>
     public static bool CpuHasAvx512Vnni => X86Base.IsSupported && (X86Base.CpuId(7, 0).Ecx & (1 << 11)) != 0;
 
-    /// <summary>The native eight-token pair kernel for <typeparamref name="TBlock"/>, or null where there is none (or none loaded).</summary>
-    public static PairKernelPointer PairKernel<TBlock>()
-        where TBlock : struct, IInterleavedBlock
+    /// <summary>The native pair tiles for <typeparamref name="TBlock"/>, or none (null pointers) where there are none or none loaded.</summary>
+    public static NativePairKernels PairKernels<TBlock>() where TBlock : struct, IInterleavedBlock
     {
-        if (s_library is not { } lib) return null;
-        if (typeof(TBlock) == typeof(Q8_0x8)) return lib.Q8_0;
-        if (typeof(TBlock) == typeof(Nibblesx8<Q4_0Format>)) return lib.Q4_0;
-        if (typeof(TBlock) == typeof(Nibblesx8<Q4_1Format>)) return lib.Q4_1;
-        if (typeof(TBlock) == typeof(Nibblesx8<Q5_0Format>)) return lib.Q5_0;
-        if (typeof(TBlock) == typeof(Nibblesx8<Q5_1Format>)) return lib.Q5_1;
-        return null;
+        if (s_library is not { } lib) return default;
+        if (typeof(TBlock) == typeof(Q8_0x8)) return lib.For("q8_0");
+        if (typeof(TBlock) == typeof(Nibblesx8<Q4_0Format>)) return lib.For("q4_0");
+        if (typeof(TBlock) == typeof(Nibblesx8<Q4_1Format>)) return lib.For("q4_1");
+        if (typeof(TBlock) == typeof(Nibblesx8<Q5_0Format>)) return lib.For("q5_0");
+        if (typeof(TBlock) == typeof(Nibblesx8<Q5_1Format>)) return lib.For("q5_1");
+        return default;
     }
 
     private static Library? Load(out string status)
@@ -82,22 +80,31 @@ internal static unsafe class NativeCpuKernels
 
     private static nint Export(nint handle, string name) => NativeLibrary.TryGetExport(handle, name, out var address) ? address : 0;
 
-    /// <summary>The loaded library's kernels; it stays loaded for the life of the process.</summary>
+    /// <summary>The loaded library; it stays loaded for the life of the process.</summary>
     private sealed class Library(nint handle)
     {
-        public readonly PairKernelPointer Q8_0 =
-            Kernel(handle, "loom_q8_0_tokens8_pair");
-        public readonly PairKernelPointer Q4_0 =
-            Kernel(handle, "loom_q4_0_tokens8_pair");
-        public readonly PairKernelPointer Q4_1 =
-            Kernel(handle, "loom_q4_1_tokens8_pair");
-        public readonly PairKernelPointer Q5_0 =
-            Kernel(handle, "loom_q5_0_tokens8_pair");
-        public readonly PairKernelPointer Q5_1 =
-            Kernel(handle, "loom_q5_1_tokens8_pair");
+        private readonly Dictionary<string, NativePairKernels> _pairs = new[] { "q8_0", "q4_0", "q4_1", "q5_0", "q5_1" }.ToDictionary(
+            type => type,
+            type => new NativePairKernels((PairKernelPointer)Export(handle, $"loom_{type}_tokens8_pair"), (PairKernelPointer)Export(handle, $"loom_{type}_tokens4_pair")));
 
-        [MethodImpl(MethodImplOptions.AggressiveInlining)]
-        private static PairKernelPointer Kernel(nint handle, string name) =>
-            (PairKernelPointer)Export(handle, name);
+        /// <summary>The pair tiles of one block type (its ggml name in lower case).</summary>
+        public NativePairKernels For(string type) => _pairs[type];
     }
+}
+
+/// <summary>
+/// One block type's native pair tiles, two groups of eight rows at a time: <see cref="Tokens8"/> computes
+/// <see cref="IInterleavedBlock.Tokens8Pair"/>, <see cref="Tokens4"/> the same for four tokens (a shape the managed
+/// kernels run per group); null where the library has none.
+/// </summary>
+internal readonly unsafe struct NativePairKernels(PairKernelPointer tokens8, PairKernelPointer tokens4)
+{
+    /// <summary>Tokens t..t+7 of groups g and g + 1, with the arguments of <c>loom_*_tokens8_pair</c>.</summary>
+    public PairKernelPointer Tokens8 { get; } = tokens8;
+
+    /// <summary>Tokens t..t+3 of groups g and g + 1, with the same arguments.</summary>
+    public PairKernelPointer Tokens4 { get; } = tokens4;
+
+    /// <summary>Whether both tiles are there.</summary>
+    public bool Present => Tokens8 != null && Tokens4 != null;
 }

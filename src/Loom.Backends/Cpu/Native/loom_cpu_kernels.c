@@ -17,7 +17,7 @@
 #define LOOM_INLINE static inline __attribute__((always_inline)) LOOM_TARGET
 
 /// Bumped whenever an exported signature changes, so a stale library is refused rather than called wrongly.
-LOOM_EXPORT int32_t loom_native_abi_version(void) { return 1; }
+LOOM_EXPORT int32_t loom_native_abi_version(void) { return 2; }
 
 /// 32 bytes of group g (lower half) and 32 of group g + 1 (upper half) as one zmm.
 LOOM_INLINE __m512i join(const uint8_t *a, const uint8_t *b)
@@ -55,54 +55,54 @@ LOOM_INLINE __m512 scale(__m512 acc, __m512i sum, __m512 dw, float dx)
     return _mm512_fmadd_ps(_mm512_cvtepi32_ps(sum), _mm512_mul_ps(dw, _mm512_set1_ps(dx)), acc);
 }
 
-/// Q8_0x8.Tokens8Pair: tokens t..t+7 of two groups of eight rows (q0/s0 to lanes 0–7, q1/s1 to 8–15).
-/// x, xd, xs: token t's quants, block scales and block sums; token t + j's at + j * n (j * blocks for xd, xs).
-/// vpdpbusd multiplies unsigned by signed bytes: the weights are made unsigned (w + 128, an xor of the sign bit) and
-/// 128 · Σx is taken off the exact int32 sum again.
-LOOM_EXPORT LOOM_TARGET void loom_q8_0_tokens8_pair(const uint8_t *q0, const uint8_t *q1, const uint16_t *s0,
-    const uint16_t *s1, int32_t blocks, const int8_t *x, const float *xd, const int32_t *xs, float *y, int32_t y_stride,
-    int32_t first, int32_t last)
+/// Q8_0x8.Tokens8Pair (tokens = 8) or a four-token tile (tokens = 4): tokens t..t+tokens−1 of two groups of eight rows
+/// (q0/s0 to lanes 0–7, q1/s1 to 8–15). x, xd, xs: token t's quants, block scales and block sums; token t + j's at
+/// + j * n (j * blocks for xd, xs). vpdpbusd multiplies unsigned by signed bytes: the weights are made unsigned
+/// (w + 128, an xor of the sign bit) and 128 · Σx is taken off the exact int32 sum again.
+LOOM_INLINE void q8_0_pair(const uint8_t *q0, const uint8_t *q1, const uint16_t *s0, const uint16_t *s1,
+    int32_t blocks, const int8_t *x, const float *xd, const int32_t *xs, float *y, int32_t y_stride, int32_t first,
+    int32_t last, const int tokens)
 {
     const long n = (long)blocks * 32;
     const __m512i bias = _mm512_set1_epi8((char)0x80);
     __m512 f[8];
-    for (int j = 0; j < 8; j++) f[j] = _mm512_setzero_ps();
+    for (int j = 0; j < tokens; j++) f[j] = _mm512_setzero_ps();
     for (int32_t b = 0; b < blocks; b++)
     {
         __m512i i[8];
-        for (int j = 0; j < 8; j++) i[j] = _mm512_setzero_si512();
+        for (int j = 0; j < tokens; j++) i[j] = _mm512_setzero_si512();
         const uint8_t *wa = q0 + (long)b * 256, *wb = q1 + (long)b * 256;
         const int8_t *xb = x + (long)b * 32;
         for (int c = 0; c < 8; c++)
         {
             __m512i w = _mm512_xor_si512(join(wa + c * 32, wb + c * 32), bias);
 #pragma GCC unroll 8
-            for (int j = 0; j < 8; j++) i[j] = _mm512_dpbusd_epi32(i[j], w, broadcast4(xb + j * n + c * 4));
+            for (int j = 0; j < tokens; j++) i[j] = _mm512_dpbusd_epi32(i[j], w, broadcast4(xb + j * n + c * 4));
         }
         __m512 dw = halves16(s0 + (long)b * 8, s1 + (long)b * 8);
 #pragma GCC unroll 8
-        for (int j = 0; j < 8; j++)
+        for (int j = 0; j < tokens; j++)
         {
             long at = (long)j * blocks + b;
             f[j] = scale(f[j], _mm512_sub_epi32(i[j], _mm512_set1_epi32(xs[at] << 7)), dw, xd[at]);
         }
     }
-    for (int j = 0; j < 8; j++) store16(y + (long)j * y_stride, f[j], first, last);
+    for (int j = 0; j < tokens; j++) store16(y + (long)j * y_stride, f[j], first, last);
 }
 
-/// Nibblesx8<TFormat>.Tokens8Pair for the 4- and 5-bit types: the group block's four vectors of nibbles (and a vector
+/// Nibblesx8<TFormat>.Tokens8Pair (or a four-token tile) for the 4- and 5-bit types: the group block's four vectors of nibbles (and a vector
 /// of fifth bits) unpacked once for eight tokens, each token's block sum one vpdpbusd chain of eight; then the offset
 /// (Σ(q − o)·x = Σq·x − o·Σx, o = 1 << offset_shift) and the min (m · d_x·Σx), as the managed kernel does them.
-LOOM_INLINE void nibbles_tokens8_pair(const uint8_t *q0, const uint8_t *q1, const uint16_t *s0, const uint16_t *s1,
+LOOM_INLINE void nibbles_pair(const uint8_t *q0, const uint8_t *q1, const uint16_t *s0, const uint16_t *s1,
     int32_t blocks, const int8_t *x, const float *xd, const int32_t *xs, float *y, int32_t y_stride, int32_t first,
-    int32_t last, const int fifth_bit, const int offset_shift, const int has_min)
+    int32_t last, const int tokens, const int fifth_bit, const int offset_shift, const int has_min)
 {
     const long n = (long)blocks * 32;
     const long group_block = fifth_bit ? 160 : 128;
     const int halves = has_min ? 16 : 8;
     const __m512i low = _mm512_set1_epi8(0x0F), bit4 = _mm512_set1_epi8(0x10);
     __m512 f[8];
-    for (int j = 0; j < 8; j++) f[j] = _mm512_setzero_ps();
+    for (int j = 0; j < tokens; j++) f[j] = _mm512_setzero_ps();
     for (int32_t b = 0; b < blocks; b++)
     {
         const uint8_t *qa = q0 + b * group_block, *qb = q1 + b * group_block;
@@ -124,7 +124,7 @@ LOOM_INLINE void nibbles_tokens8_pair(const uint8_t *q0, const uint8_t *q1, cons
         __m512 dw = halves16(sa, sb);
         __m512 mw = has_min ? halves16(sa + 8, sb + 8) : _mm512_setzero_ps();
 #pragma GCC unroll 8
-        for (int j = 0; j < 8; j++)
+        for (int j = 0; j < tokens; j++)
         {
             const int8_t *xj = x + j * n + (long)b * 32;
             __m512i sum = _mm512_setzero_si512();
@@ -140,19 +140,36 @@ LOOM_INLINE void nibbles_tokens8_pair(const uint8_t *q0, const uint8_t *q1, cons
             if (has_min) f[j] = _mm512_fmadd_ps(mw, _mm512_set1_ps(xd[at] * (float)xs[at]), f[j]);
         }
     }
-    for (int j = 0; j < 8; j++) store16(y + (long)j * y_stride, f[j], first, last);
+    for (int j = 0; j < tokens; j++) store16(y + (long)j * y_stride, f[j], first, last);
 }
 
-#define LOOM_NIBBLES(name, fifth_bit, offset_shift, has_min)                                                        \
-    LOOM_EXPORT LOOM_TARGET void name(const uint8_t *q0, const uint8_t *q1, const uint16_t *s0, const uint16_t *s1, \
-        int32_t blocks, const int8_t *x, const float *xd, const int32_t *xs, float *y, int32_t y_stride,             \
-        int32_t first, int32_t last)                                                                                 \
+#define LOOM_PAIR_SIGNATURE                                                                                      \
+    (const uint8_t *q0, const uint8_t *q1, const uint16_t *s0, const uint16_t *s1, int32_t blocks, const int8_t *x, \
+     const float *xd, const int32_t *xs, float *y, int32_t y_stride, int32_t first, int32_t last)
+
+LOOM_EXPORT LOOM_TARGET void loom_q8_0_tokens8_pair LOOM_PAIR_SIGNATURE
+{
+    q8_0_pair(q0, q1, s0, s1, blocks, x, xd, xs, y, y_stride, first, last, 8);
+}
+
+LOOM_EXPORT LOOM_TARGET void loom_q8_0_tokens4_pair LOOM_PAIR_SIGNATURE
+{
+    q8_0_pair(q0, q1, s0, s1, blocks, x, xd, xs, y, y_stride, first, last, 4);
+}
+
+#define LOOM_NIBBLES(type, fifth_bit, offset_shift, has_min)                                                        \
+    LOOM_EXPORT LOOM_TARGET void loom_##type##_tokens8_pair LOOM_PAIR_SIGNATURE                                      \
     {                                                                                                                \
-        nibbles_tokens8_pair(q0, q1, s0, s1, blocks, x, xd, xs, y, y_stride, first, last, fifth_bit, offset_shift,  \
-                             has_min);                                                                               \
+        nibbles_pair(q0, q1, s0, s1, blocks, x, xd, xs, y, y_stride, first, last, 8, fifth_bit, offset_shift,        \
+                     has_min);                                                                                       \
+    }                                                                                                                \
+    LOOM_EXPORT LOOM_TARGET void loom_##type##_tokens4_pair LOOM_PAIR_SIGNATURE                                      \
+    {                                                                                                                \
+        nibbles_pair(q0, q1, s0, s1, blocks, x, xd, xs, y, y_stride, first, last, 4, fifth_bit, offset_shift,        \
+                     has_min);                                                                                       \
     }
 
-LOOM_NIBBLES(loom_q4_0_tokens8_pair, 0, 3, 0)
-LOOM_NIBBLES(loom_q4_1_tokens8_pair, 0, 0, 1)
-LOOM_NIBBLES(loom_q5_0_tokens8_pair, 1, 4, 0)
-LOOM_NIBBLES(loom_q5_1_tokens8_pair, 1, 0, 1)
+LOOM_NIBBLES(q4_0, 0, 3, 0)
+LOOM_NIBBLES(q4_1, 0, 0, 1)
+LOOM_NIBBLES(q5_0, 1, 4, 0)
+LOOM_NIBBLES(q5_1, 1, 0, 1)

@@ -3,7 +3,6 @@ using System.Runtime.Intrinsics;
 using System.Runtime.Intrinsics.X86;
 using Loom.Backends.Cpu.Kernels;
 using Loom.Backends.Cpu.Native;
-using unsafe PairKernelPointer = delegate* unmanaged[SuppressGCTransition]<byte*, byte*, ushort*, ushort*, int, sbyte*, float*, int*, float*, int, int, int, void>;
 
 namespace Loom.Backends.Cpu.Quantized;
 
@@ -25,7 +24,7 @@ namespace Loom.Backends.Cpu.Quantized;
 /// <see cref="IInterleavedBlock.Tokens8Pair"/>): the same per-lane operations, so the same bits as the 256-bit kernels;
 /// Q8_0 keeps its 256-bit AVX-VNNI kernels, which measured faster (<see cref="Q8_0x8.HasPairKernel"/>). Where the native
 /// AVX512-VNNI kernels load (<see cref="NativeCpuKernels"/>) every type runs the pairs, the eight-token pair tile in
-/// native code (vpdpbusd), the same bits again; four- and one-token shapes stay managed.
+/// native code (vpdpbusd) for eight and four tokens, the same bits again; single tokens stay managed.
 /// </para>
 /// </summary>
 internal static unsafe class InterleavedGemm
@@ -39,8 +38,8 @@ internal static unsafe class InterleavedGemm
     public static void ComputeRows<TBlock>(InterleavedWeights w, Q8Activations x, int numTokens, float* y, int yStride,
         int rowStart, int rowEnd) where TBlock : struct, IInterleavedBlock
     {
-        var native = NativeCpuKernels.PairKernel<TBlock>();
-        ComputeRows<TBlock>(w, x, numTokens, y, yStride, rowStart, rowEnd, CpuIsa.Avx512 && (TBlock.HasPairKernel || native != null), native);
+        var native = NativeCpuKernels.PairKernels<TBlock>();
+        ComputeRows<TBlock>(w, x, numTokens, y, yStride, rowStart, rowEnd, CpuIsa.Avx512 && (TBlock.HasPairKernel || native.Present), native);
     }
 
     /// <summary>
@@ -48,32 +47,37 @@ internal static unsafe class InterleavedGemm
     /// choice of kernels made by the caller: <paramref name="avx512"/> false keeps the 256-bit kernels on an AVX-512
     /// machine, true runs the 512-bit ones where the CPU has AVX-512, even for a block type whose 256-bit kernel won
     /// (<see cref="IInterleavedBlock.HasPairKernel"/> false), so tests compare the two (the outputs are the same bits);
-    /// <paramref name="nativePair"/>, where not null, replaces the managed eight-token pair tile
-    /// (<see cref="NativeCpuKernels.PairKernel{TBlock}"/>, the same bits again).
+    /// <paramref name="native"/>, where present, replaces the managed eight- and four-token pair tiles
+    /// (<see cref="NativeCpuKernels.PairKernels{TBlock}"/>, the same bits again).
     /// </summary>
     internal static void ComputeRows<TBlock>(InterleavedWeights w, Q8Activations x, int numTokens, float* y, int yStride,
-        int rowStart, int rowEnd, bool avx512, PairKernelPointer nativePair = null) where TBlock : struct, IInterleavedBlock
+        int rowStart, int rowEnd, bool avx512, NativePairKernels native = default) where TBlock : struct, IInterleavedBlock
     {
         int n = w.Blocks * 32;
-        var kernels = new Kernels<TBlock>(w, new Activations(x.Quants, x.Scales, x.Sums, n), nativePair);
+        var kernels = new Kernels<TBlock>(w, new Activations(x.Quants, x.Scales, x.Sums, n), native);
         if (avx512 && CpuIsa.Avx512) InterleavedTiles.RunPairs(kernels, n, numTokens, y, yStride, rowStart, rowEnd);
         else InterleavedTiles.Run(kernels, n, numTokens, y, yStride, rowStart, rowEnd);
     }
 
-    private readonly struct Kernels<TBlock>(InterleavedWeights w, Activations a, PairKernelPointer nativePair) : IGroupPairKernels
+    private readonly struct Kernels<TBlock>(InterleavedWeights w, Activations a, NativePairKernels native) : IGroupPairKernels
         where TBlock : struct, IInterleavedBlock
     {
         public void Tokens8Pair(int g, int t, float* y, int yStride, int first, int last)
         {
-            if (nativePair != null)
-                nativePair(w.Quants(g), w.Quants(g + 1), w.Scales(g), w.Scales(g + 1), w.Blocks, a.Quants(t), a.Scales(t), a.Sums(t), y, yStride, first, last);
+            if (native.Present)
+                native.Tokens8(w.Quants(g), w.Quants(g + 1), w.Scales(g), w.Scales(g + 1), w.Blocks, a.Quants(t), a.Scales(t), a.Sums(t), y, yStride, first, last);
             else
                 TBlock.Tokens8Pair(w.Quants(g), w.Quants(g + 1), w.Scales(g), w.Scales(g + 1), w.Blocks, a, t, y, yStride, first, last);
         }
 
-        /// <summary>Four tokens of a pair stay on each group's 256-bit kernel (no 512-bit four-token kernel is built).</summary>
+        /// <summary>Four tokens of a pair: the native tile where there is one, else each group's 256-bit kernel (no managed 512-bit four-token kernel is built).</summary>
         public void Tokens4Pair(int g, int t, float* y, int yStride, int first, int last)
         {
+            if (native.Present)
+            {
+                native.Tokens4(w.Quants(g), w.Quants(g + 1), w.Scales(g), w.Scales(g + 1), w.Blocks, a.Quants(t), a.Scales(t), a.Sums(t), y, yStride, first, last);
+                return;
+            }
             Tokens4(g, t, y, yStride, first, Math.Min(last, G));
             Tokens4(g + 1, t, y + G, yStride, 0, last - G);
         }
