@@ -123,20 +123,25 @@ LOOM_INLINE void nibbles_pair(const uint8_t *q0, const uint8_t *q1, const uint16
         const uint16_t *sa = s0 + (long)b * halves, *sb = s1 + (long)b * halves;
         __m512 dw = halves16(sa, sb);
         __m512 mw = has_min ? halves16(sa + 8, sb + 8) : _mm512_setzero_ps();
+        // Each unpacked vector is multiplied into every token's sum before the next vector: `tokens` independent
+        // vpdpbusd chains side by side, rather than one dependent chain of eight per token.
+        __m512i sum[8];
+        for (int j = 0; j < tokens; j++) sum[j] = _mm512_setzero_si512();
+        const int8_t *xb = x + (long)b * 32;
+#pragma GCC unroll 4
+        for (int m = 0; m < 4; m++)
+        {
+#pragma GCC unroll 8
+            for (int j = 0; j < tokens; j++) sum[j] = _mm512_dpbusd_epi32(sum[j], lo[m], broadcast4(xb + j * n + 4 * m));
+#pragma GCC unroll 8
+            for (int j = 0; j < tokens; j++) sum[j] = _mm512_dpbusd_epi32(sum[j], hi[m], broadcast4(xb + j * n + 16 + 4 * m));
+        }
 #pragma GCC unroll 8
         for (int j = 0; j < tokens; j++)
         {
-            const int8_t *xj = x + j * n + (long)b * 32;
-            __m512i sum = _mm512_setzero_si512();
-#pragma GCC unroll 4
-            for (int m = 0; m < 4; m++)
-            {
-                sum = _mm512_dpbusd_epi32(sum, lo[m], broadcast4(xj + 4 * m));
-                sum = _mm512_dpbusd_epi32(sum, hi[m], broadcast4(xj + 16 + 4 * m));
-            }
             long at = (long)j * blocks + b;
-            if (offset_shift) sum = _mm512_sub_epi32(sum, _mm512_set1_epi32(xs[at] << offset_shift));
-            f[j] = scale(f[j], sum, dw, xd[at]);
+            __m512i s = offset_shift ? _mm512_sub_epi32(sum[j], _mm512_set1_epi32(xs[at] << offset_shift)) : sum[j];
+            f[j] = scale(f[j], s, dw, xd[at]);
             if (has_min) f[j] = _mm512_fmadd_ps(mw, _mm512_set1_ps(xd[at] * (float)xs[at]), f[j]);
         }
     }
