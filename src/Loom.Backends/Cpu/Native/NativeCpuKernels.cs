@@ -8,7 +8,7 @@ namespace Loom.Backends.Cpu.Native;
 
 /// <summary>
 /// The optional native kernels (<c>loom_cpu_kernels.c</c>, built beside the assemblies where a C compiler exists): the
-/// eight-token pair tiles of the 32-value block types with AVX512-VNNI's vpdpbusd, which .NET 10 does not expose. Each
+/// eight- and four-token pair tiles of the 32-value block types with AVX512-VNNI's vpdpbusd, which .NET 10 does not expose. Each
 /// gives the managed kernel's bits (the integer block sums are exact, the float steps the same), so they replace it
 /// wherever they load, with no flag to ask for them. One owner for the decision, made once per process: the library
 /// is there, its ABI is the one this build expects, the CPU has AVX512-VNNI beside the AVX-512 the managed 512-bit
