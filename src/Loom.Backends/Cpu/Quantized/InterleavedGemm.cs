@@ -23,8 +23,8 @@ namespace Loom.Backends.Cpu.Quantized;
 /// With AVX-512 (<see cref="CpuIsa.Avx512"/>) the nibble types run two groups per zmm (<see cref="InterleavedTiles.RunPairs"/>,
 /// <see cref="IInterleavedBlock.Tokens8Pair"/>): the same per-lane operations, so the same bits as the 256-bit kernels;
 /// Q8_0 keeps its 256-bit AVX-VNNI kernels, which measured faster (<see cref="Q8_0x8.HasPairKernel"/>). Where the native
-/// AVX512-VNNI kernels load (<see cref="NativeCpuKernels"/>) every type runs the pairs, the eight-token pair tile in
-/// native code (vpdpbusd) for eight and four tokens, the same bits again; single tokens stay managed.
+/// AVX512-VNNI kernels load (<see cref="NativeCpuKernels"/>) every type runs the pairs, with the eight- and four-token
+/// tiles in native code (vpdpbusd): the same bits again. Single tokens stay managed.
 /// </para>
 /// </summary>
 internal static unsafe class InterleavedGemm
