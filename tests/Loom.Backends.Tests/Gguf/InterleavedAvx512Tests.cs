@@ -28,39 +28,7 @@ public unsafe class InterleavedAvx512Tests
     public void Avx512KernelsGiveTheAvx2Bits(DType dtype)
     {
         Skip.If(!CpuIsa.Avx512, "no AVX-512 here: the 512-bit kernels cannot run (the 256-bit ones are tested elsewhere)");
-        // Five blocks a row; 37 rows: five groups (two pairs and a lone group), the last group partial.
-        const int inFeatures = 160, outFeatures = 37, maxTokens = 33;
-        long rowBytes = BlockKernelTests.RowBytes(dtype, inFeatures);
-        var rng = new Random((int)dtype * 31 + 5);
-        var bytes = QuantizedLinearTests.RandomBlocks(dtype, rowBytes * outFeatures, rng);
-        var x = BlockKernelTests.RandomInputs(maxTokens * inFeatures, rng);
-        var wide = new float[maxTokens * outFeatures];
-        var narrow = new float[maxTokens * outFeatures];
-        fixed (byte* data = bytes)
-        fixed (float* xp = x, wp = wide, np = narrow)
-        {
-            var weights = InterleavedWeights.TryCreate(data, rowBytes, outFeatures, inFeatures / 32, InterleavedLayout.For(dtype)!);
-            Assert.NotNull(weights);
-            var q8 = new Q8Activations();
-            q8.Quantize(xp, inFeatures, maxTokens, inFeatures);
-            // Whole; cutting the first group and the last; one row; starting at a pair's second group; one pair; two pairs.
-            foreach (var (start, end) in new[] { (0, 37), (3, 29), (5, 6), (9, 37), (16, 32), (8, 24), (0, 32) })
-                for (int numTokens = 1; numTokens <= maxTokens; numTokens++)
-                {
-                    Array.Fill(wide, Unwritten);
-                    Array.Fill(narrow, Unwritten);
-                    Compute(dtype, weights, q8, numTokens, wp, outFeatures, start, end, avx512: true);
-                    Compute(dtype, weights, q8, numTokens, np, outFeatures, start, end, avx512: false);
-                    for (int i = 0; i < numTokens * outFeatures; i++)
-                    {
-                        int row = i % outFeatures;
-                        Assert.True(BitConverter.SingleToInt32Bits(narrow[i]) == BitConverter.SingleToInt32Bits(wide[i]),
-                            $"{dtype} rows [{start}, {end}) x {numTokens} tokens: token {i / outFeatures} row {row}: {wide[i]} (AVX-512) vs {narrow[i]} (AVX2)");
-                        bool inRange = row >= start && row < end;
-                        Assert.Equal(!inRange, BitConverter.SingleToInt32Bits(wide[i]) == BitConverter.SingleToInt32Bits(Unwritten));
-                    }
-                }
-        }
+        AssertSameBits(dtype, (int)dtype * 31 + 5, (avx512: true, native: false, "AVX-512"), (avx512: false, native: false, "AVX2"));
     }
 
     /// <summary>
@@ -77,30 +45,46 @@ public unsafe class InterleavedAvx512Tests
     public void NativeKernelsGiveTheManagedBits(DType dtype)
     {
         Skip.If(!NativeCpuKernels.Available, $"native kernels {NativeCpuKernels.Status}");
+        AssertSameBits(dtype, (int)dtype * 17 + 3, (avx512: true, native: true, "native"), (avx512: true, native: false, "managed"));
+    }
+
+    /// <summary>
+    /// Five blocks a row and 37 rows (five groups: two pairs and a lone group, the last partial), 1..33 tokens, seven row
+    /// ranges: <paramref name="tested"/> gives <paramref name="reference"/>'s bits for every (row, token), and leaves
+    /// every lane outside the range as it was.
+    /// </summary>
+    private static void AssertSameBits(DType dtype, int seed, (bool avx512, bool native, string name) tested, (bool avx512, bool native, string name) reference)
+    {
         const int inFeatures = 160, outFeatures = 37, maxTokens = 33;
         long rowBytes = BlockKernelTests.RowBytes(dtype, inFeatures);
-        var rng = new Random((int)dtype * 17 + 3);
+        var rng = new Random(seed);
         var bytes = QuantizedLinearTests.RandomBlocks(dtype, rowBytes * outFeatures, rng);
         var x = BlockKernelTests.RandomInputs(maxTokens * inFeatures, rng);
-        var native = new float[maxTokens * outFeatures];
-        var managed = new float[maxTokens * outFeatures];
+        var got = new float[maxTokens * outFeatures];
+        var expected = new float[maxTokens * outFeatures];
         fixed (byte* data = bytes)
-        fixed (float* xp = x, yn = native, ym = managed)
+        fixed (float* xp = x, gp = got, ep = expected)
         {
             var weights = InterleavedWeights.TryCreate(data, rowBytes, outFeatures, inFeatures / 32, InterleavedLayout.For(dtype)!);
             Assert.NotNull(weights);
             var q8 = new Q8Activations();
             q8.Quantize(xp, inFeatures, maxTokens, inFeatures);
+            // Whole; cutting the first group and the last; one row; starting at a pair's second group; one pair; two pairs.
             foreach (var (start, end) in new[] { (0, 37), (3, 29), (5, 6), (9, 37), (16, 32), (8, 24), (0, 32) })
                 for (int numTokens = 1; numTokens <= maxTokens; numTokens++)
                 {
-                    Array.Fill(native, Unwritten);
-                    Array.Fill(managed, Unwritten);
-                    Compute(dtype, weights, q8, numTokens, yn, outFeatures, start, end, avx512: true, native: true);
-                    Compute(dtype, weights, q8, numTokens, ym, outFeatures, start, end, avx512: true);
+                    Array.Fill(got, Unwritten);
+                    Array.Fill(expected, Unwritten);
+                    Compute(dtype, weights, q8, numTokens, gp, outFeatures, start, end, tested.avx512, tested.native);
+                    Compute(dtype, weights, q8, numTokens, ep, outFeatures, start, end, reference.avx512, reference.native);
                     for (int i = 0; i < numTokens * outFeatures; i++)
-                        Assert.True(BitConverter.SingleToInt32Bits(native[i]) == BitConverter.SingleToInt32Bits(managed[i]),
-                            $"{dtype} rows [{start}, {end}) x {numTokens} tokens: token {i / outFeatures} row {i % outFeatures}: {native[i]} (native) vs {managed[i]} (managed)");
+                    {
+                        int row = i % outFeatures;
+                        Assert.True(BitConverter.SingleToInt32Bits(expected[i]) == BitConverter.SingleToInt32Bits(got[i]),
+                            $"{dtype} rows [{start}, {end}) x {numTokens} tokens: token {i / outFeatures} row {row}: {got[i]} ({tested.name}) vs {expected[i]} ({reference.name})");
+                        bool inRange = row >= start && row < end;
+                        Assert.Equal(!inRange, BitConverter.SingleToInt32Bits(got[i]) == BitConverter.SingleToInt32Bits(Unwritten));
+                    }
                 }
         }
     }
@@ -141,7 +125,7 @@ public unsafe class InterleavedAvx512Tests
     }
 
     private static void Compute(DType dtype, InterleavedWeights w, Q8Activations q8, int numTokens, float* y, int yStride, int start, int end, bool avx512,
-        bool native = false)
+        bool native)
     {
         switch (dtype)
         {
