@@ -38,15 +38,20 @@ internal static unsafe class NativeCpuKernels
     public static bool CpuHasAvx512Vnni => X86Base.IsSupported && (X86Base.CpuId(7, 0).Ecx & (1 << 11)) != 0;
 
     /// <summary>The native pair tiles for <typeparamref name="TBlock"/>, or none (null pointers) where there are none or none loaded.</summary>
-    public static NativePairKernels PairKernels<TBlock>() where TBlock : struct, IInterleavedBlock
+    public static NativePairKernels PairKernels<TBlock>() where TBlock : struct, IInterleavedBlock => PairKernelsOf<TBlock>.Kernels;
+
+    /// <summary>Each block type's tiles, looked up once per process rather than on every matrix product.</summary>
+    private static class PairKernelsOf<TBlock> where TBlock : struct, IInterleavedBlock
     {
-        if (s_library is not { } lib) return default;
-        if (typeof(TBlock) == typeof(Q8_0x8)) return lib.For("q8_0");
-        if (typeof(TBlock) == typeof(Nibblesx8<Q4_0Format>)) return lib.For("q4_0");
-        if (typeof(TBlock) == typeof(Nibblesx8<Q4_1Format>)) return lib.For("q4_1");
-        if (typeof(TBlock) == typeof(Nibblesx8<Q5_0Format>)) return lib.For("q5_0");
-        if (typeof(TBlock) == typeof(Nibblesx8<Q5_1Format>)) return lib.For("q5_1");
-        return default;
+        public static readonly NativePairKernels Kernels = s_library is { } lib && TypeName() is { } type ? lib.For(type) : default;
+
+        private static string? TypeName() =>
+            typeof(TBlock) == typeof(Q8_0x8) ? "q8_0"
+            : typeof(TBlock) == typeof(Nibblesx8<Q4_0Format>) ? "q4_0"
+            : typeof(TBlock) == typeof(Nibblesx8<Q4_1Format>) ? "q4_1"
+            : typeof(TBlock) == typeof(Nibblesx8<Q5_0Format>) ? "q5_0"
+            : typeof(TBlock) == typeof(Nibblesx8<Q5_1Format>) ? "q5_1"
+            : null;
     }
 
     private static Library? Load(out string status)
@@ -83,12 +88,9 @@ internal static unsafe class NativeCpuKernels
     /// <summary>The loaded library; it stays loaded for the life of the process.</summary>
     private sealed class Library(nint handle)
     {
-        private readonly Dictionary<string, NativePairKernels> _pairs = new[] { "q8_0", "q4_0", "q4_1", "q5_0", "q5_1" }.ToDictionary(
-            type => type,
-            type => new NativePairKernels((PairKernelPointer)Export(handle, $"loom_{type}_tokens8_pair"), (PairKernelPointer)Export(handle, $"loom_{type}_tokens4_pair")));
-
         /// <summary>The pair tiles of one block type (its ggml name in lower case).</summary>
-        public NativePairKernels For(string type) => _pairs[type];
+        public NativePairKernels For(string type) => new(
+            (PairKernelPointer)Export(handle, $"loom_{type}_tokens8_pair"), (PairKernelPointer)Export(handle, $"loom_{type}_tokens4_pair"));
     }
 }
 
