@@ -32,7 +32,7 @@ public sealed class CpuBackend(int? numThreads = null, F16Widening f16Widening =
         if (config.NumAttentionHeads % config.NumKeyValueHeads != 0)
             throw new ArgumentException($"num_attention_heads {config.NumAttentionHeads} is not a multiple of num_key_value_heads {config.NumKeyValueHeads}.", nameof(config));
         var definition = ModelDefinition.For(config);
-        log?.Invoke($"CPU kernels: native AVX512-VNNI tiles {NativeCpuKernels.Status}.");
+        log?.Invoke($"CPU kernels: native {NativeCpuKernels.Status}.");
         var bound = CpuModelWeights.Load(definition, weights, progress);
         WidenF16(bound, (long)kvCache.NumBlocks * KvBytesPerBlock(config, kvCache.BlockSize, kvCache.DType));
         return new CpuModelExecutor(definition, bound, kvCache, NumThreads);

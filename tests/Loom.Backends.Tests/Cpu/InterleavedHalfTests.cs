@@ -1,5 +1,6 @@
 using Loom.Backends.Cpu;
 using Loom.Backends.Cpu.Kernels;
+using Loom.Backends.Cpu.Native;
 using Loom.Models.Weights;
 
 namespace Loom.Backends.Tests.Cpu;
@@ -265,6 +266,67 @@ public unsafe class InterleavedHalfTests
                 Assert.True(narrow.AsSpan().SequenceEqual(fromCopy), $"a batch of {numTokens}: the 512-bit tile over the fp32 copy differs from the AVX2 tile");
             AssertNearDoubleReference(wide, yStride, stored, x, xStride, numTokens, outFeatures, inFeatures);
         }
+    }
+
+    /// <summary>
+    /// The native F16C tile (<see cref="NativeCpuKernels.F16Gemm"/>) gives the managed AVX2 tile's bits for every (row,
+    /// token): strided rows, token counts across its six-token blocks and 256 KiB token tiles, rows cut into k-chunks,
+    /// ranges that cut groups, pairs and blocks; and it writes nothing outside the range (the columns past the rows).
+    /// Skipped where it does not load (<see cref="NativeF16TileLoadsWhereItCan"/>).
+    /// </summary>
+    [SkippableTheory]
+    [InlineData(43, 301, false)]  // six groups: ranges of one, three and four groups
+    [InlineData(19, 2053, false)] // three k-chunks of an odd row, an odd last group
+    [InlineData(150, 37, false)]  // three blocks, the last partial
+    [InlineData(21, 77, true)]    // an input past 2^16: the managed tile then widens exactly instead of scaled
+    public void NativeF16Tile_GivesTheManagedBits_WithStridedRows_AcrossTilesAndKChunks(int outFeatures, int inFeatures, bool largeInput)
+    {
+        var native = NativeCpuKernels.F16Gemm;
+        Skip.If(native == null, $"native kernels {NativeCpuKernels.Status}");
+        using var tensors = new TestTensors();
+        int xStride = inFeatures + 5, yStride = outFeatures + 3; // rows wider than the data: the kernels must use the strides
+        var w = tensors.Create("w", DType.F16, [outFeatures, inFeatures], TestTensors.Random(outFeatures * inFeatures, 38), out var stored);
+        var packed = InterleavedHalfWeights.Create((ushort*)w.Data, outFeatures, inFeatures);
+        const int maxTokens = 200;
+        var x = TestTensors.Random(maxTokens * xStride, 39);
+        if (largeInput) x[3 * xStride + 3] = 1e5f;
+        int[] bounds = outFeatures > 70 ? [0, 5, 21, 64, 70, outFeatures] : outFeatures > 21 ? [0, 5, 11, 21, outFeatures] : [0, 5, 11, outFeatures]; // cut groups, pairs, a block
+        var unwritten = BitConverter.Int32BitsToSingle(0x7FC0DEAD);
+        foreach (int numTokens in new[] { 1, 2, 3, 5, 6, 7, 11, 12, 13, 23, 31, 61, 73, 100, maxTokens })
+        {
+            var managed = new float[numTokens * yStride];
+            var fromNative = new float[numTokens * yStride];
+            Array.Fill(fromNative, unwritten);
+            fixed (float* px = x, pm = managed, pn = fromNative)
+                for (int i = 0; i + 1 < bounds.Length; i++)
+                {
+                    InterleavedHalfGemm.ComputeRowsTiledF16(packed, px, xStride, numTokens, pm, yStride, bounds[i], bounds[i + 1]);
+                    native(packed.Group(0), inFeatures, px, xStride, numTokens, pn, yStride, bounds[i], bounds[i + 1]);
+                }
+            for (int t = 0; t < numTokens; t++)
+                for (int o = 0; o < yStride; o++)
+                {
+                    float expected = o < outFeatures ? managed[t * yStride + o] : unwritten, actual = fromNative[t * yStride + o];
+                    Assert.True(BitConverter.SingleToInt32Bits(expected) == BitConverter.SingleToInt32Bits(actual),
+                        $"a batch of {numTokens}: y[{t},{o}] is {actual} from the native tile, {expected} from the managed one");
+                }
+            AssertNearDoubleReference(fromNative, yStride, stored, x, xStride, numTokens, outFeatures, inFeatures);
+        }
+    }
+
+    /// <summary>
+    /// Where the CPU has AVX2, FMA and F16C and a C compiler built the library (as for the build running these tests), the
+    /// F16C tile loads: a build that silently stopped producing it fails here, not in a benchmark.
+    /// </summary>
+    [SkippableFact]
+    public void NativeF16TileLoadsWhereItCan()
+    {
+        Skip.If(!CpuIsa.Avx2 || !NativeCpuKernels.CpuHasF16c, "no AVX2, FMA and F16C here");
+        Skip.If(Environment.GetEnvironmentVariable(NativeCpuKernels.DisableVariable) is "off" or "0", "turned off by the environment");
+        bool compiler = new[] { "cc", "gcc", "clang" }.Any(c => (Environment.GetEnvironmentVariable("PATH") ?? "").Split(':')
+            .Any(dir => File.Exists(Path.Combine(dir, c))));
+        Skip.If(!compiler || !OperatingSystem.IsLinux(), "no C compiler on Linux here: the native kernels are not built");
+        Assert.True(NativeCpuKernels.F16Gemm != null, $"native kernels {NativeCpuKernels.Status}");
     }
 
     [SkippableFact]

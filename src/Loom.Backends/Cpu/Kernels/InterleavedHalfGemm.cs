@@ -1,6 +1,7 @@
 using System.Runtime.CompilerServices;
 using System.Runtime.Intrinsics;
 using System.Runtime.Intrinsics.X86;
+using Loom.Backends.Cpu.Native;
 
 namespace Loom.Backends.Cpu.Kernels;
 
@@ -37,7 +38,14 @@ internal static unsafe partial class InterleavedHalfGemm
     /// Whether batches read <see cref="InterleavedHalfWeights.WidenF16ToF32"/>'s copy on this machine: the AVX2 packed
     /// path, or the 512-bit tile from <see cref="WidenedMinTokens"/> tokens.
     /// </summary>
-    public static bool ReadsWidenedF16 => DenseGemm.UseAvx2;
+    public static bool ReadsWidenedF16 => DenseGemm.UseAvx2 && (CpuIsa.Avx512 || NativeCpuKernels.F16Gemm == null);
+
+    /// <summary>
+    /// Fewest tokens for which an AVX2 machine runs F16 through the native F16C tile (<see cref="NativeCpuKernels.F16Gemm"/>,
+    /// the same bits) instead of the managed kernels; a lone token keeps the managed one-token kernel, whose eight
+    /// independent chains stream a block at a time (the native tile has two per token).
+    /// </summary>
+    internal const int NativeF16MinTokens = 2;
 
     /// <summary>
     /// Fewest tokens for which the 512-bit F16 tile reads the fp32 copy instead of widening the halves in registers.
@@ -50,7 +58,8 @@ internal static unsafe partial class InterleavedHalfGemm
     /// Output columns [rowStart, rowEnd) of y ([numTokens, yStride]) for every token, F16 weights: batches of
     /// <see cref="PackMinTokens"/> or more over widened panels (<see cref="ComputeRowsPacked{THalves}"/>), fewer
     /// tokens widening in the tile (<see cref="ComputeRowsTiledF16"/>); with AVX-512 always the 512-bit tile
-    /// (<see cref="ComputeRowsTiledF16Avx512"/>), over the fp32 copy where there is one from <see cref="WidenedMinTokens"/> tokens.
+    /// (<see cref="ComputeRowsTiledF16Avx512"/>), over the fp32 copy where there is one from <see cref="WidenedMinTokens"/> tokens;
+    /// on AVX2 machines with the native F16C tile that tile from <see cref="NativeF16MinTokens"/> tokens.
     /// </summary>
     public static void ComputeRowsF16(InterleavedHalfWeights w, float* x, int xStride, int numTokens, float* y, int yStride,
         int rowStart, int rowEnd)
@@ -59,6 +68,8 @@ internal static unsafe partial class InterleavedHalfGemm
             ComputeRowsPortable<F16Format>(w, x, xStride, numTokens, y, yStride, rowStart, rowEnd);
         else if (CpuIsa.Avx512) // widened in the 32 x 12 tile at every batch size: a 512-bit packed variant measured 0.81-0.96x of it
             ComputeRowsTiledF16Avx512(w, x, xStride, numTokens, y, yStride, rowStart, rowEnd);
+        else if (numTokens >= NativeF16MinTokens && NativeCpuKernels.F16Gemm is var native && native != null)
+            native(w.Group(0), w.InFeatures, x, xStride, numTokens, y, yStride, rowStart, rowEnd);
         else if (numTokens >= PackMinTokens)
             ComputeRowsPacked<ExactHalves>(w, x, xStride, numTokens, y, yStride, rowStart, rowEnd); // widened once per tile: exactly, unscaled
         else

@@ -17,7 +17,7 @@
 #define LOOM_INLINE static inline __attribute__((always_inline)) LOOM_TARGET
 
 /// Bumped whenever an exported signature changes, so a stale library is refused rather than called wrongly.
-LOOM_EXPORT int32_t loom_native_abi_version(void) { return 2; }
+LOOM_EXPORT int32_t loom_native_abi_version(void) { return 3; }
 
 /// 32 bytes of group g (lower half) and 32 of group g + 1 (upper half) as one zmm.
 LOOM_INLINE __m512i join(const uint8_t *a, const uint8_t *b)
