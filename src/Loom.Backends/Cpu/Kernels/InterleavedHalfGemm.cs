@@ -40,12 +40,6 @@ internal static unsafe partial class InterleavedHalfGemm
     /// </summary>
     public static bool ReadsWidenedF16 => DenseGemm.UseAvx2 && (CpuIsa.Avx512 || NativeCpuKernels.F16Gemm == null);
 
-    /// <summary>
-    /// Fewest tokens for which an AVX2 machine runs F16 through the native F16C tile (<see cref="NativeCpuKernels.F16Gemm"/>,
-    /// the same bits) instead of the managed kernels; a lone token keeps the managed one-token kernel, whose eight
-    /// independent chains stream a block at a time (the native tile has two per token).
-    /// </summary>
-    internal const int NativeF16MinTokens = 2;
 
     /// <summary>
     /// Fewest tokens for which the 512-bit F16 tile reads the fp32 copy instead of widening the halves in registers.
@@ -59,7 +53,7 @@ internal static unsafe partial class InterleavedHalfGemm
     /// <see cref="PackMinTokens"/> or more over widened panels (<see cref="ComputeRowsPacked{THalves}"/>), fewer
     /// tokens widening in the tile (<see cref="ComputeRowsTiledF16"/>); with AVX-512 always the 512-bit tile
     /// (<see cref="ComputeRowsTiledF16Avx512"/>), over the fp32 copy where there is one from <see cref="WidenedMinTokens"/> tokens;
-    /// on AVX2 machines with the native F16C tile that tile from <see cref="NativeF16MinTokens"/> tokens.
+    /// on AVX2 machines with the native F16C kernels (<see cref="NativeCpuKernels.F16Gemm"/>) those, for every batch size.
     /// </summary>
     public static void ComputeRowsF16(InterleavedHalfWeights w, float* x, int xStride, int numTokens, float* y, int yStride,
         int rowStart, int rowEnd)
@@ -68,7 +62,7 @@ internal static unsafe partial class InterleavedHalfGemm
             ComputeRowsPortable<F16Format>(w, x, xStride, numTokens, y, yStride, rowStart, rowEnd);
         else if (CpuIsa.Avx512) // widened in the 32 x 12 tile at every batch size: a 512-bit packed variant measured 0.81-0.96x of it
             ComputeRowsTiledF16Avx512(w, x, xStride, numTokens, y, yStride, rowStart, rowEnd);
-        else if (numTokens >= NativeF16MinTokens && NativeCpuKernels.F16Gemm is var native && native != null)
+        else if (NativeCpuKernels.F16Gemm is var native && native != null) // the same bits with vcvtph2ps
             native(w.Group(0), w.InFeatures, x, xStride, numTokens, y, yStride, rowStart, rowEnd);
         else if (numTokens >= PackMinTokens)
             ComputeRowsPacked<ExactHalves>(w, x, xStride, numTokens, y, yStride, rowStart, rowEnd); // widened once per tile: exactly, unscaled
