@@ -322,10 +322,7 @@ public unsafe class InterleavedHalfTests
     public void NativeF16TileLoadsWhereItCan()
     {
         Skip.If(!CpuIsa.Avx2 || !NativeCpuKernels.CpuHasF16c, "no AVX2, FMA and F16C here");
-        Skip.If(Environment.GetEnvironmentVariable(NativeCpuKernels.DisableVariable) is "off" or "0", "turned off by the environment");
-        bool compiler = new[] { "cc", "gcc", "clang" }.Any(c => (Environment.GetEnvironmentVariable("PATH") ?? "").Split(':')
-            .Any(dir => File.Exists(Path.Combine(dir, c))));
-        Skip.If(!compiler || !OperatingSystem.IsLinux(), "no C compiler on Linux here: the native kernels are not built");
+        NativeKernelBuild.SkipUnlessExpected();
         Assert.True(NativeCpuKernels.F16Gemm != null, $"native kernels {NativeCpuKernels.Status}");
     }
 

@@ -2,6 +2,7 @@ using System.Runtime.Intrinsics;
 using Loom.Backends.Cpu.Kernels;
 using Loom.Backends.Cpu.Native;
 using Loom.Backends.Cpu.Quantized;
+using Loom.Backends.Tests.Cpu;
 using Loom.Models.Weights;
 
 namespace Loom.Backends.Tests.Gguf;
@@ -97,10 +98,7 @@ public unsafe class InterleavedAvx512Tests
     public void NativeKernelsLoadWhereTheyCan()
     {
         Skip.If(!CpuIsa.Avx512 || !NativeCpuKernels.CpuHasAvx512Vnni, "no AVX512-VNNI here");
-        Skip.If(Environment.GetEnvironmentVariable(NativeCpuKernels.DisableVariable) is "off" or "0", "turned off by the environment");
-        bool compiler = new[] { "cc", "gcc", "clang" }.Any(c => (Environment.GetEnvironmentVariable("PATH") ?? "").Split(':')
-            .Any(dir => File.Exists(Path.Combine(dir, c))));
-        Skip.If(!compiler || !OperatingSystem.IsLinux(), "no C compiler on Linux here: the native kernels are not built");
+        NativeKernelBuild.SkipUnlessExpected();
         Assert.True(NativeCpuKernels.Available, $"native kernels {NativeCpuKernels.Status}");
     }
 
