@@ -36,10 +36,10 @@ internal static unsafe partial class InterleavedHalfGemm
 
     /// <summary>
     /// Whether batches read <see cref="InterleavedHalfWeights.WidenF16ToF32"/>'s copy on this machine: the AVX2 packed
-    /// path, or the 512-bit tile from <see cref="WidenedMinTokens"/> tokens.
+    /// path, or the 512-bit tile from <see cref="WidenedMinTokens"/> tokens; not where the native F16C kernels run
+    /// instead of the AVX2 ones (they widen in registers).
     /// </summary>
     public static bool ReadsWidenedF16 => DenseGemm.UseAvx2 && (CpuIsa.Avx512 || NativeCpuKernels.F16Gemm == null);
-
 
     /// <summary>
     /// Fewest tokens for which the 512-bit F16 tile reads the fp32 copy instead of widening the halves in registers.

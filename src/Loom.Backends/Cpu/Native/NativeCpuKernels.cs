@@ -36,7 +36,7 @@ internal static unsafe class NativeCpuKernels
 
     /// <summary>The F16C tile (<c>loom_f16_gemm</c>), or null where it does not run in this process.</summary>
     public static F16GemmPointer F16Gemm { get; } =
-        s_library is { } lib && CpuIsa.Avx2 && CpuHasF16c ? (F16GemmPointer)Export(lib.Handle, "loom_f16_gemm") : null;
+        s_library is { } lib && CpuHasF16c ? (F16GemmPointer)Export(lib.Handle, "loom_f16_gemm") : null; // AVX2 and FMA: Load's condition
 
     /// <summary>
     /// What was decided for each family and why, for logs and benchmark conditions (e.g. "AVX512-VNNI tiles off: this
@@ -44,7 +44,7 @@ internal static unsafe class NativeCpuKernels
     /// </summary>
     public static string Status => s_library is null
         ? $"off: {s_libraryStatus}"
-        : $"AVX512-VNNI tiles {(Available ? "on" : "off: this CPU has no AVX512-VNNI")}; F16C tile {(F16Gemm != null ? "on" : "off: this CPU has no AVX2, FMA and F16C")}";
+        : $"AVX512-VNNI tiles {(Available ? "on" : "off: this CPU has no AVX512-VNNI")}; F16C tile {(F16Gemm != null ? "on" : "off: this CPU has no F16C")}";
 
     /// <summary>Whether this CPU has AVX512-VNNI (CPUID leaf 7, ECX bit 11), which no .NET 10 API reports.</summary>
     public static bool CpuHasAvx512Vnni => X86Base.IsSupported && (X86Base.CpuId(7, 0).Ecx & (1 << 11)) != 0;

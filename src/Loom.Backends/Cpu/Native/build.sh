@@ -2,8 +2,8 @@
 # Builds Loom's optional native CPU kernels (loom_cpu_kernels.c: AVX512-VNNI tiles; loom_f16_kernels.c: the F16C tile)
 # into the shared library given as $1.
 # Called by Loom.Backends.csproj on Linux x64; exits 0 without a library where no C compiler is found (Loom then runs
-# its managed kernels) or where the compiler fails (said on the build log; the kernel tests then fail on a machine
-# with AVX512-VNNI, so a broken native build is not silent there).
+# its managed kernels) or where the compiler fails (said on the build log; the load tests then fail on a machine whose
+# CPU the kernels target, so a broken native build is not silent there).
 set -euo pipefail
 out=$1
 here=$(dirname "$0")
