@@ -271,13 +271,15 @@ public unsafe class InterleavedHalfTests
     /// <summary>
     /// The native F16C tile (<see cref="NativeCpuKernels.F16Gemm"/>) gives the managed AVX2 tile's bits for every (row,
     /// token): strided rows, token counts across its six-token blocks and 256 KiB token tiles, rows cut into k-chunks,
-    /// ranges that cut groups, pairs and blocks; and it writes nothing outside the range (the columns past the rows).
+    /// ranges that cut groups, pairs, blocks and the one-token pass's pairs of blocks; and it writes nothing outside the
+    /// range (the columns past the rows).
     /// Skipped where it does not load (<see cref="NativeF16TileLoadsWhereItCan"/>).
     /// </summary>
     [SkippableTheory]
     [InlineData(43, 301, false)]  // six groups: ranges of one, three and four groups
     [InlineData(19, 2053, false)] // three k-chunks of an odd row, an odd last group
     [InlineData(150, 37, false)]  // three blocks, the last partial
+    [InlineData(300, 29, false)]  // five blocks: one token reads them in pairs, a pair cut by the range's end
     [InlineData(21, 77, true)]    // an input past 2^16: the managed tile then widens exactly instead of scaled
     public void NativeF16Tile_GivesTheManagedBits_WithStridedRows_AcrossTilesAndKChunks(int outFeatures, int inFeatures, bool largeInput)
     {
