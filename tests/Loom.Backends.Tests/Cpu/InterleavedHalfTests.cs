@@ -17,6 +17,8 @@ public unsafe class InterleavedHalfTests
     [InlineData(DType.BF16, 40, 5)]
     [InlineData(DType.F16, 150, 37)]  // three blocks of eight groups, the last partial
     [InlineData(DType.BF16, 150, 37)]
+    [InlineData(DType.F16, 200, 29)]  // four blocks: one token reads them two at a time, the second pair partial
+    [InlineData(DType.BF16, 200, 29)]
     public void EveryBatchShape_MatchesDoubleReference_AndEachTokenAloneIsBitIdentical(DType dtype, int outFeatures, int inFeatures)
     {
         using var tensors = new TestTensors();

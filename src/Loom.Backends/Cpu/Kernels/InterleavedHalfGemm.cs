@@ -179,14 +179,29 @@ internal static unsafe partial class InterleavedHalfGemm
     /// <summary>One token over the range's blocks (decode, and a tile's lone last token).</summary>
     private static void LoneTokenAvx2<THalves>(InterleavedHalfWeights w, float* x, float* y, GroupRange range) where THalves : struct, IHalfWidening
     {
-        var results = stackalloc Vector256<float>[B];
-        for (int block = range.First / B; block * B < range.End; block++)
+        var results = stackalloc Vector256<float>[2 * B];
+        int block = range.First / B;
+        // Two blocks at a time where the range holds both (see Block2), then a last one alone.
+        for (; (block + 1) * B < range.End; block += 2)
         {
-            // A block's groups outside the range (real rows, or zero padding past the last) are computed, not stored.
             int first = block * B;
-            Block1<THalves>(w.Group(first), w.InFeatures, x, results);
-            for (int g = Math.Max(first, range.First); g < Math.Min(first + B, range.End); g++) range.Store(y, g, results[g - first]);
+            Block2<THalves>(w.Group(first), w.Group(first + B), w.InFeatures, x, results);
+            StoreGroups(y, range, first, 2 * B, results);
         }
+        if (block * B < range.End)
+        {
+            Block1<THalves>(w.Group(block * B), w.InFeatures, x, results);
+            StoreGroups(y, range, block * B, B, results);
+        }
+    }
+
+    /// <summary>
+    /// Groups [first, first + count) from results, those inside the range only: a block's groups outside it (real
+    /// rows, or zero padding past the last) are computed, not stored.
+    /// </summary>
+    private static void StoreGroups(float* y, GroupRange range, int first, int count, Vector256<float>* results)
+    {
+        for (int g = Math.Max(first, range.First); g < Math.Min(first + count, range.End); g++) range.Store(y, g, results[g - first]);
     }
 
     /// <summary>Sixteen rows (groups g0, g1) × six tokens x[0..5]; results[2j + h] is token j's result for group h.</summary>
@@ -249,6 +264,42 @@ internal static unsafe partial class InterleavedHalfGemm
         }
         results[0] = a0; results[1] = a1; results[2] = a2; results[3] = a3;
         results[4] = a4; results[5] = a5; results[6] = a6; results[7] = a7;
+    }
+
+    /// <summary>
+    /// Two blocks (128 rows) × one token, each read as its own sequential stream: two streams keep more misses in flight
+    /// than one. On one Zen 2 core from DRAM (`kernels --tokens 1 --resident-mb 1000`) the native F16 pass read
+    /// 16.5–16.8 GB/s this way against 11–11.8 block by block. Sixteen accumulators: the same chains as Block1's.
+    /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    private static void Block2<THalves>(ushort* block, ushort* next, int n, float* x, Vector256<float>* results) where THalves : struct, IHalfWidening
+    {
+        Vector256<float> a0 = default, a1 = default, a2 = default, a3 = default, a4 = default, a5 = default, a6 = default, a7 = default;
+        Vector256<float> b0 = default, b1 = default, b2 = default, b3 = default, b4 = default, b5 = default, b6 = default, b7 = default;
+        for (int k = 0; k < n; k++, block += S, next += S)
+        {
+            var v = Avx.BroadcastScalarToVector256(x + k);
+            a0 = Fma.MultiplyAdd(THalves.Load8(block), v, a0);
+            b0 = Fma.MultiplyAdd(THalves.Load8(next), v, b0);
+            a1 = Fma.MultiplyAdd(THalves.Load8(block + G), v, a1);
+            b1 = Fma.MultiplyAdd(THalves.Load8(next + G), v, b1);
+            a2 = Fma.MultiplyAdd(THalves.Load8(block + 2 * G), v, a2);
+            b2 = Fma.MultiplyAdd(THalves.Load8(next + 2 * G), v, b2);
+            a3 = Fma.MultiplyAdd(THalves.Load8(block + 3 * G), v, a3);
+            b3 = Fma.MultiplyAdd(THalves.Load8(next + 3 * G), v, b3);
+            a4 = Fma.MultiplyAdd(THalves.Load8(block + 4 * G), v, a4);
+            b4 = Fma.MultiplyAdd(THalves.Load8(next + 4 * G), v, b4);
+            a5 = Fma.MultiplyAdd(THalves.Load8(block + 5 * G), v, a5);
+            b5 = Fma.MultiplyAdd(THalves.Load8(next + 5 * G), v, b5);
+            a6 = Fma.MultiplyAdd(THalves.Load8(block + 6 * G), v, a6);
+            b6 = Fma.MultiplyAdd(THalves.Load8(next + 6 * G), v, b6);
+            a7 = Fma.MultiplyAdd(THalves.Load8(block + 7 * G), v, a7);
+            b7 = Fma.MultiplyAdd(THalves.Load8(next + 7 * G), v, b7);
+        }
+        results[0] = a0; results[1] = a1; results[2] = a2; results[3] = a3;
+        results[4] = a4; results[5] = a5; results[6] = a6; results[7] = a7;
+        results[8] = b0; results[9] = b1; results[10] = b2; results[11] = b3;
+        results[12] = b4; results[13] = b5; results[14] = b6; results[15] = b7;
     }
 
     /// <summary>The same result as the vector kernels for every (row, token), in scalar code (no AVX2/FMA).</summary>
