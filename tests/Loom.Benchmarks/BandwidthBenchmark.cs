@@ -4,7 +4,7 @@ namespace Loom.Benchmarks;
 
 /// <summary>
 /// The memory-bandwidth bound of single-stream decode (issue 12): the read bandwidth measured now
-/// (<see cref="DecodeBandwidth"/>: a 1 GiB buffer, far larger than the 32 MiB L3, streamed with SIMD loads, best of 5)
+/// (<see cref="DecodeBandwidth"/>: a 1 GiB buffer, far larger than the 32 MiB L3, streamed with SIMD loads as one and as two streams per thread, best of 5 each)
 /// at each thread count, and for each GGUF file the bytes one decoded token must stream and the tokens/s that allows.
 /// Bytes per token: every tensor of two or more dimensions as stored in the file (each layer's matrices and the
 /// lm_head; with a tied lm_head the token embedding is that matrix), less the token embedding when the file has its
@@ -27,7 +27,7 @@ internal static class BandwidthBenchmark
                 foreach (int t in threadCounts) Console.WriteLine($"{t} {bandwidth[t] * 1e9 / StreamedBytes(file).File:F1}");
             return 0;
         }
-        foreach (int t in threadCounts) Console.WriteLine($"Read bandwidth, {t} thread(s): {bandwidth[t]:F1} GB/s (1 GiB streaming SIMD sum, best of 5)");
+        foreach (int t in threadCounts) Console.WriteLine($"Read bandwidth, {t} thread(s): {bandwidth[t]:F1} GB/s (1 GiB streaming SIMD sum, one and two streams per thread, best of 5 each)");
         Console.WriteLine();
         Console.WriteLine("| file | MB/token (file) | MB/token (Loom's layout) | threads | bound t/s (file) | bound t/s (Loom's layout) |");
         Console.WriteLine("| --- | ---: | ---: | ---: | ---: | ---: |");
