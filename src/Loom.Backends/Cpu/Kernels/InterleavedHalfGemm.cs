@@ -10,9 +10,9 @@ namespace Loom.Backends.Cpu.Kernels;
 /// accumulator is one row: eight rows' halves at one k are widened with one load and multiplied by the token's input
 /// at k broadcast to all lanes, so no horizontal sums are needed and one widening feeds every token of the tile.
 /// <para>
-/// Tiles: two groups (16 rows) × six tokens, twelve accumulators, for prefill and batches of six and more; a block of
-/// eight groups × one token for decode and the leftover tokens (one sequential stream; eight independent chains hide
-/// the FMA latency).
+/// Tiles: two groups (16 rows) × six tokens, twelve accumulators, for prefill and batches of six and more; two blocks
+/// of eight groups × one token for decode and the leftover tokens (a sequential stream per block; eight independent
+/// chains per block hide the FMA latency).
 /// Every (row, token) output is the same computation in every shape, acc = fma(w[k], x[k], acc) for k = 0, 1, ...,
 /// n − 1 starting from zero, so batching stays bit-invariant, and the portable path does the same in scalar code and
 /// gives the same bits.
@@ -25,7 +25,7 @@ internal static unsafe partial class InterleavedHalfGemm
     /// <summary>Halves from one k to the next in a group (<see cref="InterleavedHalfWeights.KStride"/>).</summary>
     private const int S = InterleavedHalfWeights.KStride;
 
-    /// <summary>Groups per block, which the one-token kernel reads as one stream.</summary>
+    /// <summary>Groups per block, which the one-token kernel reads as one sequential stream (two blocks at a time).</summary>
     private const int B = InterleavedHalfWeights.BlockGroups;
 
     /// <summary>Tokens per prefill tile.</summary>
@@ -241,7 +241,8 @@ internal static unsafe partial class InterleavedHalfGemm
 
     /// <summary>
     /// Sixty-four rows (one block: eight groups side by side at each k) × one token, reading the block as one
-    /// sequential stream of 128 bytes per k with no software prefetch. Measured from DRAM on one Zen 4 core
+    /// sequential stream of 128 bytes per k with no software prefetch: a range's last block (the others go in pairs,
+    /// <see cref="Block2{THalves}"/>). Measured from DRAM on one Zen 4 core
     /// (`kernels --tokens 1 --resident-mb 1000`, the three Qwen2.5-0.5B shapes, two rounds): BF16 24–29 GB/s and F16
     /// 16–28 where four groups read as four streams with prefetches 8 KiB ahead gave 16–18 and 16–20 (that prefetch
     /// had helped on Zen 5; in a prototype on Zen 4 a prefetch here cost 10–20 %). Only addresses change: the same bits.
