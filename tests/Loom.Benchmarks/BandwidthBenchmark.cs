@@ -4,8 +4,9 @@ namespace Loom.Benchmarks;
 
 /// <summary>
 /// The memory-bandwidth bound of single-stream decode (issue 12): the read bandwidth measured now
-/// (<see cref="DecodeBandwidth"/>: a 1 GiB buffer, far larger than the 32 MiB L3, streamed with SIMD loads as one and as two streams per thread, best of 5 each)
-/// at each thread count, and for each GGUF file the bytes one decoded token must stream and the tokens/s that allows.
+/// (<see cref="DecodeBandwidth"/>: a 1 GiB buffer, far larger than the 32 MiB L3, streamed with SIMD loads as one and
+/// as two streams per thread, best of 5 each) at each thread count, and for each GGUF file the bytes one decoded token
+/// must stream and the tokens/s that allows.
 /// Bytes per token: every tensor of two or more dimensions as stored in the file (each layer's matrices and the
 /// lm_head; with a tied lm_head the token embedding is that matrix), less the token embedding when the file has its
 /// own output.weight (a lookup reads one row of it); norms and biases (1-D, a few hundred KB) are left out. Loom's
